@@ -1,0 +1,34 @@
+# Two entry points a fresh machine needs: `make demo` and `make test`.
+# Each sets up its own virtual environment once (idempotent; re-run any time).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit setup clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ledgersim demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check msp pbft ledger chaincode sim tests
+	$(BIN)/ruff format --check msp pbft ledger chaincode sim tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

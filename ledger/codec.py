@@ -1,0 +1,267 @@
+"""The one canonical codec: every message, block and transaction goes through here.
+
+A *record* is a frozen, slotted dataclass registered under a small integer tag.
+On the wire it is a msgpack array ``[tag, field1, field2, ...]`` in declared
+order (never a map), with ``use_bin_type=True`` so ``bytes`` and ``str`` stay
+distinct. Signatures are computed over exactly these bytes, so the encoding must
+be a function of the value alone: the same object always gives the same bytes,
+and decoding accepts only bytes that re-encode to themselves (no over-long
+integers, no ``str16`` where ``str8`` fits, no trailing garbage).
+
+Every decoding failure raises :class:`CodecError` with a short machine-readable
+``reason``; callers that face untrusted peers catch that one type, count the
+reason and drop the message. Nothing else escapes :func:`decode`.
+
+This module imports nothing else of the project so that ``pbft`` (which may
+import only the codec) can depend on it without pulling in the ledger.
+
+Tag ranges, so packages never collide: ``pbft`` 1-49, ``ledger`` 50-99,
+``chaincode`` 100-149, ``sim`` 150-199, contracts 200-299.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgpack
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "CodecError",
+    "decode",
+    "encode",
+    "record",
+    "registered_tags",
+]
+
+T = TypeVar("T")
+
+DEFAULT_MAX_SIZE = 8 * 1024 * 1024
+"""Largest encoded value :func:`decode` accepts unless told otherwise (8 MiB)."""
+
+
+class CodecError(ValueError):
+    """Bytes that are not the canonical encoding of a registered record."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+_Checker = Callable[[Any], Any]
+"""Turns a decoded msgpack value into the field's Python value, or raises CodecError."""
+
+_by_tag: dict[int, type] = {}
+_tag_of: dict[type, int] = {}
+_plans: dict[type, tuple[tuple[str, ...], tuple[_Checker, ...]]] = {}
+
+
+def record(tag: int) -> Callable[[type[T]], type[T]]:
+    """Register a frozen, slotted dataclass under ``tag``.
+
+    Field annotations may be ``int``, ``bool``, ``str``, ``bytes``, ``X | None``,
+    ``tuple[X, ...]``, another record class, or a union of record classes.
+    Floats and maps are refused: they have no single canonical form worth trusting.
+    """
+
+    def register(cls: type[T]) -> type[T]:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} must be a dataclass")
+        params = cls.__dataclass_params__  # type: ignore[attr-defined]
+        if not params.frozen or "__slots__" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must be @dataclass(frozen=True, slots=True)")
+        if tag in _by_tag and _by_tag[tag] is not cls:
+            raise TypeError(f"tag {tag} already used by {_by_tag[tag].__name__}")
+        if not 0 <= tag < 2**16:
+            raise TypeError(f"tag {tag} out of range")
+        _by_tag[tag] = cls
+        _tag_of[cls] = tag
+        return cls
+
+    return register
+
+
+def registered_tags() -> dict[int, type]:
+    """A copy of the tag table (for docs, traces and tests)."""
+    return dict(_by_tag)
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _to_wire(value: Any) -> Any:
+    cls = type(value)
+    tag = _tag_of.get(cls)
+    if tag is not None:
+        names = _plan(cls)[0]
+        return [tag, *(_to_wire(getattr(value, name)) for name in names)]
+    if cls is tuple or cls is list:
+        return [_to_wire(item) for item in value]
+    if cls is float or cls is dict:
+        raise TypeError(f"cannot encode {cls.__name__}: floats and maps have no canonical form")
+    return value
+
+
+def encode(value: Any) -> bytes:
+    """The canonical bytes of a registered record."""
+    if type(value) not in _tag_of:
+        raise TypeError(f"{type(value).__name__} is not a registered record")
+    packed: bytes = msgpack.packb(_to_wire(value), use_bin_type=True)
+    return packed
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def _refuse_map(_pairs: Any) -> Any:
+    raise CodecError("map", "maps are not part of the canonical encoding")
+
+
+def _refuse_ext(code: int, _data: bytes) -> Any:
+    raise CodecError("ext", f"msgpack extension type {code} is not allowed")
+
+
+def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT_MAX_SIZE) -> T:
+    """Decode canonical bytes into a record, checking every field's type.
+
+    ``expected`` (a record class, or ``None`` for any registered record) makes a
+    well-formed record of another type an error too.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError("type", "input is not bytes")
+    if len(data) > max_size:
+        raise CodecError("too-large", f"{len(data)} bytes > limit {max_size}")
+    try:
+        raw = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            object_pairs_hook=_refuse_map,
+            ext_hook=_refuse_ext,
+        )
+    except CodecError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise CodecError("trailing-bytes", str(exc)) from None
+    except UnicodeDecodeError:
+        raise CodecError("bad-utf8", "string is not valid UTF-8") from None
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise CodecError("malformed", type(exc).__name__) from None
+    value = _any_record(raw)
+    if expected is not None and type(value) is not expected:
+        raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
+    if msgpack.packb(_to_wire(value), use_bin_type=True) != bytes(data):
+        raise CodecError("non-canonical", "bytes do not re-encode to themselves")
+    return value  # type: ignore[no-any-return]
+
+
+def _any_record(raw: Any) -> Any:
+    if type(raw) is not list or not raw:
+        raise CodecError("not-a-record", "expected a non-empty array")
+    tag = raw[0]
+    if type(tag) is not int:
+        raise CodecError("bad-tag", "tag is not an integer")
+    cls = _by_tag.get(tag)
+    if cls is None:
+        raise CodecError("unknown-tag", str(tag))
+    return _build(cls, raw)
+
+
+def _build(cls: type, raw: list[Any]) -> Any:
+    names, checkers = _plan(cls)
+    if len(raw) != len(names) + 1:
+        raise CodecError("arity", f"{cls.__name__} has {len(names)} fields, got {len(raw) - 1}")
+    try:
+        args = [check(item) for check, item in zip(checkers, raw[1:], strict=True)]
+    except CodecError as exc:
+        raise CodecError(exc.reason, f"{cls.__name__}: {exc.detail}") from None
+    try:
+        return cls(*args)
+    except (TypeError, ValueError) as exc:
+        raise CodecError("invalid", f"{cls.__name__}: {exc}") from None
+
+
+def _plan(cls: type) -> tuple[tuple[str, ...], tuple[_Checker, ...]]:
+    plan = _plans.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        fields = [f for f in dataclasses.fields(cls)]
+        plan = (
+            tuple(f.name for f in fields),
+            tuple(_checker_for(hints[f.name], f"{cls.__name__}.{f.name}") for f in fields),
+        )
+        _plans[cls] = plan
+    return plan
+
+
+def _exact(kind: type, name: str) -> _Checker:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise CodecError("field-type", f"{name}: want {kind.__name__}")
+        return value
+
+    return check
+
+
+def _checker_for(hint: Any, where: str) -> _Checker:
+    if hint in (int, bool, str, bytes):
+        return _exact(hint, where)
+    if hint is type(None):
+        return _exact(type(None), where)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _record_checker((hint,), where)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            inner = _checker_for(args[0], where)
+
+            def check_tuple(value: Any) -> Any:
+                if type(value) is not list:
+                    raise CodecError("field-type", f"{where}: want array")
+                return tuple(inner(item) for item in value)
+
+            return check_tuple
+        parts = tuple(_checker_for(a, where) for a in args)
+
+        def check_fixed(value: Any) -> Any:
+            if type(value) is not list or len(value) != len(parts):
+                raise CodecError("field-type", f"{where}: want array of {len(parts)}")
+            return tuple(p(item) for p, item in zip(parts, value, strict=True))
+
+        return check_fixed
+    if origin in (typing.Union, types.UnionType):
+        optional = type(None) in args
+        rest = tuple(a for a in args if a is not type(None))
+        if all(isinstance(a, type) and dataclasses.is_dataclass(a) for a in rest):
+            inner = _record_checker(rest, where)
+        elif len(rest) == 1:
+            inner = _checker_for(rest[0], where)
+        else:
+            raise TypeError(f"{where}: unions are allowed only of records (and None)")
+        if not optional:
+            return inner
+
+        def check_optional(value: Any) -> Any:
+            return None if value is None else inner(value)
+
+        return check_optional
+    raise TypeError(f"{where}: type {hint!r} is not encodable")
+
+
+def _record_checker(classes: tuple[type, ...], where: str) -> _Checker:
+    def check(value: Any) -> Any:
+        if type(value) is not list or not value or type(value[0]) is not int:
+            raise CodecError("field-type", f"{where}: want a record")
+        cls = _by_tag.get(value[0])
+        if cls is None or cls not in classes:
+            raise CodecError("field-type", f"{where}: record tag {value[0]} not allowed here")
+        return _build(cls, value)
+
+    return check

@@ -1,0 +1,36 @@
+"""The fixed hash formulas of DESIGN.md ("Fixed formats"), in one place.
+
+External tools recompute these from ``ledger dump --json``, and the PBFT
+replicas use them for batch digests and checkpoint digests, so a checkpoint
+digest at sequence number ``s`` *is* the header hash of block ``s``. Like the
+codec, this module imports nothing else of the project, so ``pbft`` may use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import msgpack
+
+ZERO_HASH = bytes(32)
+"""``previous_hash`` of block 0."""
+
+
+def data_hash(envelopes: Iterable[bytes]) -> bytes:
+    """SHA-256 of the concatenated canonical envelope bytes (Fabric's flat data hash)."""
+    h = hashlib.sha256()
+    for envelope in envelopes:
+        h.update(envelope)
+    return h.digest()
+
+
+def header_hash(number: int, previous_hash: bytes, data_hash_: bytes) -> bytes:
+    """SHA-256 of ``msgpack.packb([number, previous_hash, data_hash])``."""
+    return hashlib.sha256(
+        msgpack.packb([number, previous_hash, data_hash_], use_bin_type=True)
+    ).digest()
+
+
+GENESIS_HASH = header_hash(0, ZERO_HASH, data_hash(()))
+"""Header hash of block 0, the empty genesis block every ledger starts from."""

@@ -1,0 +1,162 @@
+"""What a host (the simulator, the MQTT runtime, a test) sees of a replica or client.
+
+A replica is driven by events and answers with plain data (DESIGN.md principle 1,
+after etcd-io/raft): ``Replica.step(event) -> Output``. It never reads a clock
+(time arrives in every event as ``now_ms``), never draws from a global RNG,
+never touches a socket or a file. Two things are injected:
+
+* an :class:`Authenticator`, which signs as this replica and verifies anyone;
+* an :class:`Application`, the deterministic state machine that executes
+  committed batches in sequence order (the ledger, or a plain in-memory log).
+
+The host's duty, in this order, for each ``Output``: durably append
+``persist`` records, then send ``send`` messages (persist before send).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pbft.messages import CommittedBatch, Message
+
+BROADCAST = -1
+"""``Send.to`` value meaning: every replica except the sender."""
+
+
+class Authenticator(Protocol):
+    """Signs as one principal and verifies any principal's signature.
+
+    Principals are integers: replicas ``0..n-1``, clients their own ids
+    (``>= CLIENT_ID_BASE`` by convention). ``verify`` never raises: garbage in,
+    ``False`` out.
+    """
+
+    def sign(self, payload: bytes) -> bytes: ...
+
+    def verify(self, signer: int, payload: bytes, signature: bytes) -> bool: ...
+
+
+class Application(Protocol):
+    """The replicated state machine behind a replica.
+
+    ``execute`` is called exactly once per sequence number, in order, and must
+    be deterministic: every correct replica returns the same results (one per
+    request, returned to the client in its REPLY). ``batch_at`` serves state
+    transfer from what the application has kept (the block store).
+    """
+
+    @property
+    def last_executed(self) -> int: ...
+
+    @property
+    def head_digest(self) -> bytes:
+        """Chained digest after ``last_executed`` (the header hash of that block)."""
+        ...
+
+    def execute(self, batch: CommittedBatch) -> Sequence[bytes]: ...
+
+    def batch_at(self, seq: int) -> CommittedBatch | None: ...
+
+
+CLIENT_ID_BASE = 1000
+"""Client principals start here so they never collide with replica ids."""
+
+
+@dataclass(frozen=True, slots=True)
+class PBFTConfig:
+    """Protocol parameters shared by every replica and client of one network."""
+
+    n: int
+    batch_size: int = 10
+    batch_timeout_ms: int = 50
+    checkpoint_interval: int = 10
+    watermark_window: int = 40
+    view_change_timeout_ms: int = 2000
+    client_retry_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.n < 4:
+            raise ValueError(f"n must be >= 4 (3f+1 with f >= 1), got {self.n}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.checkpoint_interval < 1:
+            raise ValueError("checkpoint_interval must be >= 1")
+        if self.watermark_window < 2 * self.checkpoint_interval:
+            raise ValueError("watermark_window must be >= 2 * checkpoint_interval")
+        if self.batch_timeout_ms < 0 or self.view_change_timeout_ms <= 0:
+            raise ValueError("timeouts must be positive")
+
+    @property
+    def f(self) -> int:
+        return (self.n - 1) // 3
+
+    @property
+    def quorum(self) -> int:
+        """2f+1: prepared/committed certificates, stable checkpoints, NEW-VIEW."""
+        return 2 * self.f + 1
+
+    def primary(self, view: int) -> int:
+        return view % self.n
+
+
+# ----------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Bytes arrived from ``sender`` (as the transport claims: only signatures are trusted)."""
+
+    now_ms: int
+    sender: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Virtual time advanced to ``now_ms``; fire whatever timers are due."""
+
+    now_ms: int
+
+
+Event = Deliver | Tick
+
+
+# ----------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``message`` to principal ``to`` (a replica, a client, or ``BROADCAST``)."""
+
+    to: int
+    message: Message
+
+
+@dataclass(slots=True)
+class Output:
+    """Everything one step asks of the host. Empty lists mean nothing to do."""
+
+    persist: list[bytes] = field(default_factory=list)
+    """Codec records to append durably before any send; see ``Replica.restore``."""
+    compact: bool = False
+    """True when ``persist[0]`` is a snapshot superseding every earlier record."""
+    send: list[Send] = field(default_factory=list)
+    executed: list[CommittedBatch] = field(default_factory=list)
+    """Batches executed during this step, in sequence order."""
+    wake_at_ms: int | None = None
+    """Deliver a ``Tick`` no later than this (``None``: no timer pending)."""
+
+    def extend(self, other: Output) -> None:
+        if other.compact:
+            self.persist = list(other.persist)
+            self.compact = True
+        else:
+            self.persist.extend(other.persist)
+        self.send.extend(other.send)
+        self.executed.extend(other.executed)
+        if other.wake_at_ms is not None and (
+            self.wake_at_ms is None or other.wake_at_ms < self.wake_at_ms
+        ):
+            self.wake_at_ms = other.wake_at_ms

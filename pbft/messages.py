@@ -1,0 +1,272 @@
+"""PBFT protocol messages (Castro & Liskov, OSDI'99 section 4; TOCS'02 section 4).
+
+Every message is a frozen, slotted dataclass registered with the canonical
+codec; what goes on the wire is exactly ``codec.encode(message)``. Messages a
+replica or client must authenticate end in a ``signature`` field, and the
+signature covers the message's encoding with that field empty
+(:func:`signing_bytes`). Construction checks the shape of the fields (no
+negative views, digests of 32 bytes, ...) so a decoded message is at least
+well-formed; whether it is *acceptable* is the replica's business.
+
+Batching: a PRE-PREPARE carries the whole batch of requests (the paper's
+"piggybacked" requests), and its ``digest`` is the batch digest, which is the
+block's ``data_hash`` (:func:`batch_digest`). An empty batch is the paper's
+null request, used to fill gaps at a view change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ledger.codec import encode, record
+from ledger.hashing import data_hash
+
+DIGEST_SIZE = 32
+
+
+def _check_nonneg(owner: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if value < 0:
+            raise ValueError(f"{type(owner).__name__}.{name} must be >= 0, got {value}")
+
+
+def _check_digest(owner: Any, name: str = "digest") -> None:
+    if len(getattr(owner, name)) != DIGEST_SIZE:
+        raise ValueError(f"{type(owner).__name__}.{name} must be {DIGEST_SIZE} bytes")
+
+
+@record(1)
+@dataclass(frozen=True, slots=True)
+class Request:
+    """<REQUEST, o, t, c> signed by client c; ``timestamp`` orders one client's requests."""
+
+    client: int
+    timestamp: int
+    operation: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "client", "timestamp")
+
+
+@record(2)
+@dataclass(frozen=True, slots=True)
+class PrePrepare:
+    """<PRE-PREPARE, v, n, d> from the primary of view v, with the batch itself."""
+
+    view: int
+    seq: int
+    digest: bytes
+    timestamp_ms: int
+    """Agreed time for the batch (the primary's clock); becomes the block timestamp."""
+    requests: tuple[Request, ...]
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
+        _check_digest(self)
+
+
+@record(3)
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """<PREPARE, v, n, d, i> from backup i."""
+
+    view: int
+    seq: int
+    digest: bytes
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "seq", "replica")
+        _check_digest(self)
+
+
+@record(4)
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """<COMMIT, v, n, d, i>; 2f+1 of these for one (v, n, d) form a commit certificate."""
+
+    view: int
+    seq: int
+    digest: bytes
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "seq", "replica")
+        _check_digest(self)
+
+
+@record(5)
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """<REPLY, v, t, c, i, r>; the client accepts r on f+1 matching replies."""
+
+    view: int
+    timestamp: int
+    client: int
+    replica: int
+    result: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "timestamp", "client", "replica")
+
+
+@record(6)
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """<CHECKPOINT, n, d, i>: replica i's state digest after executing n.
+
+    The digest is the chained header hash of block n (see ``ledger.hashing``).
+    """
+
+    seq: int
+    digest: bytes
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "seq", "replica")
+        _check_digest(self)
+
+
+@record(7)
+@dataclass(frozen=True, slots=True)
+class PreparedProof:
+    """One element of a VIEW-CHANGE's P set: a pre-prepare and 2f matching prepares."""
+
+    pre_prepare: PrePrepare
+    prepares: tuple[Prepare, ...]
+
+
+@record(8)
+@dataclass(frozen=True, slots=True)
+class ViewChange:
+    """<VIEW-CHANGE, v+1, n, C, P, i> (OSDI'99 section 4.4)."""
+
+    new_view: int
+    stable_seq: int
+    checkpoint_proof: tuple[Checkpoint, ...]
+    """C: 2f+1 CHECKPOINTs proving ``stable_seq`` (empty when it is 0)."""
+    prepared: tuple[PreparedProof, ...]
+    """P: a prepared certificate per sequence number above ``stable_seq``."""
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "new_view", "stable_seq", "replica")
+
+
+@record(9)
+@dataclass(frozen=True, slots=True)
+class NewView:
+    """<NEW-VIEW, v+1, V, O> from the new primary."""
+
+    view: int
+    view_changes: tuple[ViewChange, ...]
+    pre_prepares: tuple[PrePrepare, ...]
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "replica")
+
+
+@record(10)
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """A batch as executed: what becomes one block, with its commit certificate."""
+
+    seq: int
+    view: int
+    timestamp_ms: int
+    requests: tuple[Request, ...]
+    certificate: tuple[Commit, ...]
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "seq", "view", "timestamp_ms")
+
+    @property
+    def digest(self) -> bytes:
+        return batch_digest(self.requests)
+
+
+@record(11)
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """State transfer (TOCS'02 section 6.2, simplified): ask for batches after ``from_seq``."""
+
+    from_seq: int
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "from_seq", "replica")
+
+
+@record(12)
+@dataclass(frozen=True, slots=True)
+class StateChunk:
+    """Batches ``from_seq+1 ..`` up to a stable checkpoint, with its 2f+1-signature proof.
+
+    The receiver accepts it only if the chained digest of its own head and these
+    batches equals the proven checkpoint digest: no single peer is trusted.
+    """
+
+    checkpoint_proof: tuple[Checkpoint, ...]
+    batches: tuple[CommittedBatch, ...]
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "replica")
+
+
+Message: TypeAlias = (
+    Request
+    | PrePrepare
+    | Prepare
+    | Commit
+    | Reply
+    | Checkpoint
+    | ViewChange
+    | NewView
+    | FetchState
+    | StateChunk
+)
+"""Everything a replica or client may receive off the wire."""
+
+SIGNED_TYPES: tuple[type, ...] = (
+    Request,
+    PrePrepare,
+    Prepare,
+    Commit,
+    Reply,
+    Checkpoint,
+    ViewChange,
+    NewView,
+    FetchState,
+    StateChunk,
+)
+
+
+def signing_bytes(message: Any) -> bytes:
+    """The bytes a signature covers: the canonical encoding with ``signature`` empty."""
+    return encode(dataclasses.replace(message, signature=b""))
+
+
+def batch_digest(requests: tuple[Request, ...]) -> bytes:
+    """The PBFT digest of a batch, equal to the block's ``data_hash``."""
+    return data_hash(encode(r) for r in requests)
+
+
+def signer_of(message: Any) -> int:
+    """Who must have signed ``message``: its ``replica`` field, or ``client`` for requests."""
+    return message.client if isinstance(message, Request) else message.replica
