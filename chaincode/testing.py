@@ -1,0 +1,205 @@
+"""Run a contract without a network: an in-memory stub and a harness around it.
+
+Contract authors want to test their access rules and state transitions in
+microseconds, with no endorsement, ordering or validation in the way (Fabric's
+``MockStub`` serves the same purpose). The harness keeps one world state and a
+per-key history; each :meth:`ContractHarness.invoke` runs the contract against
+a fresh :class:`MemoryStub` and, if the contract returns normally, applies its
+writes at once, as if the transaction had been ordered and committed alone.
+
+Two Fabric semantics are kept on purpose because contracts that ignore them
+break on a real peer: a transaction does not read its own writes (reads see the
+committed state), and a transaction that raises writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from chaincode.shim import COMPOSITE_NS, Contract, Creator, KeyModification
+
+__all__ = ["ContractHarness", "Event", "MemoryStub", "WorldState"]
+
+_MAX_RUNE = "\U0010ffff"
+"""Fabric's upper bound for partial composite key ranges (the largest code point)."""
+
+_SIMPLE_KEY_START = "\x01"
+"""An empty range start skips composite keys, which all begin with ``\\x00`` (as Fabric)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A chaincode event set by a committed transaction."""
+
+    tx_id: str
+    name: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class WorldState:
+    """Committed key-value state plus each key's history, oldest first."""
+
+    values: dict[str, bytes] = field(default_factory=dict)
+    history: dict[str, list[KeyModification]] = field(default_factory=dict)
+
+
+def _check_key_part(part: str, what: str) -> None:
+    if COMPOSITE_NS in part or _MAX_RUNE in part:
+        raise ValueError(f"{what} {part!r} must not contain U+0000 or U+10FFFF")
+
+
+class MemoryStub:
+    """A :class:`chaincode.shim.Stub` over a :class:`WorldState`, buffering writes.
+
+    Reads come from the committed state; ``put_state``/``del_state`` land in
+    :attr:`writes` (``None`` marks a delete) until the host applies them.
+    """
+
+    def __init__(
+        self,
+        world: WorldState,
+        *,
+        creator: Creator,
+        tx_id: str,
+        timestamp_ms: int,
+        function: str,
+        args: Sequence[str],
+    ) -> None:
+        self._world = world
+        self._creator = creator
+        self._tx_id = tx_id
+        self._timestamp_ms = timestamp_ms
+        self._function = function
+        self._args = list(args)
+        self.writes: dict[str, bytes | None] = {}
+        self.event: tuple[str, bytes] | None = None
+
+    # -- state
+    def get_state(self, key: str) -> bytes | None:
+        return self._world.values.get(key)
+
+    def put_state(self, key: str, value: bytes) -> None:
+        if not key:
+            raise ValueError("key must not be empty")
+        if not isinstance(value, bytes):
+            raise TypeError(f"value for {key!r} must be bytes, got {type(value).__name__}")
+        self.writes[key] = value
+
+    def del_state(self, key: str) -> None:
+        self.writes[key] = None
+
+    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        low = start or _SIMPLE_KEY_START
+        for key in sorted(self._world.values):
+            if key >= low and (not end or key < end):
+                yield key, self._world.values[key]
+
+    # -- composite keys
+    def create_composite_key(self, object_type: str, attributes: Sequence[str]) -> str:
+        _check_key_part(object_type, "object type")
+        for attribute in attributes:
+            _check_key_part(attribute, "attribute")
+        parts = [object_type, *attributes]
+        return COMPOSITE_NS + "".join(part + COMPOSITE_NS for part in parts)
+
+    def split_composite_key(self, key: str) -> tuple[str, list[str]]:
+        if not key.startswith(COMPOSITE_NS) or not key.endswith(COMPOSITE_NS):
+            raise ValueError(f"{key!r} is not a composite key")
+        parts = key[1:-1].split(COMPOSITE_NS)
+        return parts[0], parts[1:]
+
+    def get_state_by_partial_composite_key(
+        self, object_type: str, attributes: Sequence[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        prefix = self.create_composite_key(object_type, attributes)
+        return self.get_state_by_range(prefix, prefix + _MAX_RUNE)
+
+    def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
+        return iter(list(self._world.history.get(key, ())))
+
+    # -- proposal
+    def get_creator(self) -> Creator:
+        return self._creator
+
+    def get_tx_id(self) -> str:
+        return self._tx_id
+
+    def get_tx_timestamp(self) -> int:
+        return self._timestamp_ms
+
+    def get_function(self) -> str:
+        return self._function
+
+    def get_args(self) -> list[str]:
+        return list(self._args)
+
+    def set_event(self, name: str, payload: bytes) -> None:
+        self.event = (name, payload)
+
+
+class ContractHarness:
+    """One contract, one world state, transactions applied one at a time.
+
+    ``timestamp_ms`` defaults to a harness clock that advances by ``step_ms``
+    per call, so tests that do not care about time stay deterministic; tests
+    about deadlines pass it explicitly. Transaction ids are derived from a
+    counter, so every call gets a distinct, reproducible id.
+    """
+
+    def __init__(self, contract: Contract, *, start_ms: int = 1_000, step_ms: int = 1_000) -> None:
+        self.contract = contract
+        self.world = WorldState()
+        self.events: list[Event] = []
+        self._clock_ms = start_ms
+        self._step_ms = step_ms
+        self._count = 0
+
+    def _proposal(
+        self, creator: Creator, function: str, args: Sequence[str], timestamp_ms: int | None
+    ) -> MemoryStub:
+        self._count += 1
+        if timestamp_ms is None:
+            timestamp_ms = self._clock_ms
+            self._clock_ms += self._step_ms
+        else:
+            self._clock_ms = max(self._clock_ms, timestamp_ms + self._step_ms)
+        seed = f"{self._count}\x00{creator.mspid}\x00{creator.name}\x00{function}"
+        return MemoryStub(
+            self.world,
+            creator=creator,
+            tx_id=hashlib.sha256(seed.encode()).hexdigest(),
+            timestamp_ms=timestamp_ms,
+            function=function,
+            args=args,
+        )
+
+    def invoke(
+        self, creator: Creator, function: str, *args: str, timestamp_ms: int | None = None
+    ) -> bytes:
+        """Run and commit one transaction; a ``ContractError`` propagates and writes nothing."""
+        stub = self._proposal(creator, function, args, timestamp_ms)
+        result = self.contract.invoke(stub)
+        self._apply(stub)
+        return result
+
+    def evaluate(
+        self, creator: Creator, function: str, *args: str, timestamp_ms: int | None = None
+    ) -> bytes:
+        """Run a query: the contract's writes, if any, are discarded (Fabric's evaluate)."""
+        stub = self._proposal(creator, function, args, timestamp_ms)
+        return self.contract.invoke(stub)
+
+    def _apply(self, stub: MemoryStub) -> None:
+        tx_id, when = stub.get_tx_id(), stub.get_tx_timestamp()
+        for key, value in stub.writes.items():
+            if value is None:
+                self.world.values.pop(key, None)
+            else:
+                self.world.values[key] = value
+            modification = KeyModification(tx_id, when, value or b"", value is None)
+            self.world.history.setdefault(key, []).append(modification)
+        if stub.event is not None:
+            self.events.append(Event(tx_id, *stub.event))

@@ -1,0 +1,207 @@
+"""The world state: the latest value and version of every key, per chaincode namespace.
+
+A version is the height of the transaction that last wrote the key
+(:class:`~ledger.transaction.Version`: block number, index in the block); MVCC
+validation compares the versions a transaction read against these.
+
+Two stores with one interface: :class:`MemoryState` for simulations (rebuilt
+from the block store after a simulated crash) and :class:`SqliteState` for
+node directories. Both apply a block's updates atomically together with the
+*savepoint*, the number of the last block applied, so after a crash the peer
+knows exactly which blocks to replay from the block store (as Fabric's
+state database does).
+
+The transaction-id index lives here too, updated in the same atomic step, so
+duplicate detection and state can never disagree about which blocks were
+committed.
+
+Keys are ordered by code point, which is also the byte order of their UTF-8
+form; SQLite stores them as UTF-8 BLOBs so composite keys (which contain NUL)
+survive and sort the same way in both stores.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ledger.transaction import Version
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedValue:
+    value: bytes
+    version: Version
+
+
+@dataclass(slots=True)
+class UpdateBatch:
+    """The effect of one block's valid transactions, applied atomically."""
+
+    writes: dict[tuple[str, str], VersionedValue | None] = field(default_factory=dict)
+    """(namespace, key) -> new value, or None for a delete; later writes replace earlier ones."""
+    tx_ids: dict[str, Version] = field(default_factory=dict)
+    """Transaction ids to remember (for DUPLICATE_TXID) and where they are."""
+
+
+class StateReader(Protocol):
+    """Read access to committed state (what simulation and validation use)."""
+
+    def get(self, namespace: str, key: str) -> VersionedValue | None: ...
+
+    def range(self, namespace: str, start: str, end: str) -> Iterator[tuple[str, VersionedValue]]:
+        """Keys in ``[start, end)`` in order; ``end == ""`` means no upper bound."""
+        ...
+
+
+class StateDB(StateReader, Protocol):
+    @property
+    def savepoint(self) -> int:
+        """Number of the last block applied; -1 before the genesis block."""
+        ...
+
+    def tx_location(self, tx_id: str) -> Version | None: ...
+
+    def apply(self, block_number: int, batch: UpdateBatch) -> None:
+        """Apply ``batch`` and move the savepoint to ``block_number``, all or nothing."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _check_next(savepoint: int, block_number: int) -> None:
+    if block_number != savepoint + 1:
+        raise ValueError(f"state is at block {savepoint}, cannot apply block {block_number}")
+
+
+class MemoryState:
+    """World state in dictionaries, with a sorted key list per namespace for ranges."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, VersionedValue]] = {}
+        self._sorted: dict[str, list[str]] = {}
+        self._tx_ids: dict[str, Version] = {}
+        self._savepoint = -1
+
+    @property
+    def savepoint(self) -> int:
+        return self._savepoint
+
+    def get(self, namespace: str, key: str) -> VersionedValue | None:
+        return self._values.get(namespace, {}).get(key)
+
+    def range(self, namespace: str, start: str, end: str) -> Iterator[tuple[str, VersionedValue]]:
+        keys = self._sorted.get(namespace, [])
+        values = self._values.get(namespace, {})
+        lo = bisect.bisect_left(keys, start)
+        hi = len(keys) if end == "" else bisect.bisect_left(keys, end)
+        # Copy the slice: a caller may apply a block while still iterating.
+        for key in keys[lo:hi]:
+            yield key, values[key]
+
+    def tx_location(self, tx_id: str) -> Version | None:
+        return self._tx_ids.get(tx_id)
+
+    def apply(self, block_number: int, batch: UpdateBatch) -> None:
+        _check_next(self._savepoint, block_number)
+        for (namespace, key), new in batch.writes.items():
+            values = self._values.setdefault(namespace, {})
+            keys = self._sorted.setdefault(namespace, [])
+            if new is None:
+                if values.pop(key, None) is not None:
+                    del keys[bisect.bisect_left(keys, key)]
+            else:
+                if key not in values:
+                    bisect.insort(keys, key)
+                values[key] = new
+        self._tx_ids.update(batch.tx_ids)
+        self._savepoint = block_number
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteState:
+    """World state in an SQLite database the host opened (one file in the node directory)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+        with self._db:
+            self._db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS state (
+                    ns BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                    block INTEGER NOT NULL, tx INTEGER NOT NULL,
+                    PRIMARY KEY (ns, key)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS tx_ids (
+                    tx_id TEXT PRIMARY KEY, block INTEGER NOT NULL, tx INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS savepoints (
+                    name TEXT PRIMARY KEY, block INTEGER NOT NULL) WITHOUT ROWID;
+                """
+            )
+
+    @property
+    def savepoint(self) -> int:
+        row = self._db.execute("SELECT block FROM savepoints WHERE name = 'state'").fetchone()
+        return -1 if row is None else int(row[0])
+
+    def get(self, namespace: str, key: str) -> VersionedValue | None:
+        row = self._db.execute(
+            "SELECT value, block, tx FROM state WHERE ns = ? AND key = ?",
+            (namespace.encode(), key.encode()),
+        ).fetchone()
+        return None if row is None else VersionedValue(bytes(row[0]), Version(row[1], row[2]))
+
+    def range(self, namespace: str, start: str, end: str) -> Iterator[tuple[str, VersionedValue]]:
+        if end == "":
+            rows = self._db.execute(
+                "SELECT key, value, block, tx FROM state WHERE ns = ? AND key >= ? ORDER BY key",
+                (namespace.encode(), start.encode()),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT key, value, block, tx FROM state"
+                " WHERE ns = ? AND key >= ? AND key < ? ORDER BY key",
+                (namespace.encode(), start.encode(), end.encode()),
+            ).fetchall()
+        for key, value, block, tx in rows:
+            yield bytes(key).decode(), VersionedValue(bytes(value), Version(block, tx))
+
+    def tx_location(self, tx_id: str) -> Version | None:
+        row = self._db.execute("SELECT block, tx FROM tx_ids WHERE tx_id = ?", (tx_id,)).fetchone()
+        return None if row is None else Version(row[0], row[1])
+
+    def apply(self, block_number: int, batch: UpdateBatch) -> None:
+        _check_next(self.savepoint, block_number)
+        with self._db:
+            for (namespace, key), new in batch.writes.items():
+                if new is None:
+                    self._db.execute(
+                        "DELETE FROM state WHERE ns = ? AND key = ?",
+                        (namespace.encode(), key.encode()),
+                    )
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
+                        (
+                            namespace.encode(),
+                            key.encode(),
+                            new.value,
+                            new.version.block,
+                            new.version.tx,
+                        ),
+                    )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tx_ids VALUES (?, ?, ?)",
+                [(tx_id, v.block, v.tx) for tx_id, v in batch.tx_ids.items()],
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO savepoints VALUES ('state', ?)", (block_number,)
+            )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,146 @@
+"""The benchmark suite as one call: sections, their order, and the targets.
+
+``run_suite`` measures the requested sections in one process run, so every
+throughput can be read as a ratio against the limits measured minutes
+before on the same machine under the same load. A section whose dependency
+is not built yet is reported ``unavailable`` with the reason; one that
+breaks is reported ``failed`` with the error, and the others still run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.bench import limits as limits_mod
+from sim.bench.live import live_section
+from sim.bench.machine import describe
+from sim.bench.simruns import BenchError, Unavailable, sim_modelled, sim_real
+from sim.bench.timing import FULL, QUICK
+
+SECTIONS = ("limits", "sim-real", "sim-modelled", "live")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    quick: bool = False
+    only: tuple[str, ...] = ()
+    profile_top: int = 0
+    """With > 0, add a cProfile run per simulator section and keep its top functions."""
+    progress: Callable[[str], None] = field(default=lambda _msg: None)
+
+    def wants(self, section: str) -> bool:
+        return not self.only or section in self.only
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One goal from the benchmark issue, checked against a run's figures."""
+
+    name: str
+    section: str
+    threshold: float
+    higher_is_better: bool
+    pick: Callable[[dict[str, Any]], float | None]
+
+    def check(self, section: dict[str, Any]) -> dict[str, Any]:
+        value = self.pick(section) if section.get("status") == "ok" else None
+        met = None
+        if value is not None:
+            met = value >= self.threshold if self.higher_is_better else value < self.threshold
+        return {
+            "name": self.name,
+            "section": self.section,
+            "threshold": self.threshold,
+            "comparison": ">=" if self.higher_is_better else "<",
+            "value": value,
+            "met": met,
+        }
+
+
+def _size(n: int, key: str) -> Callable[[dict[str, Any]], float | None]:
+    def pick(section: dict[str, Any]) -> float | None:
+        for row in section["sizes"]:
+            if row["n"] == n:
+                return float(row[key])
+        return None
+
+    return pick
+
+
+def _key(key: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda section: float(section[key]) if section.get(key) is not None else None
+
+
+TARGETS = (
+    Target("sim-real committed tx/s", "sim-real", 1000, True, _key("tx_per_s")),
+    Target("sim-real share of the crypto bound", "sim-real", 0.5, True, _key("efficiency")),
+    Target(
+        "sim-modelled messages/s at n=16", "sim-modelled", 300_000, True, _size(16, "messages_per_s")
+    ),
+    Target("sim-modelled n=100 wall s for 1,000 requests", "sim-modelled", 20, False, _size(100, "wall_s")),
+    Target("live committed tx/s", "live", 1000, True, _key("tx_per_s")),
+    Target("live p99 commit latency ms", "live", 500, False, _key("p99_ms")),
+)
+
+
+def _run_section(name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        figures = body()
+    except Unavailable as exc:
+        return {"status": "unavailable", "reason": str(exc)}
+    except BenchError as exc:
+        return {"status": "failed", "reason": str(exc), "seconds": time.perf_counter() - start}
+    return {"status": "ok", "seconds": time.perf_counter() - start, **figures}
+
+
+def _signature_rates(limits: dict[str, Any], budget_quick: bool) -> tuple[tuple[float, float], str]:
+    """ECDSA P-256 rates for the bound: from this run's limits, or measured now if skipped."""
+    source = limits
+    if limits.get("status") != "ok":
+        budget = QUICK if budget_quick else FULL
+        rows = [row.to_json() for row in limits_mod.signature_rows(budget, ("ecdsa-p256",))]
+        source = {"signatures": rows}
+    rates = limits_mod.verify_rate(source, "ecdsa-p256")
+    via = next(
+        r["via"]
+        for r in source["signatures"]
+        if r["scheme"] == "ecdsa-p256" and r["sign_per_s"] == rates[0]
+    )
+    return rates, via
+
+
+def run_suite(options: Options) -> dict[str, Any]:
+    """Measure every wanted section; the answer is what ``bench --json`` prints."""
+    sections: dict[str, dict[str, Any]] = {}
+    budget = QUICK if options.quick else FULL
+    skipped = {"status": "skipped", "reason": "not selected with --only"}
+
+    def step(name: str, body: Callable[[], dict[str, Any]]) -> None:
+        if not options.wants(name):
+            sections[name] = dict(skipped)
+            return
+        options.progress(f"bench: {name} ...")
+        sections[name] = _run_section(name, body)
+        options.progress(f"bench: {name} {sections[name]['status']}")
+
+    step("limits", lambda: limits_mod.run_limits(budget))
+
+    def real() -> dict[str, Any]:
+        rates, via = _signature_rates(sections["limits"], options.quick)
+        return sim_real(options.quick, rates, via, options.profile_top)
+
+    step("sim-real", real)
+    step("sim-modelled", lambda: sim_modelled(options.quick, options.profile_top))
+    step("live", lambda: live_section(options.quick))
+    return {
+        "schema": SCHEMA_VERSION,
+        "quick": options.quick,
+        "machine": describe(),
+        "sections": sections,
+        "targets": [t.check(sections[t.section]) for t in TARGETS],
+    }

@@ -1,0 +1,157 @@
+"""``ledgersim run SCENARIO.toml``: one scenario, one seed, judged against its ``[expect]``.
+
+The human output is a summary, a per-replica table and one ✓/✗ line per
+expectation; ``--json`` prints the simulator's ``RunResult.to_json()`` object
+(DESIGN.md fixes its keys) so scripts never parse the table. A failed
+expectation exits 1 and names what failed on stderr, after the output, so
+``--json`` consumers still get the whole result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from sim.errors import InputError, RunFailed
+from sim.progress import ProgressBar
+from sim.scenario import load_scenario, show
+from sim.scenario_model import Expect, Scenario
+from sim.sweep import load_replica_class
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run one scenario in the deterministic simulator",
+        description="Run a scenario file in the deterministic simulator and check its [expect].",
+    )
+    parser.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file (TOML)")
+    parser.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of every message")
+    parser.add_argument("--data-dir", metavar="DIR", help="keep each replica's node directory here")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table; only failures"
+    )
+    parser.add_argument("--replica", metavar="MODULE:CLASS", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None and args.seed < 0:
+        raise InputError(f"--seed: expected an integer >= 0, got {args.seed}")
+    if (
+        args.data_dir is not None
+        and Path(args.data_dir).exists()
+        and not Path(args.data_dir).is_dir()
+    ):
+        raise InputError(f"--data-dir: {args.data_dir}: expected a directory")
+    kwargs: dict[str, Any] = {}
+    if args.replica:
+        kwargs["replica_class"] = load_replica_class(args.replica)
+    if args.trace is not None:
+        kwargs["trace"] = args.trace
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
+
+    from sim.results import check_expectations
+    from sim.simulator import run_scenario
+
+    seed = scenario.seed if args.seed is None else args.seed
+    bar = ProgressBar(
+        f"{scenario.name} seed {seed}",
+        scenario.duration_ms,
+        unit="ms",
+        enabled=False if args.quiet or args.json else None,
+    )
+    with bar:
+        result = run_scenario(scenario, seed, progress=bar, **kwargs)
+    failures = [str(f) for f in check_expectations(scenario, result)]
+    summary = result.to_json()
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=False))
+    elif not args.quiet:
+        print(format_run(scenario, summary, failures))
+    if failures:
+        raise RunFailed(
+            f"{scenario.source}: seed {seed}: expectation failed: " + "; ".join(failures)
+        )
+    return 0
+
+
+# ------------------------------------------------------------------ table
+
+
+def format_run(scenario: Scenario, summary: dict[str, Any], failures: Sequence[str]) -> str:
+    """The human report: summary lines, a replica table, then expectations."""
+    latency = summary.get("latency_ms") or {}
+    safety = summary.get("safety") or {}
+    violations = safety.get("violations") or []
+    lines = [
+        f"scenario   {summary.get('scenario', scenario.name)}  ({scenario.source})",
+        f"seed       {summary.get('seed')}    n = {summary.get('n')}, f = {summary.get('f')}"
+        f"    virtual {scenario.duration_ms} ms, wall {summary.get('wall_s', 0):.2f} s",
+        f"requests   {summary.get('submitted')} submitted, {summary.get('committed')} committed"
+        f"    view changes {summary.get('view_changes')}",
+        f"latency    p50 {_ms(latency.get('p50'))}, p99 {_ms(latency.get('p99'))}"
+        f"    throughput {summary.get('throughput_tps', 0):.1f} tx/s (virtual)",
+        "safety     " + ("ok" if safety.get("ok") else f"VIOLATED ({len(violations)})"),
+    ]
+    lines += [f"           - {v}" for v in violations[:5]]
+    messages = summary.get("messages") or {}
+    if messages:
+        lines.append("messages   " + ", ".join(f"{k} {v}" for k, v in sorted(messages.items())))
+    lines += ["", *_replica_table(summary.get("replicas") or [])]
+    lines += ["", "expectations", *expectation_lines(scenario.expect, failures)]
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
+    header = ("replica", "view", "height", "head_hash", "byzantine")
+    rows = [
+        (
+            str(r.get("id")),
+            str(r.get("view")),
+            str(r.get("height")),
+            str(r.get("head_hash", ""))[:16],
+            "yes" if r.get("byzantine") else "",
+        )
+        for r in replicas
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def expectation_lines(expect: Expect, failures: Sequence[str]) -> list[str]:
+    """One ✓/✗ line per expectation the scenario set; a failure is matched to its key by name.
+
+    Failure messages that name no key (new kinds of checks) still get a ✗ line,
+    so nothing the checker reported is hidden.
+    """
+    unclaimed = list(failures)
+    lines = []
+    for f in fields(Expect):
+        wanted = getattr(expect, f.name)
+        if wanted is None:
+            continue
+        mine = [msg for msg in unclaimed if f.name in msg]
+        unclaimed = [msg for msg in unclaimed if msg not in mine]
+        mark = "✗" if mine else "✓"
+        detail = f"  ({'; '.join(mine)})" if mine else ""
+        lines.append(f"  {mark} {f.name} = {show(wanted)}{detail}")
+    lines += [f"  ✗ {msg}" for msg in unclaimed]
+    if not lines:
+        lines.append("  (none set in [expect])")
+    return lines

@@ -1,0 +1,244 @@
+"""What must hold in every run, checked against what the simulator observed.
+
+The simulator fills a :class:`History` as the run goes (cheap appends, no
+checks in the hot loop); each check below reads it and returns a list of
+violation strings, empty when the property holds. They are public so property
+tests and researchers' own harnesses can call them one by one.
+
+Safety (must hold under *any* schedule inside the fault model):
+
+* :func:`agreement` — no two correct replicas execute different batches at
+  one sequence number, and none executes two different batches at one
+  sequence number across its restarts; the chained head digests agree too
+  (catches an application that diverges on equal batches);
+* :func:`validity` — a correct replica executes only requests some client
+  submitted (same operation), and each (client, timestamp) at most once;
+* :func:`monotonic_views` — a correct replica's view never goes back within
+  one incarnation (a restart may legitimately resume from an older view);
+* :func:`stable_checkpoints` — a replica's stable checkpoint never goes back
+  within an incarnation, and when it carries a digest, that digest is what
+  correct replicas computed at that sequence number.
+
+Liveness (promised only inside the fault model once the network heals):
+
+* :func:`liveness` — every submitted request completes within ``bound_ms``
+  after ``max(submitted, GST)``.
+
+"Correct" excludes every replica that is Byzantine at any time in the run;
+crashed-and-recovered replicas stay correct (crash faults keep their state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+RequestKey = tuple[int, int]
+"""(client id, client timestamp): PBFT's identity of a request."""
+
+MAX_REPORTED = 20
+"""Listing every violation of a badly broken run helps no one; the count is kept."""
+
+
+@dataclass(slots=True)
+class History:
+    """Facts a run produced, as plain data (the simulator appends to it)."""
+
+    n: int
+    byzantine: frozenset[int] = frozenset()
+    submitted: dict[RequestKey, tuple[bytes, float]] = field(default_factory=dict)
+    """Request -> (operation, virtual time it was submitted)."""
+    completed: dict[RequestKey, float] = field(default_factory=dict)
+    """Request -> virtual time its client accepted the result."""
+    executed: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    """Replica -> seq -> batch digest, for every batch it executed."""
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
+    """(replica, message): same replica, same seq, different digest (seen while recording)."""
+    heads: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    """Replica -> seq -> chained head digest after executing seq."""
+    requests: dict[int, list[tuple[int, int, bytes, int]]] = field(default_factory=dict)
+    """Replica -> executed requests as (client, timestamp, operation, seq)."""
+    views: dict[int, list[list[int]]] = field(default_factory=dict)
+    """Replica -> per incarnation, the successive views it reported."""
+    stable: dict[int, list[list[tuple[int, bytes | None]]]] = field(default_factory=dict)
+    """Replica -> per incarnation, successive stable checkpoints (seq, digest if known)."""
+
+    @property
+    def correct(self) -> list[int]:
+        return [r for r in range(self.n) if r not in self.byzantine]
+
+    # -------------------------------------------------------------- recording
+
+    def record_execution(
+        self,
+        replica: int,
+        seq: int,
+        digest: bytes,
+        head: bytes | None,
+        requests: Iterable[tuple[int, int, bytes]],
+    ) -> None:
+        seen = self.executed.setdefault(replica, {})
+        before = seen.get(seq)
+        if before is not None and before != digest:
+            self.conflicts.append(
+                (
+                    replica,
+                    f"agreement: replica {replica} executed seq {seq} twice with different "
+                f"batches {before.hex()[:12]} and {digest.hex()[:12]}",
+                )
+            )
+        seen[seq] = digest
+        if head is not None:
+            self.heads.setdefault(replica, {})[seq] = head
+        log = self.requests.setdefault(replica, [])
+        for client, timestamp, operation in requests:
+            log.append((client, timestamp, operation, seq))
+
+    def new_incarnation(self, replica: int) -> None:
+        self.views.setdefault(replica, []).append([])
+        self.stable.setdefault(replica, []).append([])
+
+    def record_view(self, replica: int, view: int) -> None:
+        lives = self.views.setdefault(replica, [[]])
+        lives[-1].append(view)
+
+    def record_stable(self, replica: int, seq: int, digest: bytes | None) -> None:
+        lives = self.stable.setdefault(replica, [[]])
+        lives[-1].append((seq, digest))
+
+
+# ----------------------------------------------------------------- the checks
+
+
+def _capped(violations: list[str]) -> list[str]:
+    if len(violations) <= MAX_REPORTED:
+        return violations
+    extra = len(violations) - MAX_REPORTED
+    return [*violations[:MAX_REPORTED], f"... and {extra} more"]
+
+
+def _first_disagreement(history: History, table: dict[int, dict[int, bytes]], what: str) -> list[str]:
+    out: list[str] = []
+    decided: dict[int, tuple[int, bytes]] = {}
+    for replica in history.correct:
+        for seq, digest in sorted(table.get(replica, {}).items()):
+            first = decided.get(seq)
+            if first is None:
+                decided[seq] = (replica, digest)
+            elif first[1] != digest:
+                out.append(
+                    f"agreement: seq {seq}: replica {first[0]} {what} {first[1].hex()[:12]}, "
+                    f"replica {replica} {what} {digest.hex()[:12]}"
+                )
+    return out
+
+
+def agreement(history: History) -> list[str]:
+    out = [text for replica, text in history.conflicts if replica not in history.byzantine]
+    out += _first_disagreement(history, history.executed, "executed batch")
+    if not out:
+        out += _first_disagreement(history, history.heads, "reached head")
+    return _capped(out)
+
+
+def validity(history: History) -> list[str]:
+    out: list[str] = []
+    for replica in history.correct:
+        seen: dict[RequestKey, int] = {}
+        for client, timestamp, operation, seq in history.requests.get(replica, []):
+            key = (client, timestamp)
+            submitted = history.submitted.get(key)
+            if submitted is None:
+                out.append(
+                    f"validity: replica {replica} executed request {key} at seq {seq} "
+                    "that no client submitted"
+                )
+            elif submitted[0] != operation:
+                out.append(
+                    f"validity: replica {replica} executed request {key} at seq {seq} "
+                    "with an operation its client did not submit"
+                )
+            if key in seen:
+                out.append(
+                    f"validity: replica {replica} executed request {key} twice "
+                    f"(seq {seen[key]} and {seq})"
+                )
+            else:
+                seen[key] = seq
+    return _capped(out)
+
+
+def monotonic_views(history: History) -> list[str]:
+    out: list[str] = []
+    for replica in history.correct:
+        for life, views in enumerate(history.views.get(replica, [])):
+            for before, after in zip(views, views[1:], strict=False):
+                if after < before:
+                    out.append(
+                        f"views: replica {replica} went from view {before} back to {after} "
+                        f"(incarnation {life})"
+                    )
+    return _capped(out)
+
+
+def stable_checkpoints(history: History) -> list[str]:
+    out: list[str] = []
+    for replica in history.correct:
+        for life, points in enumerate(history.stable.get(replica, [])):
+            for (s1, _), (s2, _) in zip(points, points[1:], strict=False):
+                if s2 < s1:
+                    out.append(
+                        f"checkpoints: replica {replica}'s stable checkpoint went back "
+                        f"from {s1} to {s2} (incarnation {life})"
+                    )
+            for seq, digest in points:
+                if digest is None or seq == 0:
+                    continue
+                for other in history.correct:
+                    head = history.heads.get(other, {}).get(seq)
+                    if head is not None and head != digest:
+                        out.append(
+                            f"checkpoints: replica {replica} holds stable checkpoint {seq} "
+                            f"with digest {digest.hex()[:12]} but replica {other} reached "
+                            f"{head.hex()[:12]} there"
+                        )
+                        break
+    return _capped(out)
+
+
+def safety(history: History) -> list[str]:
+    """Every safety check; empty means the run was safe."""
+    return agreement(history) + validity(history) + monotonic_views(history) + (
+        stable_checkpoints(history)
+    )
+
+
+def liveness(history: History, gst_ms: float, bound_ms: float, end_ms: float) -> list[str]:
+    """Requests whose deadline ``max(submitted, gst) + bound`` passed before ``end_ms`` unanswered."""
+    out: list[str] = []
+    for key, (_op, submitted_at) in sorted(history.submitted.items()):
+        deadline = max(submitted_at, gst_ms) + bound_ms
+        if deadline > end_ms:
+            continue
+        done = history.completed.get(key)
+        if done is None:
+            out.append(
+                f"liveness: request {key} submitted at {submitted_at:.0f} ms never completed "
+                f"(deadline {deadline:.0f} ms)"
+            )
+        elif done > deadline:
+            out.append(
+                f"liveness: request {key} completed at {done:.0f} ms, after its deadline "
+                f"{deadline:.0f} ms"
+            )
+    return _capped(out)
+
+
+def liveness_bound_ms(view_change_timeout_ms: int, f: int, max_latency_ms: float) -> float:
+    """A generous bound: f+1 successive view changes with doubling timeouts, plus slack."""
+    return float(view_change_timeout_ms) * (2 ** (f + 2)) + 200.0 * max_latency_ms + 1000.0
+
+
+def summary(violations: list[str]) -> dict[str, Any]:
+    return {"ok": not violations, "violations": violations}

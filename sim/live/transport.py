@@ -1,0 +1,148 @@
+"""MQTT transport shared by node hosts, gateways and load generators.
+
+QoS 0 everywhere (docs/live.md explains why): PBFT already survives loss and
+duplication, and at-least-once delivery would only add acknowledgements and
+duplicates. Incoming payloads are unwrapped from their :class:`Envelope`;
+anything undecodable or whose claimed sender disagrees with the topic is
+dropped here and counted in ``stats`` with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from ledger.codec import CodecError, decode, encode
+from pbft.api import BROADCAST, CLIENT_ID_BASE
+from sim.errors import InputError
+from sim.live import topics
+from sim.live.wire import Envelope
+
+QOS = 0
+MAX_PAYLOAD = 9 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerURL:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerURL:
+        """``mqtt://[user:password@]host[:port]``; anything else is an InputError."""
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise InputError(f"--broker: expected mqtt://HOST:PORT, got {url!r}")
+        try:
+            port = parts.port or 1883
+        except ValueError:
+            raise InputError(f"--broker: bad port in {url!r}") from None
+        return cls(parts.hostname, port, parts.username, parts.password)
+
+    def with_credentials(self, username: str, password: str) -> BrokerURL:
+        return BrokerURL(self.host, self.port, username, password)
+
+    def __str__(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    sender: int
+    payload: bytes
+
+
+class Transport:
+    """One principal's connection: publish to principals, receive verified-shape envelopes."""
+
+    def __init__(self, broker: BrokerURL, net: str, principal: int) -> None:
+        self.broker = broker
+        self.net = net
+        self.principal = principal
+        self.is_replica = principal < CLIENT_ID_BASE
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._client = aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password,
+            identifier=f"{net}-{'r' if self.is_replica else 'c'}{principal}-{id(self):x}",
+            clean_session=True,
+            keepalive=30,
+            timeout=10,
+        )
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Transport:
+        try:
+            await self._client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise InputError(f"cannot reach broker at {self.broker}: {exc}") from None
+        subscriptions = (
+            topics.replica_subscriptions(self.net, self.principal)
+            if self.is_replica
+            else topics.client_subscriptions(self.net, self.principal)
+        )
+        for topic in subscriptions:
+            await self._client.subscribe(topic, qos=QOS)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, aiomqtt.MqttError):
+                pass
+        try:
+            await self._client.__aexit__(exc_type, exc, tb)
+        except aiomqtt.MqttError:
+            pass
+
+    async def send(self, to: int, payload: bytes) -> None:
+        """Publish ``payload`` (canonical record bytes) to principal ``to`` or BROADCAST."""
+        data = encode(Envelope(self.principal, payload))
+        if to == BROADCAST:
+            topic = topics.broadcast(self.net, self.principal, self.is_replica)
+        else:
+            topic = topics.unicast(self.net, self.principal, self.is_replica, to)
+        await self._client.publish(topic, data, qos=QOS)
+        self.stats["sent"] += 1
+
+    async def _read(self) -> None:
+        async for message in self._client.messages:
+            incoming = self.accept(message.topic.value, message.payload)
+            if incoming is not None:
+                self.inbox.put_nowait(incoming)
+
+    def accept(self, topic: str, payload: object) -> Incoming | None:
+        """Unwrap one broker message, or count why it was dropped."""
+        if not isinstance(payload, (bytes, bytearray)):
+            self.stats["drop.transport.not-bytes"] += 1
+            return None
+        try:
+            envelope = decode(bytes(payload), Envelope, max_size=MAX_PAYLOAD)
+        except CodecError as exc:
+            self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
+            return None
+        if envelope.sender != topics.sender_of(self.net, topic):
+            self.stats["drop.transport.sender-mismatch"] += 1
+            return None
+        if envelope.sender == self.principal:
+            return None  # our own broadcast echoed back
+        self.stats["received"] += 1
+        return Incoming(envelope.sender, envelope.payload)
