@@ -18,15 +18,15 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from chaincode.shim import COMPOSITE_NS, Contract, Creator, KeyModification
+from chaincode.shim import COMPOSITE_NS, Contract, ContractError, Creator, KeyModification
+from chaincode.simulation import (
+    FIRST_SIMPLE_KEY,
+    MAX_UNICODE,
+    create_composite_key,
+    split_composite_key,
+)
 
 __all__ = ["ContractHarness", "Event", "MemoryStub", "WorldState"]
-
-_MAX_RUNE = "\U0010ffff"
-"""Fabric's upper bound for partial composite key ranges (the largest code point)."""
-
-_SIMPLE_KEY_START = "\x01"
-"""An empty range start skips composite keys, which all begin with ``\\x00`` (as Fabric)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +44,6 @@ class WorldState:
 
     values: dict[str, bytes] = field(default_factory=dict)
     history: dict[str, list[KeyModification]] = field(default_factory=dict)
-
-
-def _check_key_part(part: str, what: str) -> None:
-    if COMPOSITE_NS in part or _MAX_RUNE in part:
-        raise ValueError(f"{what} {part!r} must not contain U+0000 or U+10FFFF")
 
 
 class MemoryStub:
@@ -92,30 +87,26 @@ class MemoryStub:
         self.writes[key] = None
 
     def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
-        low = start or _SIMPLE_KEY_START
-        for key in sorted(self._world.values):
-            if key >= low and (not end or key < end):
-                yield key, self._world.values[key]
+        if start.startswith(COMPOSITE_NS) or end.startswith(COMPOSITE_NS):
+            raise ContractError("use get_state_by_partial_composite_key for composite keys")
+        return self._range(start or FIRST_SIMPLE_KEY, end)
+
+    def _range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        values = self._world.values
+        return iter([(k, values[k]) for k in sorted(values) if k >= start and (not end or k < end)])
 
     # -- composite keys
     def create_composite_key(self, object_type: str, attributes: Sequence[str]) -> str:
-        _check_key_part(object_type, "object type")
-        for attribute in attributes:
-            _check_key_part(attribute, "attribute")
-        parts = [object_type, *attributes]
-        return COMPOSITE_NS + "".join(part + COMPOSITE_NS for part in parts)
+        return create_composite_key(object_type, attributes)
 
     def split_composite_key(self, key: str) -> tuple[str, list[str]]:
-        if not key.startswith(COMPOSITE_NS) or not key.endswith(COMPOSITE_NS):
-            raise ValueError(f"{key!r} is not a composite key")
-        parts = key[1:-1].split(COMPOSITE_NS)
-        return parts[0], parts[1:]
+        return split_composite_key(key)
 
     def get_state_by_partial_composite_key(
         self, object_type: str, attributes: Sequence[str]
     ) -> Iterator[tuple[str, bytes]]:
         prefix = self.create_composite_key(object_type, attributes)
-        return self.get_state_by_range(prefix, prefix + _MAX_RUNE)
+        return self._range(prefix, prefix + MAX_UNICODE)
 
     def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
         return iter(list(self._world.history.get(key, ())))

@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ledger.block import Block
 from ledger.codec import CodecError, decode, encode
@@ -107,6 +107,7 @@ class DiskFile:
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self._handle: BinaryIO
         if readonly:
             self._handle = open(path, "rb")  # noqa: SIM115 - lives as long as the store
         else:

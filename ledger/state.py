@@ -56,14 +56,16 @@ class StateReader(Protocol):
         """Keys in ``[start, end)`` in order; ``end == ""`` means no upper bound."""
         ...
 
+    def tx_location(self, tx_id: str) -> Version | None:
+        """Where a transaction id was committed (valid or not), if it was."""
+        ...
+
 
 class StateDB(StateReader, Protocol):
     @property
     def savepoint(self) -> int:
         """Number of the last block applied; -1 before the genesis block."""
         ...
-
-    def tx_location(self, tx_id: str) -> Version | None: ...
 
     def apply(self, block_number: int, batch: UpdateBatch) -> None:
         """Apply ``batch`` and move the savepoint to ``block_number``, all or nothing."""
@@ -98,9 +100,11 @@ class MemoryState:
         values = self._values.get(namespace, {})
         lo = bisect.bisect_left(keys, start)
         hi = len(keys) if end == "" else bisect.bisect_left(keys, end)
-        # Copy the slice: a caller may apply a block while still iterating.
+        # Iterate over a copy: a caller may apply a block while still iterating.
         for key in keys[lo:hi]:
-            yield key, values[key]
+            value = values.get(key)
+            if value is not None:
+                yield key, value
 
     def tx_location(self, tx_id: str) -> Version | None:
         return self._tx_ids.get(tx_id)

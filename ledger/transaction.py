@@ -29,6 +29,8 @@ STATUS_OK = 200
 """Chaincode response status of a successful simulation (Fabric's shim.OK)."""
 STATUS_ERROR = 500
 """Chaincode response status when the contract refused or failed (Fabric's shim.ERROR)."""
+STATUS_ERROR_THRESHOLD = 400
+"""Responses at or above this status are failures (Fabric's shim.ERRORTHRESHOLD)."""
 NONCE_SIZE = 24
 """Bytes of randomness in a proposal nonce (Fabric uses 24)."""
 

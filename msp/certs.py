@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from msp.errors import MSPError
-from msp.keys import PrivateKey, PublicKey, certificate_hash, same_public_key
+from msp.keys import PrivateKey, PublicKey, same_public_key
 
 FIXED_NOT_BEFORE = datetime(2020, 1, 1, tzinfo=UTC)
 FIXED_NOT_AFTER = datetime(2120, 1, 1, tzinfo=UTC)
@@ -82,7 +86,8 @@ class Authority:
 
     def __post_init__(self) -> None:
         if not same_public_key(self.cert.public_key(), self.key.public_key()):  # type: ignore[arg-type]
-            raise MSPError(f"CA key does not match certificate {self.cert.subject.rfc4514_string()}")
+            subject = self.cert.subject.rfc4514_string()
+            raise MSPError(f"CA key does not match certificate {subject}")
 
     @classmethod
     def root(
@@ -92,8 +97,7 @@ class Authority:
         builder = _builder(name, name, key.public_key(), serial, validity)
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         builder = builder.add_extension(_ca_key_usage(), True)
-        cert = builder.sign(key, certificate_hash(key), ecdsa_deterministic=True)
-        return cls(cert, key)
+        return cls(_signed(builder, key), key)
 
     def intermediate(
         self, key: PrivateKey, domain: str, common_name: str, serial: int, validity: Validity
@@ -122,26 +126,32 @@ class Authority:
             builder = builder.add_extension(san, False)
         return self._sign(builder)
 
-    def crl(
+    def revoke(
         self,
-        revoked: Iterable[tuple[int, datetime]],
-        last_update: datetime,
-        next_update: datetime | None = None,
+        serials: Iterable[int],
+        when: datetime,
+        previous: x509.CertificateRevocationList | None = None,
     ) -> x509.CertificateRevocationList:
-        """A CRL listing ``(serial, revocation date)`` pairs, signed by this CA."""
+        """This CA's CRL listing ``previous``'s entries plus ``serials`` revoked at ``when``.
+
+        ``when`` is also the CRL's last update (never earlier than the previous
+        one's); the next update is the CA's expiry, as nothing here reissues CRLs.
+        """
+        entries = {e.serial_number: e.revocation_date_utc for e in previous or ()}
+        for serial in serials:
+            entries.setdefault(serial, when)
+        last_update = max(when, previous.last_update_utc) if previous is not None else when
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.cert.subject)
             .last_update(last_update)
-            .next_update(next_update or self.cert.not_valid_after_utc)
+            .next_update(self.cert.not_valid_after_utc)
+            .add_extension(self._authority_key_id(), False)
         )
-        for serial, when in sorted(set(revoked)):
-            entry = (
-                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
-            )
-            builder = builder.add_revoked_certificate(entry)
-        builder = builder.add_extension(self._authority_key_id(), False)
-        return builder.sign(self.key, certificate_hash(self.key), ecdsa_deterministic=True)
+        for serial, revoked_at in sorted(entries.items()):
+            entry = x509.RevokedCertificateBuilder().serial_number(serial)
+            builder = builder.add_revoked_certificate(entry.revocation_date(revoked_at).build())
+        return _signed(builder, self.key)
 
     def _authority_key_id(self) -> x509.AuthorityKeyIdentifier:
         ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
@@ -154,7 +164,22 @@ class Authority:
         return builder.add_extension(self._authority_key_id(), False)
 
     def _sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        return builder.sign(self.key, certificate_hash(self.key), ecdsa_deterministic=True)
+        return _signed(builder, self.key)
+
+
+@overload
+def _signed(builder: x509.CertificateBuilder, key: PrivateKey) -> x509.Certificate: ...
+@overload
+def _signed(
+    builder: x509.CertificateRevocationListBuilder, key: PrivateKey
+) -> x509.CertificateRevocationList: ...
+def _signed(
+    builder: x509.CertificateBuilder | x509.CertificateRevocationListBuilder, key: PrivateKey
+) -> x509.Certificate | x509.CertificateRevocationList:
+    """Sign deterministically: Ed25519 always is; ECDSA uses RFC 6979 nonces."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return builder.sign(key, None)
+    return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
 
 
 def _builder(
@@ -180,6 +205,25 @@ def subject_attribute(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> lis
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
+def common_name(cert: x509.Certificate) -> str:
+    names = subject_attribute(cert, NameOID.COMMON_NAME)
+    return names[0] if names else cert.subject.rfc4514_string()
+
+
+def organization(cert: x509.Certificate) -> str | None:
+    orgs = subject_attribute(cert, NameOID.ORGANIZATION_NAME)
+    return orgs[0] if orgs else None
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` signed ``cert`` (names match and the signature verifies)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
@@ -196,6 +240,7 @@ def key_id(cert: x509.Certificate) -> bytes | None:
 
 def authority_key_id(obj: x509.Certificate | x509.CertificateRevocationList) -> bytes | None:
     try:
-        return obj.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        aki = obj.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     except x509.ExtensionNotFound:
         return None
+    return aki.key_identifier

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from msp.certs import subject_attribute
+from msp.certs import common_name, subject_attribute
 from msp.errors import ACCEPTED, MSPError, Verdict, rejected
 from msp.keys import PrivateKey, PublicKey, algorithm_of, same_public_key, sign, signature_problem
 from msp.names import ROLES
@@ -54,7 +55,10 @@ class Identity:
     __slots__ = ("_cache", "cert", "cert_pem", "fingerprint", "mspid", "name", "public_key", "role")
 
     def __init__(self, mspid: str, cert: x509.Certificate) -> None:
-        key = cert.public_key()
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise MSPError(f"unusable public key: {exc}") from None
         if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
             raise MSPError(f"unsupported public key type {type(key).__name__}")
         algorithm_of(key)
@@ -63,8 +67,7 @@ class Identity:
         self.cert_pem: bytes = cert.public_bytes(serialization.Encoding.PEM)
         self.fingerprint: bytes = cert.fingerprint(hashes.SHA256())
         self.public_key: PublicKey = key
-        names = subject_attribute(cert, NameOID.COMMON_NAME)
-        self.name: str = names[0] if names else ""
+        self.name: str = common_name(cert)
         self.role: str = role_from_certificate(cert)
         self._cache: dict[bytes, str | None] = {}
 

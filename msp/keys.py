@@ -125,11 +125,6 @@ def signature_problem(key: PublicKey, data: bytes, signature: bytes) -> str | No
         return "malformed signature"
 
 
-def certificate_hash(key: PrivateKey) -> hashes.SHA256 | None:
-    """The hash argument ``cryptography``'s builders want for this issuer key."""
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
-
 def private_key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,

@@ -8,6 +8,10 @@ signed; it is an end-entity certificate; and its subject OU names a NodeOU
 role. The expensive, time-independent part (signature checks up the chain,
 CRL look-ups) is computed once per certificate and cached: validation is on
 the hot path of every transaction.
+
+NodeOUs are always on: ``config.yaml`` is written for Fabric's own tools, but
+the role is read from the OU directly rather than by parsing YAML (the MSP may
+import nothing beyond ``cryptography`` and the standard library).
 """
 
 from __future__ import annotations
@@ -18,13 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
-from msp.certs import authority_key_id, is_ca, key_id
+from msp.certs import authority_key_id, common_name, is_ca, issued_by, key_id, organization
 from msp.errors import ACCEPTED, MSPError, Verdict, rejected
-from msp.identity import Identity, parse_certificate
+from msp.identity import Identity
 from msp.names import ROLES, mspid_from_domain
 
 _SHA256 = hashes.SHA256()
@@ -55,11 +57,12 @@ class _Chain:
     not_after: datetime
 
 
-def read_pem_certificates(directory: Path) -> list[x509.Certificate]:
+def read_pem_certificates(directory: Path, pattern: str = "*") -> list[x509.Certificate]:
+    """Every certificate in the files of ``directory`` matching ``pattern``."""
     if not directory.is_dir():
         return []
     certs = []
-    for path in sorted(directory.iterdir()):
+    for path in sorted(directory.glob(pattern)):
         if path.is_file():
             try:
                 certs.extend(x509.load_pem_x509_certificates(path.read_bytes()))
@@ -87,14 +90,6 @@ def read_crls(directory: Path) -> list[x509.CertificateRevocationList]:
     return crls
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 class MSP:
     """One organisation's trust anchors: roots, intermediates and CRLs."""
 
@@ -108,8 +103,9 @@ class MSP:
         if not roots:
             raise MSPError(f"MSP {mspid}: no root CA certificate")
         for cert in roots:
-            if not is_ca(cert) or not _issued_by(cert, cert):
-                raise MSPError(f"MSP {mspid}: root {cert.subject.rfc4514_string()} is not a self-signed CA")
+            if not is_ca(cert) or not issued_by(cert, cert):
+                subject = cert.subject.rfc4514_string()
+                raise MSPError(f"MSP {mspid}: root {subject} is not a self-signed CA")
         self.mspid = mspid
         self.roots = tuple(roots)
         self.intermediates = tuple(intermediates)
@@ -161,7 +157,8 @@ class MSP:
             None,
         )
         if issuer is None:
-            raise MSPError(f"MSP {self.mspid}: CRL from {crl.issuer.rfc4514_string()} not signed by its CAs")
+            issuer_name = crl.issuer.rfc4514_string()
+            raise MSPError(f"MSP {self.mspid}: CRL of {issuer_name} is not signed by its CAs")
         serials = self._revoked.setdefault(issuer.fingerprint(_SHA256), set())
         serials.update(entry.serial_number for entry in crl)
         self._chains.clear()
@@ -178,14 +175,18 @@ class MSP:
             return rejected(f"identity of {identity.mspid} presented to MSP {self.mspid}")
         chain = self._chains.get(identity.fingerprint)
         if chain is None:
-            chain = self._walk(identity.cert)
+            try:
+                chain = self._walk(identity.cert)
+            except (ValueError, x509.DuplicateExtension) as exc:  # extensions parse lazily
+                epoch = identity.cert.not_valid_before_utc
+                chain = _Chain(f"malformed certificate: {exc}", epoch, epoch)
             if len(self._chains) >= IDENTITY_CACHE_SIZE:
                 self._chains.clear()
             self._chains[identity.fingerprint] = chain
         if chain.problem is not None:
             return rejected(chain.problem)
         if when < chain.not_before:
-            return rejected(f"certificate not yet valid (valid from {chain.not_before.isoformat()})")
+            return rejected(f"certificate not yet valid (from {chain.not_before.isoformat()})")
         if when > chain.not_after:
             return rejected(f"certificate expired (valid until {chain.not_after.isoformat()})")
         if not identity.role:
@@ -196,7 +197,7 @@ class MSP:
 
     def _issuer_of(self, cert: x509.Certificate) -> x509.Certificate | None:
         for ca in self.authorities:
-            if ca.subject == cert.issuer and ca is not cert and _issued_by(cert, ca):
+            if ca.subject == cert.issuer and ca is not cert and issued_by(cert, ca):
                 return ca
         return None
 
@@ -216,7 +217,8 @@ class MSP:
                 return problem(self._why_no_issuer(current))
             if current.serial_number in self._revoked.get(issuer.fingerprint(_SHA256), ()):
                 who = "certificate" if current is cert else "intermediate CA"
-                return problem(f"{who} serial {current.serial_number:x} revoked by {_cn(issuer)}")
+                serial = f"{current.serial_number:x}"
+                return problem(f"{who} serial {serial} revoked by {common_name(issuer)}")
             not_before = max(not_before, issuer.not_valid_before_utc)
             not_after = min(not_after, issuer.not_valid_after_utc)
             if any(issuer is root for root in self.roots):
@@ -229,22 +231,18 @@ class MSP:
         wanted = authority_key_id(cert)
         if not named or (wanted is not None and all(key_id(ca) != wanted for ca in named)):
             return f"unknown CA: {cert.issuer.rfc4514_string()} is not a CA of MSP {self.mspid}"
-        return f"tampered certificate: signature by {_cn(named[0])} does not verify"
+        return f"tampered certificate: signature by {common_name(named[0])} does not verify"
 
     def __repr__(self) -> str:
-        return f"MSP({self.mspid!r}, roots={len(self.roots)}, intermediates={len(self.intermediates)})"
-
-
-def _cn(cert: x509.Certificate) -> str:
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else cert.subject.rfc4514_string()
+        counts = f"roots={len(self.roots)}, intermediates={len(self.intermediates)}"
+        return f"MSP({self.mspid!r}, {counts})"
 
 
 def mspid_from_subject(cert: x509.Certificate) -> str:
-    orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    if not orgs:
+    org = organization(cert)
+    if org is None:
         raise MSPError(f"CA {cert.subject.rfc4514_string()} has no O= to name its MSP")
-    return mspid_from_domain(str(orgs[0].value))
+    return mspid_from_domain(org)
 
 
 class MSPManager:
@@ -301,4 +299,3 @@ class MSPManager:
             return rejected(f"bad identity: {exc}")
         verdict = self.validate(identity, now, role)
         return verdict if not verdict.ok else identity.check(data, signature)
-

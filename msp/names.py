@@ -61,6 +61,18 @@ def replica_peer_name(replica_id: int, orgs: int) -> str:
     return peer_name(peer, org)
 
 
+_MEMBER_NUMBER = re.compile(r"[A-Za-z]*(\d*)")
+
+
+def member_order(name: str, role: str) -> tuple[int, int, str]:
+    """Generation order (peers, orderers, admins, clients; then by number), so a
+    tree read back from disk lists its members as they were generated."""
+    digits = _MEMBER_NUMBER.match(name)
+    number = int(digits.group(1)) if digits and digits.group(1) else 1
+    rank = ("peer", "orderer", "admin", "client").index(role) if role in ROLES else len(ROLES)
+    return rank, number, name
+
+
 def natural_key(text: str) -> tuple[tuple[int, str], ...]:
     """Sort ``peer10`` after ``peer9`` when reading a tree back from disk."""
     return tuple((int(p), "") if p.isdigit() else (0, p) for p in _NATURAL_SPLIT.split(text))

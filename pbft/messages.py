@@ -270,3 +270,17 @@ def batch_digest(requests: tuple[Request, ...]) -> bytes:
 def signer_of(message: Any) -> int:
     """Who must have signed ``message``: its ``replica`` field, or ``client`` for requests."""
     return message.client if isinstance(message, Request) else message.replica
+
+
+def wire_signing_bytes(data: bytes, signature: bytes) -> bytes:
+    """:func:`signing_bytes` computed from the received canonical bytes, without re-encoding.
+
+    The signature is the last element of the top-level array, so blanking it
+    only replaces the trailing msgpack ``bin`` object with an empty one (the
+    array header does not change). This keeps verification to one hash per
+    message on the hot path; it is valid only for bytes that :func:`decode`
+    accepted, since those are canonical.
+    """
+    size = len(signature)
+    header = 2 if size < 0x100 else 3 if size < 0x10000 else 5
+    return data[: len(data) - size - header] + b"\xc4\x00"

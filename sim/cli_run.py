@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError, RunFailed
 from sim.progress import ProgressBar
 from sim.scenario import load_scenario, show
-from sim.scenario_model import Expect, Scenario
-from sim.sweep import load_replica_class
+from sim.scenario_model import Scenario
+from sim.sweep import failed_expectations, load_replica_class
 
 
 def register(subparsers: Any) -> None:
@@ -71,12 +70,13 @@ def run_command(args: argparse.Namespace) -> int:
     )
     with bar:
         result = run_scenario(scenario, seed, progress=bar, **kwargs)
-    failures = [str(f) for f in check_expectations(scenario, result)]
+    checks = check_expectations(scenario.expect, result)
+    failures = failed_expectations(checks)
     summary = result.to_json()
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=False))
     elif not args.quiet:
-        print(format_run(scenario, summary, failures))
+        print(format_run(scenario, summary, checks))
     if failures:
         raise RunFailed(
             f"{scenario.source}: seed {seed}: expectation failed: " + "; ".join(failures)
@@ -87,7 +87,9 @@ def run_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ table
 
 
-def format_run(scenario: Scenario, summary: dict[str, Any], failures: Sequence[str]) -> str:
+def format_run(
+    scenario: Scenario, summary: dict[str, Any], checks: Mapping[str, Mapping[str, Any]]
+) -> str:
     """The human report: summary lines, a replica table, then expectations."""
     latency = summary.get("latency_ms") or {}
     safety = summary.get("safety") or {}
@@ -95,7 +97,8 @@ def format_run(scenario: Scenario, summary: dict[str, Any], failures: Sequence[s
     lines = [
         f"scenario   {summary.get('scenario', scenario.name)}  ({scenario.source})",
         f"seed       {summary.get('seed')}    n = {summary.get('n')}, f = {summary.get('f')}"
-        f"    virtual {scenario.duration_ms} ms, wall {summary.get('wall_s', 0):.2f} s",
+        f"    virtual {summary.get('virtual_ms', scenario.duration_ms)} ms,"
+        f" wall {summary.get('wall_s', 0):.2f} s",
         f"requests   {summary.get('submitted')} submitted, {summary.get('committed')} committed"
         f"    view changes {summary.get('view_changes')}",
         f"latency    p50 {_ms(latency.get('p50'))}, p99 {_ms(latency.get('p99'))}"
@@ -106,8 +109,11 @@ def format_run(scenario: Scenario, summary: dict[str, Any], failures: Sequence[s
     messages = summary.get("messages") or {}
     if messages:
         lines.append("messages   " + ", ".join(f"{k} {v}" for k, v in sorted(messages.items())))
+    drops = summary.get("network_drops") or {}
+    if drops:
+        lines.append("dropped    " + ", ".join(f"{k} {v}" for k, v in sorted(drops.items())))
     lines += ["", *_replica_table(summary.get("replicas") or [])]
-    lines += ["", "expectations", *expectation_lines(scenario.expect, failures)]
+    lines += ["", "expectations", *expectation_lines(checks)]
     return "\n".join(lines)
 
 
@@ -134,24 +140,11 @@ def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-def expectation_lines(expect: Expect, failures: Sequence[str]) -> list[str]:
-    """One ✓/✗ line per expectation the scenario set; a failure is matched to its key by name.
-
-    Failure messages that name no key (new kinds of checks) still get a ✗ line,
-    so nothing the checker reported is hidden.
-    """
-    unclaimed = list(failures)
+def expectation_lines(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One ✓/✗ line per expectation the scenario set, with what the run actually gave."""
     lines = []
-    for f in fields(Expect):
-        wanted = getattr(expect, f.name)
-        if wanted is None:
-            continue
-        mine = [msg for msg in unclaimed if f.name in msg]
-        unclaimed = [msg for msg in unclaimed if msg not in mine]
-        mark = "✗" if mine else "✓"
-        detail = f"  ({'; '.join(mine)})" if mine else ""
-        lines.append(f"  {mark} {f.name} = {show(wanted)}{detail}")
-    lines += [f"  ✗ {msg}" for msg in unclaimed]
-    if not lines:
-        lines.append("  (none set in [expect])")
-    return lines
+    for name, check in checks.items():
+        mark = "✓" if check.get("ok") else "✗"
+        expected, actual = show(check.get("expected")), show(check.get("actual"))
+        lines.append(f"  {mark} {name} = {expected}  (got {actual})")
+    return lines or ["  (none set in [expect])"]

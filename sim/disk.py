@@ -66,4 +66,3 @@ def read_records(path: Path) -> Iterator[bytes]:
             return
         yield data[pos : pos + length]
         pos += length
-

@@ -27,12 +27,19 @@ class FaultAction:
 
     at_ms: int
     kind: str
-    """``byzantine``, ``crash``, ``recover``, ``partition-start/-end``, ``link-start/-end``."""
+    """``byzantine(-end)``, ``crash``, ``recover``, ``partition-`` and ``link-start/-end``."""
     index: int
     fault: Fault
 
 
-_ORDER = {"partition-end": 0, "link-end": 0, "recover": 1, "crash": 2, "byzantine": 2}
+_ORDER = {
+    "partition-end": 0,
+    "link-end": 0,
+    "byzantine-end": 0,
+    "crash": 1,
+    "recover": 2,
+    "byzantine": 2,
+}
 
 
 def check_faults(scenario: Scenario) -> None:
@@ -41,7 +48,9 @@ def check_faults(scenario: Scenario) -> None:
     where = f"{scenario.source}: fault"
     for i, fault in enumerate(scenario.faults):
         if fault.kind not in FAULT_KINDS:
-            raise InputError(f"{where}[{i}].kind: expected one of {FAULT_KINDS}, got {fault.kind!r}")
+            raise InputError(
+                f"{where}[{i}].kind: expected one of {FAULT_KINDS}, got {fault.kind!r}"
+            )
         if fault.until_ms is not None and fault.until_ms < fault.at_ms:
             raise InputError(f"{where}[{i}].until_ms: expected >= at_ms ({fault.at_ms})")
         if fault.kind in ("byzantine", "crash", "recover") and (
@@ -63,18 +72,26 @@ def check_faults(scenario: Scenario) -> None:
 
 
 def timeline(scenario: Scenario) -> list[FaultAction]:
-    """Every fault as start (and end) actions, in the order they take effect."""
+    """Every fault as start (and end) actions, in the order they take effect.
+
+    At one instant, windows close before others open, and a crash comes
+    before a recovery (as ``sim.scenario`` checks crash/recover order).
+    """
     actions: list[FaultAction] = []
     for i, fault in enumerate(scenario.faults):
         kind = fault.kind
         if kind in ("partition", "link"):
+            if fault.until_ms is not None and fault.until_ms <= fault.at_ms:
+                continue  # an empty window never cuts anything
             actions.append(FaultAction(fault.at_ms, f"{kind}-start", i, fault))
             if fault.until_ms is not None:
                 actions.append(FaultAction(fault.until_ms, f"{kind}-end", i, fault))
         else:
             actions.append(FaultAction(fault.at_ms, kind, i, fault))
-            if kind == "crash" and fault.until_ms is not None:
+            if fault.until_ms is not None and kind == "crash":
                 actions.append(FaultAction(fault.until_ms, "recover", i, fault))
+            elif fault.until_ms is not None and kind == "byzantine":
+                actions.append(FaultAction(fault.until_ms, "byzantine-end", i, fault))
     actions.sort(key=lambda a: (a.at_ms, _ORDER.get(a.kind, 3), a.index))
     return actions
 
@@ -105,9 +122,9 @@ def fault_model(scenario: Scenario) -> dict[str, Any]:
         if gst is not None and action.kind != "byzantine":
             gst = max(gst, action.at_ms)
     for fault in scenario.faults:
-        if fault.kind in ("partition", "link") and fault.until_ms is None:
-            if fault.kind == "partition" or fault.drop_rate > 0 or fault.extra_delay_ms > 0:
-                gst = None
+        endless = fault.kind in ("partition", "link") and fault.until_ms is None
+        if endless and (fault.kind == "partition" or fault.drop_rate > 0):
+            gst = None
     if scenario.network.latency.drop_rate > 0:
         gst = None
     return {

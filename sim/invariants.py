@@ -30,6 +30,7 @@ crashed-and-recovered replicas stay correct (crash faults keep their state).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +86,7 @@ class History:
                 (
                     replica,
                     f"agreement: replica {replica} executed seq {seq} twice with different "
-                f"batches {before.hex()[:12]} and {digest.hex()[:12]}",
+                    f"batches {before.hex()[:12]} and {digest.hex()[:12]}",
                 )
             )
         seen[seq] = digest
@@ -118,7 +119,9 @@ def _capped(violations: list[str]) -> list[str]:
     return [*violations[:MAX_REPORTED], f"... and {extra} more"]
 
 
-def _first_disagreement(history: History, table: dict[int, dict[int, bytes]], what: str) -> list[str]:
+def _first_disagreement(
+    history: History, table: dict[int, dict[int, bytes]], what: str
+) -> list[str]:
     out: list[str] = []
     decided: dict[int, tuple[int, bytes]] = {}
     for replica in history.correct:
@@ -173,7 +176,7 @@ def monotonic_views(history: History) -> list[str]:
     out: list[str] = []
     for replica in history.correct:
         for life, views in enumerate(history.views.get(replica, [])):
-            for before, after in zip(views, views[1:], strict=False):
+            for before, after in itertools.pairwise(views):
                 if after < before:
                     out.append(
                         f"views: replica {replica} went from view {before} back to {after} "
@@ -186,7 +189,7 @@ def stable_checkpoints(history: History) -> list[str]:
     out: list[str] = []
     for replica in history.correct:
         for life, points in enumerate(history.stable.get(replica, [])):
-            for (s1, _), (s2, _) in zip(points, points[1:], strict=False):
+            for (s1, _), (s2, _) in itertools.pairwise(points):
                 if s2 < s1:
                     out.append(
                         f"checkpoints: replica {replica}'s stable checkpoint went back "
@@ -209,13 +212,16 @@ def stable_checkpoints(history: History) -> list[str]:
 
 def safety(history: History) -> list[str]:
     """Every safety check; empty means the run was safe."""
-    return agreement(history) + validity(history) + monotonic_views(history) + (
-        stable_checkpoints(history)
+    return (
+        agreement(history)
+        + validity(history)
+        + monotonic_views(history)
+        + (stable_checkpoints(history))
     )
 
 
 def liveness(history: History, gst_ms: float, bound_ms: float, end_ms: float) -> list[str]:
-    """Requests whose deadline ``max(submitted, gst) + bound`` passed before ``end_ms`` unanswered."""
+    """Requests unanswered when ``max(submitted, gst) + bound`` passed (before ``end_ms``)."""
     out: list[str] = []
     for key, (_op, submitted_at) in sorted(history.submitted.items()):
         deadline = max(submitted_at, gst_ms) + bound_ms

@@ -21,12 +21,13 @@ import re
 import shlex
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sim.errors import InputError
 from sim.progress import ProgressBar
+from sim.scenario import show
 from sim.scenario_model import Scenario
 
 
@@ -124,7 +125,7 @@ def run_seed(scenario: Scenario, seed: int, replica_spec: str | None = None) -> 
         if replica_spec:
             kwargs["replica_class"] = load_replica_class(replica_spec)
         result = run_scenario(scenario, seed, **kwargs)
-        failures = tuple(check_expectations(scenario, result))
+        failures = failed_expectations(check_expectations(scenario.expect, result))
         summary = result.to_json()
     except Exception as exc:
         return SeedOutcome(
@@ -135,6 +136,15 @@ def run_seed(scenario: Scenario, seed: int, replica_spec: str | None = None) -> 
             error=f"{type(exc).__name__}: {exc}",
         )
     return outcome_from_summary(seed, summary, failures, time.perf_counter() - started)
+
+
+def failed_expectations(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """``name: expected X, got Y`` for each check that failed (``sim.results`` judges them)."""
+    return [
+        f"{name}: expected {show(check.get('expected'))}, got {show(check.get('actual'))}"
+        for name, check in checks.items()
+        if not check.get("ok")
+    ]
 
 
 def outcome_from_summary(

@@ -71,7 +71,9 @@ class TraceWriter:
         )
 
     def deliver(self, t: float, msg_id: int, src: int, dst: int, kind: str) -> None:
-        self.write({"ev": "deliver", "t": _t(t), "id": msg_id, "from": src, "to": dst, "type": kind})
+        self.write(
+            {"ev": "deliver", "t": _t(t), "id": msg_id, "from": src, "to": dst, "type": kind}
+        )
 
     def drop(self, t: float, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.write(

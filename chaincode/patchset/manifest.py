@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.codec import encode, record
 
@@ -29,11 +29,13 @@ __all__ = [
     "ManifestError",
     "PatchManifest",
     "canonical_json",
+    "check_names",
     "compare_versions",
     "manifest_digest",
     "manifest_from_json",
     "manifest_to_json",
     "parse_version",
+    "sign_manifest",
 ]
 
 INSTALL_POLICIES = ("mandatory", "optional")
@@ -81,7 +83,9 @@ def _need(ok: bool, message: str) -> None:
         raise ManifestError(message)
 
 
-def _check_names(values: tuple[str, ...], what: str) -> None:
+def check_names(values: Any, what: str) -> None:
+    """Group and OS names: a bounded list of distinct short plain names."""
+    _need(isinstance(values, (list, tuple)), f"{what} must be a list of names")
     _need(len(values) <= MAX_TARGETS, f"{what}: at most {MAX_TARGETS} entries")
     for value in values:
         _need(
@@ -132,8 +136,8 @@ class PatchManifest:
         _need(self.install in INSTALL_POLICIES, f"policy.install must be one of {INSTALL_POLICIES}")
         _need(self.log in LOG_POLICIES, f"policy.log must be one of {LOG_POLICIES}")
         _need(self.reboot in REBOOT_POLICIES, f"policy.reboot must be one of {REBOOT_POLICIES}")
-        _check_names(self.target_groups, "targets.groups")
-        _check_names(self.target_os, "targets.os")
+        check_names(self.target_groups, "targets.groups")
+        check_names(self.target_os, "targets.os")
         _need(
             self.deadline_ms is None or (type(self.deadline_ms) is int and self.deadline_ms >= 0),
             "deadline_ms must be a non-negative integer or null",
@@ -178,7 +182,7 @@ def _object(value: Any, where: str, required: set[str], optional: set[str]) -> d
         raise ManifestError(f"{where}: unknown key {key!r}")
     for key in sorted(required - set(value)):
         raise ManifestError(f"{where}: missing key {key!r}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
@@ -226,3 +230,12 @@ def manifest_from_json(data: str | bytes | dict[str, Any]) -> PatchManifest:
         deadline_ms=None if deadline is None else _typed(deadline, int, "deadline_ms"),
         description=_typed(top.get("description", ""), str, "description"),
     )
+
+
+class _Signer(Protocol):
+    def sign(self, data: bytes) -> bytes: ...
+
+
+def sign_manifest(signer: _Signer, manifest: PatchManifest) -> str:
+    """The deployer's signature over :func:`manifest_digest`, hex, as ``upload`` expects."""
+    return signer.sign(manifest_digest(manifest)).hex()

@@ -3,16 +3,23 @@
 The crypto bound of the sim-real section needs to know how many signatures a
 committed transaction costs. Rather than derive that from the protocol on
 paper (and be wrong the day someone adds a cache or a check), the benchmark
-wraps the methods that do the work, for the duration of the run, and counts
-calls. Two layers are counted separately:
+wraps the functions that do the work, for the duration of the run, and counts
+calls. Three layers are counted separately:
 
-* ``auth``: the authenticators replicas and clients are given (any class in
-  ``pbft.auth`` or ``sim.auth`` with ``sign``/``verify``);
-* ``msp``: ``msp.identity`` identities, which the MSP-backed authenticator,
-  the endorsers and the ledger validator all sign and verify through.
+* ``auth``: the authenticators replicas and clients are given (any class of
+  ``pbft.auth`` or ``sim.auth`` defining ``sign``/``verify``): one verify per
+  replica per signed protocol message it checks;
+* ``msp``: ``msp.identity`` identities (``SigningIdentity.sign``,
+  ``Identity.verify``), which the MSP authenticator, the endorsers and the
+  ledger validator all go through: the checks every peer makes, as a
+  deployment of separate machines would have to do them;
+* ``crypto``: the key operations under those identities (``msp.identity``'s
+  ``sign`` and ``signature_problem``), i.e. what the CPU actually did. This
+  is lower than ``msp`` because the identities cache verification results,
+  and in one simulated process every replica checks the same signature.
 
 Within a layer only the outermost call counts, so a method that delegates to
-another wrapped method of the same layer (``super().verify``) counts once.
+another wrapped one of the same layer (``super().verify``) counts once.
 """
 
 from __future__ import annotations
@@ -25,68 +32,103 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-LAYERS: dict[str, tuple[str, ...]] = {
+OPERATIONS = ("sign", "verify")
+
+CLASS_LAYERS: dict[str, tuple[str, ...]] = {
     "auth": ("pbft.auth", "sim.auth"),
     "msp": ("msp.identity",),
 }
-OPERATIONS = ("sign", "verify")
+"""Layer -> modules whose classes' own ``sign``/``verify`` methods are wrapped."""
+
+FUNCTION_LAYERS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "crypto": (("msp.identity", "sign", "sign"), ("msp.identity", "signature_problem", "verify")),
+}
+"""Layer -> (module, global name, operation): module-level functions, wrapped where looked up."""
 
 
-def _targets(module_name: str) -> list[tuple[type, str]]:
-    """Classes of ``module_name`` that define ``sign`` or ``verify`` themselves."""
+def _import(module_name: str) -> Any:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError:
+        return None
+
+
+def _class_targets(module_name: str) -> list[tuple[Any, str, str]]:
+    """(class, method, operation) for classes of ``module_name`` defining sign/verify."""
+    module = _import(module_name)
+    if module is None:
         return []
-    found: list[tuple[type, str]] = []
+    found: list[tuple[Any, str, str]] = []
     for _, cls in inspect.getmembers(module, inspect.isclass):
         if cls.__module__ != module_name:
             continue
-        for op in OPERATIONS:
-            if callable(cls.__dict__.get(op)):
-                found.append((cls, op))
+        found.extend((cls, op, op) for op in OPERATIONS if callable(cls.__dict__.get(op)))
     return found
 
 
-class CryptoCounter:
-    """Call counts keyed ``"<layer>.<op>"`` plus the classes that were wrapped."""
+def _name(owner: Any) -> str:
+    if inspect.ismodule(owner):
+        return str(owner.__name__)
+    return f"{owner.__module__}.{owner.__qualname__}"
 
-    def __init__(self) -> None:
+
+class CryptoCounter:
+    """Call counts keyed ``"<layer>.<op>"`` plus the names of what was wrapped."""
+
+    def __init__(
+        self,
+        class_layers: dict[str, tuple[str, ...]] | None = None,
+        function_layers: dict[str, tuple[tuple[str, str, str], ...]] | None = None,
+    ) -> None:
+        self.class_layers = CLASS_LAYERS if class_layers is None else class_layers
+        self.function_layers = FUNCTION_LAYERS if function_layers is None else function_layers
         self.counts: Counter[str] = Counter()
         self.wrapped: list[str] = []
         self._depth: Counter[str] = Counter()
 
-    def _wrap(self, layer: str, op: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        key = f"{layer}.{op}"
+    def _targets(self) -> Iterator[tuple[str, Any, str, str]]:
+        """(layer, owner, attribute, operation) for everything to wrap."""
+        for layer, modules in self.class_layers.items():
+            for module_name in modules:
+                for cls, attribute, op in _class_targets(module_name):
+                    yield layer, cls, attribute, op
+        for layer, functions in self.function_layers.items():
+            for module_name, attribute, op in functions:
+                module = _import(module_name)
+                if module is not None and callable(getattr(module, attribute, None)):
+                    yield layer, module, attribute, op
 
-        @functools.wraps(method)
+    def _wrap(self, layer: str, op: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        key = f"{layer}.{op}"
+        depth = self._depth
+        counts = self.counts
+
+        @functools.wraps(function)
         def counted(*args: Any, **kwargs: Any) -> Any:
-            if self._depth[layer] == 0:
-                self.counts[key] += 1
-            self._depth[layer] += 1
+            if depth[layer] == 0:
+                counts[key] += 1
+            depth[layer] += 1
             try:
-                return method(*args, **kwargs)
+                return function(*args, **kwargs)
             finally:
-                self._depth[layer] -= 1
+                depth[layer] -= 1
 
         return counted
 
     @contextmanager
     def installed(self) -> Iterator[CryptoCounter]:
         """Wrap every target for the duration of the ``with`` block, then restore them."""
-        originals: list[tuple[type, str, Any]] = []
+        originals: list[tuple[Any, str, Any]] = []
         try:
-            for layer, modules in LAYERS.items():
-                for module_name in modules:
-                    for cls, op in _targets(module_name):
-                        original = cls.__dict__[op]
-                        originals.append((cls, op, original))
-                        setattr(cls, op, self._wrap(layer, op, original))
-                        self.wrapped.append(f"{cls.__module__}.{cls.__qualname__}.{op}")
+            for layer, owner, attribute, op in self._targets():
+                original = vars(owner)[attribute]
+                originals.append((owner, attribute, original))
+                setattr(owner, attribute, self._wrap(layer, op, original))
+                self.wrapped.append(f"{layer}: {_name(owner)}.{attribute}")
             yield self
         finally:
-            for cls, op, original in reversed(originals):
-                setattr(cls, op, original)
+            for owner, attribute, original in reversed(originals):
+                setattr(owner, attribute, original)
 
     def to_json(self) -> dict[str, Any]:
         return {

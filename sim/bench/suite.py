@@ -79,9 +79,19 @@ TARGETS = (
     Target("sim-real committed tx/s", "sim-real", 1000, True, _key("tx_per_s")),
     Target("sim-real share of the crypto bound", "sim-real", 0.5, True, _key("efficiency")),
     Target(
-        "sim-modelled messages/s at n=16", "sim-modelled", 300_000, True, _size(16, "messages_per_s")
+        "sim-modelled messages/s at n=16",
+        "sim-modelled",
+        300_000,
+        True,
+        _size(16, "messages_per_s"),
     ),
-    Target("sim-modelled n=100 wall s for 1,000 requests", "sim-modelled", 20, False, _size(100, "wall_s")),
+    Target(
+        "sim-modelled n=100 wall s for 1,000 requests",
+        "sim-modelled",
+        20,
+        False,
+        _size(100, "wall_s"),
+    ),
     Target("live committed tx/s", "live", 1000, True, _key("tx_per_s")),
     Target("live p99 commit latency ms", "live", 500, False, _key("p99_ms")),
 )

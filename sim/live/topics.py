@@ -65,3 +65,16 @@ def sender_of(net: str, topic: str) -> int | None:
         return int(parts[3])
     except ValueError:
         return None
+
+
+def addressee_of(topic: str) -> int | None:
+    """The principal a topic addresses, ``-1`` (BROADCAST) for ``/all``, else ``None``."""
+    parts = topic.split("/")
+    if parts[-1] == "all" and len(parts) == 5:
+        return -1
+    if len(parts) == 6 and parts[4] == "to":
+        try:
+            return int(parts[5])
+        except ValueError:
+            return None
+    return None

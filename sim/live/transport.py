@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -57,16 +58,26 @@ class BrokerURL:
 class Incoming:
     sender: int
     payload: bytes
+    to: int
+    """The principal addressed (one of ours), or BROADCAST."""
 
 
 class Transport:
-    """One principal's connection: publish to principals, receive verified-shape envelopes."""
+    """A connection for one replica, or for several client principals of one process.
 
-    def __init__(self, broker: BrokerURL, net: str, principal: int) -> None:
+    A load generator runs many PBFT clients (one outstanding request each) over
+    one connection: pass their ids as ``principals``; each message says which
+    one sends it, and each incoming one which was addressed.
+    """
+
+    def __init__(self, broker: BrokerURL, net: str, principal: int, *more: int) -> None:
         self.broker = broker
         self.net = net
         self.principal = principal
+        self.principals = frozenset((principal, *more))
         self.is_replica = principal < CLIENT_ID_BASE
+        if self.is_replica and more:
+            raise ValueError("a replica connection serves exactly one principal")
         self.stats: collections.Counter[str] = collections.Counter()
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self._client = aiomqtt.Client(
@@ -89,7 +100,9 @@ class Transport:
         subscriptions = (
             topics.replica_subscriptions(self.net, self.principal)
             if self.is_replica
-            else topics.client_subscriptions(self.net, self.principal)
+            else [
+                t for p in sorted(self.principals) for t in topics.client_subscriptions(self.net, p)
+            ]
         )
         for topic in subscriptions:
             await self._client.subscribe(topic, qos=QOS)
@@ -104,22 +117,21 @@ class Transport:
     ) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._reader
-            except (asyncio.CancelledError, aiomqtt.MqttError):
-                pass
-        try:
+        with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(exc_type, exc, tb)
-        except aiomqtt.MqttError:
-            pass
 
-    async def send(self, to: int, payload: bytes) -> None:
+    async def send(self, to: int, payload: bytes, sender: int | None = None) -> None:
         """Publish ``payload`` (canonical record bytes) to principal ``to`` or BROADCAST."""
-        data = encode(Envelope(self.principal, payload))
+        sender = self.principal if sender is None else sender
+        if sender not in self.principals:
+            raise ValueError(f"this connection does not speak for principal {sender}")
+        data = encode(Envelope(sender, payload))
         if to == BROADCAST:
-            topic = topics.broadcast(self.net, self.principal, self.is_replica)
+            topic = topics.broadcast(self.net, sender, self.is_replica)
         else:
-            topic = topics.unicast(self.net, self.principal, self.is_replica, to)
+            topic = topics.unicast(self.net, sender, self.is_replica, to)
         await self._client.publish(topic, data, qos=QOS)
         self.stats["sent"] += 1
 
@@ -142,7 +154,11 @@ class Transport:
         if envelope.sender != topics.sender_of(self.net, topic):
             self.stats["drop.transport.sender-mismatch"] += 1
             return None
-        if envelope.sender == self.principal:
+        if envelope.sender in self.principals:
             return None  # our own broadcast echoed back
+        to = topics.addressee_of(topic)
+        if to is None or (to != BROADCAST and to not in self.principals):
+            self.stats["drop.transport.not-for-us"] += 1
+            return None
         self.stats["received"] += 1
-        return Incoming(envelope.sender, envelope.payload)
+        return Incoming(envelope.sender, envelope.payload, to)

@@ -13,15 +13,21 @@ from dataclasses import dataclass
 
 from ledger.codec import record
 
+ENVELOPE_TAG = 150
+ENDORSE_REQUEST_TAG = 151
+ENDORSE_RESPONSE_TAG = 152
+FILE_REQUEST_TAG = 153
+FILE_RESPONSE_TAG = 154
 
-@record(150)
+
+@record(ENVELOPE_TAG)
 @dataclass(frozen=True, slots=True)
 class Envelope:
     sender: int
     payload: bytes
 
 
-@record(151)
+@record(ENDORSE_REQUEST_TAG)
 @dataclass(frozen=True, slots=True)
 class EndorseRequest:
     """A client asks one peer to simulate and endorse (or just evaluate) a signed proposal."""
@@ -32,7 +38,7 @@ class EndorseRequest:
     """The SDK's signed proposal bytes, passed to the peer's endorser as they are."""
 
 
-@record(152)
+@record(ENDORSE_RESPONSE_TAG)
 @dataclass(frozen=True, slots=True)
 class EndorseResponse:
     """A peer's answer: the endorser's response bytes, or an error message."""
@@ -40,4 +46,28 @@ class EndorseResponse:
     request_id: int
     replica: int
     response: bytes
+    error: str
+
+
+@record(FILE_REQUEST_TAG)
+@dataclass(frozen=True, slots=True)
+class FileRequest:
+    """Store a file on a peer (``op == "put"``) or fetch one by SHA-256 (``"get"``)."""
+
+    request_id: int
+    client: int
+    op: str
+    digest: str
+    data: bytes
+
+
+@record(FILE_RESPONSE_TAG)
+@dataclass(frozen=True, slots=True)
+class FileResponse:
+    """The peer's answer; the client checks the bytes against the ledger's hash itself."""
+
+    request_id: int
+    replica: int
+    digest: str
+    data: bytes
     error: str

@@ -1,0 +1,74 @@
+"""Modelled signatures: HMAC-SHA256 with per-principal secrets derived from a seed.
+
+Real public-key signatures (msp/) cost far more than the protocol logic, so
+fault-injection sweeps and benchmarks use these instead. They keep the property
+that matters to PBFT's fault model: a principal can produce signatures only
+under its own name. A Byzantine replica is handed an authenticator bound to its
+own id, so it can forge nobody else's messages; verification goes through the
+shared :class:`Keyring`, which stands in for the public-key directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+SIGNATURE_SIZE = 16
+"""HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
+
+
+class Keyring:
+    """Every principal's secret, derived deterministically from one seed.
+
+    Also counts signs and verifies across all authenticators built from it, so a
+    benchmark can report crypto operations per committed request.
+    """
+
+    def __init__(self, seed: int | bytes) -> None:
+        if isinstance(seed, int):
+            seed = seed.to_bytes(16, "big", signed=True)
+        self._seed = bytes(seed)
+        self._secrets: dict[int, bytes] = {}
+        self.sign_count = 0
+        self.verify_count = 0
+
+    def secret(self, principal: int) -> bytes:
+        key = self._secrets.get(principal)
+        if key is None:
+            key = hashlib.sha256(
+                b"ledgersim/modelled-key/"
+                + self._seed
+                + b"/"
+                + principal.to_bytes(8, "big", signed=True)
+            ).digest()
+            self._secrets[principal] = key
+        return key
+
+    def authenticator(self, principal: int) -> ModelledAuthenticator:
+        return ModelledAuthenticator(principal, self)
+
+    def mac(self, principal: int, payload: bytes) -> bytes:
+        return hmac.digest(self.secret(principal), payload, "sha256")[:SIGNATURE_SIZE]
+
+
+class ModelledAuthenticator:
+    """Signs as ``principal`` only; verifies anyone through the keyring."""
+
+    __slots__ = ("_keyring", "_secret", "principal")
+
+    def __init__(self, principal: int, keyring: Keyring) -> None:
+        self.principal = principal
+        self._keyring = keyring
+        self._secret = keyring.secret(principal)
+
+    def sign(self, payload: bytes) -> bytes:
+        self._keyring.sign_count += 1
+        return hmac.digest(self._secret, payload, "sha256")[:SIGNATURE_SIZE]
+
+    def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
+        self._keyring.verify_count += 1
+        if type(signer) is not int or type(signature) is not bytes:
+            return False
+        if len(signature) != SIGNATURE_SIZE:
+            return False
+        return hmac.compare_digest(self._keyring.mac(signer, payload), signature)

@@ -1,0 +1,132 @@
+"""The PBFT client (OSDI'99 section 4.1), as a pure state machine like the replica.
+
+A client has one request outstanding. It sends it to the primary of the view
+it believes current; if no result arrives within ``client_retry_ms`` it
+broadcasts to every replica (so backups start their view-change timers if the
+primary is faulty), doubling the wait each time. A result counts once f+1
+distinct replicas sent matching signed replies: at least one of them is correct.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.codec import CodecError, decode, encode
+from pbft.api import BROADCAST, Authenticator, Deliver, Event, PBFTConfig, Send
+from pbft.messages import Reply, Request, wire_signing_bytes
+
+MAX_RETRY_DOUBLINGS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A request whose result f+1 replicas vouched for."""
+
+    timestamp: int
+    operation: bytes
+    result: bytes
+    latency_ms: int
+
+
+@dataclass(slots=True)
+class ClientOutput:
+    send: list[Send] = field(default_factory=list)
+    completed: list[Completed] = field(default_factory=list)
+    wake_at_ms: int | None = None
+
+
+class Client:
+    """One client principal; see the module docstring."""
+
+    def __init__(self, client_id: int, config: PBFTConfig, auth: Authenticator) -> None:
+        self.id = client_id
+        self.config = config
+        self.auth = auth
+        self.view = 0
+        """The view the client believes current, learned from replies."""
+        self.stats: Counter[str] = Counter()
+        self._timestamp = 0
+        self._request: Request | None = None
+        self._sent_at = 0
+        self._retries = 0
+        self._deadline: int | None = None
+        self._replies: dict[int, tuple[bytes, int]] = {}
+
+    @property
+    def busy(self) -> bool:
+        return self._request is not None
+
+    @property
+    def outstanding(self) -> Request | None:
+        return self._request
+
+    def submit(self, operation: bytes, now_ms: int) -> ClientOutput:
+        if self._request is not None:
+            raise RuntimeError("client already has a request outstanding (one at a time)")
+        # Timestamps only need to grow per client; tying them to time keeps them
+        # growing across a client restart too.
+        self._timestamp = max(self._timestamp + 1, now_ms)
+        unsigned = Request(self.id, self._timestamp, operation, b"")
+        request = Request(self.id, self._timestamp, operation, self.auth.sign(encode(unsigned)))
+        self._request = request
+        self._sent_at = now_ms
+        self._retries = 0
+        self._replies = {}
+        self._deadline = now_ms + self.config.client_retry_ms
+        return ClientOutput(
+            send=[Send(self.config.primary(self.view), request)], wake_at_ms=self._deadline
+        )
+
+    def step(self, event: Event) -> ClientOutput:
+        out = ClientOutput()
+        now = event.now_ms
+        if type(event) is Deliver:
+            self._receive(event.data, now, out)
+        if self._deadline is not None and now >= self._deadline and self._request is not None:
+            self._retries += 1
+            self.stats["retransmit"] += 1
+            out.send.append(Send(BROADCAST, self._request))
+            wait = self.config.client_retry_ms << min(self._retries, MAX_RETRY_DOUBLINGS)
+            self._deadline = now + wait
+        out.wake_at_ms = self._deadline if self._request is not None else None
+        return out
+
+    def _receive(self, data: bytes, now: int, out: ClientOutput) -> None:
+        try:
+            reply: Any = decode(data)
+        except CodecError as exc:
+            self.stats["drop.undecodable." + exc.reason] += 1
+            return
+        if type(reply) is not Reply:
+            self.stats["drop.unexpected-type"] += 1
+            return
+        request = self._request
+        if request is None or reply.timestamp != request.timestamp or reply.client != self.id:
+            self.stats["drop.stale-reply"] += 1
+            return
+        if not 0 <= reply.replica < self.config.n:
+            self.stats["drop.unknown-sender"] += 1
+            return
+        if not self.auth.verify(
+            reply.replica, wire_signing_bytes(data, reply.signature), reply.signature
+        ):
+            self.stats["drop.bad-signature"] += 1
+            return
+        if reply.replica in self._replies:
+            self.stats["drop.duplicate"] += 1
+            return
+        self._replies[reply.replica] = (reply.result, reply.view)
+        matching = [v for r, v in self._replies.values() if r == reply.result]
+        if len(matching) < self.config.f + 1:
+            return
+        # f+1 matching replies: at least one from a correct replica (OSDI'99 4.1). The
+        # (f+1)-th highest view among them is one a correct replica has reached.
+        self.view = max(self.view, sorted(matching, reverse=True)[self.config.f])
+        out.completed.append(
+            Completed(request.timestamp, request.operation, reply.result, now - self._sent_at)
+        )
+        self._request = None
+        self._deadline = None
+        self._replies = {}

@@ -1,0 +1,94 @@
+"""The message log of one sequence number: the pre-prepare, its votes, and their certificates.
+
+Votes are kept per ``(view, digest)`` and per sender, so counting a quorum is a
+dict length (no scans), a duplicate vote is a key collision, and a primary that
+equivocates simply splits its backups' votes over two keys that never reach a
+quorum together (OSDI'99 section 4.2).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pbft.messages import Commit, Prepare, PreparedProof, PrePrepare
+
+V = TypeVar("V", Prepare, Commit)
+VoteKey = tuple[int, bytes]
+"""(view, digest): the value a PREPARE or COMMIT votes for at one sequence number."""
+
+
+class Slot:
+    """One sequence number's share of the log, for the replica's current view."""
+
+    __slots__ = (
+        "commits",
+        "committed",
+        "executed",
+        "pre_prepare",
+        "prepared",
+        "prepared_proof",
+        "prepares",
+        "sent_commit",
+        "sent_prepare",
+        "seq",
+    )
+
+    def __init__(self, seq: int, executed: bool) -> None:
+        self.seq = seq
+        self.pre_prepare: PrePrepare | None = None
+        """The pre-prepare accepted in the current view."""
+        self.prepares: dict[VoteKey, dict[int, Prepare]] = {}
+        self.commits: dict[VoteKey, dict[int, Commit]] = {}
+        self.prepared = False
+        """prepared(m, v, n, i) for the current view (OSDI'99 4.2)."""
+        self.committed = False
+        """committed-local(m, v, n, i) for the current view."""
+        self.executed = executed
+        self.prepared_proof: PreparedProof | None = None
+        """The prepared certificate of the highest view seen: this slot's entry in P."""
+        self.sent_prepare: Prepare | None = None
+        self.sent_commit: Commit | None = None
+
+    def enter_view(self, view: int) -> None:
+        """Forget per-view progress and votes of earlier views (they can no longer complete)."""
+        self.pre_prepare = None
+        self.prepared = False
+        self.committed = False
+        if self.sent_prepare is not None and self.sent_prepare.view < view:
+            self.sent_prepare = None
+        if self.sent_commit is not None and self.sent_commit.view < view:
+            self.sent_commit = None
+        for votes in (self.prepares, self.commits):
+            for key in [k for k in votes if k[0] < view]:
+                del votes[key]
+
+    def add_prepare(self, prepare: Prepare) -> bool:
+        """Record a vote; False if this sender already voted in this view (for any digest).
+
+        One vote per sender and view keeps a slot's memory bounded whatever a
+        Byzantine replica sends; a correct replica never votes twice in a view.
+        """
+        return _add_vote(self.prepares, prepare)
+
+    def add_commit(self, commit: Commit) -> bool:
+        return _add_vote(self.commits, commit)
+
+    def prepare_votes(self, view: int, digest: bytes) -> dict[int, Prepare]:
+        return self.prepares.get((view, digest), {})
+
+    def commit_votes(self, view: int, digest: bytes) -> dict[int, Commit]:
+        return self.commits.get((view, digest), {})
+
+    def size(self) -> int:
+        """Messages held (for memory-bound checks)."""
+        held = sum(len(v) for v in self.prepares.values())
+        held += sum(len(v) for v in self.commits.values())
+        return held + (self.pre_prepare is not None) + (self.prepared_proof is not None)
+
+
+def _add_vote(table: dict[VoteKey, dict[int, V]], vote: Prepare | Commit) -> bool:
+    for (view, _digest), voters in table.items():
+        if view == vote.view and vote.replica in voters:
+            return False
+    table.setdefault((vote.view, vote.digest), {})[vote.replica] = vote  # type: ignore[assignment]
+    return True

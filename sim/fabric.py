@@ -1,0 +1,303 @@
+"""The Fabric side of a node: the ledger as PBFT's application, and the Fabric workload.
+
+:class:`LedgerApplication` turns each committed PBFT batch into one block
+(``seq`` becomes the block number, each request's encoding a data item, the
+commit certificate and agreed timestamp the metadata), validates and commits
+it, and answers every request with the :class:`~ledger.peer.TxStatus` all
+correct peers computed, so the PBFT client's f+1 matching replies *are* the
+transaction's final validation code. Its ``head_digest`` is the block's header
+hash, which is also PBFT's chained checkpoint digest (docs/contracts.md).
+
+:class:`FabricWorkload` implements ``sim.workload.Workload``: each simulated
+client is a Fabric user who gets an operation from an :class:`OperationSource`
+(``kv`` here; ``patchset`` from ``sim.patchset_workload`` when present),
+collects endorsements from live peers through :mod:`sim.sdk`, and submits the
+signed envelope as its PBFT operation. A proposal that cannot gather enough
+agreeing endorsements is still submitted with what it got, so the run shows
+the validator rejecting it (``ENDORSEMENT_POLICY_FAILURE``) instead of a client
+silently dropping work.
+
+Where a node keeps its ledger: ``<node dir>/ledger/`` (block store files and
+``state.sqlite``) when the run has a data directory; otherwise the block store
+lives in memory in ``NodeDisk.state`` (so it survives simulated crashes) and
+the world state is rebuilt from it on recovery.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from chaincode.endorser import Endorser
+from ledger.blockstore import BlockStore, MemoryFile
+from ledger.codec import CodecError, decode, encode
+from ledger.history import SqliteHistory
+from ledger.peer import PeerLedger
+from ledger.state import SqliteState
+from ledger.transaction import (
+    STATUS_ERROR,
+    ProposalResult,
+    Response,
+    RWSet,
+    proposal_hash,
+)
+from ledger.validator import ChannelConfig, EndorsementPolicy
+from msp import names
+from msp.ca import NetworkCrypto
+from msp.policy import PolicyError, parse
+from pbft.messages import Commit, CommittedBatch, Request
+from sim.auth import client_user, network_crypto
+from sim.disk import NodeDisk
+from sim.errors import InputError
+from sim.scenario_model import Scenario
+from sim.sdk import DEFAULT_CHANNEL, EndorsementFailed, FabricClient, outcome
+
+LEDGER_DIR = "ledger"
+"""Subdirectory of a node directory holding its ledger."""
+STATE_FILE = "state.sqlite"
+CHAINCODES = ("kv", "patchset")
+
+
+def unwrap_request(item: bytes) -> bytes | None:
+    """A block data item is an encoded PBFT request; its operation is the envelope."""
+    try:
+        return decode(item, Request).operation
+    except CodecError:
+        return None
+
+
+class LedgerApplication:
+    """``pbft.api.Application`` backed by a :class:`PeerLedger`."""
+
+    def __init__(self, ledger: PeerLedger) -> None:
+        self.ledger = ledger
+
+    @property
+    def last_executed(self) -> int:
+        return self.ledger.height - 1
+
+    @property
+    def head_digest(self) -> bytes:
+        return self.ledger.head_hash
+
+    def execute(self, batch: CommittedBatch) -> Sequence[bytes]:
+        result = self.ledger.commit(
+            batch.seq,
+            tuple(encode(r) for r in batch.requests),
+            certificate=tuple(encode(c) for c in batch.certificate),
+            timestamp_ms=batch.timestamp_ms,
+            view=batch.view,
+        )
+        return [encode(status) for status in result.statuses()]
+
+    def batch_at(self, seq: int) -> CommittedBatch | None:
+        if not 1 <= seq < self.ledger.height:
+            return None
+        block = self.ledger.block(seq)
+        meta = block.metadata
+        return CommittedBatch(
+            seq,
+            meta.view,
+            meta.timestamp_ms,
+            tuple(decode(item, Request) for item in block.data),
+            tuple(decode(c, Commit) for c in meta.certificate),
+        )
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def open_ledger(disk: NodeDisk, config: ChannelConfig, *, sync: bool = False) -> PeerLedger:
+    """The ledger of the node whose disk is ``disk``, as its durable state left it."""
+    if disk.path is None:
+        files = disk.state.setdefault("ledger.blockstore", (MemoryFile(), MemoryFile()))
+        return PeerLedger(config, unwrap_request, BlockStore(files[0], files[1], sync=False))
+    return open_ledger_dir(disk.path / LEDGER_DIR, config, sync=sync)
+
+
+def open_ledger_dir(directory: Path, config: ChannelConfig, *, sync: bool = True) -> PeerLedger:
+    """A ledger kept in ``directory`` (block store files and an SQLite state database)."""
+    blocks = BlockStore.open(directory, sync=sync)
+    connection = sqlite3.connect(directory / STATE_FILE)
+    if not sync:
+        connection.execute("PRAGMA synchronous = OFF")
+    return PeerLedger(
+        config, unwrap_request, blocks, SqliteState(connection), SqliteHistory(connection)
+    )
+
+
+def parse_policy(scenario: Scenario) -> EndorsementPolicy:
+    try:
+        return parse(scenario.network.endorsement_policy)
+    except PolicyError as exc:
+        raise InputError(
+            f"{scenario.source}: network.endorsement_policy: expected a policy such as"
+            f" AND('Org1.member','Org2.member'): {exc}"
+        ) from None
+
+
+def channel_config(crypto: NetworkCrypto, policy: EndorsementPolicy) -> ChannelConfig:
+    return ChannelConfig(DEFAULT_CHANNEL, crypto.msps(), {name: policy for name in CHAINCODES})
+
+
+# ------------------------------------------------------------------ workload
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One chaincode invocation a simulated client wants to make."""
+
+    chaincode: str
+    function: str
+    args: tuple[str, ...]
+    signer: str | None = None
+    """Identity to sign as (e.g. an admin); None: the client's own user."""
+
+
+class OperationSource(Protocol):
+    """Decides what each simulated client invokes next (one per chaincode workload)."""
+
+    def next_call(self, client_index: int, now_ms: int) -> Call: ...
+
+
+class KVOperations:
+    """Puts (blind writes) and adds (read-modify-writes) over ``workload.keys`` keys.
+
+    Adds on a small key space collide, which is the point: MVCC conflicts show up
+    in the summary as ``MVCC_READ_CONFLICT``.
+    """
+
+    def __init__(self, scenario: Scenario, crypto: NetworkCrypto, rng: random.Random) -> None:
+        self._keys = max(1, scenario.workload.keys)
+        self._rng = rng
+
+    def next_call(self, client_index: int, now_ms: int) -> Call:
+        key = f"k{self._rng.randrange(self._keys)}"
+        if self._rng.random() < 0.5:
+            return Call("kv", "put", (key, str(self._rng.randrange(1000))))
+        return Call("kv", "add", (key, str(self._rng.randrange(1, 10))))
+
+
+SourceFactory = Any
+"""``(scenario, crypto, rng) -> OperationSource``."""
+
+OPERATION_SOURCES: dict[str, SourceFactory] = {"kv": KVOperations}
+SOURCE_MODULES = {"patchset": "sim.patchset_workload"}
+"""Modules providing ``operation_source(scenario, crypto, rng)`` for other chaincodes."""
+
+
+def operation_source(scenario: Scenario, crypto: NetworkCrypto, rng: random.Random) -> Any:
+    name = scenario.workload.chaincode
+    factory = OPERATION_SOURCES.get(name)
+    if factory is None and name in SOURCE_MODULES:
+        try:
+            module = importlib.import_module(SOURCE_MODULES[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != SOURCE_MODULES[name]:
+                raise
+            raise InputError(
+                f"{scenario.source}: workload.chaincode: the {name!r} workload is not available"
+            ) from None
+        factory = module.operation_source
+    if factory is None:
+        raise InputError(
+            f"{scenario.source}: workload.chaincode: expected one of {CHAINCODES}, got {name!r}"
+        )
+    return factory(scenario, crypto, rng)
+
+
+class FabricWorkload:
+    """``sim.workload.Workload`` for chaincode workloads: Fabric clients over PBFT."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        crypto: NetworkCrypto,
+        rng: random.Random,
+        source: OperationSource | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.crypto = crypto
+        self.rng = rng
+        self.policy = parse_policy(scenario)
+        self.config = channel_config(crypto, self.policy)
+        self.source: OperationSource = source or operation_source(scenario, crypto, rng)
+        self.apps: dict[int, LedgerApplication] = {}
+        self.endorsers: dict[int, Endorser] = {}
+        self._clients: dict[str, FabricClient] = {}
+        self.submitted = 0
+        self.endorsement_failures: Counter[str] = Counter()
+        self.codes: Counter[str] = Counter()
+
+    def make_application(self, replica_id: int, disk: NodeDisk) -> LedgerApplication:
+        old = self.apps.pop(replica_id, None)
+        if old is not None and disk.path is not None:
+            old.close()
+        ledger = open_ledger(disk, self.config)
+        app = LedgerApplication(ledger)
+        self.apps[replica_id] = app
+        signer = self.crypto.signer(names.replica_peer_name(replica_id, len(self.crypto.orgs)))
+        self.endorsers[replica_id] = Endorser(signer, ledger, self.config.msps, DEFAULT_CHANNEL)
+        return app
+
+    def _client(self, client_index: int, signer: str | None) -> FabricClient:
+        if signer is None:
+            org, user = client_user(client_index, len(self.crypto.orgs))
+            signer = names.user_name(user, names.org_domain(org))
+        client = self._clients.get(signer)
+        if client is None:
+            client = FabricClient(self.crypto.signer(signer), self.config.msps, self.rng)
+            self._clients[signer] = client
+        return client
+
+    def next_operation(self, client_index: int, now_ms: int, live_replicas: Sequence[int]) -> bytes:
+        call = self.source.next_call(client_index, now_ms)
+        client = self._client(client_index, call.signer)
+        proposal = client.propose(call.chaincode, call.function, call.args, now_ms)
+        order = [r for r in sorted(live_replicas) if r in self.endorsers]
+        self.rng.shuffle(order)
+        self.submitted += 1
+        try:
+            tx = client.endorse(proposal, [self.endorsers[r] for r in order], self.policy, now_ms)
+            return tx.envelope
+        except EndorsementFailed as failed:
+            self.endorsement_failures[failed.kind] += 1
+            if failed.result is not None:
+                return client.envelope(proposal, failed.result, failed.endorsements)
+            empty = RWSet(call.chaincode, (), (), ())
+            response = Response(STATUS_ERROR, str(failed), b"", None)
+            result = ProposalResult(proposal_hash(proposal.header), empty, response)
+            return client.envelope(proposal, result, ())
+
+    def on_result(self, client_index: int, operation: bytes, result: bytes, now_ms: int) -> None:
+        found = outcome(result)
+        self.codes["UNREADABLE" if found is None else found.name] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "chaincode": self.scenario.workload.chaincode,
+            "submitted": self.submitted,
+            "results": sum(self.codes.values()),
+            "valid": self.codes.get("VALID", 0),
+            "validation_codes": dict(sorted(self.codes.items())),
+            "endorsement_failures": dict(sorted(self.endorsement_failures.items())),
+        }
+
+
+def make_workload(scenario: Scenario, crypto: Any, rng: random.Random) -> FabricWorkload:
+    """Entry point used by ``sim.workload.workload_for``."""
+    if crypto is None:
+        crypto = network_crypto(scenario)
+    return FabricWorkload(scenario, crypto, rng)
+
+
+def ledgers(workload: Any) -> Mapping[int, PeerLedger]:
+    """Each replica's ledger, for invariants and results (empty for other workloads)."""
+    apps = getattr(workload, "apps", {})
+    return {i: app.ledger for i, app in apps.items() if isinstance(app, LedgerApplication)}

@@ -1,0 +1,302 @@
+"""Bringing a whole live network up and down on this host (``ledgersim net up/down/status``).
+
+Also the Python API the tests and the benchmark use: :func:`up` returns once
+every node runs and has reported its status; :func:`start_node` restarts one
+node (after a ``kill -9``); :func:`down` stops the nodes and the broker this
+directory started. Process ids are recorded in the directory so a later
+command (another shell, another test) can find them.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from msp.errors import MSPError
+from msp.names import admin_name, org_domain, org_mspid, replica_peer_name, user_name
+from pbft.api import PBFTConfig
+from sim.errors import InputError
+from sim.live import broker as brokers
+from sim.live.host import read_status
+from sim.live.netconfig import CONFIG_FILE, Member, NetworkConfig, load_config, node_dir
+from sim.live.transport import BrokerURL
+
+PID_FILE = "pid"
+PASSWORD_FILE = "mqtt-password"
+NODE_LOG = "node.log"
+BROKER_DIR = "broker"
+START_TIMEOUT_S = 60.0
+
+DEFAULT_PBFT = PBFTConfig(
+    n=4,
+    batch_size=50,
+    batch_timeout_ms=20,
+    checkpoint_interval=10,
+    watermark_window=40,
+    view_change_timeout_ms=2000,
+    client_retry_ms=1000,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    replicas: int = 4
+    orgs: int = 2
+    users: int = 2
+    broker: str | None = None
+    chaincode: str = "patchset"
+    crypto: str = "ecdsa-p256"
+    endorsement_policy: str | None = None
+    pbft: PBFTConfig = DEFAULT_PBFT
+
+
+def _members(options: UpOptions) -> tuple[tuple[Member, ...], tuple[Member, ...]]:
+    replicas = tuple(
+        Member(replica_peer_name(i, options.orgs), org_mspid(i % options.orgs + 1))
+        for i in range(options.replicas)
+    )
+    users = []
+    for org in range(1, options.orgs + 1):
+        domain = org_domain(org)
+        users.append(Member(admin_name(1, domain), org_mspid(org)))
+        users += [Member(user_name(u, domain), org_mspid(org)) for u in range(1, options.users + 1)]
+    return replicas, tuple(users)
+
+
+def default_policy(orgs: int) -> str:
+    """Every organisation endorses when there are two; a majority beyond that."""
+    members = ",".join(f"'{org_mspid(o)}.member'" for o in range(1, orgs + 1))
+    return f"AND({members})" if orgs <= 2 else f"OutOf({orgs // 2 + 1},{members})"
+
+
+def init(directory: Path, options: UpOptions) -> NetworkConfig:
+    """Generate identities, broker files and ``network.json`` in a fresh directory."""
+    from msp.ca import generate_network
+
+    if (directory / CONFIG_FILE).exists():
+        raise InputError(f"{directory}: already holds a network (use `ledgersim net down` first)")
+    if options.replicas < 4:
+        raise InputError(f"--replicas: expected an integer >= 4, got {options.replicas}")
+    if not 1 <= options.orgs <= options.replicas:
+        raise InputError(f"--orgs: expected 1..{options.replicas}, got {options.orgs}")
+    directory.mkdir(parents=True, exist_ok=True)
+    peers = math.ceil(options.replicas / options.orgs)
+    try:
+        generate_network(options.orgs, peers, options.users, options.crypto).write(
+            directory / "crypto"
+        )
+    except MSPError as exc:
+        raise InputError(f"--crypto: {exc}") from None
+    net = "n" + secrets.token_hex(4)
+    replicas, users = _members(options)
+    url = options.broker or ""
+    managed = options.broker is None
+    if managed:
+        files = brokers.write_broker_files(directory / BROKER_DIR, net, options.replicas)
+        url = f"mqtt://127.0.0.1:{files.port}"
+        for user, password in files.passwords.items():
+            target = (
+                node_dir(directory, int(user.rsplit("-", 1)[1])) / PASSWORD_FILE
+                if user.startswith("replica-")
+                else directory / BROKER_DIR / f"{user}-password"
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            brokers._write_private(target, password)
+    else:
+        BrokerURL.parse(url)
+    config = NetworkConfig(
+        net=net,
+        pbft=replace(options.pbft, n=options.replicas),
+        orgs=options.orgs,
+        replicas=replicas,
+        users=users,
+        crypto=options.crypto,
+        chaincode=options.chaincode,
+        endorsement_policy=options.endorsement_policy or default_policy(options.orgs),
+        broker_url=url,
+        managed_broker=managed,
+    )
+    config.save(directory)
+    return config
+
+
+def credentials(directory: Path, user: str) -> str | None:
+    """The broker password of a managed network's ``client``/``monitor`` account."""
+    path = directory / BROKER_DIR / f"{user}-password"
+    return path.read_text().strip() if path.exists() else None
+
+
+def client_broker(
+    directory: Path, config: NetworkConfig, user: str = brokers.CLIENT_USER
+) -> BrokerURL:
+    url = BrokerURL.parse(config.broker_url)
+    password = credentials(directory, user)
+    return url.with_credentials(user, password) if password is not None else url
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start_broker(directory: Path, config: NetworkConfig) -> int | None:
+    """(Re)start the managed broker if it is not running; its pid, or None if external."""
+    if not config.managed_broker:
+        return None
+    bdir = directory / BROKER_DIR
+    pid = _read_pid(bdir / PID_FILE)
+    if pid is not None and brokers.pid_alive(pid):
+        return pid
+    port = BrokerURL.parse(config.broker_url).port
+    files = brokers.BrokerFiles(bdir / "mosquitto.conf", port, {})
+    pid = brokers.start_broker(files, bdir / "mosquitto.log")
+    (bdir / PID_FILE).write_text(f"{pid}\n")
+    return pid
+
+
+def start_node(directory: Path, config: NetworkConfig, replica_id: int) -> int:
+    """Launch node ``replica_id`` in the background (own session); its pid."""
+    ndir = node_dir(directory, replica_id)
+    ndir.mkdir(parents=True, exist_ok=True)
+    url = BrokerURL.parse(config.broker_url)
+    secret = ndir / PASSWORD_FILE
+    if secret.exists():
+        url = url.with_credentials(brokers.replica_user(replica_id), secret.read_text().strip())
+    broker_arg = f"mqtt://{url.host}:{url.port}"  # the password stays in the file, off argv
+    args = [
+        sys.executable,
+        "-m",
+        "sim",
+        "node",
+        "--id",
+        str(replica_id),
+        "--config",
+        str((directory / CONFIG_FILE).resolve()),
+        "--broker",
+        broker_arg,
+        "--data-dir",
+        str(ndir.resolve()),
+    ]
+    (ndir / "status.json").unlink(missing_ok=True)
+    with open(ndir / NODE_LOG, "ab") as log:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    (ndir / PID_FILE).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def node_pid(directory: Path, replica_id: int) -> int | None:
+    return _read_pid(node_dir(directory, replica_id) / PID_FILE)
+
+
+def wait_started(directory: Path, config: NetworkConfig, ids: list[int], timeout_s: float) -> None:
+    """Until each node in ``ids`` has written its status; a node that dies is an error."""
+    deadline = time.monotonic() + timeout_s
+    pending = set(ids)
+    while pending:
+        for i in sorted(pending):
+            ndir = node_dir(directory, i)
+            if read_status(ndir) is not None:
+                pending.discard(i)
+                continue
+            pid = node_pid(directory, i)
+            if pid is None or not brokers.pid_alive(pid):
+                raise InputError(f"node {i} exited at start: {last_line(ndir / NODE_LOG)}")
+        if pending and time.monotonic() > deadline:
+            raise InputError(f"nodes {sorted(pending)} did not start within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
+def up(
+    directory: Path, options: UpOptions | None = None, timeout_s: float = START_TIMEOUT_S
+) -> NetworkConfig:
+    """Create the network if needed, then start its broker and every node not running."""
+    if (directory / CONFIG_FILE).exists():
+        config = load_config(directory)
+    else:
+        config = init(directory, options or UpOptions())
+    start_broker(directory, config)
+    started = []
+    for i in range(config.n):
+        pid = node_pid(directory, i)
+        if pid is None or not brokers.pid_alive(pid):
+            start_node(directory, config, i)
+            started.append(i)
+    try:
+        wait_started(directory, config, started, timeout_s)
+    except InputError:
+        down(directory)  # no half-started network left behind
+        raise
+    return config
+
+
+def down(directory: Path) -> list[str]:
+    """Stop every node, then the managed broker; what was stopped, for the user."""
+    config = load_config(directory)
+    stopped = []
+    for i in range(config.n):
+        pid_path = node_dir(directory, i) / PID_FILE
+        pid = _read_pid(pid_path)
+        if pid is not None and brokers.stop_process(pid):
+            stopped.append(f"node {i} (pid {pid})")
+        pid_path.unlink(missing_ok=True)
+    bpid_path = directory / BROKER_DIR / PID_FILE
+    bpid = _read_pid(bpid_path)
+    if bpid is not None and brokers.stop_process(bpid):
+        stopped.append(f"broker (pid {bpid})")
+    bpid_path.unlink(missing_ok=True)
+    return stopped
+
+
+def status(directory: Path) -> dict[str, Any]:
+    config = load_config(directory)
+    nodes = []
+    for i in range(config.n):
+        pid = node_pid(directory, i)
+        running = pid is not None and brokers.pid_alive(pid)
+        report = read_status(node_dir(directory, i)) or {}
+        nodes.append(
+            {
+                "id": i,
+                "name": config.replicas[i].name,
+                "running": running,
+                "pid": pid if running else None,
+                "view": report.get("view"),
+                "height": report.get("height"),
+                "head_hash": report.get("head_hash"),
+                "in_view_change": report.get("in_view_change"),
+                "dropped": sum(report.get("dropped", {}).values()),
+                "updated_age_s": round(time.time() - report["updated_at"], 1)
+                if "updated_at" in report
+                else None,
+            }
+        )
+    bpid = _read_pid(directory / BROKER_DIR / PID_FILE)
+    return {
+        "net": config.net,
+        "n": config.n,
+        "f": config.pbft.f,
+        "broker": {
+            "url": config.broker_url,
+            "managed": config.managed_broker,
+            "running": bool(bpid and brokers.pid_alive(bpid)) if config.managed_broker else None,
+        },
+        "nodes": nodes,
+    }

@@ -1,0 +1,276 @@
+"""One live node: a PBFT replica, its ledger application and an MQTT transport.
+
+The host is the live twin of the simulator's event loop, and just as thin:
+it turns broker messages into ``Deliver`` events and elapsed time into
+``Tick`` events, steps the same :class:`pbft.replica.Replica` the simulator
+uses, and carries out each ``Output`` in the order PBFT needs: append the
+records to the log with fsync, *then* publish the messages. Several queued
+events are stepped before one fsync (group commit); their sends still wait
+for it, so nothing leaves before what it depends on is durable.
+
+The clock is monotonic (``time.monotonic_ns``) anchored once to the wall
+clock at start, so timers never jump and agreed block timestamps are still
+real dates. Endorsement requests from clients are answered here too, by the
+application's endorser, outside PBFT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from ledger.codec import CodecError, decode, encode
+from pbft.api import Application, Authenticator, Deliver, Output, Tick
+from sim.blobs import DirectoryBlobStore
+from sim.errors import InputError
+from sim.live.netconfig import NetworkConfig
+from sim.live.transport import BrokerURL, Incoming, Transport
+from sim.live.wal import RecordLog
+from sim.live.wire import (
+    ENDORSE_REQUEST_TAG,
+    FILE_REQUEST_TAG,
+    EndorseRequest,
+    EndorseResponse,
+    FileRequest,
+    FileResponse,
+)
+
+STATUS_FILE = "status.json"
+BLOB_DIR = "blobs"
+STATUS_INTERVAL_S = 0.5
+MAX_EVENTS_PER_SYNC = 256
+
+Endorser = Callable[[bytes, int], bytes]
+"""Signed proposal bytes and the time in, endorser response bytes out (raises on garbage)."""
+
+
+class Clock:
+    """Monotonic milliseconds, anchored to the wall clock once at start."""
+
+    def __init__(self) -> None:
+        self._offset_ms = time.time_ns() // 1_000_000 - time.monotonic_ns() // 1_000_000
+
+    def now_ms(self) -> int:
+        return self._offset_ms + time.monotonic_ns() // 1_000_000
+
+
+def _nothing() -> io.BytesIO:
+    return io.BytesIO(b"")
+
+
+def record_tag(payload: bytes) -> int | None:
+    """The codec tag of ``payload`` without decoding the whole record."""
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(payload[:16])
+    try:
+        unpacker.read_array_header()
+        tag = unpacker.unpack()
+    except Exception:  # garbage: let the replica count it
+        return None
+    return tag if type(tag) is int else None
+
+
+@dataclass
+class NodeParts:
+    """What a node is made of; built by :func:`sim.live.node.open_node`."""
+
+    replica_id: int
+    config: NetworkConfig
+    node_dir: Path
+    auth: Authenticator
+    app: Application
+    endorser: Endorser | None
+
+
+class NodeHost:
+    """Drives one replica over one transport until stopped."""
+
+    def __init__(self, parts: NodeParts) -> None:
+        from pbft.replica import Replica
+
+        self.parts = parts
+        self.clock = Clock()
+        self.log = RecordLog(parts.node_dir)
+        pbft = parts.config.pbft
+        if self.log.recovered:
+            self.replica = Replica.restore(
+                parts.replica_id, pbft, parts.auth, parts.app, self.log.recovered
+            )
+        else:
+            self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
+        self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
+        self.wake_at: int | None = None
+        self.stopping = asyncio.Event()
+        self._last_status = 0.0
+        self.started_at = time.time()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self.replica.stats)
+
+    async def run(self, transport: Transport) -> None:
+        self.transport = transport
+        await self._carry_out(self.replica.step(Tick(self.clock.now_ms())))
+        while not self.stopping.is_set():
+            incoming = await self._next_incoming()
+            out = Output()
+            budget = MAX_EVENTS_PER_SYNC
+            while True:
+                if incoming is not None:
+                    out.extend(await self._handle(incoming))
+                if self.wake_at is not None and self.clock.now_ms() >= self.wake_at:
+                    self.wake_at = None
+                    out.extend(self.replica.step(Tick(self.clock.now_ms())))
+                budget -= 1
+                if budget <= 0 or transport.inbox.empty():
+                    break
+                incoming = transport.inbox.get_nowait()
+            await self._carry_out(out)
+            self.write_status()
+        self.write_status(force=True)
+
+    async def _next_incoming(self) -> Incoming | None:
+        timeout = STATUS_INTERVAL_S
+        if self.wake_at is not None:
+            timeout = min(timeout, max(0.0, (self.wake_at - self.clock.now_ms()) / 1000))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        get = asyncio.ensure_future(self.transport.inbox.get())
+        done, _ = await asyncio.wait({stop, get}, timeout=timeout, return_when="FIRST_COMPLETED")
+        stop.cancel()
+        if get in done:
+            return get.result()
+        get.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await get
+        return None
+
+    async def _handle(self, incoming: Incoming) -> Output:
+        tag = record_tag(incoming.payload)
+        if tag == ENDORSE_REQUEST_TAG:
+            await self._endorse(incoming)
+            return Output()
+        if tag == FILE_REQUEST_TAG:
+            await self._serve_file(incoming)
+            return Output()
+        return self.replica.step(Deliver(self.clock.now_ms(), incoming.sender, incoming.payload))
+
+    async def _serve_file(self, incoming: Incoming) -> None:
+        """Patch files live beside the ledger, addressed by hash (``sim.blobs``)."""
+        try:
+            request = decode(incoming.payload, FileRequest)
+        except CodecError as exc:
+            self.transport.stats[f"drop.file.{exc.reason}"] += 1
+            return
+        if request.client != incoming.sender:
+            self.transport.stats["drop.file.sender-mismatch"] += 1
+            return
+        digest, data, error = request.digest, b"", ""
+        try:
+            if request.op == "put":
+                digest = self.blobs.put(request.data)
+            elif request.op == "get":
+                with contextlib.closing(self.blobs.open(request.digest) or _nothing()) as f:
+                    data = f.read()
+                error = "" if data or self.blobs.has(request.digest) else "not stored here"
+            else:
+                error = f"unknown file operation {request.op!r}"
+        except (OSError, ValueError) as exc:
+            error = str(exc)
+        reply = FileResponse(request.request_id, self.parts.replica_id, digest, data, error)
+        await self.transport.send(request.client, encode(reply))
+
+    async def _endorse(self, incoming: Incoming) -> None:
+        try:
+            request = decode(incoming.payload, EndorseRequest)
+        except CodecError as exc:
+            self.transport.stats[f"drop.endorse.{exc.reason}"] += 1
+            return
+        if request.client != incoming.sender or self.parts.endorser is None:
+            self.transport.stats["drop.endorse.refused"] += 1
+            return
+        response, error = b"", ""
+        try:
+            response = self.parts.endorser(request.proposal, self.clock.now_ms())
+        except Exception as exc:  # a peer's bad proposal must never stop the node
+            error = str(exc) or type(exc).__name__
+        reply = EndorseResponse(request.request_id, self.parts.replica_id, response, error)
+        await self.transport.send(request.client, encode(reply))
+
+    async def _carry_out(self, out: Output) -> None:
+        """Persist (fsync), then send: PBFT's order, for a whole group of steps at once."""
+        self.log.append(out.persist, out.compact)
+        for send in out.send:
+            await self.transport.send(send.to, encode(send.message))
+        if out.wake_at_ms is not None and (self.wake_at is None or out.wake_at_ms < self.wake_at):
+            self.wake_at = out.wake_at_ms
+
+    def status(self) -> dict[str, Any]:
+        app = self.parts.app
+        replica = self.replica
+        return {
+            "id": self.parts.replica_id,
+            "pid": os.getpid(),
+            "view": replica.view,
+            "in_view_change": replica.in_view_change,
+            "height": app.last_executed + 1,
+            "last_executed": app.last_executed,
+            "head_hash": app.head_digest.hex(),
+            "stable_checkpoint": replica.stable_checkpoint,
+            "dropped": {
+                **{k: v for k, v in replica.stats.items() if k.startswith("drop")},
+                **{k: v for k, v in self.transport.stats.items() if k.startswith("drop")},
+            },
+            "stats": {**dict(replica.stats), **dict(self.transport.stats)},
+            "log_syncs": self.log.syncs,
+            "recovered_records": len(self.log.recovered),
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+        }
+
+    def write_status(self, force: bool = False) -> None:
+        """Atomically replace ``status.json`` (at most every STATUS_INTERVAL_S)."""
+        now = time.monotonic()
+        if not force and now - self._last_status < STATUS_INTERVAL_S:
+            return
+        self._last_status = now
+        path = self.parts.node_dir / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status(), sort_keys=True))
+        tmp.replace(path)
+
+
+async def serve(parts: NodeParts, broker: BrokerURL) -> None:
+    """Run a node until SIGTERM/SIGINT; errors reaching the broker are InputErrors."""
+    host = NodeHost(parts)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, host.stopping.set)
+    try:
+        async with Transport(broker, parts.config.net, parts.replica_id) as transport:
+            await host.run(transport)
+    finally:
+        host.log.close()
+
+
+def read_status(node_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((node_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InputError(message)

@@ -1,0 +1,209 @@
+"""The benchmark suite's plumbing: what it prints, never how fast it is.
+
+Figures depend on the machine, so nothing here asserts a rate; it checks the
+``--quick --json`` output is complete and well typed, that sections whose
+dependencies exist actually ran, and that the counting and the formulas the
+figures are derived from are right.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sim.bench import SECTIONS, TARGETS, Options, run_suite
+from sim.bench.counting import CryptoCounter
+from sim.bench.live import live_unavailable_reason
+from sim.bench.report import render
+from sim.bench.simruns import crypto_bound, have_module, paper_messages_per_batch
+from sim.bench.timing import Budget, measure_rate
+
+
+@pytest.fixture(scope="module")
+def quick() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "bench", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def test_quick_has_machine_and_every_section(quick: dict[str, Any]) -> None:
+    assert quick["quick"] is True
+    machine = quick["machine"]
+    assert _positive(machine["nproc"])
+    assert machine["cpu_model"] and machine["python"].startswith("3.")
+    assert set(quick["sections"]) == set(SECTIONS)
+    for name, section in quick["sections"].items():
+        assert section["status"] in ("ok", "unavailable"), (name, section)
+    assert [t["name"] for t in quick["targets"]] == [t.name for t in TARGETS]
+    for target in quick["targets"]:
+        assert target["met"] in (True, False, None)
+        if quick["sections"][target["section"]]["status"] == "ok":
+            assert isinstance(target["value"], (int, float)), target
+
+
+def test_sections_run_once_their_dependencies_exist(quick: dict[str, Any]) -> None:
+    sections = quick["sections"]
+    assert sections["limits"]["status"] == "ok"
+    if have_module("sim.simulator") and have_module("msp.identity"):
+        assert sections["sim-real"]["status"] == "ok", sections["sim-real"]
+    if have_module("sim.simulator"):
+        assert sections["sim-modelled"]["status"] == "ok", sections["sim-modelled"]
+    if os.environ.get("LEDGERSIM_REQUIRE_LIVE") == "1" or live_unavailable_reason() is None:
+        assert sections["live"]["status"] == "ok", sections["live"]
+
+
+def test_limits_figures(quick: dict[str, Any]) -> None:
+    limits = quick["sections"]["limits"]
+    rows = {(r["scheme"], r["via"]): r for r in limits["signatures"]}
+    for scheme in ("ecdsa-p256", "ed25519", "hmac-sha256"):
+        raw = next(
+            r for (s, via), r in rows.items() if s == scheme and via not in ("msp", "pbft.auth")
+        )
+        assert _positive(raw["sign_per_s"]) and _positive(raw["verify_per_s"])
+    for row in limits["signatures"]:
+        measured = row["sign_per_s"] is not None
+        assert measured == (row["verify_per_s"] is not None)
+        assert measured or row["note"].startswith(("not available", "failed"))
+    if have_module("msp.ca"):
+        assert _positive(rows[("ecdsa-p256", "msp")]["verify_per_s"])
+    assert _positive(limits["sha256"]["mb_per_s"]) and _positive(limits["sha256"]["small_per_s"])
+    for name in ("pre_prepare_batch", "commit"):
+        codec = limits["codec"][name]
+        assert _positive(codec["bytes"])
+        assert _positive(codec["encode_per_s"]) and _positive(codec["decode_per_s"])
+
+
+def test_sim_real_figures(quick: dict[str, Any]) -> None:
+    real = quick["sections"]["sim-real"]
+    if real["status"] != "ok":
+        return
+    assert real["n"] == 4 and real["batch_size"] == 100
+    assert real["committed"] == real["requests"]
+    for key in ("tx_per_s", "verifies_per_tx", "signs_per_tx", "bound_tx_per_s", "efficiency"):
+        assert _positive(real[key]), key
+    # Every committed request was signed by its client and verified by the replicas.
+    assert real["signs_per_tx"] >= 1 and real["verifies_per_tx"] >= real["n"]
+    assert real["wrapped"], "no sign/verify method was instrumented"
+    assert real["bound_tx_per_s"] == pytest.approx(
+        crypto_bound(
+            real["verifies_per_tx"], real["signs_per_tx"], real["sign_per_s"], real["verify_per_s"]
+        )
+    )
+
+
+def test_sim_modelled_figures(quick: dict[str, Any]) -> None:
+    modelled = quick["sections"]["sim-modelled"]
+    if modelled["status"] != "ok":
+        return
+    assert [row["n"] for row in modelled["sizes"]] == [4, 16]
+    for row in modelled["sizes"]:
+        n = row["n"]
+        assert row["committed"] == row["requests"]
+        assert row["batches"] >= row["requests"] / modelled["batch_size"]
+        for key in ("wall_s", "messages_per_s", "tx_per_s", "maxrss_mib"):
+            assert _positive(row[key]), key
+        # Fault-free normal case: exactly the paper's point-to-point pattern per batch.
+        assert row["per_batch"]["PrePrepare"] == n - 1
+        assert row["per_batch"]["Prepare"] == (n - 1) ** 2
+        assert row["per_batch"]["Commit"] == n * (n - 1)
+
+
+def test_live_figures(quick: dict[str, Any]) -> None:
+    live = quick["sections"]["live"]
+    if live["status"] != "ok":
+        return
+    assert live["n"] == 4
+    for key in ("tx_per_s", "p50_ms", "p99_ms", "cpu_s_per_tx"):
+        assert _positive(live[key]), key
+    assert live["p50_ms"] <= live["p99_ms"]
+
+
+def test_render_names_every_section_and_target(quick: dict[str, Any]) -> None:
+    text = render(quick)
+    for name in SECTIONS:
+        assert f"\n{name}" in text
+    for target in TARGETS:
+        assert target.name in text
+
+
+def test_only_skips_other_sections() -> None:
+    result = run_suite(Options(quick=True, only=("limits",)))
+    assert result["sections"]["limits"]["status"] == "ok"
+    for name in SECTIONS[1:]:
+        assert result["sections"][name]["status"] == "skipped"
+        assert result["sections"][name]["reason"]
+
+
+# ------------------------------------------------------------------ pieces
+
+
+@pytest.fixture()
+def fake_crypto_module() -> Iterator[Any]:
+    module = types.ModuleType("bench_fake_crypto")
+
+    class Signer:
+        def sign(self, data: bytes) -> bytes:
+            return data[::-1]
+
+        def verify(self, data: bytes, signature: bytes) -> bool:
+            return signature == self.sign(data)
+
+    class Child(Signer):
+        def verify(self, data: bytes, signature: bytes) -> bool:
+            return super().verify(data, signature)  # nested: must count once
+
+    Signer.__module__ = Child.__module__ = module.__name__
+    module.__dict__.update(Signer=Signer, Child=Child)
+    sys.modules[module.__name__] = module
+    yield Child
+    del sys.modules[module.__name__]
+
+
+def test_counter_counts_outermost_calls_and_restores(fake_crypto_module: Any) -> None:
+    child = fake_crypto_module()
+    original = fake_crypto_module.verify
+    counter = CryptoCounter({"fake": ("bench_fake_crypto",)})
+    with counter.installed():
+        for _ in range(3):
+            assert child.verify(b"ab", child.sign(b"ab"))
+        assert not child.verify(b"ab", b"xx")
+    # The sign calls made inside verify are nested in the same layer: not counted.
+    assert counter.counts == {"fake.sign": 3, "fake.verify": 4}
+    assert fake_crypto_module.verify is original
+    child.verify(b"ab", b"ba")
+    assert counter.counts["fake.verify"] == 4
+
+
+def test_crypto_bound_weighs_signs_by_their_cost() -> None:
+    # 10 verifies at 1000/s = 10 ms, 2 signs at 500/s = 4 ms: 1/0.014 tx/s.
+    assert crypto_bound(10, 2, sign_per_s=500, verify_per_s=1000) == pytest.approx(1 / 0.014)
+    assert crypto_bound(10, 0, sign_per_s=1, verify_per_s=1000) == pytest.approx(100)
+
+
+def test_paper_formula_at_n4() -> None:
+    counts = paper_messages_per_batch(4, checkpoint_interval=10)
+    assert counts == {"PrePrepare": 3, "Prepare": 9, "Commit": 12, "Checkpoint": 1.2}
+
+
+def test_measure_rate_counts_calls() -> None:
+    calls = []
+    rate = measure_rate(lambda: calls.append(1), Budget(min_seconds=0.01, repeats=2))
+    assert rate > 0 and len(calls) > 2
