@@ -158,7 +158,7 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
         raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
     if msgpack.packb(_to_wire(value), use_bin_type=True) != bytes(data):
         raise CodecError("non-canonical", "bytes do not re-encode to themselves")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _any_record(raw: Any) -> Any:

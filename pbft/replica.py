@@ -327,7 +327,8 @@ class Replica:
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _vc_timeout(self) -> int:
-        doublings = min(self._vc_attempts, MAX_BACKOFF_DOUBLINGS)
+        """T after progress and in the first view change, then 2T, 4T, ... (OSDI'99 4.5.2)."""
+        doublings = min(max(self._vc_attempts - 1, 0), MAX_BACKOFF_DOUBLINGS)
         return self.config.view_change_timeout_ms << doublings
 
     # ------------------------------------------------------- normal case: primary
@@ -682,12 +683,15 @@ class Replica:
         self._send_fetch()
 
     def _send_fetch(self) -> None:
+        """Ask f+1 peers at once: with at most f faulty, one of them is correct and up."""
         peers = [cp.replica for cp in self._stable_proof if cp.replica != self.id]
         if not peers:
             peers = [r for r in range(self.n) if r != self.id]
-        target = peers[self._fetch_attempt % len(peers)]
+        fetch = self._sign(FetchState(self.app.last_executed, self.id, b""))
+        start = self._fetch_attempt * (self.f + 1)
+        for k in range(min(self.f + 1, len(peers))):
+            self._send(peers[(start + k) % len(peers)], fetch)
         self._fetch_attempt += 1
-        self._send(target, self._sign(FetchState(self.app.last_executed, self.id, b"")))
         self._fetch_deadline = self._now + self.config.view_change_timeout_ms
 
     def _on_fetch_state(self, fetch: FetchState, _sender: int) -> None:
@@ -782,10 +786,25 @@ class Replica:
         self._persist(ViewRecord(new_view, True))
         self._persist(vc)
         self._broadcast(vc)
-        self._vc_deadline = self._now + self._vc_timeout()
+        self._vc_deadline = None
         self._vc_attempts += 1
         self.stats["view-change"] += 1
+        self._arm_view_change_timer()
         self._maybe_send_new_view()
+
+    def _arm_view_change_timer(self) -> None:
+        """In a view change, wait for NEW-VIEW only once 2f+1 VIEW-CHANGEs for it arrived.
+
+        OSDI'99 4.5.2: starting the timer earlier lets a replica whose timer
+        expired alone run through views by itself, and then the others can
+        never gather 2f+1 VIEW-CHANGEs for a common view.
+        """
+        if not self._in_view_change or self._vc_deadline is not None:
+            return
+        view = self._view
+        votes = sum(1 for vc in self._vc_latest.values() if vc.new_view == view)
+        if votes >= 2 * self.f + 1:
+            self._vc_deadline = self._now + self._vc_timeout()
 
     def valid_view_change(self, vc: ViewChange, payload: bytes | None = None) -> bool:
         """Signature, checkpoint proof C and every prepared certificate in P (TOCS'02 4.5)."""
@@ -832,6 +851,22 @@ class Replica:
         if vc.replica == self.id:
             self._drop("own-message")
             return
+        nv = self._new_view
+        if (
+            vc.new_view == self._view
+            and not self._in_view_change
+            and nv is not None
+            and nv.view == self._view
+            and nv.replica == self.id
+        ):
+            # A replica late to a view we lead (partitioned, restarted): hand it
+            # the NEW-VIEW, which carries its own proof.
+            if self.view_change_signature_ok(vc, payload):
+                self.stats["resent.new-view"] += 1
+                self._send(vc.replica, nv)
+            else:
+                self._drop("bad-view-change")
+            return
         prior = self._vc_latest.get(vc.replica)
         if prior is not None and prior.new_view >= vc.new_view:
             self._drop("duplicate")
@@ -843,17 +878,6 @@ class Replica:
             self._drop("bad-view-change")
             return
         self._vc_latest[vc.replica] = vc
-        nv = self._new_view
-        if (
-            vc.new_view == self._view
-            and not self._in_view_change
-            and nv is not None
-            and nv.view == self._view
-            and nv.replica == self.id
-        ):
-            # A replica late to a view we already entered: hand it the NEW-VIEW.
-            self._send(vc.replica, nv)
-            return
         # Join rule (OSDI'99 4.5.2): f+1 replicas want views above ours, so a correct
         # one does; move to the smallest of them without waiting for our timer.
         above = [v.new_view for r, v in self._vc_latest.items() if r != self.id]
@@ -861,6 +885,7 @@ class Replica:
         if len(above) > self.f:
             self._start_view_change(min(above))
             return
+        self._arm_view_change_timer()
         self._maybe_send_new_view()
 
     def _maybe_send_new_view(self) -> None:
@@ -1111,7 +1136,11 @@ class Replica:
 
     def _arm_after_restore(self) -> None:
         self._arm_pending = False
-        if self._in_view_change:
-            self._vc_deadline = self._now + self._vc_timeout()
+        own = self._vc_latest.get(self.id)
+        if self._in_view_change and own is not None and own.new_view == self._view:
+            # Others may have moved on while we were down: announce where we are, so
+            # the primary of that view answers with its NEW-VIEW.
+            self._broadcast(own)
+            self._arm_view_change_timer()
         if self.app.last_executed < self._h:
             self._start_fetch()

@@ -27,9 +27,11 @@ Built in:
                       garbage signatures.
 ``replay``            also re-sends old messages, its own and others' (param
                       ``rate``, default 0.3 per step, to a random replica).
-``fake-view-change``  every ``interval_ms`` (default 500) broadcasts a
-                      VIEW-CHANGE with a fabricated prepared certificate, and a
-                      bogus NEW-VIEW for the next view it would lead.
+``fake-view-change``  fabricated prepared certificates, NEW-VIEWs built on
+                      forged VIEW-CHANGEs, and hollowed-out NEW-VIEWs when it
+                      really leads (see the class).
+``rogue-primary``     a backup proposing null batches for the next slots itself.
+``far-sequence``      a primary also proposing far above the high watermark.
 ``delay``             holds every message for ``delay_ms`` (default 1000).
 """
 
@@ -55,6 +57,7 @@ from pbft.messages import (
     batch_digest,
     signing_bytes,
 )
+from pbft.newview import NULL_DIGEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +172,7 @@ class Equivocate(Behaviour):
 
     def incoming(self, event: Event) -> Event | None:
         if isinstance(event, Deliver) and event.sender != self.ctx.replica_id:
-            try:
-                message = decode(event.data)
-            except CodecError:
-                return event
+            message = _peek(event.data)
             if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
                 self._rivals.append(message)
         return event
@@ -269,37 +269,146 @@ class Replay(Behaviour):
 
 @behaviour("fake-view-change")
 class FakeViewChange(Behaviour):
+    """Lies about view changes in every way its own key allows.
+
+    Every ``interval_ms`` (default 500), on seeing the primary's PRE-PREPARE
+    for seq s, it broadcasts (1) a VIEW-CHANGE with a fabricated prepared
+    certificate (its own pre-prepare, other replicas' prepares with garbage
+    signatures), and (2) a NEW-VIEW for the next view it would lead, built
+    from its own VIEW-CHANGE plus 2f forged in other replicas' names (empty P
+    sets, so O is empty), followed by its PRE-PREPAREs of null batches for
+    every slot up to s: a replica that skips VIEW-CHANGE signatures would
+    install that view and overwrite committed slots. And (3) when it really
+    is the new primary, it replaces every batch in its NEW-VIEW's O by a null
+    batch, which only a replica that does not recompute O would accept.
+    """
+
     OPTIONS = ("interval_ms",)
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._next_ms = 0
+        self._seen: PrePrepare | None = None
+        self._my_views: set[int] = set()
+
+    def incoming(self, event: Event) -> Event | None:
+        if isinstance(event, Deliver):
+            message = _peek(event.data)
+            if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
+                self._seen = message
+        return event
+
+    def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
+        out: list[Emit] = []
+        for send in sends:
+            message: Any = send.message
+            if isinstance(message, NewView) and message.replica == self.ctx.replica_id:
+                message = self._hollow(message)
+            out.append(Emit(send.to, message))
+        seen = self._seen
+        if seen is not None and now_ms >= self._next_ms:
+            self._next_ms = now_ms + int(self.param("interval_ms", 500))
+            out.extend(Emit(BROADCAST, m) for m in self._lies(now_ms, seen))
+            self._seen = None
+        return out
+
+    def _hollow(self, nv: NewView) -> NewView:
+        nulls = tuple(
+            self.sign(dataclasses.replace(pp, requests=(), digest=NULL_DIGEST))
+            for pp in nv.pre_prepares
+        )
+        signed: NewView = self.sign(dataclasses.replace(nv, pre_prepares=nulls))
+        return signed
+
+    def _lies(self, now_ms: int, seen: PrePrepare) -> list[Any]:
+        ctx = self.ctx
+        me, n, f = ctx.replica_id, ctx.config.n, ctx.config.f
+        view = max(ctx.view(), seen.view) + 1
+        digest = self.garbage_digest()
+        fake_pp = self.sign(PrePrepare(view - 1, seen.seq, digest, now_ms, (), me, b""))
+        fake_prepares = tuple(
+            Prepare(view - 1, seen.seq, digest, r, self.garbage_digest())
+            for r in range(n)
+            if r != me
+        )[: 2 * f]
+        lies: list[Any] = [
+            self.sign(ViewChange(view, 0, (), (PreparedProof(fake_pp, fake_prepares),), me, b""))
+        ]
+        lead = view + (me - view) % n  # the next view >= `view` this replica leads
+        if lead in self._my_views:
+            return lies
+        self._my_views.add(lead)
+        own = self.sign(ViewChange(lead, 0, (), (), me, b""))
+        forged = tuple(
+            ViewChange(lead, 0, (), (), r, self.garbage_digest()) for r in range(n) if r != me
+        )[: 2 * f]
+        lies.append(self.sign(NewView(lead, (own, *forged), (), me, b"")))
+        first = max(1, seen.seq - ctx.config.watermark_window + 1)
+        lies.extend(
+            self.sign(PrePrepare(lead, seq, NULL_DIGEST, now_ms, (), me, b""))
+            for seq in range(first, seen.seq + 1)
+        )
+        return lies
+
+
+@behaviour("rogue-primary")
+class RoguePrimary(Behaviour):
+    """A backup that acts as primary: on seeing PRE-PREPARE s, proposes null batches for
+    the next ``ahead`` slots (default 2) itself, to everyone, before the primary does."""
+
+    OPTIONS = ("ahead",)
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._seen: list[PrePrepare] = []
+        self._claimed: set[tuple[int, int]] = set()
+
+    def incoming(self, event: Event) -> Event | None:
+        if isinstance(event, Deliver):
+            message = _peek(event.data)
+            if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
+                self._seen.append(message)
+        return event
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         out = super().outgoing(now_ms, sends)
-        if now_ms >= self._next_ms:
-            self._next_ms = now_ms + int(self.param("interval_ms", 500))
-            out.extend(Emit(BROADCAST, m) for m in self._lies(now_ms))
+        me = self.ctx.replica_id
+        for pp in self._seen:
+            for seq in range(pp.seq + 1, pp.seq + 1 + int(self.param("ahead", 2))):
+                if (pp.view, seq) in self._claimed:
+                    continue
+                self._claimed.add((pp.view, seq))
+                rival = PrePrepare(pp.view, seq, NULL_DIGEST, pp.timestamp_ms, (), me, b"")
+                out.append(Emit(BROADCAST, self.sign(rival)))
+        self._seen.clear()
         return out
 
-    def _lies(self, now_ms: int) -> list[Any]:
-        ctx = self.ctx
-        me, n = ctx.replica_id, ctx.config.n
-        view = ctx.view() + 1
-        seq = ctx.rng.randrange(1, ctx.config.watermark_window + 1)
-        digest = self.garbage_digest()
-        fake_pp = self.sign(PrePrepare(view - 1, seq, digest, now_ms, (), me, b""))
-        fake_prepares = tuple(
-            Prepare(view - 1, seq, digest, r, self.garbage_digest()) for r in range(n) if r != me
-        )[: 2 * ctx.config.f]
-        proof = PreparedProof(fake_pp, fake_prepares)
-        change = self.sign(ViewChange(view, 0, (), (proof,), me, b""))
-        lies: list[Any] = [change]
-        lead = view + (me - view) % n  # next view >= `view` this replica is primary of
-        bogus_pp = self.sign(PrePrepare(lead, seq, digest, now_ms, (), me, b""))
-        own_change = self.sign(ViewChange(lead, 0, (), (proof,), me, b""))
-        lies.append(self.sign(NewView(lead, (own_change,), (bogus_pp,), me, b"")))
-        return lies
+
+@behaviour("far-sequence")
+class FarSequence(Behaviour):
+    """As primary, also proposes each batch again ``copies`` times (default 4) at sequence
+    numbers whole watermark windows ahead: far above H, where no correct replica looks."""
+
+    OPTIONS = ("copies",)
+
+    def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
+        out = super().outgoing(now_ms, sends)
+        window = self.ctx.config.watermark_window
+        for send in sends:
+            message = send.message
+            if isinstance(message, PrePrepare) and send.to == BROADCAST:
+                for k in range(1, int(self.param("copies", 4)) + 1):
+                    far = dataclasses.replace(message, seq=message.seq + k * window)
+                    out.append(Emit(BROADCAST, self.sign(far)))
+        return out
+
+
+def _peek(data: bytes) -> Any:
+    """Decode a received message for a behaviour's curiosity; garbage is just ignored."""
+    try:
+        return decode(data)
+    except CodecError:
+        return None
 
 
 @behaviour("delay")

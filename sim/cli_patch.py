@@ -120,10 +120,10 @@ class PatchClient:
         self.gateway = gateway
 
     def _submit(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.submit(user, function, args))  # type: ignore[no-any-return]
+        return json.loads(self.gateway.submit(user, function, args))
 
     def _evaluate(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.evaluate(user, function, args))  # type: ignore[no-any-return]
+        return json.loads(self.gateway.evaluate(user, function, args))
 
     def upload(self, admin: str, manifest: PatchManifest, data: bytes) -> dict[str, Any]:
         if (hashlib.sha256(data).hexdigest(), len(data)) != (manifest.sha256, manifest.size):
@@ -189,7 +189,8 @@ def _event_detail(event: dict[str, Any]) -> str:
     record = event["record"]
     action = event["action"]
     if action == "upload":
-        return f"sha256 {record['file']['sha256'][:12]}… {record['file']['size']} B, {record['status']}"
+        file = record["file"]
+        return f"sha256 {file['sha256'][:12]}… {file['size']} B, {record['status']}"
     if action in ("approve", "release"):
         return f"sign-offs {record['signoffs']}/{record['approvals_required']}, {record['status']}"
     if action == "withdraw":

@@ -25,6 +25,7 @@ the world state is rebuilt from it on recovery.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import random
 import sqlite3
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chaincode.endorser import Endorser
+from ledger.block import Unwrap
 from ledger.blockstore import BlockStore, MemoryFile
 from ledger.codec import CodecError, decode, encode
 from ledger.history import SqliteHistory
@@ -121,15 +123,15 @@ def open_ledger(disk: NodeDisk, config: ChannelConfig, *, sync: bool = False) ->
     return open_ledger_dir(disk.path / LEDGER_DIR, config, sync=sync)
 
 
-def open_ledger_dir(directory: Path, config: ChannelConfig, *, sync: bool = True) -> PeerLedger:
+def open_ledger_dir(
+    directory: Path, config: ChannelConfig, *, sync: bool = True, unwrap: Unwrap = unwrap_request
+) -> PeerLedger:
     """A ledger kept in ``directory`` (block store files and an SQLite state database)."""
     blocks = BlockStore.open(directory, sync=sync)
     connection = sqlite3.connect(directory / STATE_FILE)
     if not sync:
         connection.execute("PRAGMA synchronous = OFF")
-    return PeerLedger(
-        config, unwrap_request, blocks, SqliteState(connection), SqliteHistory(connection)
-    )
+    return PeerLedger(config, unwrap, blocks, SqliteState(connection), SqliteHistory(connection))
 
 
 def parse_policy(scenario: Scenario) -> EndorsementPolicy:
@@ -163,7 +165,9 @@ class Call:
 class OperationSource(Protocol):
     """Decides what each simulated client invokes next (one per chaincode workload)."""
 
-    def next_call(self, client_index: int, now_ms: int) -> Call: ...
+    def next_call(self, client_index: int, now_ms: int) -> Call:
+        """What to invoke next; a source may also define ``on_outcome(client, call, valid)``."""
+        ...
 
 
 class KVOperations:
@@ -184,10 +188,96 @@ class KVOperations:
         return Call("kv", "add", (key, str(self._rng.randrange(1, 10))))
 
 
+class PatchsetOperations:
+    """The paper's three experiments as a load: upload + approve, register/download/report.
+
+    Administrators (``Admin@org1`` uploads and signs, ``Admin@org2`` approves)
+    release version after version of one patch; every client enrolls its
+    device, downloads the newest release it has not fetched and reports the
+    install. Choices follow what has *committed* (:meth:`on_outcome`), so a
+    client never asks for a version that is not released yet; with nothing
+    useful to do a client reads the catalog.
+    """
+
+    PATCH = "security-fix"
+
+    def __init__(self, scenario: Scenario, crypto: NetworkCrypto, rng: random.Random) -> None:
+        self._rng = rng
+        self._crypto = crypto
+        orgs = len(crypto.orgs)
+        self._deployer = names.admin_name(1, names.org_domain(1))
+        self._approver = names.admin_name(1, names.org_domain(2)) if orgs > 1 else None
+        self._version = 0  # last version uploaded (committed)
+        self._released = 0
+        self._busy: set[str] = set()  # admin steps in flight
+        self._registered: set[int] = set()
+        self._downloaded: dict[int, int] = {}
+        self._reported: dict[int, int] = {}
+
+    def _upload(self) -> Call:
+        from chaincode.patchset import PatchManifest, manifest_to_json, sign_manifest
+        from chaincode.patchset.manifest import canonical_json
+
+        version = self._version + 1
+        content = f"{self.PATCH} {version}".encode()
+        manifest = PatchManifest(
+            self.PATCH,
+            f"1.{version}",
+            f"{self.PATCH}-1.{version}.bin",
+            hashlib.sha256(content).hexdigest(),
+            len(content),
+            "mandatory",
+            "write",
+            "unrebooting",
+            (),
+            (),
+            None,
+            f"release {version}",
+        )
+        signature = sign_manifest(self._crypto.signer(self._deployer), manifest)
+        text = canonical_json(manifest_to_json(manifest)).decode()
+        return Call("patchset", "upload", (text, signature), self._deployer)
+
+    def next_call(self, client_index: int, now_ms: int) -> Call:
+        idle = self._version == self._released and "upload" not in self._busy
+        if idle and (self._version == 0 or self._rng.random() < 0.1):
+            self._busy.add("upload")
+            return self._upload()
+        if self._released < self._version and self._approver and "approve" not in self._busy:
+            self._busy.add("approve")
+            return Call("patchset", "approve", (self.PATCH, f"1.{self._version}"), self._approver)
+        if client_index not in self._registered:
+            return Call("patchset", "register", ('{"groups":["lab"],"os":"ubuntu-22.04"}',))
+        if self._released and self._downloaded.get(client_index, 0) < self._released:
+            return Call("patchset", "download", (self.PATCH, f"1.{self._released}"))
+        fetched = self._downloaded.get(client_index, 0)
+        if fetched and self._reported.get(client_index, 0) < fetched:
+            return Call("patchset", "report", (self.PATCH, f"1.{fetched}", "installed", "false"))
+        return Call("patchset", "catalog", ())
+
+    def on_outcome(self, client_index: int, call: Call, valid: bool) -> None:
+        if call.function in ("upload", "approve"):
+            self._busy.discard(call.function)
+        if not valid:
+            return
+        versioned = call.function in ("approve", "download", "report")
+        version = int(call.args[1].split(".")[1]) if versioned else 0
+        if call.function == "upload":
+            self._version += 1
+        elif call.function == "approve":
+            self._released = max(self._released, version)
+        elif call.function == "register":
+            self._registered.add(client_index)
+        elif call.function == "download":
+            self._downloaded[client_index] = max(self._downloaded.get(client_index, 0), version)
+        elif call.function == "report":
+            self._reported[client_index] = max(self._reported.get(client_index, 0), version)
+
+
 SourceFactory = Any
 """``(scenario, crypto, rng) -> OperationSource``."""
 
-OPERATION_SOURCES: dict[str, SourceFactory] = {"kv": KVOperations}
+OPERATION_SOURCES: dict[str, SourceFactory] = {"kv": KVOperations, "patchset": PatchsetOperations}
 SOURCE_MODULES = {"patchset": "sim.patchset_workload"}
 """Modules providing ``operation_source(scenario, crypto, rng)`` for other chaincodes."""
 
@@ -231,6 +321,8 @@ class FabricWorkload:
         self.apps: dict[int, LedgerApplication] = {}
         self.endorsers: dict[int, Endorser] = {}
         self._clients: dict[str, FabricClient] = {}
+        self._calls: dict[int, Call] = {}
+        """Each client's outstanding call (PBFT allows one per client)."""
         self.submitted = 0
         self.endorsement_failures: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
@@ -258,6 +350,7 @@ class FabricWorkload:
 
     def next_operation(self, client_index: int, now_ms: int, live_replicas: Sequence[int]) -> bytes:
         call = self.source.next_call(client_index, now_ms)
+        self._calls[client_index] = call
         client = self._client(client_index, call.signer)
         proposal = client.propose(call.chaincode, call.function, call.args, now_ms)
         order = [r for r in sorted(live_replicas) if r in self.endorsers]
@@ -278,6 +371,10 @@ class FabricWorkload:
     def on_result(self, client_index: int, operation: bytes, result: bytes, now_ms: int) -> None:
         found = outcome(result)
         self.codes["UNREADABLE" if found is None else found.name] += 1
+        call = self._calls.pop(client_index, None)
+        listener = getattr(self.source, "on_outcome", None)
+        if call is not None and listener is not None:
+            listener(client_index, call, found is not None and found.valid)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,10 @@ Safety (must hold under *any* schedule inside the fault model):
   one incarnation (a restart may legitimately resume from an older view);
 * :func:`stable_checkpoints` — a replica's stable checkpoint never goes back
   within an incarnation, and when it carries a digest, that digest is what
-  correct replicas computed at that sequence number.
+  correct replicas computed at that sequence number;
+* :func:`bounded_log` — a replica's protocol log (sampled through
+  ``memory_footprint()["slots"]`` when the replica offers it) stays within
+  twice the watermark window.
 
 Liveness (promised only inside the fault model once the network heals):
 
@@ -64,6 +67,8 @@ class History:
     """Replica -> per incarnation, the successive views it reported."""
     stable: dict[int, list[list[tuple[int, bytes | None]]]] = field(default_factory=dict)
     """Replica -> per incarnation, successive stable checkpoints (seq, digest if known)."""
+    log_slots: dict[int, int] = field(default_factory=dict)
+    """Replica -> the most protocol-log slots it was seen holding (sampled)."""
 
     @property
     def correct(self) -> list[int]:
@@ -103,6 +108,10 @@ class History:
     def record_view(self, replica: int, view: int) -> None:
         lives = self.views.setdefault(replica, [[]])
         lives[-1].append(view)
+
+    def record_log_size(self, replica: int, slots: int) -> None:
+        if slots > self.log_slots.get(replica, 0):
+            self.log_slots[replica] = slots
 
     def record_stable(self, replica: int, seq: int, digest: bytes | None) -> None:
         lives = self.stable.setdefault(replica, [[]])
@@ -210,14 +219,30 @@ def stable_checkpoints(history: History) -> list[str]:
     return _capped(out)
 
 
-def safety(history: History) -> list[str]:
-    """Every safety check; empty means the run was safe."""
-    return (
-        agreement(history)
-        + validity(history)
-        + monotonic_views(history)
-        + (stable_checkpoints(history))
+def bounded_log(history: History, watermark_window: int) -> list[str]:
+    """A correct replica's log never outgrows its watermarks (with slack for one window).
+
+    The watermarks exist to bound memory and stop a faulty primary from
+    exhausting sequence numbers (OSDI'99 4.2); a log far longer than the window
+    means some message outside it was accepted.
+    """
+    limit = 2 * watermark_window
+    return _capped(
+        [
+            f"memory: replica {replica} held {slots} log slots, more than 2L = {limit}"
+            for replica, slots in sorted(history.log_slots.items())
+            if replica not in history.byzantine and slots > limit
+        ]
     )
+
+
+def safety(history: History, watermark_window: int | None = None) -> list[str]:
+    """Every safety check; empty means the run was safe."""
+    found = agreement(history) + validity(history) + monotonic_views(history)
+    found += stable_checkpoints(history)
+    if watermark_window is not None:
+        found += bounded_log(history, watermark_window)
+    return found
 
 
 def liveness(history: History, gst_ms: float, bound_ms: float, end_ms: float) -> list[str]:

@@ -10,15 +10,16 @@ are read, so their messages can still point at one key.
 
 from __future__ import annotations
 
-import importlib
 import math
-import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from msp.policy import Policy, PolicyError
+from msp.policy import parse as parse_policy
+from sim.byzantine import BEHAVIOURS
 from sim.errors import InputError
 from sim.scenario_model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
 
@@ -27,12 +28,9 @@ LATENCY_KINDS = ("fixed", "uniform", "exponential")
 CHAINCODES = ("patchset", "kv", "none")
 FAULT_KINDS = ("byzantine", "crash", "recover", "partition", "link")
 
-# DESIGN.md's list, used when ``sim.byzantine`` is not importable (or exposes no
-# registry we recognise). Options are the extra keys a behaviour accepts.
-FALLBACK_BEHAVIORS: dict[str, frozenset[str]] = {
-    "equivocate": frozenset(),
-    "silent": frozenset(),
-    "bad-digest": frozenset(),
+# Options a behaviour reads from its fault (``Behaviour.param``), which may also be
+# written directly on the ``[[fault]]`` table instead of in a ``params`` sub-table.
+BEHAVIOUR_OPTIONS: dict[str, frozenset[str]] = {
     "forge-signature": frozenset({"as"}),
     "replay": frozenset({"rate"}),
     "fake-view-change": frozenset({"interval_ms"}),
@@ -74,32 +72,8 @@ def show(value: object) -> str:
 
 
 def behavior_options() -> dict[str, frozenset[str]]:
-    """Known Byzantine behaviours and their option keys, from ``sim.byzantine`` when it has them.
-
-    The registry is looked up rather than imported by name so the scenario
-    reader works (with DESIGN.md's list) before or without the behaviours.
-    """
-    try:
-        module = importlib.import_module("sim.byzantine")
-    except ImportError:
-        return dict(FALLBACK_BEHAVIORS)
-    for attr in ("BEHAVIORS", "BEHAVIOURS", "REGISTRY"):
-        registry = getattr(module, attr, None)
-        if isinstance(registry, Mapping) and registry:
-            return {
-                str(name): frozenset(FALLBACK_BEHAVIORS.get(str(name), frozenset()))
-                | _declared_options(entry)
-                for name, entry in registry.items()
-            }
-    return dict(FALLBACK_BEHAVIORS)
-
-
-def _declared_options(entry: object) -> frozenset[str]:
-    for attr in ("OPTIONS", "options", "PARAMS", "params"):
-        declared = getattr(entry, attr, None)
-        if isinstance(declared, Mapping | set | frozenset | tuple | list):
-            return frozenset(str(k) for k in declared)
-    return frozenset()
+    """Every registered Byzantine behaviour (``sim.byzantine``) with its inline option keys."""
+    return {name: BEHAVIOUR_OPTIONS.get(name, frozenset()) for name in BEHAVIOURS}
 
 
 class _Table:
@@ -253,7 +227,7 @@ def _read_network(t: _Table) -> NetworkSpec:
         "watermark_window", window_default, minimum=2 * checkpoint_interval
     )
     policy = t.string("endorsement_policy", d.endorsement_policy)
-    _check_policy(t, policy, orgs)
+    _check_policy(t, policy)
     spec = NetworkSpec(
         replicas=replicas,
         orgs=orgs,
@@ -272,28 +246,28 @@ def _read_network(t: _Table) -> NetworkSpec:
     return spec
 
 
-_ORG_REF = re.compile(r"'Org(\d+)\.")
-
-
-def _check_policy(t: _Table, policy: str, orgs: int) -> None:
-    """The policy must parse and name only orgs that exist, or no block could ever validate."""
+def _check_policy(t: _Table, policy: str) -> Policy:
+    """The policy must parse; what it names is checked once the workload is known."""
     try:
-        module = importlib.import_module("msp.policy")
-    except ImportError:
-        module = None
-    parse = getattr(module, "parse", None)
-    if callable(parse):
-        try:
-            parse(policy)
-        except Exception as exc:  # PolicyError, whatever its base: report it, don't crash
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(
-                f"{t.source}: {t.key('endorsement_policy')}: expected a policy such as "
-                f"\"AND('Org1.member','Org2.member')\", got {show(policy)} ({reason})"
-            ) from None
-    for match in _ORG_REF.finditer(policy):
-        if not 1 <= int(match.group(1)) <= orgs:
-            raise t.fail("endorsement_policy", f"a policy naming only Org1..Org{orgs}", policy)
+        return parse_policy(policy)
+    except PolicyError as exc:
+        raise InputError(
+            f"{t.source}: {t.key('endorsement_policy')}: expected a policy such as "
+            f"\"AND('Org1.member','Org2.member')\", got {show(policy)} ({exc})"
+        ) from None
+
+
+def _check_policy_orgs(source: str, network: NetworkSpec, policy: Policy, explicit: bool) -> None:
+    """A policy naming an org that has no peers can never be met, so no transaction would
+    ever be valid. Only checked when a chaincode runs (``"none"`` never endorses)."""
+    orgs = {f"Org{i}" for i in range(1, network.orgs + 1)}
+    unknown = sorted({p.mspid for p in policy.principals()} - orgs)
+    if unknown:
+        hint = "" if explicit else " (the default policy; set one for this network)"
+        raise InputError(
+            f"{source}: network.endorsement_policy: expected a policy naming only "
+            f"Org1..Org{network.orgs}, got {show(network.endorsement_policy)}{hint}"
+        )
 
 
 def _read_workload(t: _Table) -> WorkloadSpec:
@@ -487,6 +461,10 @@ def parse_scenario(text: str, source: str = "<memory>") -> Scenario:
     duration_ms = top.integer("duration_ms", Scenario().duration_ms, minimum=1)
     network = _read_network(top.table("network"))
     workload = _read_workload(top.table("workload"))
+    if workload.chaincode != "none":
+        explicit = "endorsement_policy" in (data.get("network") or {})
+        policy = parse_policy(network.endorsement_policy)
+        _check_policy_orgs(source, network, policy, explicit)
     expect = _read_expect(top.table("expect"))
     raw_faults = top.raw("fault") if top.has("fault") else []
     if not isinstance(raw_faults, list):

@@ -505,18 +505,27 @@ class Simulation:
                 self._fault(a)
             if self._in_flight == 0 and self._faults_pending == 0 and not self._outstanding():
                 break
-            if progress is not None and not events & 0x3FFF:
-                progress(t, end)
+            if not events & 0x3FF:
+                self._sample_logs()
+                if progress is not None and not events & 0x3FFF:
+                    progress(t, end)
         self.events = events
+        self._sample_logs()
         if progress is not None:
             progress(self.now, end)
+
+    def _sample_logs(self) -> None:
+        for node in self.nodes:
+            footprint = getattr(node.replica, "memory_footprint", None)
+            if footprint is not None:
+                self.history.record_log_size(node.id, footprint().get("slots", 0))
 
     # ------------------------------------------------------------------ result
 
     def result(self, wall_s: float) -> RunResult:
         history = self.history
         fm = self.fault_model
-        violations = invariants.safety(history)
+        violations = invariants.safety(history, self.config.watermark_window)
         gst = fm["gst_ms"]
         live_checked = bool(fm["within"]) and gst is not None and not fm["down_at_end"]
         liveness: list[str] = []

@@ -111,7 +111,7 @@ def fault_schedules(
     faults: list[Fault] = []
     for replica in faulty:
         at = draw(st.integers(0, max(gst - 1, 0)))
-        if draw(st.booleans()):
+        if draw(st.sampled_from(["byzantine", "crash", "byzantine"])) == "byzantine":
             behavior = draw(st.sampled_from(behaviours))
             params: tuple[tuple[str, float | int | str], ...] = ()
             if behavior == "delay":
@@ -176,7 +176,7 @@ def scenarios(
             behaviours=behaviours,
         )
     )
-    count = draw(requests if requests is not None else st.integers(1, 30))
+    count = draw(requests if requests is not None else st.integers(5, 40))
     clients = draw(st.integers(1, 4))
     rate = draw(st.sampled_from([50.0, 200.0, 1000.0]))
     duration = gst + 16 * network.view_change_timeout_ms * 2 ** (network.replicas // 3) + 5000

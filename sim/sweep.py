@@ -115,6 +115,7 @@ def run_seed(scenario: Scenario, seed: int, replica_spec: str | None = None) -> 
 
     A crash of the simulator is an outcome too (the seed is reported with the
     exception), because a sweep that dies on seed 4711 hides seeds 4712 on.
+    Bad input is not: it would fail every seed alike, so it stops the sweep.
     """
     from sim.results import check_expectations
     from sim.simulator import run_scenario
@@ -127,6 +128,8 @@ def run_seed(scenario: Scenario, seed: int, replica_spec: str | None = None) -> 
         result = run_scenario(scenario, seed, **kwargs)
         failures = failed_expectations(check_expectations(scenario.expect, result))
         summary = result.to_json()
+    except InputError:
+        raise  # the same for every seed: the sweep stops with exit status 2
     except Exception as exc:
         return SeedOutcome(
             seed=seed,

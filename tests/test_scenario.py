@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim import strategies
 from sim.errors import InputError
+from sim.reproduce import to_toml
 from sim.scenario import load_scenario, parse_scenario
 from sim.scenario_model import Scenario
 
@@ -110,6 +113,11 @@ BAD = [
         "network.endorsement_policy: expected a policy naming only Org1..Org2",
     ),
     ("[network]\nendorsement_policy = 'AND('", "network.endorsement_policy: expected a policy"),
+    (
+        "[network]\norgs = 1\n[workload]\nchaincode = 'kv'",
+        "network.endorsement_policy: expected a policy naming only Org1..Org1, got "
+        "\"AND('Org1.member','Org2.member')\" (the default policy; set one for this network)",
+    ),
     ("[network.latency]\nkind = 'normal'", 'network.latency.kind: expected one of "fixed"'),
     (
         "[network.latency]\ndrop_rate = 1.5",
@@ -268,3 +276,10 @@ def test_shipped_scenarios_parse() -> None:
         "n7-two-byzantine-lossy",
         "beyond-fault-model",
     } <= names
+
+
+@given(scenario=strategies.scenarios(beyond_model=True, lossy=True, safety=True))
+def test_generated_scenarios_round_trip_through_toml(scenario: Scenario) -> None:
+    """What a failing property test prints (sim.reproduce) reads back as the same scenario."""
+    parsed = parse_scenario(to_toml(scenario), "repro.toml")
+    assert replace(parsed, source=scenario.source) == scenario

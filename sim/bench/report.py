@@ -95,10 +95,25 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
 
 
 def _live(s: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            number(r["offered_per_s"]),
+            str(r["committed"]),
+            str(r["failed"]),
+            number(r["tx_per_s"]),
+            number(r["p50_ms"], 1),
+            number(r["p99_ms"], 1),
+            number(r["cpu_s_per_tx"] * 1000 if r["cpu_s_per_tx"] else None, 2),
+        ]
+        for r in s["runs"]
+    ]
+    header = ["offered/s", "committed", "failed", "tx/s", "p50 ms", "p99 ms", "CPU ms/tx"]
     return [
-        f"  n={s['n']} over mosquitto on loopback: {number(s['tx_per_s'])} tx/s, "
-        f"p50 {number(s['p50_ms'], 1)} ms, p99 {number(s['p99_ms'], 1)} ms, "
-        f"{number(s['cpu_s_per_tx'] * 1000, 2)} CPU ms per tx"
+        f"  n={s['n']} nodes over mosquitto on loopback, chaincode {s['chaincode']!r}, "
+        f"batch {s['batch_size']}; start-up {number(s['startup_s'], 1)} s",
+        *table(header, rows, "rrrrrrr"),
+        f"  best: {number(s['tx_per_s'])} tx/s, p50 {number(s['p50_ms'], 1)} ms, "
+        f"p99 {number(s['p99_ms'], 1)} ms, {number(s['cpu_s_per_tx'] * 1000, 2)} CPU ms per tx",
     ]
 
 

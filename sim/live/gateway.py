@@ -12,19 +12,30 @@ matching replies carrying the validation code every peer computed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 from ledger.codec import CodecError, decode, encode
 from ledger.transaction import ProposalResponse, SignedProposal
-from msp.identity import Identity
+from msp.identity import Identity, SigningIdentity
 from msp.policy import parse
+from sim.blobs import sha256_hex
+from sim.distribution import Attempt, DownloadFailed, FetchResult, FileRef
 from sim.errors import InputError
 from sim.live.client import ClientPool
+from sim.live.identity import load_signer
+from sim.live.netconfig import load_config
+from sim.live.node import crypto_root
+from sim.live.wire import FileResponse
 from sim.sdk import EndorsementFailed, FabricClient, Outcome, Proposal, Transaction, outcome
 
 ENDORSE_TIMEOUT_S = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +145,120 @@ class LiveGateway:
         """
         submitted = await self.submit("put", f"load-{tag}-{k}", str(k), chaincode="kv")
         return submitted.outcome.valid
+
+
+class PatchGateway:
+    """``sim.cli_patch.Gateway`` on a live network: a blocking facade over the async gateway.
+
+    Each command is one short-lived process, so the facade owns a private event
+    loop and runs each call to completion on it; one client pool (one broker
+    connection) per user identity, opened on first use.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.config = load_config(directory)
+        self.loop = asyncio.new_event_loop()
+        self._pools: dict[str, ClientPool] = {}
+        self._gateways: dict[str, LiveGateway] = {}
+        self._rng = random.SystemRandom()
+
+    def _run(self, work: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(work)
+
+    def _gateway(self, user: str) -> LiveGateway:
+        found = self._gateways.get(user)
+        if found is None:
+            pool = ClientPool(self.directory, user, 1, config=self.config)
+            self._run(pool.__aenter__())
+            self._pools[user] = pool
+            found = self._gateways[user] = LiveGateway(pool)
+        return found
+
+    def _any_pool(self) -> ClientPool:
+        if not self._pools:
+            self._gateway(self.config.users[0].name)
+        return next(iter(self._pools.values()))
+
+    def signer(self, name: str) -> SigningIdentity:
+        member = self.config.users[self.config.user_index(name)]
+        return load_signer(crypto_root(self.config, self.directory), member)
+
+    def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
+        from sim.cli_patch import Refused
+
+        try:
+            done = self._run(self._gateway(user).submit(function, *args))
+        except EndorsementFailed as exc:
+            raise Refused(str(exc)) from None
+        if not done.outcome.valid:
+            raise Refused(f"transaction {done.tx_id} is {done.outcome.name}")
+        return done.payload
+
+    def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
+        from sim.cli_patch import Refused
+
+        try:
+            return self._run(self._gateway(user).evaluate(function, *args))
+        except EndorsementFailed as exc:
+            raise Refused(str(exc)) from None
+
+    def publish_file(self, data: bytes) -> list[str]:
+        pool = self._any_pool()
+        digest = sha256_hex(data)
+
+        async def put_everywhere() -> list[str]:
+            asks = [pool.file(i, "put", digest, data) for i in range(self.config.n)]
+            answers = await asyncio.gather(*asks, return_exceptions=True)
+            return [
+                self.config.replicas[i].name
+                for i, answer in enumerate(answers)
+                if isinstance(answer, FileResponse) and not answer.error and answer.digest == digest
+            ]
+
+        return self._run(put_everywhere())
+
+    def fetch_file(self, ref: FileRef) -> FetchResult:
+        """Try peers in random order until one serves bytes matching the ledger's hash."""
+        pool = self._any_pool()
+        order = list(range(self.config.n))
+        self._rng.shuffle(order)
+        attempts: list[Attempt] = []
+        total = 0
+        for i in order:
+            name = self.config.replicas[i].name
+            started = time.monotonic()
+            problem = ""
+            try:
+                answer = self._run(pool.file(i, "get", ref.sha256, timeout_s=5.0))
+            except InputError as exc:
+                answer, problem = None, str(exc)
+            elapsed = int((time.monotonic() - started) * 1000)
+            total += elapsed
+            if answer is None or answer.error:
+                reason = problem if answer is None else answer.error
+                attempts.append(Attempt(name, "unavailable", reason, elapsed, 0))
+                continue
+            data = bytes(answer.data)
+            if len(data) != ref.size or sha256_hex(data) != ref.sha256:
+                reason = "content does not match the ledger's SHA-256 and size"
+                attempts.append(Attempt(name, "rejected", reason, elapsed, len(data)))
+                continue
+            attempts.append(Attempt(name, "served", "", elapsed, len(data)))
+            return FetchResult(data, name, tuple(attempts), total)
+        raise DownloadFailed(ref, attempts)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            self._run(pool.__aexit__(None, None, None))
+        self.loop.close()
+
+
+@contextlib.contextmanager
+def open_gateway(directory: Path) -> Iterator[PatchGateway]:
+    """What ``sim.cli_patch.open_gateway`` calls for a live network directory."""
+    gateway = PatchGateway(directory)
+    try:
+        yield gateway
+    finally:
+        gateway.close()

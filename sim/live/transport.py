@@ -80,21 +80,23 @@ class Transport:
             raise ValueError("a replica connection serves exactly one principal")
         self.stats: collections.Counter[str] = collections.Counter()
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
-        self._client = aiomqtt.Client(
-            broker.host,
-            broker.port,
-            username=broker.username,
-            password=broker.password,
-            identifier=f"{net}-{'r' if self.is_replica else 'c'}{principal}-{id(self):x}",
+        self._client: aiomqtt.Client | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Transport:
+        # aiomqtt binds to the running loop, so the client is made here, not in __init__.
+        self._client = client = aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.broker.password,
+            identifier=f"{self.net}-{'r' if self.is_replica else 'c'}{self.principal}-{id(self):x}",
             clean_session=True,
             keepalive=30,
             timeout=10,
         )
-        self._reader: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Transport:
         try:
-            await self._client.__aenter__()
+            await client.__aenter__()
         except aiomqtt.MqttError as exc:
             raise InputError(f"cannot reach broker at {self.broker}: {exc}") from None
         subscriptions = (
@@ -105,7 +107,7 @@ class Transport:
             ]
         )
         for topic in subscriptions:
-            await self._client.subscribe(topic, qos=QOS)
+            await client.subscribe(topic, qos=QOS)
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -119,8 +121,9 @@ class Transport:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._reader
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._client.__aexit__(exc_type, exc, tb)
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.__aexit__(exc_type, exc, tb)
 
     async def send(self, to: int, payload: bytes, sender: int | None = None) -> None:
         """Publish ``payload`` (canonical record bytes) to principal ``to`` or BROADCAST."""
@@ -132,10 +135,13 @@ class Transport:
             topic = topics.broadcast(self.net, sender, self.is_replica)
         else:
             topic = topics.unicast(self.net, sender, self.is_replica, to)
+        if self._client is None:
+            raise RuntimeError("transport used outside its async with block")
         await self._client.publish(topic, data, qos=QOS)
         self.stats["sent"] += 1
 
     async def _read(self) -> None:
+        assert self._client is not None
         async for message in self._client.messages:
             incoming = self.accept(message.topic.value, message.payload)
             if incoming is not None:

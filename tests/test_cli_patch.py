@@ -1,0 +1,115 @@
+"""The paper's three experiments by hand: ``net init --sim`` then ``ledgersim patch ...``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.cli import main
+
+ADMIN1, ADMIN2 = "Admin@org1.example.com", "Admin@org2.example.com"
+USER1 = "User1@org1.example.com"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    out = captured.out
+    try:
+        return status, json.loads(out), captured.err
+    except ValueError:
+        return status, out, captured.err
+
+
+def test_three_experiments_by_hand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = tmp_path / "net"
+    patch = tmp_path / "fix.patch"
+    patch.write_bytes(b"--- a/x\n+++ b/x\n" * 500)
+    assert run(capsys, "net", "init", "--sim", str(net), "--byzantine", "3:equivocate")[0] == 0
+    common = ["--network", str(net), "--json"]
+
+    # Exam 1
+    status, up, _ = run(
+        capsys,
+        "patch",
+        "upload",
+        *common,
+        "--as",
+        ADMIN1,
+        "--file",
+        str(patch),
+        "--name",
+        "openssl",
+        "--version",
+        "1.0.1",
+        "--group",
+        "finance",
+    )
+    assert (status, up["status"], len(up["file_on"])) == (0, "pending", 4)
+    status, _, err = run(capsys, "patch", "approve", "openssl", "1.0.1", *common, "--as", ADMIN1)
+    assert status == 2 and "cannot approve their own upload" in err
+    status, ok, _ = run(capsys, "patch", "approve", "openssl", "1.0.1", *common, "--as", ADMIN2)
+    assert (status, ok["status"]) == (0, "released")
+
+    # Exam 2
+    status, _, err = run(capsys, "patch", "download", "openssl", *common, "--as", USER1)
+    assert status == 2 and "call register first" in err
+    run(capsys, "patch", "register", *common, "--as", USER1, "--os", "ubuntu", "--group", "finance")
+    out = tmp_path / "got.patch"
+    status, got, _ = run(
+        capsys, "patch", "download", "openssl", *common, "--as", USER1, "--out", str(out)
+    )
+    assert status == 0 and out.read_bytes() == patch.read_bytes()
+    attempts = got["attempts"]
+    assert attempts[-1] == {"peer": got["served_by"], "outcome": "served", "reason": "intact"}
+    assert all(
+        a["outcome"] == "rejected" for a in attempts if a["peer"] == "peer1.org2.example.com"
+    )
+    status, rep, _ = run(
+        capsys,
+        "patch",
+        "report",
+        "openssl",
+        "1.0.1",
+        *common,
+        "--as",
+        USER1,
+        "--outcome",
+        "installed",
+        "--rebooted",
+    )
+    assert (status, rep["outcome"], rep["rebooted"]) == (0, "installed", True)
+
+    # Exam 3
+    status, hist, _ = run(capsys, "patch", "history", "openssl", *common, "--as", ADMIN2)
+    assert [(e["action"], e["creator"]["name"]) for e in hist["events"]] == [
+        ("upload", ADMIN1),
+        ("release", ADMIN2),
+        ("download", USER1),
+        ("report", USER1),
+    ]
+    status, comp, _ = run(capsys, "patch", "compliance", *common, "--as", ADMIN1)
+    assert [(r["user_id"], r["status"]) for r in comp["rows"]] == [(f"Org1/{USER1}", "installed")]
+    status, text, _ = run(
+        capsys, "patch", "history", "openssl", "--network", str(net), "--as", ADMIN1
+    )
+    assert "release" in text and ADMIN2 in text
+
+    # The directory is a node directory tree that verifies on its own.
+    assert main(["ledger", "verify", str(net / "replica-2"), "--msp", str(net / "crypto")]) == 0
+
+
+def test_bad_network_directory_and_unknown_identity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "patch", "list", "--network", str(tmp_path), "--as", ADMIN1)
+    assert status == 2 and "not a network directory" in err
+    net = tmp_path / "net"
+    run(capsys, "net", "init", "--sim", str(net))
+    status, _, err = run(capsys, "patch", "list", "--network", str(net), "--as", "Mallory@evil")
+    assert status == 2 and "no identity 'Mallory@evil'" in err
+    status, _, err = run(capsys, "net", "init", "--sim", str(net))
+    assert status == 2 and "not an empty directory" in err

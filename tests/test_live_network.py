@@ -1,0 +1,285 @@
+"""A real 4-node network: OS processes, a private mosquitto, the patch client over MQTT.
+
+One network serves the whole module (starting one costs a second or two; the
+machine is shared). Tests that disturb it run last: the kill -9 test ends by
+stopping the network and checking every node's block store from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from ledger.blockstore import BlockStore
+from ledger.codec import encode
+from pbft.messages import Prepare, Request
+from sim.cli import main
+from sim.errors import InputError
+from sim.fabric import LEDGER_DIR
+from sim.live import broker, cluster, topics
+from sim.live.host import read_status
+from sim.live.load import run_load
+from sim.live.netconfig import NetworkConfig, load_config, node_dir
+from sim.live.wire import Envelope
+
+pytestmark = pytest.mark.live
+
+ADMIN1 = "Admin@org1.example.com"
+ADMIN2 = "Admin@org2.example.com"
+USER = "User1@org2.example.com"
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> str:
+    """Live tests fail (never skip) without a broker binary; CI installs one in .ci/run."""
+    try:
+        return broker.find_mosquitto()
+    except InputError as exc:
+        pytest.fail(f"live tests need mosquitto: {exc}")
+
+
+@pytest.fixture(scope="module")
+def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("live") / "net"
+    pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
+    cluster.up(directory, cluster.UpOptions(chaincode="patchset", pbft=pbft))
+    try:
+        yield directory
+    finally:
+        cluster.down(directory)
+
+
+def statuses(directory: Path) -> list[dict[str, Any]]:
+    config = load_config(directory)
+    return [read_status(node_dir(directory, i)) or {} for i in range(config.n)]
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def heads_agree(directory: Path, at_least: int = 0) -> bool:
+    found = statuses(directory)
+    heights = {s.get("height") for s in found}
+    heads = {s.get("head_hash") for s in found}
+    return len(heights) == 1 and len(heads) == 1 and (heights.pop() or 0) >= at_least
+
+
+def password(directory: Path, user: str) -> str:
+    if user.startswith("replica-"):
+        path = node_dir(directory, int(user.split("-")[1])) / cluster.PASSWORD_FILE
+    else:
+        path = directory / cluster.BROKER_DIR / f"{user}-password"
+    return path.read_text().strip()
+
+
+async def publish_as(
+    directory: Path, config: NetworkConfig, user: str, items: list[tuple[str, bytes]]
+) -> None:
+    port = int(config.broker_url.rsplit(":", 1)[1])
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=user, password=password(directory, user)
+    ) as client:
+        for topic, payload in items:
+            await client.publish(topic, payload)
+
+
+def test_acl_keeps_a_node_off_another_nodes_topics(net: Path) -> None:
+    config = load_config(net)
+    port = int(config.broker_url.rsplit(":", 1)[1])
+    own = topics.unicast(config.net, 1, True, 2)
+    foreign = [topics.unicast(config.net, 0, True, 2), topics.broadcast(config.net, 3, True)]
+    as_client = topics.broadcast(config.net, 1001, False)
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        async with aiomqtt.Client(
+            "127.0.0.1", port, username="monitor", password=password(net, "monitor")
+        ) as monitor:
+            await monitor.subscribe(f"{topics.network_root(config.net)}/#")
+            payload = encode(Envelope(1, b"probe"))
+            items = [(t, payload) for t in [*foreign, as_client, own]]
+            await publish_as(net, config, "replica-1", items)
+
+            async def collect() -> None:
+                async for message in monitor.messages:
+                    if message.payload == payload:
+                        seen.append(message.topic.value)
+
+            try:
+                await asyncio.wait_for(collect(), 1.5)
+            except TimeoutError:
+                pass
+        return seen
+
+    assert asyncio.run(scenario()) == [own]
+
+
+def test_forged_and_garbage_messages_are_dropped_and_counted(net: Path) -> None:
+    config = load_config(net)
+    wait_for("a quiet, agreeing network", lambda: heads_agree(net))
+    before = statuses(net)
+    rng = random.Random(7)
+    seq = before[1]["last_executed"] + 1
+    forged_prepare = Prepare(0, seq, rng.randbytes(32), 1, rng.randbytes(71))
+    forged_request = Request(1001, 5, b"steal", rng.randbytes(70))
+    broadcast1 = topics.broadcast(config.net, 1, True)
+    items = [
+        (broadcast1, rng.randbytes(200)),  # random bytes
+        (broadcast1, encode(Envelope(1, rng.randbytes(50)))),  # an envelope of garbage
+        (broadcast1, encode(Envelope(0, encode(forged_prepare)))),  # claims 0 on 1's topic
+        (broadcast1, encode(Envelope(1, encode(forged_prepare)))),  # bad signature
+    ]
+    asyncio.run(publish_as(net, config, "replica-1", items))
+    client_items = [
+        (topics.broadcast(config.net, 1001, False), encode(Envelope(1001, encode(forged_request))))
+    ]
+    asyncio.run(publish_as(net, config, "client", client_items))
+
+    def counted() -> bool:
+        return all(
+            sum(s.get("dropped", {}).values()) >= sum(b.get("dropped", {}).values()) + 5
+            for i, (s, b) in enumerate(zip(statuses(net), before, strict=True))
+            if i != 1
+        )
+
+    wait_for("every other node to count five drops", counted, 10)
+    after = statuses(net)
+    for i in (0, 2, 3):
+        dropped = after[i]["dropped"]
+        assert (
+            dropped.get("drop.transport.undecodable.malformed", 0)
+            + dropped.get("drop.transport.undecodable.trailing-bytes", 0)
+            >= 1
+        )
+        assert dropped.get("drop.transport.sender-mismatch", 0) >= 1
+        assert sum(v for k, v in dropped.items() if not k.startswith("drop.transport")) >= 3
+    for b, a in zip(before, after, strict=True):
+        assert (a["view"], a["height"], a["head_hash"]) == (b["view"], b["height"], b["head_hash"])
+
+
+def patch(net: Path, *args: str) -> dict[str, Any]:
+    """``ledgersim patch ... --network NET --json``, parsed."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["patch", *args, "--network", str(net), "--json"])
+    assert code == 0
+    result: dict[str, Any] = json.loads(out.getvalue())
+    return result
+
+
+def test_paper_experiments_through_ledgersim_patch(net: Path, tmp_path: Path) -> None:
+    patch_file = tmp_path / "kb-77.bin"
+    patch_file.write_bytes(b"security fix\n" * 300)
+    # Experiment 1: an administrator registers the patch file set; a second org signs off.
+    up = patch(net, "upload", "--as", ADMIN1, "--file", str(patch_file), "--name", "kb-77",
+               "--version", "1.0.0")  # fmt: skip
+    assert up["status"] == "pending" and len(up["file_on"]) == 4
+    approved = patch(net, "approve", "kb-77", "1.0.0", "--as", ADMIN2)
+    assert approved["status"] == "released"
+    # Experiment 2: a client downloads it from any peer (hash checked) and the download is logged.
+    patch(net, "register", "--as", USER, "--os", "linux", "--group", "servers")
+    out = tmp_path / "got.bin"
+    got = patch(net, "download", "kb-77", "1.0.0", "--as", USER, "--out", str(out))
+    assert out.read_bytes() == patch_file.read_bytes()
+    assert got["served_by"] in {m.name for m in load_config(net).replicas}
+    patch(net, "report", "kb-77", "1.0.0", "--as", USER, "--outcome", "installed")
+    # Experiment 3: the administrator audits who did what.
+    history = patch(net, "history", "kb-77", "--as", ADMIN1)
+    actions = [event["action"] for event in history["events"]]
+    assert actions[:2] == ["upload", "approve"] and "download" in actions and "report" in actions
+    compliance = patch(net, "compliance", "--as", ADMIN1)
+    rows = [r for r in compliance["rows"] if r["patch"] == "kb-77"]
+    assert [r["status"] for r in rows] == ["installed"]
+
+
+def test_a_refused_command_is_one_line(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["patch", "approve", "no-such-patch", "9.9", "--as", ADMIN2, "--network", str(net)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "refused" in err
+
+
+def test_workload_commits_and_every_ledger_verifies(net: Path) -> None:
+    report = asyncio.run(run_load(net, rate=40, duration_s=2))
+    assert report["committed"] == report["submitted"] == 80
+    assert report["failed"] == report["invalid"] == 0
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    wait_for("heads to agree", lambda: heads_agree(net, at_least=10))
+    config = load_config(net)
+    for i in range(config.n):
+        crypto = str(net / config.crypto_dir)
+        assert main(["ledger", "verify", str(node_dir(net, i)), "--msp", crypto]) == 0
+
+
+def block_hashes(directory: Path, replica: int) -> list[bytes]:
+    store = BlockStore.open(node_dir(directory, replica) / LEDGER_DIR, readonly=True)
+    return [store.get(k).hash for k in range(store.height)]
+
+
+def kill9(directory: Path, replica: int) -> None:
+    pid = cluster.node_pid(directory, replica)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(f"node {replica} to die", lambda: not broker.pid_alive(pid), 5)
+
+
+def restart(directory: Path, replica: int) -> None:
+    config = load_config(directory)
+    cluster.start_node(directory, config, replica)
+    cluster.wait_started(directory, config, [replica], 30)
+
+
+def test_kill9_a_backup_then_the_primary_under_load(net: Path) -> None:
+    config = load_config(net)
+    wait_for("agreeing heads before the faults", lambda: heads_agree(net))
+    height_before = statuses(net)[1]["height"]
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(asyncio.run, run_load(net, rate=15, duration_s=12, timeout_s=40))
+        time.sleep(2)
+        kill9(net, 2)  # a backup
+        time.sleep(2)
+        restart(net, 2)
+        time.sleep(1.5)
+        kill9(net, 0)  # the primary of view 0
+        time.sleep(3)
+        committed_without_0 = statuses(net)[1]["height"]
+        restart(net, 0)
+        report = load.result(timeout=90)
+    assert report["failed"] == 0 and report["committed"] == report["submitted"]
+    survivors = statuses(net)
+    assert min(s["view"] for s in (survivors[1], survivors[3])) >= 1  # a view change happened
+    assert survivors[1]["height"] > committed_without_0 > height_before
+
+    def caught_up() -> bool:
+        now = statuses(net)
+        return all(now[i]["last_executed"] >= committed_without_0 for i in (0, 2))
+
+    wait_for("restarted nodes to catch up by state transfer", caught_up, 30)
+    cluster.down(net)
+    chains = [block_hashes(net, i) for i in range(config.n)]
+    longest = max(chains, key=len)
+    for chain in chains:
+        assert chain == longest[: len(chain)]  # no committed block lost or changed
+        assert len(chain) >= committed_without_0
+    for i in range(config.n):
+        crypto = str(net / config.crypto_dir)
+        assert main(["ledger", "verify", str(node_dir(net, i)), "--msp", crypto]) == 0

@@ -1,0 +1,176 @@
+"""The live runtime's pieces that need no broker: log framing, topics, config, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.codec import encode
+from pbft.api import BROADCAST
+from sim.cli import main
+from sim.disk import read_records
+from sim.errors import InputError
+from sim.live import broker, cluster, topics
+from sim.live.netconfig import load_config, node_dir
+from sim.live.node import open_node
+from sim.live.transport import BrokerURL, Transport
+from sim.live.wal import RecordLog
+from sim.live.wire import Envelope
+
+
+def test_record_log_drops_a_torn_tail_and_keeps_appending_after_it(tmp_path: Path) -> None:
+    log = RecordLog(tmp_path)
+    log.append([b"one", b"two"])
+    log.close()
+    with open(log.path, "ab") as f:
+        f.write(b"\x00\x00\x00\x09par")  # a record cut short by kill -9
+    again = RecordLog(tmp_path)
+    assert again.recovered == [b"one", b"two"]
+    assert again.torn_bytes == 7
+    again.append([b"three"])
+    again.close()
+    assert list(read_records(log.path)) == [b"one", b"two", b"three"]
+
+
+def test_record_log_compaction_replaces_everything_before(tmp_path: Path) -> None:
+    log = RecordLog(tmp_path)
+    log.append([b"a", b"b"])
+    log.append([b"snapshot"], compact=True)
+    log.append([b"c"])
+    log.close()
+    assert RecordLog(tmp_path).recovered == [b"snapshot", b"c"]
+
+
+def test_topics_name_sender_and_addressee() -> None:
+    to = topics.unicast("n1", 2, True, 1003)
+    assert topics.sender_of("n1", to) == 2 and topics.addressee_of(to) == 1003
+    everyone = topics.broadcast("n1", 1005, False)
+    assert topics.sender_of("n1", everyone) == 1005
+    assert topics.addressee_of(everyone) == BROADCAST
+    assert topics.sender_of("other", to) is None
+    assert topics.sender_of("n1", "ledgersim/n1/r/x/all") is None
+
+
+def test_acl_lets_each_replica_write_only_under_its_own_prefix() -> None:
+    text = broker.acl_text("n1", 4)
+    sections = {
+        block.split("\n")[0]: block for block in text.split("\n\n") if block.startswith("user ")
+    }
+    for i in range(4):
+        writes = [ln for ln in sections[f"user replica-{i}"].splitlines() if " write " in ln]
+        assert writes == [f"topic write ledgersim/n1/r/{i}/#"]
+    monitor = sections["user monitor"]
+    assert "write" not in monitor
+
+
+def test_password_hash_is_mosquitto_pbkdf2_format() -> None:
+    line = broker.hash_password("secret", salt=b"0123456789ab")
+    kind, iterations, salt, _digest = line.split("$")[1:]
+    assert (kind, iterations) == ("7", "101")
+    assert salt == "MDEyMzQ1Njc4OWFi"
+    assert broker.hash_password("secret", salt=b"0123456789ab") == line
+    assert broker.hash_password("other", salt=b"0123456789ab") != line
+
+
+@pytest.mark.parametrize("url", ["http://h:1", "mqtt://", "mqtt://h:notaport", "h:1883"])
+def test_bad_broker_urls_are_input_errors(url: str) -> None:
+    with pytest.raises(InputError):
+        BrokerURL.parse(url)
+
+
+def test_transport_drops_garbage_and_mismatched_senders() -> None:
+    transport = Transport(BrokerURL("127.0.0.1", 1), "n1", 0)
+    topic = topics.broadcast("n1", 1, True)
+    assert transport.accept(topic, b"\x93garbage") is None
+    assert transport.accept(topic, encode(Envelope(2, b"x"))) is None  # claims 2 on 1's topic
+    got = transport.accept(topic, encode(Envelope(1, b"payload")))
+    assert got is not None and (got.sender, got.payload, got.to) == (1, b"payload", BROADCAST)
+    assert transport.accept(topics.unicast("n1", 1, True, 3), encode(Envelope(1, b"x"))) is None
+    drops = {k: v for k, v in transport.stats.items() if k.startswith("drop")}
+    assert drops == {
+        "drop.transport.undecodable.trailing-bytes": 1,
+        "drop.transport.sender-mismatch": 1,
+        "drop.transport.not-for-us": 1,
+    }
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A network directory with an external broker (nothing started)."""
+    directory = tmp_path_factory.mktemp("net")
+    options = cluster.UpOptions(broker="mqtt://127.0.0.1:1", chaincode="none")
+    cluster.init(directory, options)
+    return directory
+
+
+def test_init_writes_a_loadable_config(network: Path) -> None:
+    config = load_config(network)
+    assert config.n == 4 and config.pbft.f == 1
+    assert [m.name for m in config.replicas][:2] == [
+        "peer0.org1.example.com",
+        "peer0.org2.example.com",
+    ]
+    assert (
+        config.user_of_client(config.client_id("User1@org2.example.com", 7))
+        == config.users[config.user_index("User1@org2.example.com")]
+    )
+    with pytest.raises(InputError, match="already holds a network"):
+        cluster.init(network, cluster.UpOptions())
+
+
+def test_node_refuses_an_id_outside_the_network(network: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--id 9 is not a replica"):
+        open_node(network, 9, tmp_path / "n9")
+
+
+def test_node_refuses_a_data_dir_of_another_replica(network: Path) -> None:
+    open_node(network, 1, node_dir(network, 1))
+    with pytest.raises(InputError, match=r"belongs to network .* replica 1"):
+        open_node(network, 2, node_dir(network, 1))
+
+
+def test_node_config_not_matching_the_network_is_one_line(
+    network: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = json.loads((network / "network.json").read_text())
+    raw["replicas"] = raw["replicas"][:3]
+    bad = tmp_path / "network.json"
+    bad.write_text(json.dumps(raw))
+    args = ["node", "--id", "0", "--config", str(bad), "--broker", "mqtt://127.0.0.1:1"]
+    assert main([*args, "--data-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "replicas: expected 4 entries, got 3" in err
+
+
+def test_missing_identity_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = tmp_path / "net"
+    cluster.init(directory, cluster.UpOptions(broker="mqtt://127.0.0.1:1", chaincode="none"))
+    peer = directory / "crypto/peerOrganizations/org2.example.com/peers/peer0.org2.example.com"
+    for path in sorted(peer.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    args = ["node", "--id", "1", "--config", str(directory / "network.json")]
+    code = main([*args, "--broker", "mqtt://127.0.0.1:1", "--data-dir", str(tmp_path / "d")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "no identity for peer0.org2.example.com" in err
+
+
+def test_unreachable_broker_is_one_line(network: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = broker.free_port()
+    args = ["node", "--id", "3", "--config", str(network / "network.json")]
+    code = main(
+        [*args, "--broker", f"mqtt://127.0.0.1:{port}", "--data-dir", str(node_dir(network, 3))]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert f"cannot reach broker at mqtt://127.0.0.1:{port}" in err
+
+
+def test_status_of_a_directory_without_a_network_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["net", "status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no live network here" in err and err.count("\n") == 0

@@ -1,0 +1,181 @@
+"""``ledgersim sweep``: seeds in parallel, a summary, and every failure with its replay command."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from pbft.api import Event, Output
+from pbft.messages import ViewChange
+from pbft.replica import Replica
+from sim.cli import main as cli_main
+from sim.errors import InputError
+from sim.scenario_model import NetworkSpec, Scenario, WorkloadSpec
+from sim.sweep import (
+    SeedOutcome,
+    parse_seeds,
+    parse_shard,
+    reproduce_command,
+    shard_seeds,
+    sweep,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BYZANTINE_PRIMARY = ROOT / "scenarios" / "byzantine-primary.toml"
+
+
+class MuteViewChangeReplica(Replica):
+    """Mutant: never lets a VIEW-CHANGE out, so a faulty primary is never replaced."""
+
+    def step(self, event: Event) -> Output:
+        out = super().step(event)
+        out.send = [s for s in out.send if not isinstance(s.message, ViewChange)]
+        return out
+
+
+MUTANT = f"{__name__}:MuteViewChangeReplica"
+
+
+def fake_runner(scenario: Scenario, seed: int, replica_spec: str | None) -> SeedOutcome:
+    """Fails every seed divisible by 3; a stand-in for the simulator (module level: picklable)."""
+    bad = seed % 3 == 0
+    return SeedOutcome(
+        seed=seed,
+        ok=not bad,
+        failures=(f"all_committed: expected true, got false ({scenario.name})",) if bad else (),
+        view_changes=seed % 4,
+        committed=10 * seed,
+        latency_p50_ms=float(seed),
+        latency_p99_ms=float(2 * seed),
+    )
+
+
+def test_seed_ranges_and_shards() -> None:
+    assert list(parse_seeds("3..6")) == [3, 4, 5, 6]
+    assert list(parse_seeds(" 7 ")) == [7]
+    for bad in ("6..3", "a..b", "1..", "-1..4", "1-4"):
+        with pytest.raises(InputError, match=r"--seeds: expected A\.\.B"):
+            parse_seeds(bad)
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "1/0", "x/2", "1"):
+        with pytest.raises(InputError, match="--shard: expected i/k"):
+            parse_shard(bad)
+    seeds = range(10, 20)
+    shards = [shard_seeds(seeds, (i, 3)) for i in range(3)]
+    assert shards[1] == [11, 14, 17]
+    assert sorted(s for shard in shards for s in shard) == list(seeds)
+    assert shard_seeds(seeds, None) == list(seeds)
+
+
+def test_reproduce_command_quotes_what_a_shell_would_split() -> None:
+    command = reproduce_command("my scenarios/x.toml", 42, "pkg.mod:Cls")
+    assert shlex.split(command) == [
+        "ledgersim", "run", "my scenarios/x.toml", "--seed", "42", "--replica", "pkg.mod:Cls"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sweep_collects_every_seed_in_order(jobs: int) -> None:
+    scenario = Scenario(name="fake", source="scen.toml")
+    report = sweep(scenario, range(1, 11), jobs=jobs, runner=fake_runner, shard=None)
+    assert [o.seed for o in report.outcomes] == list(range(1, 11))
+    data = report.to_json()
+    assert (data["runs"], data["passed"], data["failures"]) == (10, 7, 3)
+    assert [f["seed"] for f in data["failing"]] == [3, 6, 9]
+    assert data["failing"][0]["command"] == "ledgersim run scen.toml --seed 3"
+    assert data["view_changes"] == {"min": 0, "p50": 1.5, "p90": 3, "max": 3, "mean": 1.5}
+    assert data["latency_ms"]["p99"]["max"] == 20.0
+
+
+def test_sweep_shard_runs_only_its_seeds() -> None:
+    scenario = Scenario(name="fake", source="scen.toml")
+    report = sweep(scenario, range(0, 9), jobs=1, runner=fake_runner, shard=(2, 4))
+    assert [o.seed for o in report.outcomes] == [2, 6]
+    assert report.to_json()["shard"] == "2/4"
+
+
+def test_sweep_cli_passes_and_summarises(capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli_main(["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..3", "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    assert "runs          3  passed 3  failed 0" in out and "view changes" in out
+    assert "failing seeds" not in out and err == ""
+
+
+def test_sweep_with_mutant_reports_reproducing_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..4", "--jobs", "2", "--json"]
+    status = cli_main([*argv, "--replica", MUTANT])
+    out, err = capsys.readouterr()
+    assert status == 1
+    data = json.loads(out)
+    assert data["failures"] == 4 and data["replica"] == MUTANT
+    first = data["failing"][0]
+    assert first["seed"] == 1 and any("all_committed" in r for r in first["reasons"])
+    assert first["command"] == (f"ledgersim run {BYZANTINE_PRIMARY} --seed 1 --replica {MUTANT}")
+    assert err.strip().endswith(first["command"])
+    # The printed command does reproduce the failure.
+    words = shlex.split(first["command"])
+    assert cli_main([*words[1:], "--quiet"]) == 1
+    assert "all_committed" in capsys.readouterr().err
+
+
+def test_sweep_table_lists_failing_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli_main(["sweep", str(BYZANTINE_PRIMARY), "--seeds", "5..5", "--replica", MUTANT])
+    out, _ = capsys.readouterr()
+    assert status == 1
+    assert "failing seeds (each line replays one exactly):" in out
+    assert f"ledgersim run {BYZANTINE_PRIMARY} --seed 5 --replica {MUTANT}" in out
+
+
+def test_crashing_runs_are_failures_not_aborts() -> None:
+    scenario = Scenario(
+        name="boom",
+        network=NetworkSpec(crypto="modelled"),
+        workload=WorkloadSpec(requests=2, chaincode="kv"),
+        source="scen.toml",
+    )
+    report = sweep(scenario, [1, 2], jobs=1, replica_spec=f"{__name__}:Exploding")
+    assert [o.ok for o in report.outcomes] == [False, False]
+    assert report.outcomes[0].error == "RuntimeError: boom"
+
+
+def test_bad_input_stops_the_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input fails every seed alike: exit 2 at once, also from a worker process."""
+    argv = ["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..4", "--jobs", "2"]
+    assert cli_main([*argv, "--replica", f"{__name__}:BadInput"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "ledgersim: error: boom-input\n"
+
+
+class Exploding(Replica):
+    """Not a replica at all: its construction fails, as a badly broken experiment would."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+
+class BadInput(Replica):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise InputError("boom-input")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "9..1"], "--seeds: expected A..B with A <= B"),
+        (["--seeds", "1..2", "--jobs", "0"], "--jobs: expected an integer >= 1, got 0"),
+        (["--seeds", "1..2", "--shard", "2/2"], "--shard: expected i/k"),
+        (["--seeds", "1..2", "--replica", "x"], "--replica: expected MODULE:CLASS"),
+    ],
+)
+def test_sweep_bad_input_exits_2(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["sweep", str(BYZANTINE_PRIMARY), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
