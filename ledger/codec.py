@@ -126,6 +126,18 @@ def _refuse_ext(code: int, _data: bytes) -> Any:
     raise CodecError("ext", f"msgpack extension type {code} is not allowed")
 
 
+_DECODED_CACHE_SIZE = 8192
+_CACHED_MAX_BYTES = 64 * 1024
+_decoded: dict[bytes, Any] = {}
+"""Recently decoded values by their exact bytes.
+
+A broadcast delivers one byte string to n-1 receivers, and records are
+immutable, so decoding each distinct byte string once is sound and saves the
+type checks and the canonical re-encoding on every other copy. Only bytes that
+passed every check are remembered; eviction is oldest-first.
+"""
+
+
 def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT_MAX_SIZE) -> T:
     """Decode canonical bytes into a record, checking every field's type.
 
@@ -136,6 +148,23 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
         raise CodecError("type", "input is not bytes")
     if len(data) > max_size:
         raise CodecError("too-large", f"{len(data)} bytes > limit {max_size}")
+    key = bytes(data)
+    value = _decoded.get(key)
+    if value is None:
+        value = _decode_checked(key)
+        if len(key) > _CACHED_MAX_BYTES:
+            pass  # large values (state chunks, blocks) are rare: not worth the memory
+        elif len(_decoded) >= _DECODED_CACHE_SIZE:
+            del _decoded[next(iter(_decoded))]
+            _decoded[key] = value
+        else:
+            _decoded[key] = value
+    if expected is not None and type(value) is not expected:
+        raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
+    return value
+
+
+def _decode_checked(data: bytes) -> Any:
     try:
         raw = msgpack.unpackb(
             data,
@@ -154,9 +183,7 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise CodecError("malformed", type(exc).__name__) from None
     value = _any_record(raw)
-    if expected is not None and type(value) is not expected:
-        raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
-    if msgpack.packb(_to_wire(value), use_bin_type=True) != bytes(data):
+    if msgpack.packb(_to_wire(value), use_bin_type=True) != data:
         raise CodecError("non-canonical", "bytes do not re-encode to themselves")
     return value
 

@@ -126,7 +126,7 @@ def _valid_member(
 ) -> Identity | None:
     try:
         identity = config.msps.identity(mspid, cert_pem)
-    except MSPError:
+    except (MSPError, ValueError, TypeError):  # a peer's garbage certificate, however it fails
         return None
     return identity if config.msps.validate(identity, at_virtual_ms(now_ms)).ok else None
 

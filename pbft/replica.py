@@ -107,6 +107,7 @@ class Replica:
         self._new_view: NewView | None = None
         self._vc_deadline: int | None = None
         self._vc_attempts = 0
+        self._vc_resend_at: int | None = None
         self._ahead: dict[int, int] = {}
         self._stash: list[VoteMessage] = []
         self._stash_limit = 4 * config.n * config.watermark_window
@@ -787,6 +788,7 @@ class Replica:
         self._persist(vc)
         self._broadcast(vc)
         self._vc_deadline = None
+        self._vc_resend_at = self._now + self.config.view_change_timeout_ms
         self._vc_attempts += 1
         self.stats["view-change"] += 1
         self._arm_view_change_timer()
@@ -945,6 +947,7 @@ class Replica:
                 slot.enter_view(view)
         self._view = view
         self._in_view_change = False
+        self._vc_resend_at = None
         self._new_view = nv
         self._pending.clear()
         self._proposed.clear()
@@ -1010,16 +1013,37 @@ class Replica:
             self._vc_deadline = None
             if self._in_view_change or (self._waiting and self._is_backup()):
                 self._start_view_change(self._view + 1)
+        if self._vc_resend_at is not None and now >= self._vc_resend_at:
+            self._resend_view_change()
         if self._fetch_deadline is not None and now >= self._fetch_deadline:
             if self.app.last_executed >= self._fetch_seq:
                 self._fetch_deadline = None
             else:
                 self._send_fetch()
 
+    def _resend_view_change(self) -> None:
+        """Repeat our VIEW-CHANGE while the view change lasts (lost messages, late peers).
+
+        The network may drop messages; PBFT retransmits rather than assume
+        delivery. A primary already in that view answers with its NEW-VIEW.
+        """
+        own = self._vc_latest.get(self.id)
+        if not self._in_view_change or own is None or own.new_view != self._view:
+            self._vc_resend_at = None
+            return
+        self.stats["resent.view-change"] += 1
+        self._broadcast(own)
+        self._vc_resend_at = self._now + self.config.view_change_timeout_ms
+
     def _next_deadline(self) -> int | None:
         deadlines = [
             d
-            for d in (self._batch_deadline, self._vc_deadline, self._fetch_deadline)
+            for d in (
+                self._batch_deadline,
+                self._vc_deadline,
+                self._vc_resend_at,
+                self._fetch_deadline,
+            )
             if d is not None
         ]
         return min(deadlines) if deadlines else None
@@ -1141,6 +1165,7 @@ class Replica:
             # Others may have moved on while we were down: announce where we are, so
             # the primary of that view answers with its NEW-VIEW.
             self._broadcast(own)
+            self._vc_resend_at = self._now + self.config.view_change_timeout_ms
             self._arm_view_change_timer()
         if self.app.last_executed < self._h:
             self._start_fetch()

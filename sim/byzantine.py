@@ -280,7 +280,9 @@ class FakeViewChange(Behaviour):
     every slot up to s: a replica that skips VIEW-CHANGE signatures would
     install that view and overwrite committed slots. And (3) when it really
     is the new primary, it replaces every batch in its NEW-VIEW's O by a null
-    batch, which only a replica that does not recompute O would accept.
+    batch, which only a replica that does not recompute O would accept. (4)
+    Its own genuine VIEW-CHANGEs "forget" every prepared certificate, so a
+    batch it helped commit can drop out of the next view.
     """
 
     OPTIONS = ("interval_ms",)
@@ -304,6 +306,8 @@ class FakeViewChange(Behaviour):
             message: Any = send.message
             if isinstance(message, NewView) and message.replica == self.ctx.replica_id:
                 message = self._hollow(message)
+            elif isinstance(message, ViewChange) and message.prepared:
+                message = self.sign(dataclasses.replace(message, prepared=()))
             out.append(Emit(send.to, message))
         seen = self._seen
         if seen is not None and now_ms >= self._next_ms:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_ledger_fixtures import PEERS, Net, network
 
+from ledger.block import ValidationCode
 from ledger.codec import decode, encode
 from ledger.transaction import Envelope, TxPayload
+from ledger.validator import validate_block
 from msp.msp import at_virtual_ms
 
 
@@ -99,3 +103,20 @@ def test_garbage_items_get_codes_and_do_not_raise(net: Net) -> None:
         "BAD_PAYLOAD",
         "BAD_PAYLOAD",
     ]
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_corrupted_envelope_is_invalid_and_never_raises(net: Net, data: st.DataObject) -> None:
+    tx = net.tx("put", "fuzz", "1")
+    raw = bytearray(tx.envelope)
+    position = data.draw(st.integers(0, 4095)) % len(raw)  # lengths vary with the signature
+    raw[position] ^= data.draw(st.integers(1, 255))
+    number = net.peers[PEERS[0]].height
+    verdict = validate_block(
+        number, [bytes(raw)], net.now_ms, net.unwrap, net.config, net.peers[PEERS[0]].state
+    )
+    assert verdict.codes[0] is not ValidationCode.VALID
+    assert not verdict.updates.writes
