@@ -30,7 +30,7 @@ Built in:
 ``fake-view-change``  fabricated prepared certificates, NEW-VIEWs built on
                       forged VIEW-CHANGEs, and hollowed-out NEW-VIEWs when it
                       really leads (see the class).
-``rogue-primary``     a backup proposing null batches for the next slots itself.
+``rogue-primary``     a backup re-proposing seen batches for the next slots itself.
 ``far-sequence``      a primary also proposing far above the high watermark.
 ``delay``             holds every message for ``delay_ms`` (default 1000).
 """
@@ -357,8 +357,9 @@ class FakeViewChange(Behaviour):
 
 @behaviour("rogue-primary")
 class RoguePrimary(Behaviour):
-    """A backup that acts as primary: on seeing PRE-PREPARE s, proposes null batches for
-    the next ``ahead`` slots (default 2) itself, to everyone, before the primary does."""
+    """A backup that acts as primary: on seeing PRE-PREPARE s, proposes the same batch
+    again for the next ``ahead`` slots (default 2) itself, to everyone, before the
+    primary gets there; executing it would run those requests twice."""
 
     OPTIONS = ("ahead",)
 
@@ -382,7 +383,7 @@ class RoguePrimary(Behaviour):
                 if (pp.view, seq) in self._claimed:
                     continue
                 self._claimed.add((pp.view, seq))
-                rival = PrePrepare(pp.view, seq, NULL_DIGEST, pp.timestamp_ms, (), me, b"")
+                rival = dataclasses.replace(pp, seq=seq, replica=me)
                 out.append(Emit(BROADCAST, self.sign(rival)))
         self._seen.clear()
         return out

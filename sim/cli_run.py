@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sim.errors import InputError, RunFailed
 from sim.progress import ProgressBar
@@ -53,8 +54,6 @@ def run_command(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.replica:
         kwargs["replica_class"] = load_replica_class(args.replica)
-    if args.trace is not None:
-        kwargs["trace"] = args.trace
     if args.data_dir is not None:
         kwargs["data_dir"] = args.data_dir
 
@@ -68,8 +67,11 @@ def run_command(args: argparse.Namespace) -> int:
         unit="ms",
         enabled=False if args.quiet or args.json else None,
     )
-    with bar:
-        result = run_scenario(scenario, seed, progress=bar, **kwargs)
+    with ExitStack() as stack:
+        if args.trace is not None:
+            kwargs["trace"] = stack.enter_context(_open_trace(args.trace))
+        with bar:
+            result = run_scenario(scenario, seed, progress=bar, **kwargs)
     checks = check_expectations(scenario.expect, result)
     failures = failed_expectations(checks)
     summary = result.to_json()
@@ -82,6 +84,14 @@ def run_command(args: argparse.Namespace) -> int:
             f"{scenario.source}: seed {seed}: expectation failed: " + "; ".join(failures)
         )
     return 0
+
+
+def _open_trace(path: str) -> TextIO:
+    """Opened here, before the run, so an unwritable path is bad input, not a traceback."""
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--trace: {path}: cannot write: {exc.strerror or exc}") from None
 
 
 # ------------------------------------------------------------------ table

@@ -3,9 +3,9 @@
 The scenario file is the researcher's interface (DESIGN.md), so every mistake
 in it must come back as one line naming the file, the dotted key (with the
 ``[[fault]]`` index, e.g. ``fault[2].replica``) and what was expected, before
-anything runs. Checks that need the whole file (replica ids below n, partition
-groups covering every replica, a recovery after a crash) run after the tables
-are read, so their messages can still point at one key.
+anything runs. Checks that need more than one key (replica ids below n,
+disjoint partition groups, a recovery after a crash, a policy naming existing
+orgs) still report the one key to fix.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from typing import Any
 
 from msp.policy import Policy, PolicyError
 from msp.policy import parse as parse_policy
+from sim.auth import CRYPTO_KINDS
 from sim.byzantine import BEHAVIOURS
 from sim.errors import InputError
+from sim.fabric import CHAINCODES as LEDGER_CHAINCODES
+from sim.faults import FAULT_KINDS
+from sim.network import LATENCY_KINDS
 from sim.scenario_model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
 
-CRYPTO_KINDS = ("ecdsa-p256", "ed25519", "modelled")
-LATENCY_KINDS = ("fixed", "uniform", "exponential")
-CHAINCODES = ("patchset", "kv", "none")
-FAULT_KINDS = ("byzantine", "crash", "recover", "partition", "link")
+CHAINCODES = (*LEDGER_CHAINCODES, "none")
+"""``none`` orders raw operations with no ledger (``pbft.memapp``)."""
 
 # Options a behaviour reads from its fault (``Behaviour.param``), which may also be
 # written directly on the ``[[fault]]`` table instead of in a ``params`` sub-table.

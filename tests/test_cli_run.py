@@ -97,6 +97,18 @@ def test_json_has_designs_keys_and_replays_exactly(
     assert json.loads(other)["seed"] == 4
 
 
+def test_same_seed_same_trace_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = scenario_file(tmp_path)
+    traces = [tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"]
+    for trace, seed in zip(traces, ("2", "2", "3"), strict=True):
+        assert (
+            run(["run", str(path), "--seed", seed, "--trace", str(trace), "--quiet"], capsys)[0]
+            == 0
+        )
+    a, b, c = (t.read_bytes() for t in traces)
+    assert a == b and a != c
+
+
 def test_quiet_prints_nothing_on_success(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -123,6 +135,7 @@ def test_trace_and_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["run", "{good}", "--replica", "nowhere"], "--replica: expected MODULE:CLASS"),
         (["run", "{good}", "--replica", "no_such_mod:X"], "--replica: cannot import"),
         (["run", "{good}", "--data-dir", "{good}"], "--data-dir: "),
+        (["run", "{good}", "--trace", "{missing}/t.jsonl"], "t.jsonl: cannot write"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

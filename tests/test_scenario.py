@@ -105,7 +105,10 @@ BAD = [
     ("[netwrok]\nreplicas = 4", "netwrok: unknown key"),
     ("network = 4", "network: expected a table, got 4"),
     ("[network]\norgs = 5", "network.orgs: expected at most one org per replica (<= 4), got 5"),
-    ("[network]\ncrypto = 'rsa'", 'network.crypto: expected one of "ecdsa-p256", "ed25519", '),
+    (
+        "[network]\ncrypto = 'rsa'",
+        'network.crypto: expected one of "modelled", "ecdsa-p256", "ed25519", got "rsa"',
+    ),
     ("[network]\nwatermark_window = 10", "network.watermark_window: expected an integer >= 20"),
     ("[network]\nbatch_size = 0", "network.batch_size: expected an integer >= 1, got 0"),
     (
@@ -127,7 +130,10 @@ BAD = [
     ("[network.latency]\nmin_ms = 5\nmax_ms = 2", "network.latency.max_ms: expected a number >= 5"),
     ("[network.latency]\nreorder = 1", "network.latency.reorder: expected true or false, got 1"),
     ("[network.latency]\njitter = 1", "network.latency.jitter: unknown key"),
-    ("[workload]\nchaincode = 'erc20'", 'workload.chaincode: expected one of "patchset", "kv"'),
+    (
+        "[workload]\nchaincode = 'erc20'",
+        'workload.chaincode: expected one of "kv", "patchset", "none", got "erc20"',
+    ),
     ("[workload]\nclients = 0", "workload.clients: expected an integer >= 1, got 0"),
     ("[workload]\nrate_per_s = 0", "workload.rate_per_s: expected a number >= 0.001, got 0"),
     ("[expect]\nsafety = 'yes'", 'expect.safety: expected true or false, got "yes"'),

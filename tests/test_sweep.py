@@ -103,6 +103,10 @@ def test_sweep_cli_passes_and_summarises(capsys: pytest.CaptureFixture[str]) -> 
     assert status == 0, out + err
     assert "runs          3  passed 3  failed 0" in out and "view changes" in out
     assert "failing seeds" not in out and err == ""
+    argv = ["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..5", "--shard", "1/2", "--json"]
+    assert cli_main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["shard"] == "1/2" and [o["seed"] for o in data["outcomes"]] == [2, 4]
 
 
 def test_sweep_with_mutant_reports_reproducing_commands(

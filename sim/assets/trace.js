@@ -334,7 +334,7 @@
     const span = st.t1 - st.t0;
     if (t < st.t0 || t > st.t1) { st.t0 = t - span / 2; st.t1 = t + span / 2; }
     info.textContent = "event " + (k + 1) + " of " + steps.length + ":  " +
-      (s >= 0 ? fmtMs(T0[s]) + " ms  " + describeMsg(s) : describeMark(-s - 1));
+      (s >= 0 ? describeMsg(s) : describeMark(-s - 1));
     document.body.dataset.cursor = String(k);
     draw();
   }
