@@ -75,6 +75,12 @@ class PBFTConfig:
     watermark_window: int = 40
     view_change_timeout_ms: int = 2000
     client_retry_ms: int = 1000
+    retransmit_ms: int | None = None
+    """Stall time before a replica broadcasts STATUS; ``None``: a quarter of the view-change
+    timeout, so a lost message is repaired before anyone suspects the primary."""
+    state_chunk_batches: int | None = None
+    """Most batches one STATE-CHUNK carries (``None``: one watermark window); a replica
+    further behind fetches chunk after chunk."""
 
     def __post_init__(self) -> None:
         if self.n < 4:
@@ -87,6 +93,10 @@ class PBFTConfig:
             raise ValueError("watermark_window must be >= 2 * checkpoint_interval")
         if self.batch_timeout_ms < 0 or self.view_change_timeout_ms <= 0:
             raise ValueError("timeouts must be positive")
+        if self.retransmit_ms is not None and self.retransmit_ms <= 0:
+            raise ValueError("retransmit_ms must be positive")
+        if self.state_chunk_batches is not None and self.state_chunk_batches < 1:
+            raise ValueError("state_chunk_batches must be >= 1")
 
     @property
     def f(self) -> int:
@@ -96,6 +106,18 @@ class PBFTConfig:
     def quorum(self) -> int:
         """2f+1: prepared/committed certificates, stable checkpoints, NEW-VIEW."""
         return 2 * self.f + 1
+
+    @property
+    def status_interval_ms(self) -> int:
+        if self.retransmit_ms is not None:
+            return self.retransmit_ms
+        return max(1, self.view_change_timeout_ms // 4)
+
+    @property
+    def chunk_batches(self) -> int:
+        if self.state_chunk_batches is not None:
+            return self.state_chunk_batches
+        return self.watermark_window
 
     def primary(self, view: int) -> int:
         return view % self.n

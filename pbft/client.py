@@ -40,14 +40,29 @@ class ClientOutput:
 class Client:
     """One client principal; see the module docstring."""
 
-    def __init__(self, client_id: int, config: PBFTConfig, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        client_id: int,
+        config: PBFTConfig,
+        auth: Authenticator,
+        *,
+        first_timestamp: int = 1,
+    ) -> None:
+        """``first_timestamp`` is the lowest timestamp the first request may carry.
+
+        Replicas ignore a client's request unless its timestamp exceeds the last
+        one they executed for it, so a client restarted against a ledger that
+        outlived it must begin above every timestamp it used before.
+        """
+        if first_timestamp < 1:
+            raise ValueError(f"first_timestamp must be >= 1, got {first_timestamp}")
         self.id = client_id
         self.config = config
         self.auth = auth
         self.view = 0
         """The view the client believes current, learned from replies."""
         self.stats: Counter[str] = Counter()
-        self._timestamp = 0
+        self._timestamp = first_timestamp - 1
         self._request: Request | None = None
         self._sent_at = 0
         self._retries = 0

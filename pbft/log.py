@@ -79,6 +79,15 @@ class Slot:
     def commit_votes(self, view: int, digest: bytes) -> dict[int, Commit]:
         return self.commits.get((view, digest), {})
 
+    def voters(self, view: int) -> int:
+        """Distinct replicas that sent a PREPARE or COMMIT here in ``view`` (one vote each)."""
+        senders: set[int] = set()
+        for table in (self.prepares, self.commits):
+            for (v, _digest), voters in table.items():
+                if v == view:
+                    senders.update(voters)
+        return len(senders)
+
     def size(self) -> int:
         """Messages held (for memory-bound checks)."""
         held = sum(len(v) for v in self.prepares.values())

@@ -36,14 +36,25 @@ class MemoryApplication:
             raise ValueError(f"execute({batch.seq}) after {len(self._batches)}")
         self._batches.append(batch)
         self._head = header_hash(batch.seq, self._head, batch.digest)
-        return [hashlib.sha256(r.operation).digest() for r in batch.requests]
+        return _results(batch)
 
     def batch_at(self, seq: int) -> CommittedBatch | None:
         if 1 <= seq <= len(self._batches):
             return self._batches[seq - 1]
         return None
 
+    def results_at(self, seq: int) -> Sequence[bytes] | None:
+        """What ``execute`` returned for ``seq``, so a restarted replica can rebuild replies."""
+        batch = self.batch_at(seq)
+        if batch is None:
+            return None
+        return _results(batch)
+
     @property
     def batches(self) -> tuple[CommittedBatch, ...]:
         """Everything executed so far (for tests and invariant checks)."""
         return tuple(self._batches)
+
+
+def _results(batch: CommittedBatch) -> list[bytes]:
+    return [hashlib.sha256(r.operation).digest() for r in batch.requests]

@@ -229,6 +229,37 @@ class StateChunk:
         _check_nonneg(self, "replica")
 
 
+@record(13)
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What a stalled replica has for the slots it has not executed (TOCS'02 5.2, retransmission).
+
+    The network may lose any message, and PBFT never assumes delivery: a
+    replica whose work has stopped moving broadcasts its STATUS, and each
+    receiver answers with exactly the messages it can tell the sender lacks
+    (the primary's PRE-PREPARE, its own PREPARE, COMMIT and CHECKPOINTs).
+    ``pre_prepared``, ``prepared`` and ``committed`` list sequence numbers
+    above ``last_executed`` in the sender's ``view``, ascending. A receiver that
+    sees the sender holds something it lacks itself answers once with its own
+    STATUS (``ask`` false), which is answered with messages only, never with
+    another STATUS, so two replicas cannot ping-pong.
+    """
+
+    view: int
+    in_view_change: bool
+    stable_seq: int
+    last_executed: int
+    pre_prepared: tuple[int, ...]
+    prepared: tuple[int, ...]
+    committed: tuple[int, ...]
+    ask: bool
+    replica: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_nonneg(self, "view", "stable_seq", "last_executed", "replica")
+
+
 Message: TypeAlias = (
     Request
     | PrePrepare
@@ -240,6 +271,7 @@ Message: TypeAlias = (
     | NewView
     | FetchState
     | StateChunk
+    | Status
 )
 """Everything a replica or client may receive off the wire."""
 
@@ -254,6 +286,7 @@ SIGNED_TYPES: tuple[type, ...] = (
     NewView,
     FetchState,
     StateChunk,
+    Status,
 )
 
 

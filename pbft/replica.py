@@ -46,6 +46,7 @@ from pbft.messages import (
     Reply,
     Request,
     StateChunk,
+    Status,
     ViewChange,
     batch_digest,
     signer_of,
@@ -101,7 +102,7 @@ class Replica:
         # Checkpoint votes: seq -> digest -> replica -> message.
         self._cp_votes: dict[int, dict[bytes, dict[int, Checkpoint]]] = {}
         self._far_cp: dict[int, int] = {}
-        self._my_cp: dict[int, bytes] = {}
+        self._my_cp: dict[int, Checkpoint] = {}
         # View change.
         self._vc_latest: dict[int, ViewChange] = {}
         self._new_view: NewView | None = None
@@ -115,6 +116,9 @@ class Replica:
         self._fetch_seq = 0
         self._fetch_attempt = 0
         self._fetch_deadline: int | None = None
+        # Retransmission (TOCS'02 5.2): STATUS every R while stalled.
+        self._status_at: int | None = None
+        self._seen_above = False
         # Per-step context.
         self._now = 0
         self._out = Output()
@@ -130,6 +134,7 @@ class Replica:
             NewView: self._on_new_view,
             FetchState: self._on_fetch_state,
             StateChunk: self._on_state_chunk,
+            Status: self._on_status,
         }
         if app.last_executed:
             self._rescan_clients(0)
@@ -324,6 +329,8 @@ class Replica:
 
     def _learn_request(self, req: Request) -> None:
         self._waiting[req.client] = req
+        if self._status_at is None:
+            self._arm_status()
         if self._is_backup() and self._vc_deadline is None:
             self._vc_deadline = self._now + self._vc_timeout()
 
@@ -383,7 +390,13 @@ class Replica:
             return False
         if not self.in_watermarks(msg.seq):
             self._drop("outside-watermarks")
+            if msg.seq > self._h:
+                # Others work above our window: we probably missed checkpoints.
+                self._seen_above = True
+                self._arm_status()
             return False
+        if self._status_at is None and msg.seq > self.app.last_executed:
+            self._arm_status()
         return True
 
     def _stash_message(self, msg: VoteMessage) -> None:
@@ -545,6 +558,8 @@ class Replica:
             else:
                 self._replies.pop(req.client, None)
         self._replies_seq = batch.seq
+        if self._status_at is not None:
+            self._status_at = self._now + self.config.status_interval_ms
         # The view-change timer runs only while some request waits (OSDI'99 4.4).
         if not self._in_view_change:
             watching = bool(self._waiting) and self._is_backup()
@@ -555,9 +570,8 @@ class Replica:
     # -------------------------------------------------------------- checkpoints
 
     def _take_checkpoint(self, seq: int) -> None:
-        digest = self.app.head_digest
-        self._my_cp[seq] = digest
-        cp = self._sign(Checkpoint(seq, digest, self.id, b""))
+        cp = self._sign(Checkpoint(seq, self.app.head_digest, self.id, b""))
+        self._my_cp[seq] = cp
         self._broadcast(cp)
         self._add_checkpoint_vote(cp)
 
@@ -607,7 +621,7 @@ class Replica:
         if seq <= self._h:
             return
         mine = self._my_cp.get(seq)
-        if mine is not None and mine != digest:
+        if mine is not None and mine.digest != digest:
             self.stats["checkpoint-mismatch"] += 1
         self._h = seq
         self._stable_digest = digest
@@ -702,8 +716,10 @@ class Replica:
         if fetch.from_seq >= self._h or self.app.last_executed < self._h:
             self._drop("nothing-to-serve")
             return
+        # A bounded chunk: a replica far behind asks again from where this one ends.
+        last = min(self._h, fetch.from_seq + self.config.chunk_batches)
         batches = []
-        for seq in range(fetch.from_seq + 1, self._h + 1):
+        for seq in range(fetch.from_seq + 1, last + 1):
             batch = self.app.batch_at(seq)
             if batch is None:
                 self._drop("cannot-serve")
@@ -722,19 +738,24 @@ class Replica:
             return
         seq, digest = proven
         start = self.app.last_executed
-        if seq <= start:
+        batches = chunk.batches
+        if seq <= start or (batches and batches[-1].seq <= start):
             self._drop("stale-state")
             return
-        batches = chunk.batches
-        if [b.seq for b in batches] != list(range(start + 1, seq + 1)):
+        if not batches or [b.seq for b in batches] != list(
+            range(start + 1, min(seq, start + len(batches)) + 1)
+        ):
             self._drop("state-bad-range")
             return
-        head = self.app.head_digest
-        for batch in batches:
-            head = header_hash(batch.seq, head, batch.digest)
-        if head != digest:
-            self._drop("state-bad-digest")
-            return
+        if batches[-1].seq == seq:
+            # The last chunk also matches the proven checkpoint digest; every batch
+            # is already vouched for by its own 2f+1 commit certificate.
+            head = self.app.head_digest
+            for batch in batches:
+                head = header_hash(batch.seq, head, batch.digest)
+            if head != digest:
+                self._drop("state-bad-digest")
+                return
         if not all(self._valid_certificate(b) for b in batches):
             self._drop("state-bad-certificate")
             return
@@ -746,7 +767,7 @@ class Replica:
         self._fetch_deadline = None
         self.stats["state-transfer"] += 1
         if seq > self._h:
-            self._make_stable(seq, digest, chunk.checkpoint_proof)
+            self._make_stable(seq, digest, chunk.checkpoint_proof)  # fetches on if behind
         elif self.app.last_executed < self._h:
             self._start_fetch()
         self._execute_ready()
@@ -764,6 +785,122 @@ class Replica:
                 return False
             signers.add(c.replica)
         return len(signers) >= self.commit_quorum()
+
+    # ----------------------------------------------------------- retransmission
+
+    def _arm_status(self) -> None:
+        """Start the stall timer; execution pushes it back, so a healthy run never fires it.
+
+        No back-off: a stall with requests waiting ends in a view change after T
+        (which disarms STATUS), so a stall costs at most T/R rounds per view.
+        """
+        if self._status_at is None:
+            self._status_at = self._now + self.config.status_interval_ms
+
+    def _stalled(self) -> bool:
+        """Some work is known and unfinished: a request waits, or a slot in this view holds
+        the primary's PRE-PREPARE or votes from f+1 replicas (one of them correct)."""
+        if self._waiting or self._pending:
+            return True
+        last = self.app.last_executed
+        return any(
+            seq > last
+            and not slot.executed
+            and (slot.pre_prepare is not None or slot.voters(self._view) > self.f)
+            for seq, slot in self._log.items()
+        )
+
+    def _status(self, ask: bool) -> Status:
+        last = self.app.last_executed
+        held = [(seq, self._log[seq]) for seq in sorted(self._log) if seq > last]
+        return self._sign(
+            Status(
+                self._view,
+                self._in_view_change,
+                self._h,
+                last,
+                tuple(seq for seq, slot in held if slot.pre_prepare is not None),
+                tuple(seq for seq, slot in held if slot.prepared),
+                tuple(seq for seq, slot in held if slot.committed),
+                ask,
+                self.id,
+                b"",
+            )
+        )
+
+    def _broadcast_status(self) -> None:
+        """Tell everyone what we hold, so each can send what we lack (TOCS'02 5.2).
+
+        Only a stall triggers this: in a run without loss every slot executes
+        within R of being seen, and the message pattern is exactly the paper's.
+        """
+        self.stats["status.sent"] += 1
+        self._broadcast(self._status(ask=True))
+        self._arm_status()
+
+    def _on_status(self, st: Status, _sender: int) -> None:
+        if st.replica == self.id:
+            self._drop("own-message")
+            return
+        peer = st.replica
+        self._resend_checkpoints(peer, st.stable_seq)
+        if st.view != self._view or st.in_view_change or self._in_view_change:
+            nv = self._new_view
+            if st.view > self._view:
+                self._notice_view_ahead(peer, st.view)
+            elif (
+                st.view < self._view
+                and not self._in_view_change
+                and nv is not None
+                and nv.view == self._view
+                and nv.replica == self.id
+            ):
+                self.stats["resent.new-view"] += 1
+                self._send(peer, nv)
+            return
+        has_pp, prepared, committed = set(st.pre_prepared), set(st.prepared), set(st.committed)
+        for seq in sorted(self._log):
+            slot = self._log[seq]
+            pp = slot.pre_prepare
+            if seq <= st.last_executed or pp is None:
+                continue
+            if seq not in has_pp and pp.replica != peer:
+                self.stats["resent.pre-prepare"] += 1
+                self._send(peer, pp)
+            mine = slot.sent_prepare
+            if seq not in prepared and mine is not None and mine.digest == pp.digest:
+                self.stats["resent.prepare"] += 1
+                self._send(peer, mine)
+            vote = slot.sent_commit
+            if seq not in committed and vote is not None and vote.digest == pp.digest:
+                self.stats["resent.commit"] += 1
+                self._send(peer, vote)
+        if st.ask and self._lacks_what_peer_has(st):
+            self._send(peer, self._status(ask=False))
+
+    def _lacks_what_peer_has(self, st: Status) -> bool:
+        """The peer executed, checkpointed or was pre-prepared beyond us: ask it in turn."""
+        last = self.app.last_executed
+        if st.last_executed > last or st.stable_seq > self._h:
+            return True
+        for seq in st.pre_prepared:
+            if seq > last and self.in_watermarks(seq):
+                slot = self._log.get(seq)
+                if slot is None or slot.pre_prepare is None:
+                    return True
+        return False
+
+    def _resend_checkpoints(self, peer: int, stable_seq: int) -> None:
+        """Our CHECKPOINTs the peer still needs; the stable proof if we hold none of our own."""
+        for seq in sorted(self._my_cp):
+            if seq > stable_seq:
+                self.stats["resent.checkpoint"] += 1
+                self._send(peer, self._my_cp[seq])
+        if self._h > stable_seq and self._h not in self._my_cp:
+            for cp in self._stable_proof:
+                if cp.replica != peer:
+                    self.stats["resent.checkpoint"] += 1
+                    self._send(peer, cp)
 
     # -------------------------------------------------------------- view change
 
@@ -948,6 +1085,7 @@ class Replica:
         self._view = view
         self._in_view_change = False
         self._vc_resend_at = None
+        self._status_at = None
         self._new_view = nv
         self._pending.clear()
         self._proposed.clear()
@@ -992,6 +1130,8 @@ class Replica:
             self._try_propose(flush=True)
         else:
             self._vc_deadline = self._now + self._vc_timeout() if self._waiting else None
+        if self._waiting:
+            self._arm_status()
 
     def _replay_stash(self) -> None:
         ready = [m for m in self._stash if m.view == self._view]
@@ -1015,6 +1155,11 @@ class Replica:
                 self._start_view_change(self._view + 1)
         if self._vc_resend_at is not None and now >= self._vc_resend_at:
             self._resend_view_change()
+        if self._status_at is not None and now >= self._status_at:
+            self._status_at = None
+            if not self._in_view_change and (self._seen_above or self._stalled()):
+                self._broadcast_status()
+            self._seen_above = False
         if self._fetch_deadline is not None and now >= self._fetch_deadline:
             if self.app.last_executed >= self._fetch_seq:
                 self._fetch_deadline = None
@@ -1042,6 +1187,7 @@ class Replica:
                 self._batch_deadline,
                 self._vc_deadline,
                 self._vc_resend_at,
+                self._status_at,
                 self._fetch_deadline,
             )
             if d is not None
@@ -1051,17 +1197,36 @@ class Replica:
     # -------------------------------------------------------------- persistence
 
     def _rescan_clients(self, after: int) -> None:
-        """Rebuild the last-executed timestamp per client from the application's batches."""
+        """Rebuild each client's last executed timestamp, and its reply, from the application.
+
+        Replies to requests executed after ``after`` were never persisted. If the
+        application can say what those requests returned (the optional
+        ``results_at(seq)``, see ``pbft.api.Application``) the reply cache is
+        rebuilt, so a client retransmitting after our restart is answered
+        rather than ignored. Otherwise the entry is dropped, which is still
+        safe and live: with at most f faulty (crashed ones included), f+1
+        correct replicas that did not restart hold the reply.
+        """
+        results_at = getattr(self.app, "results_at", None)
+        latest: dict[int, tuple[Request, bytes]] = {}
         for seq in range(after + 1, self.app.last_executed + 1):
             batch = self.app.batch_at(seq)
             if batch is None:
                 continue
-            for req in batch.requests:
+            results = results_at(seq) if results_at is not None else None
+            for k, req in enumerate(batch.requests):
                 if req.timestamp > self._last_ts.get(req.client, -1):
                     self._last_ts[req.client] = req.timestamp
-                    reply = self._replies.get(req.client)
-                    if reply is not None and reply.timestamp < req.timestamp:
-                        del self._replies[req.client]
+                    self._replies.pop(req.client, None)
+                    if results is not None and len(results) == len(batch.requests):
+                        latest[req.client] = (req, results[k])
+                    else:
+                        latest.pop(req.client, None)
+        for client in sorted(latest):
+            req, result = latest[client]
+            self._replies[client] = self._sign(
+                Reply(self._view, req.timestamp, client, self.id, result, b"")
+            )
         self._replies_seq = self.app.last_executed
 
     @classmethod
@@ -1075,7 +1240,10 @@ class Replica:
     ) -> Replica:
         """Rebuild a replica from what it persisted (a storage error raises: the node stops)."""
         replica = cls(replica_id, config, auth, app)
+        # Client bookkeeping comes from the snapshot (if any) plus a rescan after it.
         replica._last_ts.clear()
+        replica._replies.clear()
+        replica._replies_seq = 0
         for data in records:
             replica._load_record(decode(data))
         replica._rescan_clients(replica._replies_seq)
@@ -1169,3 +1337,4 @@ class Replica:
             self._arm_view_change_timer()
         if self.app.last_executed < self._h:
             self._start_fetch()
+        self._arm_status()

@@ -108,9 +108,9 @@ def workload_for(scenario: Scenario, crypto: Any, rng: random.Random) -> Workloa
     if kind == "none":
         return OrderingOnly(rng)
     if kind in ("kv", "patchset"):
-        from sim import fabric
+        from sim.fabric import make_workload
 
-        workload: Workload = fabric.make_workload(scenario, crypto, rng)
+        workload: Workload = make_workload(scenario, crypto, rng)
         return workload
     raise InputError(
         f"{scenario.source}: workload.chaincode: expected one of {WORKLOADS}, got {kind!r}"

@@ -90,7 +90,8 @@ def test_limits_figures(quick: dict[str, Any]) -> None:
     for name in ("pre_prepare_batch", "commit"):
         codec = limits["codec"][name]
         assert _positive(codec["bytes"])
-        assert _positive(codec["encode_per_s"]) and _positive(codec["decode_per_s"])
+        for key in ("encode_per_s", "decode_per_s", "decode_repeat_per_s"):
+            assert _positive(codec[key]), (name, key)
 
 
 def test_sim_real_figures(quick: dict[str, Any]) -> None:
@@ -132,10 +133,14 @@ def test_live_figures(quick: dict[str, Any]) -> None:
     live = quick["sections"]["live"]
     if live["status"] != "ok":
         return
-    assert live["n"] == 4
-    for key in ("tx_per_s", "p50_ms", "p99_ms", "cpu_s_per_tx"):
+    assert live["n"] == 4 and live["runs"]
+    for key in ("tx_per_s", "p50_ms", "p99_ms", "cpu_s_per_tx", "latency_at_per_s"):
         assert _positive(live[key]), key
     assert live["p50_ms"] <= live["p99_ms"]
+    for run in live["runs"]:
+        assert run["committed"] + run["invalid"] + run["failed"] == run["submitted"]
+        assert run["server_cpu_s"] > 0  # the nodes' CPU was read from /proc
+    assert live["tx_per_s"] == max(run["tx_per_s"] for run in live["runs"])
 
 
 def test_render_names_every_section_and_target(quick: dict[str, Any]) -> None:

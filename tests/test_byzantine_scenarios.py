@@ -186,3 +186,33 @@ def test_real_ecdsa_identities() -> None:
     result = run_scenario(s)
     assert_healthy(s, result)
     assert sum(r.dropped.get("bad-signature", 0) for r in result.replicas) > 0
+
+
+def test_results_do_not_depend_on_the_process_hash_seed() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from dataclasses import replace; "
+        "sys.path.insert(0, 'tests'); from test_byzantine_scenarios import scenario, Fault; "
+        "from sim.simulator import run_scenario; "
+        "s = scenario(requests=20, faults=(Fault('byzantine', at_ms=0, replica=0, "
+        "behavior='equivocate'),)); r = run_scenario(s).to_json(); r.pop('wall_s'); "
+        "print(json.dumps(r, sort_keys=True))"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for hash_seed in (1, 2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    outputs = [run.stdout for run in runs]
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["committed"] == 20

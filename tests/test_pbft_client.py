@@ -86,3 +86,25 @@ def test_client_learns_view_from_f_plus_1_replies() -> None:
     assert client.view == 2
     out = client.submit(b"next", 10)
     assert out.send[0].to == 2
+
+
+def test_first_timestamp_lets_a_restarted_client_continue_above_executed_ones() -> None:
+    from test_pbft_harness import Cluster
+
+    c = Cluster(n=4, settings={"batch_size": 1})
+    c.run_requests(3)
+    last = c.apps[0].batches[-1].requests[0].timestamp
+    resumed = Client(C, c.config, c.keyring.authenticator(C), first_timestamp=last + 1000)
+    first = resumed.submit(b"probe", 0).send[0].message
+    assert isinstance(first, Request) and first.timestamp == last + 1000
+    resumed = Client(C, c.config, c.keyring.authenticator(C), first_timestamp=last + 1000)
+    c.client_objs[C] = resumed
+    c.submit(C, b"after restart")
+    c.run(c.all_done, max_ms=10_000)
+    assert c.completed[C][-1].timestamp == last + 1000
+    assert [app.last_executed for app in c.apps] == [4] * 4
+
+
+def test_first_timestamp_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Client(C, PBFTConfig(n=4), Keyring(9).authenticator(C), first_timestamp=0)

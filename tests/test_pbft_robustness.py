@@ -140,4 +140,4 @@ def test_corpus_covers_every_protocol_message() -> None:
     _, messages = corpus()
     kinds = {type(decode(m)).__name__ for m in messages}
     assert {"Request", "PrePrepare", "Prepare", "Commit", "Reply", "Checkpoint"} <= kinds
-    assert {"ViewChange", "NewView", "FetchState", "StateChunk"} <= kinds
+    assert {"ViewChange", "NewView", "FetchState", "StateChunk", "Status"} <= kinds

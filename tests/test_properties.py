@@ -24,11 +24,11 @@ SMALL = st.sampled_from([4, 5, 7])
 
 
 def examples(count: int) -> settings:
-    """At most ``count`` examples, scaled down if the loaded profile asks for fewer."""
-    return settings(max_examples=min(count, settings.default.max_examples * 4))
+    """``count`` examples under the "ci" profile, proportionally more under "long"."""
+    return settings(max_examples=count * max(1, settings().max_examples // 25))
 
 
-@examples(20)
+@examples(60)
 @given(scenarios(replicas=SMALL, lossy=True))
 def test_safety_under_any_in_model_schedule(s: Scenario) -> None:
     result = run_scenario(s)
@@ -37,7 +37,7 @@ def test_safety_under_any_in_model_schedule(s: Scenario) -> None:
     assert not result.liveness_violations, failure_report(s, result)
 
 
-@examples(15)
+@examples(40)
 @given(scenarios(replicas=SMALL, lossy=False))
 def test_liveness_after_gst(s: Scenario) -> None:
     result = run_scenario(s)
@@ -48,7 +48,7 @@ def test_liveness_after_gst(s: Scenario) -> None:
     assert result.committed == result.submitted, failure_report(s, result)
 
 
-@examples(8)
+@examples(15)
 @given(scenarios(replicas=st.just(4), lossy=True))
 def test_same_seed_same_run(s: Scenario) -> None:
     one, two = run_scenario(s), run_scenario(s)

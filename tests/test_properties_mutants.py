@@ -61,9 +61,13 @@ BATTERY: dict[str, Scenario] = {
     "far-sequence": attack(faults=(byz(0, "far-sequence"),)),
     # a backup re-proposing batches ahead of the primary
     "rogue-backup": attack(faults=(byz(2, "rogue-primary"),)),
-    # lying view changes while the primary is gone, on a lossy network
-    "fake-view-change-crash": attack(
-        loss=0.05, faults=(byz(1, "fake-view-change"), Fault("crash", at_ms=150, replica=0))
+    # lying view changes while the primary is cut off or down, on a lossy network
+    "fake-view-change-cut": attack(
+        loss=0.05,
+        faults=(
+            byz(1, "fake-view-change"),
+            Fault("partition", at_ms=150, until_ms=1500, groups=((0,), (1, 2, 3))),
+        ),
     ),
     "fake-view-change-n7": attack(
         n=7,
@@ -123,13 +127,13 @@ def hypothesis_catch(replica_class: type[Replica]) -> tuple[Scenario, str] | Non
     caught: list[tuple[Scenario, str]] = []
 
     @settings(
-        max_examples=60,
+        max_examples=150,
         derandomize=True,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(scenarios(replicas=st.sampled_from([4, 7]), lossy=True))
+    @given(scenarios(replicas=st.sampled_from([4, 5, 7]), lossy=True))
     def probe(s: Scenario) -> None:
         if caught:
             return

@@ -55,7 +55,7 @@ class ToyReplica:
         if isinstance(event, Tick):
             return out
         try:
-            message = decode(event.data)
+            message: Any = decode(event.data)
         except CodecError as exc:
             self.stats["drop.codec-" + exc.reason] += 1
             return out

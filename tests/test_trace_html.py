@@ -291,3 +291,15 @@ def test_byzantine_primary_run_shows_a_view_change(tmp_path: Path) -> None:
     assert int(attrs["faults-drawn"]) >= 1
     phases = {model.types[m[4]] for m in model.msgs}
     assert {"PrePrepare", "Prepare", "Commit", "ViewChange", "NewView"} <= phases
+
+
+def test_trace_without_messages_still_renders(tmp_path: Path) -> None:
+    events = [
+        {"ev": "meta", "scenario": "idle", "seed": 0, "n": 4, "f": 1, "clients": []},
+        {"ev": "fault", "t": 5, "kind": "partition", "detail": "[[0, 1], [2, 3]]"},
+    ]
+    page = tmp_path / "idle.html"
+    page.write_text(render_html(build_model(events)))
+    attrs = body_attributes(page, tmp_path)
+    assert attrs["errors"] == "0" and attrs["rendered"] == "1"
+    assert (attrs["arrows-drawn"], attrs["faults-drawn"], attrs["lanes"]) == ("0", "1", "4")

@@ -143,7 +143,9 @@ def sim_real(
         "maxrss_mib": run["maxrss_mib"],
     }
     if profile_top:
-        out["profile"] = spawn(_with(spec, profile_top=profile_top, count_crypto=False), 600)["profile"]
+        out["profile"] = spawn(_with(spec, profile_top=profile_top, count_crypto=False), 600)[
+            "profile"
+        ]
     return out
 
 
@@ -227,7 +229,9 @@ def modelled_size(n: int, quick: bool, profile_top: int) -> dict[str, Any]:
         "rss_before_mib": run["rss_before_mib"],
     }
     if profile_top:
-        out["profile"] = spawn(_with(spec, profile_top=profile_top, count_crypto=False), 900)["profile"]
+        out["profile"] = spawn(_with(spec, profile_top=profile_top, count_crypto=False), 900)[
+            "profile"
+        ]
     return out
 
 

@@ -25,6 +25,7 @@ from sim.live import topics
 from sim.live.wire import Envelope
 
 QOS = 0
+DISCONNECT_S = 2.0
 MAX_PAYLOAD = 9 * 1024 * 1024
 
 
@@ -122,8 +123,9 @@ class Transport:
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._reader
         if self._client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.__aexit__(exc_type, exc, tb)
+            # A graceful DISCONNECT is polite, not needed: never let it hold a command up.
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(self._client.__aexit__(exc_type, exc, tb), DISCONNECT_S)
 
     async def send(self, to: int, payload: bytes, sender: int | None = None) -> None:
         """Publish ``payload`` (canonical record bytes) to principal ``to`` or BROADCAST."""
