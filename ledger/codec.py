@@ -96,10 +96,11 @@ def registered_tags() -> dict[int, type]:
 
 def _to_wire(value: Any) -> Any:
     cls = type(value)
-    tag = _tag_of.get(cls)
-    if tag is not None:
-        names = _plan(cls)[0]
-        return [tag, *(_to_wire(getattr(value, name)) for name in names)]
+    wirer = _wirers.get(cls)
+    if wirer is not None:
+        return wirer(value)
+    if cls in _tag_of:
+        return _make_wirer(cls)(value)
     if cls is tuple or cls is list:
         return [_to_wire(item) for item in value]
     if cls is float or cls is dict:
@@ -107,12 +108,57 @@ def _to_wire(value: Any) -> Any:
     return value
 
 
+_wirers: dict[type, Callable[[Any], list[Any]]] = {}
+"""Per record class: value -> ``[tag, field, ...]`` ready for msgpack.
+
+Encoding is on every hot path (signing, digests, sending), so each class gets
+a function built once from its annotations: fields that can hold no record
+(scalars, tuples of scalars; msgpack packs tuples as arrays) are copied as
+they are, and only fields that may hold records are converted recursively.
+"""
+
+
+def _mentions_record(hint: Any) -> bool:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return True
+    return any(_mentions_record(arg) for arg in typing.get_args(hint))
+
+
+def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
+    names = _plan(cls)[0]
+    tag = _tag_of[cls]
+    hints = typing.get_type_hints(cls)
+    nested = tuple(_mentions_record(hints[name]) for name in names)
+    if not any(nested):
+
+        def wire_flat(value: Any) -> list[Any]:
+            return [tag, *[getattr(value, name) for name in names]]
+
+        wirer = wire_flat
+    else:
+        fields = tuple(zip(names, nested, strict=True))
+
+        def wire_nested(value: Any) -> list[Any]:
+            out: list[Any] = [tag]
+            for name, convert in fields:
+                item = getattr(value, name)
+                out.append(_to_wire(item) if convert and item is not None else item)
+            return out
+
+        wirer = wire_nested
+    _wirers[cls] = wirer
+    return wirer
+
+
 def encode(value: Any) -> bytes:
     """The canonical bytes of a registered record."""
     if type(value) not in _tag_of:
         raise TypeError(f"{type(value).__name__} is not a registered record")
-    packed: bytes = msgpack.packb(_to_wire(value), use_bin_type=True)
+    packed: bytes = _packer.pack(_to_wire(value))
     return packed
+
+
+_packer = msgpack.Packer(use_bin_type=True)
 
 
 # --------------------------------------------------------------------------- decode
@@ -183,7 +229,10 @@ def _decode_checked(data: bytes) -> Any:
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise CodecError("malformed", type(exc).__name__) from None
     value = _any_record(raw)
-    if msgpack.packb(_to_wire(value), use_bin_type=True) != data:
+    # ``raw`` is exactly the wire form of ``value`` (the checks above copied
+    # scalars and turned arrays into tuples), so repacking it is the
+    # canonicality test without rebuilding the value's wire form.
+    if _packer.pack(raw) != data:
         raise CodecError("non-canonical", "bytes do not re-encode to themselves")
     return value
 

@@ -9,7 +9,7 @@ nothing at all) would repair, and check the repair leaves the view unchanged.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from test_pbft_harness import Cluster
 from test_pbft_replica import CLIENT, signed
@@ -71,19 +71,26 @@ def test_lagging_replica_gets_lost_commits_from_idle_peers() -> None:
 
 
 def test_lost_checkpoints_resent_so_the_window_moves() -> None:
-    # Every CHECKPOINT for seq 2 to replica 0 is lost once: the primary's low
-    # watermark is stuck and it can propose only up to H = 4 until STATUS repairs it.
+    # Every CHECKPOINT to the primary is lost while seq 1..4 execute: its low
+    # watermark stays 0, so it cannot propose seq 5 > H = 4 until STATUS brings
+    # the others' CHECKPOINTs again.
     settings = {**SETTINGS, "checkpoint_interval": 2, "watermark_window": 4}
     c = Cluster(n=4, settings=settings)
-    c.filters.append(lambda s, t, m: not (isinstance(m, Checkpoint) and t == 0 and m.seq == 2))
-    c.run_requests(3)
+    c.filters.append(lambda s, t, m: not (isinstance(m, Checkpoint) and t == 0))
+    c.run_requests(4)
     assert c.replicas[0].stable_checkpoint == 0
     c.filters.clear()
-    c.run_requests(4, max_ms=20_000)
+    c.submit(CLIENT, b"fifth")
+    c.run(c.all_done, max_ms=5000)
     assert c.all_done()
-    assert [app.last_executed for app in c.apps] == [7] * 4
-    assert c.replicas[0].stable_checkpoint >= 4
+    assert [app.last_executed for app in c.apps] == [5] * 4
+    assert c.replicas[0].stable_checkpoint == 4
+    assert c.replicas[0].stats["status.sent"] >= 1
     assert all(r.view == 0 for r in c.replicas)
+
+
+def _lossy(rng: random.Random, rate: float) -> Callable[[int, int, object], bool]:
+    return lambda sender, to, msg: rng.random() >= rate
 
 
 def test_lossy_n7_with_two_silent_replicas_needs_no_view_change() -> None:
@@ -99,7 +106,7 @@ def test_lossy_n7_with_two_silent_replicas_needs_no_view_change() -> None:
         )
         c.crash(5)
         c.crash(6)
-        c.filters.append(lambda s, t, m, rng=random.Random(seed): rng.random() > 0.05)
+        c.filters.append(_lossy(random.Random(seed), 0.05))
         c.run_requests(10, max_ms=10**6)
         assert c.all_done()
         c.assert_safe()

@@ -159,6 +159,8 @@ MODELLED_SIZES_FULL = (4, 16, 64, 100)
 MODELLED_SIZES_QUICK = (4, 16)
 MODELLED_BATCH = 10
 MODELLED_CHECKPOINT = 10
+PROFILED_SIZES = (16, 100)
+"""Sizes --profile covers: the messages/s target (n=16) and the wall-time target (n=100)."""
 
 
 def _requests_for(n: int, quick: bool) -> int:
@@ -242,5 +244,7 @@ def sim_modelled(quick: bool, profile_top: int) -> dict[str, Any]:
         "batch_size": MODELLED_BATCH,
         "checkpoint_interval": MODELLED_CHECKPOINT,
         "clients": 4 * MODELLED_BATCH,
-        "sizes": [modelled_size(n, quick, profile_top if n == 16 else 0) for n in sizes],
+        "sizes": [
+            modelled_size(n, quick, profile_top if n in PROFILED_SIZES else 0) for n in sizes
+        ],
     }

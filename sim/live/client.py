@@ -182,18 +182,28 @@ class ClientPool:
         self._kick.set()
 
     async def _run(self) -> None:
+        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow the cancellation
+        # that closes the pool, leaving this loop running forever.
         inbox = self.transport.inbox
-        while True:
-            timeout = 1.0
-            if self._wake:
-                timeout = max(0.0, (min(self._wake.values()) - self.clock.now_ms()) / 1000)
-            with contextlib.suppress(TimeoutError):
-                incoming = await asyncio.wait_for(inbox.get(), timeout)
-                await self._route(incoming)
-            now = self.clock.now_ms()
-            for cid, wake in list(self._wake.items()):
-                if wake <= now:
-                    await self._apply(cid, self.clients[cid].step(Tick(now)))
+        get: asyncio.Future[Incoming] | None = None
+        try:
+            while True:
+                timeout = 1.0
+                if self._wake:
+                    timeout = max(0.0, (min(self._wake.values()) - self.clock.now_ms()) / 1000)
+                if get is None:
+                    get = asyncio.ensure_future(inbox.get())
+                done, _ = await asyncio.wait({get}, timeout=timeout)
+                if get in done:
+                    incoming, get = get.result(), None
+                    await self._route(incoming)
+                now = self.clock.now_ms()
+                for cid, wake in list(self._wake.items()):
+                    if wake <= now:
+                        await self._apply(cid, self.clients[cid].step(Tick(now)))
+        finally:
+            if get is not None:
+                get.cancel()
 
     async def _route(self, incoming: Incoming) -> None:
         kind = ANSWERS.get(record_tag(incoming.payload) or 0)
