@@ -45,6 +45,18 @@ class Application(Protocol):
     be deterministic: every correct replica returns the same results (one per
     request, returned to the client in its REPLY). ``batch_at`` serves state
     transfer from what the application has kept (the block store).
+
+    ``fresh[k]`` says whether request ``k`` is new: False for a request whose
+    client already had one with this or a later timestamp executed (earlier in
+    the chain or earlier in this batch). A faulty primary can get such stale or
+    duplicate requests ordered; the batch (and its digest) still holds them, so
+    the application keeps them as data but must not apply their effects, and
+    no reply carries their results (exactly-once, OSDI'99 4.1). The replica
+    decides ``fresh`` from the chain alone, so every correct replica passes
+    the same mask. ``None`` means all fresh (callers outside a replica).
+
+    Optionally ``results_at(seq)`` returns what ``execute`` returned for an
+    executed ``seq``; a restarted replica uses it to rebuild its reply cache.
     """
 
     @property
@@ -55,7 +67,9 @@ class Application(Protocol):
         """Chained digest after ``last_executed`` (the header hash of that block)."""
         ...
 
-    def execute(self, batch: CommittedBatch) -> Sequence[bytes]: ...
+    def execute(
+        self, batch: CommittedBatch, fresh: Sequence[bool] | None = None
+    ) -> Sequence[bytes]: ...
 
     def batch_at(self, seq: int) -> CommittedBatch | None: ...
 
@@ -81,6 +95,12 @@ class PBFTConfig:
     state_chunk_batches: int | None = None
     """Most batches one STATE-CHUNK carries (``None``: one watermark window); a replica
     further behind fetches chunk after chunk."""
+    clock_skew_ms: int | None = None
+    """How far ahead of a backup's clock the primary's agreed time may be (``None``: the
+    view-change timeout). Bounds what a faulty primary can stamp on a block."""
+    stash_views_ahead: int = 2
+    """Messages for views up to this many above ours are kept for later; beyond, only the
+    sender's view is noted (for catching up), so a faulty sender cannot fill the stash."""
 
     def __post_init__(self) -> None:
         if self.n < 4:
@@ -97,6 +117,10 @@ class PBFTConfig:
             raise ValueError("retransmit_ms must be positive")
         if self.state_chunk_batches is not None and self.state_chunk_batches < 1:
             raise ValueError("state_chunk_batches must be >= 1")
+        if self.clock_skew_ms is not None and self.clock_skew_ms < 0:
+            raise ValueError("clock_skew_ms must be >= 0")
+        if self.stash_views_ahead < 1:
+            raise ValueError("stash_views_ahead must be >= 1")
 
     @property
     def f(self) -> int:
@@ -112,6 +136,12 @@ class PBFTConfig:
         if self.retransmit_ms is not None:
             return self.retransmit_ms
         return max(1, self.view_change_timeout_ms // 4)
+
+    @property
+    def max_skew_ms(self) -> int:
+        if self.clock_skew_ms is not None:
+            return self.clock_skew_ms
+        return self.view_change_timeout_ms
 
     @property
     def chunk_batches(self) -> int:
@@ -167,6 +197,8 @@ class Output:
     send: list[Send] = field(default_factory=list)
     executed: list[CommittedBatch] = field(default_factory=list)
     """Batches executed during this step, in sequence order."""
+    fresh: list[tuple[bool, ...]] = field(default_factory=list)
+    """Per batch in ``executed``, which of its requests were executed (the rest were stale)."""
     wake_at_ms: int | None = None
     """Deliver a ``Tick`` no later than this (``None``: no timer pending)."""
 
@@ -178,6 +210,7 @@ class Output:
             self.persist.extend(other.persist)
         self.send.extend(other.send)
         self.executed.extend(other.executed)
+        self.fresh.extend(other.fresh)
         if other.wake_at_ms is not None and (
             self.wake_at_ms is None or other.wake_at_ms < self.wake_at_ms
         ):

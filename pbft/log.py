@@ -1,6 +1,6 @@
 """The message log of one sequence number: the pre-prepare, its votes, and their certificates.
 
-Votes are kept per ``(view, digest)`` and per sender, so counting a quorum is a
+Votes are kept per ``(view, digest, timestamp_ms)`` and per sender, so counting a quorum is a
 dict length (no scans), a duplicate vote is a key collision, and a primary that
 equivocates simply splits its backups' votes over two keys that never reach a
 quorum together (OSDI'99 section 4.2).
@@ -13,8 +13,13 @@ from typing import TypeVar
 from pbft.messages import Commit, Prepare, PreparedProof, PrePrepare
 
 V = TypeVar("V", Prepare, Commit)
-VoteKey = tuple[int, bytes]
-"""(view, digest): the value a PREPARE or COMMIT votes for at one sequence number."""
+VoteKey = tuple[int, bytes, int]
+"""(view, digest, timestamp_ms): what a PREPARE or COMMIT votes for at one sequence number."""
+
+
+def vote_key(message: PrePrepare | Prepare | Commit) -> VoteKey:
+    """What ``message`` proposes or votes for: a vote matches a pre-prepare iff keys are equal."""
+    return (message.view, message.digest, message.timestamp_ms)
 
 
 class Slot:
@@ -73,17 +78,18 @@ class Slot:
     def add_commit(self, commit: Commit) -> bool:
         return _add_vote(self.commits, commit)
 
-    def prepare_votes(self, view: int, digest: bytes) -> dict[int, Prepare]:
-        return self.prepares.get((view, digest), {})
+    def prepare_votes(self, pp: PrePrepare) -> dict[int, Prepare]:
+        """PREPAREs matching ``pp`` in view, digest and agreed time."""
+        return self.prepares.get(vote_key(pp), {})
 
-    def commit_votes(self, view: int, digest: bytes) -> dict[int, Commit]:
-        return self.commits.get((view, digest), {})
+    def commit_votes(self, pp: PrePrepare) -> dict[int, Commit]:
+        return self.commits.get(vote_key(pp), {})
 
     def voters(self, view: int) -> int:
         """Distinct replicas that sent a PREPARE or COMMIT here in ``view`` (one vote each)."""
         senders: set[int] = set()
         for table in (self.prepares, self.commits):
-            for (v, _digest), voters in table.items():
+            for (v, _digest, _ts), voters in table.items():
                 if v == view:
                     senders.update(voters)
         return len(senders)
@@ -96,8 +102,8 @@ class Slot:
 
 
 def _add_vote(table: dict[VoteKey, dict[int, V]], vote: Prepare | Commit) -> bool:
-    for (view, _digest), voters in table.items():
+    for (view, _digest, _ts), voters in table.items():
         if view == vote.view and vote.replica in voters:
             return False
-    table.setdefault((vote.view, vote.digest), {})[vote.replica] = vote  # type: ignore[assignment]
+    table.setdefault(vote_key(vote), {})[vote.replica] = vote  # type: ignore[assignment]
     return True

@@ -12,14 +12,19 @@ import hashlib
 from collections.abc import Sequence
 
 from ledger.hashing import GENESIS_HASH, header_hash
-from pbft.messages import CommittedBatch
+from pbft.messages import CommittedBatch, Request
 
 
 class MemoryApplication:
-    """Executes batches by hashing operations; result of a request = SHA-256(operation)."""
+    """Executes batches by hashing operations; result of a request = SHA-256(operation).
+
+    A stale request (see ``pbft.api.Application``) stays in the batch but is
+    not executed: its result is empty and it is absent from :attr:`requests`.
+    """
 
     def __init__(self) -> None:
         self._batches: list[CommittedBatch] = []
+        self._fresh: list[tuple[bool, ...]] = []
         self._head = GENESIS_HASH
 
     @property
@@ -30,13 +35,19 @@ class MemoryApplication:
     def head_digest(self) -> bytes:
         return self._head
 
-    def execute(self, batch: CommittedBatch) -> Sequence[bytes]:
+    def execute(
+        self, batch: CommittedBatch, fresh: Sequence[bool] | None = None
+    ) -> Sequence[bytes]:
         if batch.seq != len(self._batches) + 1:
             # Executing out of order is the replica's bug, never a peer's: raise.
             raise ValueError(f"execute({batch.seq}) after {len(self._batches)}")
+        mask = (True,) * len(batch.requests) if fresh is None else tuple(fresh)
+        if len(mask) != len(batch.requests):
+            raise ValueError(f"fresh has {len(mask)} entries for {len(batch.requests)} requests")
         self._batches.append(batch)
+        self._fresh.append(mask)
         self._head = header_hash(batch.seq, self._head, batch.digest)
-        return _results(batch)
+        return _results(batch, mask)
 
     def batch_at(self, seq: int) -> CommittedBatch | None:
         if 1 <= seq <= len(self._batches):
@@ -48,13 +59,26 @@ class MemoryApplication:
         batch = self.batch_at(seq)
         if batch is None:
             return None
-        return _results(batch)
+        return _results(batch, self._fresh[seq - 1])
 
     @property
     def batches(self) -> tuple[CommittedBatch, ...]:
         """Everything executed so far (for tests and invariant checks)."""
         return tuple(self._batches)
 
+    @property
+    def requests(self) -> tuple[tuple[int, Request], ...]:
+        """(seq, request) for every request actually executed, in order."""
+        return tuple(
+            (batch.seq, req)
+            for batch, mask in zip(self._batches, self._fresh, strict=True)
+            for req, new in zip(batch.requests, mask, strict=True)
+            if new
+        )
 
-def _results(batch: CommittedBatch) -> list[bytes]:
-    return [hashlib.sha256(r.operation).digest() for r in batch.requests]
+
+def _results(batch: CommittedBatch, fresh: Sequence[bool]) -> list[bytes]:
+    return [
+        hashlib.sha256(r.operation).digest() if new else b""
+        for r, new in zip(batch.requests, fresh, strict=True)
+    ]

@@ -75,32 +75,42 @@ class PrePrepare:
 @record(3)
 @dataclass(frozen=True, slots=True)
 class Prepare:
-    """<PREPARE, v, n, d, i> from backup i."""
+    """<PREPARE, v, n, d, t, i> from backup i.
+
+    ``timestamp_ms`` repeats the pre-prepare's agreed time: the digest is the
+    block's ``data_hash`` and does not cover it, so the votes must, or a faulty
+    primary could get one batch committed with different block timestamps.
+    """
 
     view: int
     seq: int
     digest: bytes
+    timestamp_ms: int
     replica: int
     signature: bytes
 
     def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "seq", "replica")
+        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
         _check_digest(self)
 
 
 @record(4)
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """<COMMIT, v, n, d, i>; 2f+1 of these for one (v, n, d) form a commit certificate."""
+    """<COMMIT, v, n, d, t, i>; 2f+1 of these for one (v, n, d, t) form a commit certificate.
+
+    The certificate thereby pins the block timestamp ``t`` as well as the batch.
+    """
 
     view: int
     seq: int
     digest: bytes
+    timestamp_ms: int
     replica: int
     signature: bytes
 
     def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "seq", "replica")
+        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
         _check_digest(self)
 
 

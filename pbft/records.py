@@ -69,6 +69,9 @@ class Snapshot:
     """Last reply per client, so a retransmission after restart is answered, not re-run."""
     replies_seq: int
     """The execution height ``replies`` reflect; later batches are rescanned on restore."""
+    client_timestamps: tuple[tuple[int, int], ...]
+    """(client, last executed timestamp) for every client, sorted: exactly-once needs all
+    of them, including clients whose reply is not cached (executed via state transfer)."""
 
 
 PersistedRecord = (

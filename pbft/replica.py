@@ -24,6 +24,7 @@ from ledger.codec import CodecError, decode, encode
 from ledger.hashing import GENESIS_HASH, header_hash
 from pbft.api import (
     BROADCAST,
+    CLIENT_ID_BASE,
     Application,
     Authenticator,
     Deliver,
@@ -32,7 +33,7 @@ from pbft.api import (
     PBFTConfig,
     Send,
 )
-from pbft.log import Slot
+from pbft.log import Slot, vote_key
 from pbft.messages import (
     Checkpoint,
     Commit,
@@ -88,7 +89,10 @@ class Replica:
         self._log: dict[int, Slot] = {}
         # Primary side of batching.
         self._seq_next = app.last_executed + 1
-        self._last_pp_time = 0
+        # Agreed time of the newest executed batch: the floor for the next one.
+        head = app.batch_at(app.last_executed) if app.last_executed else None
+        self._last_agreed = head.timestamp_ms if head is not None else 0
+        self._last_pp_time = self._last_agreed
         self._pending: dict[int, Request] = {}
         self._proposed: set[tuple[int, int]] = set()
         self._batch_deadline: int | None = None
@@ -112,6 +116,9 @@ class Replica:
         self._ahead: dict[int, int] = {}
         self._stash: list[VoteMessage] = []
         self._stash_limit = 4 * config.n * config.watermark_window
+        self._stash_quota = 2 * config.watermark_window
+        """Per sender: a correct replica has at most a pre-prepare/prepare/commit... per slot
+        of one window ahead of us; 2L leaves room for two views' worth of PREPARE+COMMIT."""
         # State transfer.
         self._fetch_seq = 0
         self._fetch_attempt = 0
@@ -119,6 +126,8 @@ class Replica:
         # Retransmission (TOCS'02 5.2): STATUS every R while stalled.
         self._status_at: int | None = None
         self._seen_above = False
+        self._status_answered: dict[int, int] = {}
+        """Sender -> when we last answered its STATUS (one answer per sender per R)."""
         # Per-step context.
         self._now = 0
         self._out = Output()
@@ -292,6 +301,46 @@ class Replica:
 
     # ----------------------------------------------------------------- requests
 
+    def _batch_problem(self, pp: PrePrepare) -> str | None:
+        """Why no correct primary would have proposed this batch (None if one could).
+
+        Checked wherever a batch is accepted: a fresh PRE-PREPARE, a prepared
+        certificate in a VIEW-CHANGE (hence every batch in a NEW-VIEW's O).
+        Only clients order requests; replica ids are not clients (OSDI'99 4.1),
+        and one (client, timestamp) twice in a batch is a replay.
+        """
+        if len(pp.requests) > self.config.batch_size:
+            return "batch-too-large"
+        seen: set[tuple[int, int]] = set()
+        for req in pp.requests:
+            if req.client < CLIENT_ID_BASE:
+                return "request-from-replica-in-batch"
+            key = (req.client, req.timestamp)
+            if key in seen:
+                return "duplicate-request-in-batch"
+            seen.add(key)
+        if batch_digest(pp.requests) != pp.digest:
+            return "bad-digest"
+        return None
+
+    def _time_problem(self, pp: PrePrepare) -> str | None:
+        """The primary's agreed time must not run backwards nor ahead of our clock + skew.
+
+        OSDI'99 4.6: the primary picks non-deterministic values and backups
+        check them deterministically. Without the upper bound one faulty
+        primary could stamp blocks with a time far in the future, and every
+        later primary would have to carry it on to keep block times monotone.
+        """
+        floor = self._last_agreed
+        below = self._log.get(pp.seq - 1)
+        if below is not None and below.pre_prepare is not None:
+            floor = max(floor, below.pre_prepare.timestamp_ms)
+        if pp.timestamp_ms < floor:
+            return "timestamp-regressed"
+        if pp.timestamp_ms > self._now + self.config.max_skew_ms:
+            return "timestamp-ahead"
+        return None
+
     def _request_ok(self, req: Request) -> bool:
         known = self._waiting.get(req.client)
         if known is not None and known == req:
@@ -299,7 +348,7 @@ class Replica:
         return self.auth.verify(req.client, signing_bytes(req), req.signature)
 
     def _on_request(self, req: Request, sender: int) -> None:
-        if req.client < self.n:
+        if req.client < CLIENT_ID_BASE:
             self._drop("request-from-replica")
             return
         from_client = sender == req.client
@@ -331,7 +380,9 @@ class Replica:
         self._waiting[req.client] = req
         if self._status_at is None:
             self._arm_status()
-        if self._is_backup() and self._vc_deadline is None:
+        # In a view change the timer waits for 2f+1 VIEW-CHANGEs (OSDI'99 4.5.2): arming it
+        # here would let a replica climb views alone with every new request.
+        if self._is_backup() and not self._in_view_change and self._vc_deadline is None:
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _vc_timeout(self) -> int:
@@ -400,13 +451,34 @@ class Replica:
         return True
 
     def _stash_message(self, msg: VoteMessage) -> None:
+        """Keep a message for a view we have not entered yet, within bounds a peer cannot abuse.
+
+        Only views up to K above ours and sequence numbers inside our window
+        are worth keeping (anything else is garbage-collected at the next view
+        or checkpoint, or never usable), an oversized batch is refused before
+        it takes memory, and each sender gets a quota, so one faulty replica
+        cannot crowd out the correct ones' messages. A far-ahead view is still
+        noted as evidence for catching up.
+        """
+        if msg.view > self._view:
+            self._notice_view_ahead(msg.replica, msg.view)
+        if msg.view > self._view + self.config.stash_views_ahead:
+            self._drop("stash-view-too-far")
+            return
+        if not self.in_watermarks(msg.seq):
+            self._drop("outside-watermarks")
+            return
+        if type(msg) is PrePrepare and len(msg.requests) > self.config.batch_size:
+            self._drop("batch-too-large")
+            return
         if len(self._stash) >= self._stash_limit:
             self._drop("stash-full")
             return
+        if sum(1 for m in self._stash if m.replica == msg.replica) >= self._stash_quota:
+            self._drop("stash-quota")
+            return
         self.stats["stash.future-view"] += 1
         self._stash.append(msg)
-        if msg.view > self._view:
-            self._notice_view_ahead(msg.replica, msg.view)
 
     def _notice_view_ahead(self, replica: int, view: int) -> None:
         """Catch up with a view the others entered while we were away.
@@ -435,17 +507,15 @@ class Replica:
         held = slot.pre_prepare
         mine = slot.sent_prepare
         if held is not None:
-            self._drop("duplicate" if held.digest == pp.digest else "conflicting-pre-prepare")
+            self._drop("duplicate" if held == pp else "conflicting-pre-prepare")
             return
-        if mine is not None and mine.view == pp.view and mine.digest != pp.digest:
-            # We prepared another digest here before a restart: never equivocate.
+        if mine is not None and mine.view == pp.view and vote_key(mine) != vote_key(pp):
+            # We prepared another digest or time here before a restart: never equivocate.
             self._drop("conflicting-pre-prepare")
             return
-        if len(pp.requests) > self.config.batch_size:
-            self._drop("batch-too-large")
-            return
-        if batch_digest(pp.requests) != pp.digest:
-            self._drop("bad-digest")
+        problem = self._batch_problem(pp) or self._time_problem(pp)
+        if problem is not None:
+            self._drop(problem)
             return
         for req in pp.requests:
             if not self._request_ok(req):
@@ -461,7 +531,9 @@ class Replica:
         if pp.replica != self.id:
             prepare = mine
             if prepare is None or prepare.view != pp.view:
-                prepare = self._sign(Prepare(pp.view, pp.seq, pp.digest, self.id, b""))
+                prepare = self._sign(
+                    Prepare(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
+                )
                 slot.sent_prepare = prepare
                 self._persist(prepare)
             slot.add_prepare(prepare)
@@ -493,7 +565,7 @@ class Replica:
         pp = slot.pre_prepare
         if pp is None or slot.prepared:
             return
-        votes = slot.prepare_votes(pp.view, pp.digest)
+        votes = slot.prepare_votes(pp)
         if len(votes) < self.prepared_quorum():
             return
         slot.prepared = True
@@ -501,8 +573,8 @@ class Replica:
         slot.prepared_proof = PreparedProof(pp, chosen)
         self._persist(slot.prepared_proof)
         commit = slot.sent_commit
-        if commit is None or commit.view != pp.view or commit.digest != pp.digest:
-            commit = self._sign(Commit(pp.view, pp.seq, pp.digest, self.id, b""))
+        if commit is None or vote_key(commit) != vote_key(pp):
+            commit = self._sign(Commit(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b""))
             slot.sent_commit = commit
             self._persist(commit)
         slot.add_commit(commit)
@@ -513,7 +585,7 @@ class Replica:
         pp = slot.pre_prepare
         if pp is None or not slot.prepared or slot.committed:
             return
-        if len(slot.commit_votes(pp.view, pp.digest)) < self.commit_quorum():
+        if len(slot.commit_votes(pp)) < self.commit_quorum():
             return
         slot.committed = True
         self._execute_ready()
@@ -524,7 +596,7 @@ class Replica:
         while (slot := self.next_executable()) is not None:
             pp = slot.pre_prepare
             assert pp is not None
-            votes = slot.commit_votes(pp.view, pp.digest)
+            votes = slot.commit_votes(pp)
             cert = tuple(votes[r] for r in sorted(votes)[: self.commit_quorum()])
             slot.executed = True
             self._apply(
@@ -533,13 +605,14 @@ class Replica:
 
     def _apply(self, batch: CommittedBatch, reply: bool) -> None:
         """Execute one batch and do the bookkeeping every execution path shares."""
-        results = self.app.execute(batch)
+        fresh = self._freshness(batch.requests)
+        results = self.app.execute(batch, fresh)
         self._out.executed.append(batch)
+        self._out.fresh.append(fresh)
         self._vc_attempts = 0
-        for req, result in zip(batch.requests, results, strict=True):
-            # Exactly-once, decided from the batch alone so all correct replicas agree:
-            # a request at or below the client's last executed timestamp gets no new reply.
-            if req.timestamp <= self._last_ts.get(req.client, -1):
+        self._last_agreed = max(self._last_agreed, batch.timestamp_ms)
+        for req, result, new in zip(batch.requests, results, fresh, strict=True):
+            if not new:
                 continue
             self._last_ts[req.client] = req.timestamp
             self._proposed.discard((req.client, req.timestamp))
@@ -566,6 +639,24 @@ class Replica:
             self._vc_deadline = self._now + self._vc_timeout() if watching else None
         if batch.seq % self.config.checkpoint_interval == 0:
             self._take_checkpoint(batch.seq)
+
+    def _freshness(self, requests: Sequence[Request]) -> tuple[bool, ...]:
+        """Exactly-once (OSDI'99 4.1), decided from the chain alone so correct replicas agree.
+
+        A request is stale if its client already had this timestamp or a later
+        one executed, earlier in the chain or earlier in the same batch.
+        """
+        latest: dict[int, int] = {}
+        fresh: list[bool] = []
+        for req in requests:
+            last = latest.get(req.client)
+            if last is None:
+                last = self._last_ts.get(req.client, -1)
+            new = req.timestamp > last
+            fresh.append(new)
+            if new:
+                latest[req.client] = req.timestamp
+        return tuple(fresh)
 
     # -------------------------------------------------------------- checkpoints
 
@@ -668,6 +759,7 @@ class Replica:
             self._new_view if self._new_view and self._new_view.replica == self.id else None,
             tuple(self._replies[c] for c in sorted(self._replies)),
             self._replies_seq,
+            tuple(sorted(self._last_ts.items())),
         )
 
     def valid_checkpoint_proof(self, proof: Sequence[Checkpoint]) -> tuple[int, bytes] | None:
@@ -773,11 +865,15 @@ class Replica:
         self._execute_ready()
 
     def _valid_certificate(self, batch: CommittedBatch) -> bool:
-        """2f+1 distinct, validly signed COMMITs for the batch's view, seq and digest."""
-        digest = batch.digest
+        """2f+1 distinct, validly signed COMMITs for the batch's view, seq, digest and time.
+
+        The time matters: a server could otherwise hand us the right batch with
+        another block timestamp, and the chained digest would not notice.
+        """
+        agreed = (batch.view, batch.seq, batch.digest, batch.timestamp_ms)
         signers: set[int] = set()
         for c in batch.certificate:
-            if (c.view, c.seq, c.digest) != (batch.view, batch.seq, digest):
+            if (c.view, c.seq, c.digest, c.timestamp_ms) != agreed:
                 return False
             if c.replica in signers or not 0 <= c.replica < self.n:
                 return False
@@ -843,6 +939,14 @@ class Replica:
             self._drop("own-message")
             return
         peer = st.replica
+        # Each answer may cost up to ~3L messages, so a sender gets one per R/2. A correct
+        # stalled replica broadcasts every R and may send one STATUS in answer to ours;
+        # half of R leaves room for both and for latency jitter.
+        last = self._status_answered.get(peer)
+        if last is not None and self._now < last + max(1, self.config.status_interval_ms // 2):
+            self._drop("status-rate-limited")
+            return
+        self._status_answered[peer] = self._now
         self._resend_checkpoints(peer, st.stable_seq)
         if st.view != self._view or st.in_view_change or self._in_view_change:
             nv = self._new_view
@@ -868,11 +972,11 @@ class Replica:
                 self.stats["resent.pre-prepare"] += 1
                 self._send(peer, pp)
             mine = slot.sent_prepare
-            if seq not in prepared and mine is not None and mine.digest == pp.digest:
+            if seq not in prepared and mine is not None and vote_key(mine) == vote_key(pp):
                 self.stats["resent.prepare"] += 1
                 self._send(peer, mine)
             vote = slot.sent_commit
-            if seq not in committed and vote is not None and vote.digest == pp.digest:
+            if seq not in committed and vote is not None and vote_key(vote) == vote_key(pp):
                 self.stats["resent.commit"] += 1
                 self._send(peer, vote)
         if st.ask and self._lacks_what_peer_has(st):
@@ -970,13 +1074,13 @@ class Replica:
         pp = proof.pre_prepare
         if not self.accepts_pre_prepare_from(pp) or not 0 <= pp.replica < self.n:
             return False
-        if batch_digest(pp.requests) != pp.digest:
+        if self._batch_problem(pp) is not None:
             return False
         if not self.auth.verify(pp.replica, signing_bytes(pp), pp.signature):
             return False
         signers: set[int] = set()
         for p in proof.prepares:
-            if (p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest):
+            if p.seq != pp.seq or vote_key(p) != vote_key(pp):
                 return False
             if p.replica == pp.replica or p.replica in signers or not 0 <= p.replica < self.n:
                 return False
@@ -1106,13 +1210,18 @@ class Replica:
             for req in pp.requests:
                 self._proposed.add((req.client, req.timestamp))
             if not primary:
-                prepare = self._sign(Prepare(view, pp.seq, pp.digest, self.id, b""))
+                prepare = self._sign(
+                    Prepare(view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
+                )
                 slot.sent_prepare = prepare
                 slot.add_prepare(prepare)
                 self._persist(prepare)
                 self._broadcast(prepare)
         self._seq_next = max(plan.max_s, self._h, self.app.last_executed) + 1
-        self._last_pp_time = max([self._last_pp_time, *(pp.timestamp_ms for pp in nv.pre_prepares)])
+        # Keep block times monotone over what is executed and what O re-proposes (each O
+        # entry was prepared, so f+1 correct replicas bounded its time); never carry on
+        # our own earlier choices, which no one vouched for.
+        self._last_pp_time = max([self._last_agreed, *(pp.timestamp_ms for pp in nv.pre_prepares)])
         stash, self._stash = self._stash, []
         for msg in stash:
             if msg.view >= view:
@@ -1214,14 +1323,16 @@ class Replica:
             if batch is None:
                 continue
             results = results_at(seq) if results_at is not None else None
+            fresh = self._freshness(batch.requests)
             for k, req in enumerate(batch.requests):
-                if req.timestamp > self._last_ts.get(req.client, -1):
-                    self._last_ts[req.client] = req.timestamp
-                    self._replies.pop(req.client, None)
-                    if results is not None and len(results) == len(batch.requests):
-                        latest[req.client] = (req, results[k])
-                    else:
-                        latest.pop(req.client, None)
+                if not fresh[k]:
+                    continue
+                self._last_ts[req.client] = req.timestamp
+                self._replies.pop(req.client, None)
+                if results is not None and len(results) == len(batch.requests):
+                    latest[req.client] = (req, results[k])
+                else:
+                    latest.pop(req.client, None)
         for client in sorted(latest):
             req, result = latest[client]
             self._replies[client] = self._sign(
@@ -1257,6 +1368,9 @@ class Replica:
                 default=0,
             )
             replica._seq_next = max(top, replica._h, app.last_executed) + 1
+            held = (s.pre_prepare for s in replica._log.values() if s.pre_prepare is not None)
+            mine = [pp.timestamp_ms for pp in held if pp.replica == replica.id]
+            replica._last_pp_time = max([replica._last_agreed, *mine])
         replica._arm_pending = True
         return replica
 
@@ -1267,7 +1381,7 @@ class Replica:
             self._view, self._in_view_change = rec.view, rec.in_view_change
             self._set_stable(rec.stable_seq, rec.proof)
             self._replies = {r.client: r for r in rec.replies}
-            self._last_ts = {r.client: r.timestamp for r in rec.replies}
+            self._last_ts = dict(rec.client_timestamps)
             self._replies_seq = rec.replies_seq
             self._vc_latest.clear()
             if rec.view_change is not None:

@@ -33,6 +33,16 @@ Built in:
 ``rogue-primary``     a backup re-proposing seen batches for the next slots itself.
 ``far-sequence``      a primary also proposing far above the high watermark.
 ``delay``             holds every message for ``delay_ms`` (default 1000).
+``liar``              votes truthfully to one ``victim`` replica only, keeps
+                      everyone else in the dark (no votes, no STATUS answers,
+                      no prepared certificates in its VIEW-CHANGEs), leaves
+                      the victim's VIEW-CHANGE out of its NEW-VIEWs and, as
+                      primary, reuses the slots it lied about for empty
+                      batches (see the class).
+
+Options reach a behaviour as the fault's ``params`` (a ``params = { ... }``
+sub-table in a scenario file); each class's docstring lists the ones it reads
+and its ``OPTIONS`` names them.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from pbft.messages import (
     Prepare,
     PreparedProof,
     PrePrepare,
+    Status,
     ViewChange,
     batch_digest,
     signing_bytes,
@@ -331,7 +342,14 @@ class FakeViewChange(Behaviour):
         digest = self.garbage_digest()
         fake_pp = self.sign(PrePrepare(view - 1, seen.seq, digest, now_ms, (), me, b""))
         fake_prepares = tuple(
-            Prepare(view - 1, seen.seq, digest, r, self.garbage_digest())
+            Prepare(
+                view=view - 1,
+                seq=seen.seq,
+                digest=digest,
+                timestamp_ms=now_ms,
+                replica=r,
+                signature=self.garbage_digest(),
+            )
             for r in range(n)
             if r != me
         )[: 2 * f]
@@ -423,3 +441,100 @@ class Delay(Behaviour):
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         hold = self.param("delay_ms", 1000.0)
         return [Emit(s.to, s.message, hold) for s in sends]
+
+
+@behaviour("liar")
+class Liar(Behaviour):
+    """Lets one replica commit a batch that the others are never told about.
+
+    The attack behind it (n = 3f+1, a correct primary, link faults that keep
+    the victim's own messages from the other correct replicas): the victim
+    receives the PRE-PREPARE, this replica's PREPARE and its COMMIT, so it
+    holds 2f matching PREPAREs but only f+1 COMMITs; everyone else holds at
+    most the PRE-PREPARE. A correct victim waits for 2f+1 COMMITs; a victim
+    that commits on fewer executes a batch that the next view may fill
+    differently, because the liar, leading that view, builds its NEW-VIEW
+    from 2f+1 VIEW-CHANGEs none of which carries the batch (its own, which
+    "forgets" it, and those of replicas that never prepared it). A NEW-VIEW
+    built that way is one correct backups must accept: V is 2f+1 genuine,
+    valid VIEW-CHANGEs and O is exactly what they recompute.
+
+    What it does while active:
+
+    * its PREPAREs, and a COMMIT it adds for every PREPARE, go to the victim
+      only; PRE-PREPAREs it would relay to anyone else are withheld;
+    * it never answers STATUS (retransmission would hand the batch to the
+      replicas that missed it), and its wrapped replica never sees anyone's
+      PREPAREs or COMMITs, so it never prepares: its VIEW-CHANGEs carry no
+      prepared certificate, and the requests keep its view-change timer
+      running so it takes part in the view change that follows;
+    * the victim's VIEW-CHANGEs are hidden from it, so its NEW-VIEW's V is
+      chosen among the other replicas';
+    * as primary, it proposes empty batches for sequence numbers it voted on
+      to the victim (``hollow``), so those slots commit a batch that differs
+      from the one the victim may already have executed.
+
+    Options (``params``):
+
+    ``victim``  the one replica told the truth (default: the next replica id).
+    ``hollow``  1 (default) to reuse the lied-about slots for empty batches as
+                primary, 0 to propose whatever the wrapped replica proposes.
+
+    A correct replica set stays safe: the victim never commits on f+1
+    COMMITs, so nothing it executes can be dropped by the next view.
+    """
+
+    OPTIONS = ("victim", "hollow")
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        n = ctx.config.n
+        self.victim = int(self.param("victim", (ctx.replica_id + 1) % n)) % n
+        self.hollow = bool(self.param("hollow", 1))
+        self._confirmed: set[tuple[int, int]] = set()
+        self._lied_up_to = 0
+
+    def incoming(self, event: Event) -> Event | None:
+        if not isinstance(event, Deliver) or event.sender == self.ctx.replica_id:
+            return event
+        message = _peek(event.data)
+        if isinstance(message, (Prepare, Commit, Status)):
+            return None
+        if isinstance(message, ViewChange) and message.replica == self.victim:
+            return None
+        return event
+
+    def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
+        me, victim = self.ctx.replica_id, self.victim
+        out: list[Emit] = []
+        for send in sends:
+            message: Any = send.message
+            if isinstance(message, PrePrepare) and message.replica == me:
+                out.append(Emit(send.to, self._hollowed(message)))
+            elif isinstance(message, (PrePrepare, Prepare, Commit)):
+                if send.to in (victim, BROADCAST) and victim != me:
+                    out.append(Emit(victim, message))
+                if isinstance(message, Prepare) and victim != me:
+                    out.extend(self._confirm(message))
+            elif isinstance(message, ViewChange) and message.prepared:
+                out.append(Emit(send.to, self.sign(dataclasses.replace(message, prepared=()))))
+            else:
+                out.append(Emit(send.to, message))
+        return out
+
+    def _confirm(self, prepare: Prepare) -> list[Emit]:
+        """The COMMIT that, with the victim's own, makes f+1 for ``prepare``'s batch."""
+        key = (prepare.view, prepare.seq)
+        if key in self._confirmed:
+            return []
+        self._confirmed.add(key)
+        self._lied_up_to = max(self._lied_up_to, prepare.seq)
+        # A COMMIT names exactly what the PREPARE voted for: the two carry the same fields.
+        commit = Commit(**{f.name: getattr(prepare, f.name) for f in dataclasses.fields(prepare)})
+        return [Emit(self.victim, self.sign(commit))]
+
+    def _hollowed(self, pp: PrePrepare) -> PrePrepare:
+        if not self.hollow or not pp.requests or pp.seq > self._lied_up_to:
+            return pp
+        empty: PrePrepare = self.sign(dataclasses.replace(pp, requests=(), digest=NULL_DIGEST))
+        return empty

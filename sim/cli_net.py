@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _node(args: argparse.Namespace) -> int:
     from sim.live.broker import replica_user
-    from sim.live.cluster import PASSWORD_FILE
+    from sim.live.cluster import PASSWORD_FILE, WATCH_ENV
     from sim.live.host import serve
     from sim.live.node import open_node
     from sim.live.transport import BrokerURL
@@ -150,5 +151,6 @@ def _node(args: argparse.Namespace) -> int:
     if broker.password is None and secret.exists():
         broker = broker.with_credentials(replica_user(args.id), secret.read_text().strip())
     parts = open_node(args.config, args.id, args.data_dir)
-    asyncio.run(serve(parts, broker))
+    watch = os.environ.get(WATCH_ENV)
+    asyncio.run(serve(parts, broker, int(watch) if watch and watch.isdigit() else None))
     return 0

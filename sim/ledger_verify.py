@@ -93,14 +93,15 @@ def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
             commit = decode(raw, Commit)
         except CodecError as exc:
             return f"undecodable COMMIT in certificate ({exc.reason})"
-        if (commit.view, commit.seq, commit.digest) != (
+        if (commit.view, commit.seq, commit.digest, commit.timestamp_ms) != (
             meta.view,
             block.number,
             block.header.data_hash,
+            meta.timestamp_ms,
         ):
             return (
                 f"COMMIT of replica {commit.replica} is for view {commit.view} seq {commit.seq},"
-                f" not the block's view {meta.view} seq {block.number} and data hash"
+                f" not the block's view {meta.view} seq {block.number}, data hash and timestamp"
             )
         identity = trust.replica(commit.replica) if commit.replica < n else None
         if identity is not None and identity.verify(signing_bytes(commit), commit.signature):

@@ -223,13 +223,12 @@ def _resumed_client(floor_ms: int) -> type[Client]:
     Replicas remember each client's last timestamp from the executed blocks
     and ignore anything not newer (PBFT's exactly-once rule), so a session's
     clients must start above every earlier session's requests; the saved clock
-    is such a bound. ``Client`` has no public way to set it, hence ``_timestamp``.
+    is such a bound.
     """
 
     class Resumed(Client):
         def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            self._timestamp = floor_ms
+            super().__init__(*args, first_timestamp=floor_ms + 1)
 
     return Resumed
 

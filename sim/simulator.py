@@ -307,12 +307,19 @@ class Simulation:
         head = node.app.head_digest
         for i, batch in enumerate(out.executed):
             digest = batch.digest
+            # Only requests the replica executed: a stale or repeated one in a committed
+            # batch stays in the block but is not run (pbft.api.Application).
+            fresh = out.fresh[i] if i < len(out.fresh) else (True,) * len(batch.requests)
             history.record_execution(
                 node.id,
                 batch.seq,
                 digest,
                 head if i == last else None,
-                ((r.client, r.timestamp, r.operation) for r in batch.requests),
+                (
+                    (r.client, r.timestamp, r.operation)
+                    for r, new in zip(batch.requests, fresh, strict=True)
+                    if new
+                ),
             )
             if self.trace is not None:
                 self.trace.commit(

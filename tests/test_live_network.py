@@ -55,11 +55,13 @@ def mosquitto() -> str:
 def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("live") / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    cluster.up(directory, cluster.UpOptions(chaincode="patchset", pbft=pbft))
+    os.environ[cluster.WATCH_ENV] = str(os.getpid())  # nodes outlive no killed test run
     try:
+        cluster.up(directory, cluster.UpOptions(chaincode="patchset", pbft=pbft))
         yield directory
     finally:
         cluster.down(directory)
+        del os.environ[cluster.WATCH_ENV]
 
 
 def statuses(directory: Path) -> list[dict[str, Any]]:
@@ -136,7 +138,14 @@ def test_forged_and_garbage_messages_are_dropped_and_counted(net: Path) -> None:
     before = statuses(net)
     rng = random.Random(7)
     seq = before[1]["last_executed"] + 1
-    forged_prepare = Prepare(0, seq, rng.randbytes(32), 1, rng.randbytes(71))
+    forged_prepare = Prepare(
+        view=0,
+        seq=seq,
+        digest=rng.randbytes(32),
+        timestamp_ms=1,
+        replica=1,
+        signature=rng.randbytes(71),
+    )
     forged_request = Request(1001, 5, b"steal", rng.randbytes(70))
     broadcast1 = topics.broadcast(config.net, 1, True)
     items = [
@@ -216,6 +225,20 @@ def test_a_refused_command_is_one_line(net: Path, capsys: pytest.CaptureFixture[
     code = main(["patch", "approve", "no-such-patch", "9.9", "--as", ADMIN2, "--network", str(net)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "refused" in err
+
+
+def test_nodes_ride_out_a_broker_restart(net: Path) -> None:
+    config = load_config(net)
+    bpid = int((net / cluster.BROKER_DIR / cluster.PID_FILE).read_text())
+    os.kill(bpid, signal.SIGKILL)
+    wait_for("the broker to die", lambda: not broker.pid_alive(bpid), 5)
+    cluster.start_broker(net, config)
+    wait_for(
+        "every node to reconnect", lambda: all(s.get("connections", 0) >= 2 for s in statuses(net))
+    )
+    report = asyncio.run(run_load(net, rate=10, duration_s=1, timeout_s=20))
+    assert report["committed"] == report["submitted"] == 10
+    assert all(broker.pid_alive(cluster.node_pid(net, i) or 0) for i in range(config.n))
 
 
 def test_workload_commits_and_every_ledger_verifies(net: Path) -> None:

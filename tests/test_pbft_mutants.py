@@ -114,8 +114,8 @@ def test_commit_quorum_mutant_executes_on_f_plus_1_commits(cls: type[Replica]) -
     req = request(c.keyring, b"op")
     d = batch_digest((req,))
     r.step(Deliver(0, 0, encode(signed(c.keyring, 0, PrePrepare(0, 1, d, 0, (req,), 0, b"")))))
-    r.step(Deliver(0, 2, encode(signed(c.keyring, 2, Prepare(0, 1, d, 2, b"")))))
-    r.step(Deliver(0, 3, encode(signed(c.keyring, 3, Commit(0, 1, d, 3, b"")))))
+    r.step(Deliver(0, 2, encode(signed(c.keyring, 2, Prepare(0, 1, d, 0, 2, b"")))))
+    r.step(Deliver(0, 3, encode(signed(c.keyring, 3, Commit(0, 1, d, 0, 3, b"")))))
     assert r.last_executed == (1 if cls is not Replica else 0)
 
 

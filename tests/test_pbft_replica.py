@@ -114,18 +114,23 @@ def test_duplicate_request_answered_from_reply_cache_osdi99_4_1() -> None:
 
 
 def test_request_replayed_inside_a_batch_is_executed_once() -> None:
-    # A Byzantine primary may re-propose an executed request: the batch commits,
-    # but correct replicas send no second reply (exactly-once at execution).
+    # A Byzantine primary may re-propose an executed request: the batch commits (it
+    # is well-formed), but the application does not run the request again and
+    # correct replicas send no second reply (exactly-once at execution, OSDI'99 4.1).
     c = Cluster(n=4, settings={"batch_size": 1})
     c.submit(CLIENT, b"op")
     c.run(c.all_done)
-    req = c.apps[0].batches[0].requests[0]
-    pp = signed(c.keyring, 0, PrePrepare(0, 2, batch_digest((req,)), 5, (req,), 0, b""))
+    first = c.apps[0].batches[0]
+    req = first.requests[0]
+    when = first.timestamp_ms
+    pp = signed(c.keyring, 0, PrePrepare(0, 2, batch_digest((req,)), when, (req,), 0, b""))
     for r in (1, 2, 3):
         c.deliver_raw(0, r, encode(pp))
     replies = c.sent["Reply"]
     c.run()
     assert [app.last_executed for app in c.apps[1:]] == [2, 2, 2]
+    assert all(app.requests == ((1, req),) for app in c.apps[1:])
+    assert all(app.results_at(2) == [b""] for app in c.apps[1:])
     assert c.sent["Reply"] == replies
 
 

@@ -10,13 +10,15 @@ library underneath, and the gap between the two is the wrappers' overhead.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
 import importlib
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -26,12 +28,31 @@ from ledger.codec import decode, encode
 from pbft.messages import Commit, PrePrepare, Request, batch_digest, signing_bytes
 from sim.bench.timing import Budget, measure_rate
 
-SIGNED_PAYLOAD = signing_bytes(Commit(view=0, seq=1, digest=bytes(32), replica=1, signature=b""))
+
+def sample(cls: type[T], **given: Any) -> T:
+    """A well-formed ``cls`` with the ``given`` fields and plain values for the rest.
+
+    Fields not named get 1 (ints), 32 zero bytes (bytes: the size of a digest),
+    ``"x"`` or an empty tuple, so the samples keep working when the PBFT
+    messages gain a field.
+    """
+    hints = typing.get_type_hints(cls)
+    plain: dict[Any, Any] = {int: 1, bytes: bytes(32), str: "x", bool: False}
+    values = {
+        f.name: given[f.name] if f.name in given else plain.get(hints[f.name], ())
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    }
+    return cls(**values)
+
+
+SIGNED_PAYLOAD = signing_bytes(sample(Commit, view=0, replica=1, signature=b""))
 """What the signature rows sign: a COMMIT's signing bytes, the most frequent signed message."""
 
 CODEC_BATCH = 100
 CODEC_OPERATION_BYTES = 1024
 """PRE-PREPARE codec rows carry 100 requests of 1 KiB (about one kv envelope each)."""
+
+T = TypeVar("T")
 
 SHA_BLOCK = 64 * 1024
 SHA_SMALL = 128
@@ -169,7 +190,8 @@ def sha256_rates(budget: Budget) -> dict[str, float]:
 
 def _sample_pre_prepare() -> PrePrepare:
     requests = tuple(
-        Request(
+        sample(
+            Request,
             client=1000 + i,
             timestamp=i + 1,
             operation=hashlib.sha256(i.to_bytes(4, "big")).digest() * (CODEC_OPERATION_BYTES // 32),
@@ -177,11 +199,10 @@ def _sample_pre_prepare() -> PrePrepare:
         )
         for i in range(CODEC_BATCH)
     )
-    return PrePrepare(
+    return sample(
+        PrePrepare,
         view=0,
-        seq=1,
         digest=batch_digest(requests),
-        timestamp_ms=1,
         requests=requests,
         replica=0,
         signature=bytes(72),
@@ -208,7 +229,7 @@ def codec_rates(budget: Budget) -> dict[str, dict[str, float]]:
     """Encode and decode rates; decode includes the type checks and the canonical check."""
     samples: dict[str, Any] = {
         "pre_prepare_batch": _sample_pre_prepare(),
-        "commit": Commit(view=0, seq=1, digest=bytes(32), replica=1, signature=bytes(72)),
+        "commit": sample(Commit, view=0, replica=1, signature=bytes(72)),
     }
     out: dict[str, dict[str, float]] = {}
     for name, message in samples.items():

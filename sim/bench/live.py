@@ -146,7 +146,8 @@ def live_section(quick: bool) -> dict[str, Any]:
             cluster.down(directory)
     best = max(runs, key=lambda run: run["tx_per_s"])
     if not best["committed"]:
-        raise BenchError("the live network committed nothing")
+        failed = sum(run["failed"] for run in runs)
+        raise BenchError(f"the live network committed nothing ({failed} requests failed)")
     sustained = [run for run in runs if _kept_up(run)]
     steady = max(sustained, key=lambda run: run["offered_per_s"]) if sustained else runs[0]
     return {

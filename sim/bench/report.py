@@ -84,14 +84,28 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
                 number(r["tx_per_s"]),
                 f"{number(sum(r['per_batch'].values()))} / {number(paper)}",
                 number(r["maxrss_mib"]),
+                _percent(r.get("messages_vs_mac_verify")),
             ]
         )
-    header = ["n", "committed", "wall s", "msgs/s", "tx/s", "msgs/batch vs paper", "peak MiB"]
+    header = [
+        "n",
+        "committed",
+        "wall s",
+        "msgs/s",
+        "tx/s",
+        "msgs/batch vs paper",
+        "peak MiB",
+        "msgs/s / MAC verify/s",
+    ]
     return [
         f"  modelled HMAC crypto, workload 'none', batch {s['batch_size']}, "
         f"K={s['checkpoint_interval']}, {s['clients']} clients",
-        *table(header, rows, "rrrrrrr"),
+        *table(header, rows, "rrrrrrrr"),
     ]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def _live(s: dict[str, Any]) -> list[str]:
@@ -115,6 +129,14 @@ def _live(s: dict[str, Any]) -> list[str]:
         f"  best {number(s['tx_per_s'])} tx/s ({number(s['cpu_s_per_tx'] * 1000, 2)} CPU ms per "
         f"tx); at {number(s['latency_at_per_s'])}/s offered, the fastest step it kept up with: "
         f"p50 {number(s['p50_ms'], 1)} ms, p99 {number(s['p99_ms'], 1)} ms",
+        *(
+            [
+                f"  {_percent(s['efficiency'])} of the crypto bound of {s['crypto_bound_cpus']} "
+                f"CPUs doing only the signature checks ({number(s['crypto_bound_tx_per_s'])} tx/s)"
+            ]
+            if "efficiency" in s
+            else []
+        ),
     ]
 
 
@@ -178,98 +200,123 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) 
     ]
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The headline table for BENCHMARKS.md: each figure beside its limit or target."""
-    m = result["machine"]
-    sections = result["sections"]
-    rows: list[list[str]] = []
-    limits = sections.get("limits", {})
-    if limits.get("status") == "ok":
-        for r in limits["signatures"]:
-            rows.append(
-                [
-                    "limits",
-                    f"{r['scheme']} via {r['via']}: sign/s, verify/s",
-                    f"{number(r['sign_per_s'])} / {number(r['verify_per_s'])}",
-                    "",
-                ]
-            )
-        rows.append(["limits", "SHA-256 MB/s (64 KiB)", number(limits["sha256"]["mb_per_s"]), ""])
-        for name, c in limits["codec"].items():
-            rows.append(
-                [
-                    "limits",
-                    f"codec {name} ({number(c['bytes'])} B): encode/s, decode/s",
-                    f"{number(c['encode_per_s'])} / {number(c['decode_per_s'])}",
-                    "",
-                ]
-            )
-    real = sections.get("sim-real", {})
-    if real.get("status") == "ok":
-        rows += [
-            ["sim-real", "committed tx/s", number(real["tx_per_s"]), ">= 1,000"],
-            [
-                "sim-real",
-                f"crypto bound tx/s ({number(real['verifies_per_tx'], 2)} verifies + "
-                f"{number(real['signs_per_tx'], 2)} signs per tx)",
-                number(real["bound_tx_per_s"]),
-                "",
-            ],
-            [
-                "sim-real",
-                "efficiency (achieved / bound)",
-                f"{100 * real['efficiency']:.0f}%",
-                ">= 50%",
-            ],
-            [
-                "sim-real",
-                f"bound as separate machines ({number(real['deployment_verifies_per_tx'], 2)} "
-                f"verifies + {number(real['deployment_signs_per_tx'], 2)} signs per tx)",
-                number(real["deployment_bound_tx_per_s"]),
-                "",
-            ],
-        ]
-    modelled = sections.get("sim-modelled", {})
-    if modelled.get("status") == "ok":
-        for r in modelled["sizes"]:
-            n = r["n"]
-            paper = sum(r["paper_per_batch"].values())
-            rows += [
-                [
-                    f"sim-modelled n={n}",
-                    "simulated messages/s",
-                    number(r["messages_per_s"]),
-                    ">= 300,000" if n == 16 else "",
-                ],
-                [
-                    f"sim-modelled n={n}",
-                    f"committed tx/s ({r['committed']} requests, wall s)",
-                    f"{number(r['tx_per_s'])} ({number(r['wall_s'], 2)} s)",
-                    "< 20 s" if n == 100 else "",
-                ],
-                [
-                    f"sim-modelled n={n}",
-                    "protocol messages per batch (paper)",
-                    f"{number(sum(r['per_batch'].values()), 1)} ({number(paper, 1)})",
-                    "",
-                ],
-                [f"sim-modelled n={n}", "peak RSS MiB", number(r["maxrss_mib"]), ""],
-            ]
-    live = sections.get("live", {})
-    if live.get("status") == "ok":
-        rows += [
-            ["live n=4", "committed tx/s", number(live["tx_per_s"]), ">= 1,000"],
-            [
-                "live n=4",
-                f"commit latency p50 / p99 ms at {number(live['latency_at_per_s'])}/s offered",
-                f"{number(live['p50_ms'], 1)} / {number(live['p99_ms'], 1)}",
-                "p99 < 500",
-            ],
-            ["live n=4", "CPU ms per tx", number(live["cpu_s_per_tx"] * 1000, 2), ""],
-        ]
-    head = (
-        f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}, "
-        f"load average {m['load_average']}."
+def _md_limits(s: dict[str, Any]) -> list[str]:
+    rows = [
+        [f"{r['scheme']} via {r['via']}", number(r["sign_per_s"]), number(r["verify_per_s"])]
+        for r in s["signatures"]
+    ]
+    lines = _md_table(
+        [f"signatures ({s['payload_bytes']} B payload)", "sign/s", "verify/s"], rows, "lrr"
     )
-    table_lines = _md_table(["section", "figure", "measured", "target"], rows, "llrr")
-    return "\n".join([head, "", *table_lines])
+    sha, pp, cm = s["sha256"], s["codec"]["pre_prepare_batch"], s["codec"]["commit"]
+    rows = [
+        [
+            f"PrePrepare, {pp['requests']} requests ({number(pp['bytes'])} B)",
+            number(pp["encode_per_s"]),
+            number(pp["decode_per_s"]),
+        ],
+        [f"Commit ({cm['bytes']} B)", number(cm["encode_per_s"]), number(cm["decode_per_s"])],
+    ]
+    return [
+        *lines,
+        "",
+        *_md_table(["codec", "encode/s", "decode/s (first sight)"], rows, "lrr"),
+        "",
+        f"SHA-256: {number(sha['mb_per_s'])} MB/s on 64 KiB blocks, "
+        f"{number(sha['small_per_s'])} hashes/s of {sha['small_bytes']} B.",
+    ]
+
+
+def _md_sim_real(s: dict[str, Any]) -> list[str]:
+    rows = [
+        ["committed tx/s", number(s["tx_per_s"]), ">= 1,000"],
+        [
+            f"crypto bound: {number(s['verifies_per_tx'], 2)} verifies + "
+            f"{number(s['signs_per_tx'], 2)} signs per tx at {number(s['verify_per_s'])} "
+            f"verify/s, {number(s['sign_per_s'])} sign/s",
+            f"{number(s['bound_tx_per_s'])} tx/s",
+            "",
+        ],
+        ["efficiency (achieved / bound)", _percent(s["efficiency"]), ">= 50%"],
+        [
+            f"bound as separate machines: {number(s['deployment_verifies_per_tx'], 2)} "
+            f"verifies + {number(s['deployment_signs_per_tx'], 2)} signs per tx",
+            f"{number(s['deployment_bound_tx_per_s'])} tx/s",
+            "",
+        ],
+    ]
+    return _md_table(
+        [f"sim-real (n={s['n']}, batch {s['batch_size']}, workload {s['workload']})", "", "target"],
+        rows,
+        "lrr",
+    )
+
+
+def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            str(r["n"]),
+            number(r["messages_per_s"]),
+            _percent(r.get("messages_vs_mac_verify")),
+            number(r["tx_per_s"]),
+            f"{r['committed']} in {number(r['wall_s'], 2)} s",
+            f"{number(sum(r['per_batch'].values()), 1)} "
+            f"({number(sum(r['paper_per_batch'].values()), 1)})",
+            number(r["maxrss_mib"]),
+        ]
+        for r in s["sizes"]
+    ]
+    header = [
+        "n",
+        "messages/s",
+        "of MAC verify/s",
+        "tx/s",
+        "requests in wall time",
+        "messages/batch (paper)",
+        "peak RSS MiB",
+    ]
+    return _md_table(header, rows, "rrrrrrr")
+
+
+def _md_live(s: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            number(r["offered_per_s"]),
+            number(r["tx_per_s"]),
+            number(r["p50_ms"], 1),
+            number(r["p99_ms"], 1),
+            number(r["cpu_s_per_tx"] * 1000 if r["cpu_s_per_tx"] else None, 2),
+        ]
+        for r in s["runs"]
+    ]
+    lines = _md_table(
+        ["offered tx/s", "committed tx/s", "p50 ms", "p99 ms", "CPU ms/tx"], rows, "rrrrr"
+    )
+    if "efficiency" in s:
+        lines += [
+            "",
+            f"Best {number(s['tx_per_s'])} tx/s = {_percent(s['efficiency'])} of the crypto bound "
+            f"of {s['crypto_bound_cpus']} CPUs ({number(s['crypto_bound_tx_per_s'])} tx/s).",
+        ]
+    return lines
+
+
+MARKDOWN: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "limits": _md_limits,
+    "sim-real": _md_sim_real,
+    "sim-modelled": _md_sim_modelled,
+    "live": _md_live,
+}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The result tables for BENCHMARKS.md, one per measured section."""
+    m = result["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}, "
+        f"load average {m['load_average']} at the end.",
+    ]
+    for name, section in result["sections"].items():
+        if section["status"] == "ok":
+            lines += ["", f"**{name}**", "", *MARKDOWN[name](section)]
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ breaks is reported ``failed`` with the error, and the others still run.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,6 +125,32 @@ def _signature_rates(limits: dict[str, Any], budget_quick: bool) -> tuple[tuple[
     return rates, via
 
 
+def add_ratios(sections: dict[str, dict[str, Any]]) -> None:
+    """Figures against limits from the same run, where both sides were measured.
+
+    * sim-modelled: messages/s over the modelled authenticator's verify rate.
+      Every delivered message is verified once by its receiver, so on one
+      core this ratio cannot reach 1; it is the share of the time not spent
+      elsewhere.
+    * live: committed tx/s over what all the cores could commit doing only
+      the signature checks a transaction needs on separate machines (the
+      sim-real deployment bound, times the number of CPUs).
+    """
+    limits, real = sections.get("limits", {}), sections.get("sim-real", {})
+    modelled, live = sections.get("sim-modelled", {}), sections.get("live", {})
+    if limits.get("status") == "ok" and modelled.get("status") == "ok":
+        _, verify_rate = limits_mod.verify_rate(limits, "hmac-sha256")
+        for row in modelled["sizes"]:
+            row["mac_verify_per_s"] = verify_rate
+            row["messages_vs_mac_verify"] = row["messages_per_s"] / verify_rate
+    if real.get("status") == "ok" and live.get("status") == "ok":
+        cpus = os.cpu_count() or 1
+        bound = real["deployment_bound_tx_per_s"] * cpus
+        live["crypto_bound_tx_per_s"] = bound
+        live["crypto_bound_cpus"] = cpus
+        live["efficiency"] = live["tx_per_s"] / bound
+
+
 def run_suite(options: Options) -> dict[str, Any]:
     """Measure every wanted section; the answer is what ``bench --json`` prints."""
     sections: dict[str, dict[str, Any]] = {}
@@ -147,6 +174,7 @@ def run_suite(options: Options) -> dict[str, Any]:
     step("sim-real", real)
     step("sim-modelled", lambda: sim_modelled(options.quick, options.profile_top))
     step("live", lambda: live_section(options.quick))
+    add_ratios(sections)
     return {
         "schema": SCHEMA_VERSION,
         "quick": options.quick,

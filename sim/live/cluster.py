@@ -32,6 +32,8 @@ PASSWORD_FILE = "mqtt-password"
 NODE_LOG = "node.log"
 BROKER_DIR = "broker"
 START_TIMEOUT_S = 60.0
+WATCH_ENV = "LEDGERSIM_WATCH_PID"
+"""Nodes started with this set to a pid stop when that process is gone (test harnesses)."""
 
 DEFAULT_PBFT = PBFTConfig(
     n=4,

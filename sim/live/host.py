@@ -50,6 +50,7 @@ STATUS_FILE = "status.json"
 BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
 MAX_EVENTS_PER_SYNC = 256
+RECONNECT_S = 1.0
 
 Endorser = Callable[[bytes, int], bytes]
 """Signed proposal bytes and the time in, endorser response bytes out (raises on garbage)."""
@@ -114,6 +115,20 @@ class NodeHost:
         self.stopping = asyncio.Event()
         self._last_status = 0.0
         self.started_at = time.time()
+        self.watch_pid: int | None = None
+        self.connections = 0
+
+    def watched_alive(self) -> bool:
+        """False once the process this node was told to outlive-not exits (test harnesses)."""
+        if self.watch_pid is None:
+            return True
+        try:
+            os.kill(self.watch_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @property
     def stats(self) -> dict[str, int]:
@@ -121,6 +136,8 @@ class NodeHost:
 
     async def run(self, transport: Transport) -> None:
         self.transport = transport
+        self.connections += 1
+        self.write_status(force=True)
         await self._carry_out(self.replica.step(Tick(self.clock.now_ms())))
         while not self.stopping.is_set():
             incoming = await self._next_incoming()
@@ -144,10 +161,16 @@ class NodeHost:
         timeout = STATUS_INTERVAL_S
         if self.wake_at is not None:
             timeout = min(timeout, max(0.0, (self.wake_at - self.clock.now_ms()) / 1000))
+        if self.transport.lost.is_set() or not self.watched_alive():
+            raise ConnectionLost
         stop = asyncio.ensure_future(self.stopping.wait())
+        lost = asyncio.ensure_future(self.transport.lost.wait())
         get = asyncio.ensure_future(self.transport.inbox.get())
-        done, _ = await asyncio.wait({stop, get}, timeout=timeout, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(
+            {stop, lost, get}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
         stop.cancel()
+        lost.cancel()
         if get in done:
             return get.result()
         get.cancel()
@@ -233,6 +256,7 @@ class NodeHost:
             },
             "stats": {**dict(replica.stats), **dict(self.transport.stats)},
             "log_syncs": self.log.syncs,
+            "connections": self.connections,
             "recovered_records": len(self.log.recovered),
             "started_at": self.started_at,
             "updated_at": time.time(),
@@ -250,15 +274,38 @@ class NodeHost:
         tmp.replace(path)
 
 
-async def serve(parts: NodeParts, broker: BrokerURL) -> None:
-    """Run a node until SIGTERM/SIGINT; errors reaching the broker are InputErrors."""
+class ConnectionLost(Exception):
+    """The broker went away (or the watched process did); the node reconnects or stops."""
+
+
+async def serve(parts: NodeParts, broker: BrokerURL, watch_pid: int | None = None) -> None:
+    """Run a node until SIGTERM/SIGINT (or until ``watch_pid`` exits).
+
+    The first connection failing is the user's problem (an InputError: wrong
+    URL, broker down, bad credentials). Losing the broker later is a network
+    fault like any other: the replica keeps its state in memory and the node
+    reconnects every second; PBFT retransmission and state transfer make up
+    for what was lost meanwhile.
+    """
     host = NodeHost(parts)
+    host.watch_pid = watch_pid
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, host.stopping.set)
+    connected_once = False
     try:
-        async with Transport(broker, parts.config.net, parts.replica_id) as transport:
-            await host.run(transport)
+        while not host.stopping.is_set() and host.watched_alive():
+            try:
+                async with Transport(broker, parts.config.net, parts.replica_id) as transport:
+                    connected_once = True
+                    await host.run(transport)
+            except ConnectionLost:
+                pass
+            except InputError:
+                if not connected_once:
+                    raise
+            if not host.stopping.is_set():
+                await asyncio.sleep(RECONNECT_S)
     finally:
         host.log.close()
 

@@ -24,6 +24,7 @@ from sim.errors import InputError
 from sim.live.client import ClientPool
 from sim.live.netconfig import load_config
 from sim.results import percentiles
+from sim.sdk import EndorsementFailed
 
 Submit = Callable[[int], Awaitable[bool]]
 """Issue request number ``k``; True when it committed valid."""
@@ -63,7 +64,7 @@ async def run_load(
                 await asyncio.sleep(delay)
             try:
                 ok = await asyncio.wait_for(submit(k), timeout_s)
-            except (InputError, TimeoutError):
+            except (InputError, TimeoutError, EndorsementFailed):
                 outcomes["failed"] += 1
             else:
                 outcomes["committed" if ok else "invalid"] += 1

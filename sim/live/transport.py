@@ -83,6 +83,8 @@ class Transport:
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
+        self.lost = asyncio.Event()
+        """Set when the broker connection drops; the owner reconnects (or gives up)."""
 
     async def __aenter__(self) -> Transport:
         # aiomqtt binds to the running loop, so the client is made here, not in __init__.
@@ -139,15 +141,25 @@ class Transport:
             topic = topics.unicast(self.net, sender, self.is_replica, to)
         if self._client is None:
             raise RuntimeError("transport used outside its async with block")
-        await self._client.publish(topic, data, qos=QOS)
+        try:
+            await self._client.publish(topic, data, qos=QOS)
+        except aiomqtt.MqttError:
+            self.stats["drop.transport.publish-failed"] += 1  # lost, like any QoS 0 message
+            self.lost.set()
+            return
         self.stats["sent"] += 1
 
     async def _read(self) -> None:
         assert self._client is not None
-        async for message in self._client.messages:
-            incoming = self.accept(message.topic.value, message.payload)
-            if incoming is not None:
-                self.inbox.put_nowait(incoming)
+        try:
+            async for message in self._client.messages:
+                incoming = self.accept(message.topic.value, message.payload)
+                if incoming is not None:
+                    self.inbox.put_nowait(incoming)
+        except aiomqtt.MqttError:
+            pass
+        finally:
+            self.lost.set()
 
     def accept(self, topic: str, payload: object) -> Incoming | None:
         """Unwrap one broker message, or count why it was dropped."""
