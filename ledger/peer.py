@@ -11,7 +11,7 @@ validates nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from ledger.block import GENESIS, Block, BlockMetadata, Unwrap, ValidationCode, make_block
@@ -135,11 +135,18 @@ class PeerLedger:
         certificate: Sequence[bytes] = (),
         timestamp_ms: int = 0,
         view: int = 0,
+        stale: Collection[int] = (),
     ) -> CommitResult:
-        """Validate and commit the next block (``number`` must be the height)."""
+        """Validate and commit the next block (``number`` must be the height).
+
+        ``stale``: positions the ordering service refused to execute (see
+        :func:`ledger.validator.validate_block`).
+        """
         if number != self.height:
             raise ValueError(f"next block is {self.height}, got {number}")
-        verdict = validate_block(number, data, timestamp_ms, self.unwrap, self.config, self.state)
+        verdict = validate_block(
+            number, data, timestamp_ms, self.unwrap, self.config, self.state, stale
+        )
         metadata = BlockMetadata(
             tuple(certificate), tuple(int(c) for c in verdict.codes), timestamp_ms, view, number
         )

@@ -31,7 +31,7 @@ cannot be resubmitted as is, as in Fabric.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -214,8 +214,16 @@ def validate_block(
     unwrap: Unwrap,
     config: ChannelConfig,
     state: StateReader,
+    stale: Collection[int] = (),
 ) -> BlockValidation:
-    """Validate every transaction of block ``number`` against ``state`` (before the block)."""
+    """Validate every transaction of block ``number`` against ``state`` (before the block).
+
+    ``stale`` lists the positions the ordering service refused to execute (PBFT's
+    exactly-once rule: the client already had a request at that timestamp or
+    later executed). Such a transaction stays in the block, since the block's
+    data hash is the batch digest, and gets ``DUPLICATE_TXID``: it is a repeated
+    submission, which is what that code means in Fabric.
+    """
     updates = UpdateBatch()
     codes: list[ValidationCode] = []
     tx_ids: list[str] = []
@@ -223,6 +231,8 @@ def validate_block(
     view = _BlockView(state, updates)
     for index, item in enumerate(data):
         code, envelope, parsed = parse(item, unwrap)
+        if code is V.VALID and index in stale:
+            code = V.DUPLICATE_TXID
         if code is V.VALID and envelope is not None and parsed is not None:
             code = check_creator(envelope, parsed, config, timestamp_ms)
         if code is V.VALID and parsed is not None:

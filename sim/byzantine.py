@@ -163,6 +163,8 @@ def make_behaviour(name: str, ctx: Context) -> Behaviour:
 
 @behaviour("silent")
 class Silent(Behaviour):
+    """Sends nothing but keeps receiving: a crash the others cannot tell apart. No options."""
+
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         return []
 
@@ -220,6 +222,11 @@ class Equivocate(Behaviour):
 
 @behaviour("bad-digest")
 class BadDigest(Behaviour):
+    """Signs its PRE-PREPAREs, PREPAREs, COMMITs and CHECKPOINTs over random digests.
+
+    The messages are genuinely signed, so only the digest check stops them. No options.
+    """
+
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         out: list[Emit] = []
         for send in sends:
@@ -232,6 +239,11 @@ class BadDigest(Behaviour):
 
 @behaviour("forge-signature")
 class ForgeSignature(Behaviour):
+    """Sends every message in another replica's name, with a random signature.
+
+    Options: ``as``, the replica it impersonates (default: the next replica id).
+    """
+
     OPTIONS = ("as",)
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
@@ -250,6 +262,12 @@ class ForgeSignature(Behaviour):
 
 @behaviour("replay")
 class Replay(Behaviour):
+    """Besides behaving correctly, re-sends old messages (its own and others') verbatim.
+
+    It keeps the last ``KEEP`` messages it saw or sent. Options: ``rate``, the
+    chance per step of one replay to a random replica (default 0.3).
+    """
+
     OPTIONS = ("rate",)
     KEEP = 64
 
@@ -436,6 +454,11 @@ def _peek(data: bytes) -> Any:
 
 @behaviour("delay")
 class Delay(Behaviour):
+    """Correct but slow: holds every outgoing message before sending it.
+
+    Options: ``delay_ms``, how long (default 1000).
+    """
+
     OPTIONS = ("delay_ms",)
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chaincode.endorser import Endorser
-from ledger.block import Unwrap, ValidationCode
+from ledger.block import Unwrap
 from ledger.blockstore import BlockStore, MemoryFile
 from ledger.codec import CodecError, decode, encode
 from ledger.history import SqliteHistory
@@ -75,36 +75,11 @@ def unwrap_request(item: bytes) -> bytes | None:
         return None
 
 
-class _Withdrawable:
-    """The ledger's unwrap, able to withhold the envelopes of stale requests during one commit.
-
-    A stale request (one PBFT's exactly-once rule says is not to be executed,
-    see ``pbft.api.Application``) stays in the block, since the block's data
-    hash is the PBFT batch digest, but the validator is shown no envelope for
-    it, so it gets ``NIL_ENVELOPE`` and changes nothing. Identical bytes that
-    also appear as a fresh request in the same batch are left to the validator,
-    which gives every copy after the first ``DUPLICATE_TXID``, as Fabric does.
-    Stale-ness depends only on the chain, so every correct peer writes the same
-    codes; replaying a block uses its stored codes, never this.
-    """
-
-    def __init__(self, inner: Unwrap) -> None:
-        self.inner = inner
-        self.withheld: frozenset[bytes] = frozenset()
-
-    def __call__(self, item: bytes) -> bytes | None:
-        if item in self.withheld:
-            return None
-        return self.inner(item)
-
-
 class LedgerApplication:
     """``pbft.api.Application`` backed by a :class:`PeerLedger`."""
 
     def __init__(self, ledger: PeerLedger) -> None:
         self.ledger = ledger
-        self._unwrap = _Withdrawable(ledger.unwrap)
-        ledger.unwrap = self._unwrap
 
     @property
     def last_executed(self) -> int:
@@ -118,23 +93,17 @@ class LedgerApplication:
         self, batch: CommittedBatch, fresh: Sequence[bool] | None = None
     ) -> Sequence[bytes]:
         data = tuple(encode(r) for r in batch.requests)
-        if fresh is not None:
-            if len(fresh) != len(data):
-                raise ValueError(f"fresh has {len(fresh)} entries for {len(data)} requests")
-            kept = {item for item, new in zip(data, fresh, strict=True) if new}
-            self._unwrap.withheld = frozenset(
-                item for item, new in zip(data, fresh, strict=True) if not new and item not in kept
-            )
-        try:
-            result = self.ledger.commit(
-                batch.seq,
-                data,
-                certificate=tuple(encode(c) for c in batch.certificate),
-                timestamp_ms=batch.timestamp_ms,
-                view=batch.view,
-            )
-        finally:
-            self._unwrap.withheld = frozenset()
+        if fresh is not None and len(fresh) != len(data):
+            raise ValueError(f"fresh has {len(fresh)} entries for {len(data)} requests")
+        stale = () if fresh is None else [i for i, new in enumerate(fresh) if not new]
+        result = self.ledger.commit(
+            batch.seq,
+            data,
+            certificate=tuple(encode(c) for c in batch.certificate),
+            timestamp_ms=batch.timestamp_ms,
+            view=batch.view,
+            stale=stale,
+        )
         return [encode(status) for status in result.statuses()]
 
     def results_at(self, seq: int) -> Sequence[bytes] | None:
@@ -144,8 +113,7 @@ class LedgerApplication:
         block = self.ledger.block(seq)
         results = []
         for item, code in zip(block.data, block.metadata.validation_codes, strict=True):
-            withheld = code == ValidationCode.NIL_ENVELOPE
-            payload = None if withheld else parse_item(item, self._unwrap)[2]
+            payload = parse_item(item, self.ledger.unwrap)[2]
             tx_id = "" if payload is None else payload.header.tx_id
             results.append(encode(TxStatus(tx_id, int(code))))
         return results

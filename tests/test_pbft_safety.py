@@ -234,12 +234,17 @@ def _ledger_app_and_envelopes(c: Cluster) -> tuple[Any, list[Request]]:
 
 
 def test_ledger_keeps_stale_requests_as_data_without_effects() -> None:
+    """A request PBFT refuses to execute stays in the block as a DUPLICATE_TXID.
+
+    Its tx id is not indexed (it never took effect), so the same transaction
+    submitted fresh later still commits.
+    """
     app, (a, b) = _ledger_app_and_envelopes(Cluster(n=4))
     results = app.execute(CommittedBatch(1, 0, 10, (a, b, a), ()), (True, False, False))
     codes = [decode(r, TxStatus).code for r in results]
     assert codes == [
         ValidationCode.VALID,
-        ValidationCode.NIL_ENVELOPE,
+        ValidationCode.DUPLICATE_TXID,
         ValidationCode.DUPLICATE_TXID,
     ]
     assert app.results_at(1) == list(results)
