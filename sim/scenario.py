@@ -30,15 +30,6 @@ from sim.scenario_model import Expect, Fault, Latency, NetworkSpec, Scenario, Wo
 CHAINCODES = (*LEDGER_CHAINCODES, "none")
 """``none`` orders raw operations with no ledger (``pbft.memapp``)."""
 
-# Options a behaviour reads from its fault (``Behaviour.param``), which may also be
-# written directly on the ``[[fault]]`` table instead of in a ``params`` sub-table.
-BEHAVIOUR_OPTIONS: dict[str, frozenset[str]] = {
-    "forge-signature": frozenset({"as"}),
-    "replay": frozenset({"rate"}),
-    "fake-view-change": frozenset({"interval_ms"}),
-    "delay": frozenset({"delay_ms"}),
-}
-
 # Keys every fault may carry, and those each kind adds. Everything else is an
 # unknown key, except a Byzantine behaviour's own options.
 _FAULT_COMMON = frozenset({"kind", "at_ms"})
@@ -74,8 +65,12 @@ def show(value: object) -> str:
 
 
 def behavior_options() -> dict[str, frozenset[str]]:
-    """Every registered Byzantine behaviour (``sim.byzantine``) with its inline option keys."""
-    return {name: BEHAVIOUR_OPTIONS.get(name, frozenset()) for name in BEHAVIOURS}
+    """Every registered Byzantine behaviour (``sim.byzantine``) with its option keys.
+
+    The behaviour class declares them (``OPTIONS``); they may be written in a
+    ``params`` sub-table or directly on the ``[[fault]]`` table.
+    """
+    return {name: frozenset(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
 
 
 class _Table:

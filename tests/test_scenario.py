@@ -289,3 +289,17 @@ def test_generated_scenarios_round_trip_through_toml(scenario: Scenario) -> None
     """What a failing property test prints (sim.reproduce) reads back as the same scenario."""
     parsed = parse_scenario(to_toml(scenario), "repro.toml")
     assert replace(parsed, source=scenario.source) == scenario
+
+
+def test_every_behaviour_option_may_be_written_on_the_fault_table() -> None:
+    """Options come from each behaviour class's OPTIONS, so new behaviours need no parser change."""
+    from sim.byzantine import BEHAVIOURS
+
+    for name, cls in BEHAVIOURS.items():
+        for option in cls.OPTIONS:
+            text = (
+                "[network]\nreplicas = 4\n[[fault]]\nkind = 'byzantine'\nreplica = 1\n"
+                f"behavior = '{name}'\n{option} = 2\n"
+            )
+            (fault,) = parse_scenario(text, "inline.toml").faults
+            assert (option, 2) in fault.params, (name, option)
