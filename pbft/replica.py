@@ -114,6 +114,9 @@ class Replica:
         self._vc_attempts = 0
         self._vc_resend_at: int | None = None
         self._ahead: dict[int, int] = {}
+        """Replica -> highest view it was seen working in (validly signed evidence)."""
+        self._catch_up_asked = 0
+        """Highest view whose NEW-VIEW we asked the replicas seen in it for (one ask per view)."""
         self._stash: list[VoteMessage] = []
         self._stash_limit = 4 * config.n * config.watermark_window
         self._stash_quota = 2 * config.watermark_window
@@ -481,21 +484,53 @@ class Replica:
         self._stash.append(msg)
 
     def _notice_view_ahead(self, replica: int, view: int) -> None:
-        """Catch up with a view the others entered while we were away.
-
-        A replica that missed a view change (crashed, partitioned) sees signed
-        protocol messages for a later view. Once f+1 distinct replicas are seen
-        there, at least one correct replica is, so we ask to join it with a
-        VIEW-CHANGE; its primary answers a late VIEW-CHANGE for its current view
-        with the NEW-VIEW (see ``_on_view_change``). This is the f+1 join rule of
-        OSDI'99 4.5.2 applied to evidence other than VIEW-CHANGE messages.
-        """
+        """Record that ``replica`` works in ``view``, above ours, and catch up once f+1 do."""
         if self._ahead.get(replica, -1) >= view:
             return
         self._ahead[replica] = view
+        self._catch_up()
+
+    def view_evidence_quorum(self) -> int:
+        """f+1 distinct replicas seen in a later view include a correct one (OSDI'99 4.5.2)."""
+        return self.f + 1
+
+    def _view_behind(self) -> int | None:
+        """The highest view that enough replicas were seen in, if it is above ours.
+
+        It is the (f+1)-th highest view in the evidence, so at least one correct
+        replica has reached it; one faulty replica alone, claiming any view,
+        never moves it.
+        """
         views = sorted((v for v in self._ahead.values() if v > self._view), reverse=True)
-        if len(views) > self.f:
-            self._start_view_change(views[self.f])
+        quorum = self.view_evidence_quorum()
+        return views[quorum - 1] if len(views) >= quorum else None
+
+    def _catch_up(self) -> None:
+        """Learn a view the others entered while we were away (crashed, partitioned).
+
+        Outside a view change we ask for the NEW-VIEW rather than start one,
+        as Castro's implementation does with status messages (TOCS'02 5.2):
+        every replica in the later view holds that NEW-VIEW (it carries its own
+        proof, so any of them may forward it), and we install it exactly as in
+        a view change (``_on_new_view``). The first ask goes at once to the
+        replicas seen in that view; while we stay behind the STATUS timer
+        repeats it to everyone, which also repairs a lost answer. During a view
+        change the f+1 join rule applies instead: we move our VIEW-CHANGE to
+        that view, and its primary answers a late one with its NEW-VIEW.
+        """
+        target = self._view_behind()
+        if target is None:
+            return
+        if self._in_view_change:
+            self._start_view_change(target)
+            return
+        if target > self._catch_up_asked:
+            self._catch_up_asked = target
+            self.stats["catch-up.asked"] += 1
+            status = self._status(ask=True)
+            for peer in sorted(r for r, v in self._ahead.items() if v >= target):
+                self._send(peer, status)
+        self._arm_status()
 
     def _on_pre_prepare(self, pp: PrePrepare, _sender: int) -> None:
         if not self._admit(pp):
@@ -756,7 +791,7 @@ class Replica:
             tuple(prepared),
             tuple(sent),
             self._vc_latest.get(self.id),
-            self._new_view if self._new_view and self._new_view.replica == self.id else None,
+            self._new_view,
             tuple(self._replies[c] for c in sorted(self._replies)),
             self._replies_seq,
             tuple(sorted(self._last_ts.items())),
@@ -939,6 +974,8 @@ class Replica:
             self._drop("own-message")
             return
         peer = st.replica
+        if st.view > self._view:
+            self._notice_view_ahead(peer, st.view)  # evidence counts even if rate-limited
         # Each answer may cost up to ~3L messages, so a sender gets one per R/2. A correct
         # stalled replica broadcasts every R and may send one STATUS in answer to ours;
         # half of R leaves room for both and for latency jitter.
@@ -950,23 +987,33 @@ class Replica:
         self._resend_checkpoints(peer, st.stable_seq)
         if st.view != self._view or st.in_view_change or self._in_view_change:
             nv = self._new_view
-            if st.view > self._view:
-                self._notice_view_ahead(peer, st.view)
-            elif (
-                st.view < self._view
-                and not self._in_view_change
-                and nv is not None
-                and nv.view == self._view
-                and nv.replica == self.id
-            ):
+            if nv is not None and st.view < nv.view:
+                # The peer missed a view change: the NEW-VIEW proves itself, so any
+                # replica holding it may hand it on (see ``_catch_up``). What we hold
+                # in this view follows; the peer stashes it until the NEW-VIEW is in.
                 self.stats["resent.new-view"] += 1
                 self._send(peer, nv)
+                if nv.view == self._view and not self._in_view_change:
+                    self._resend_slots(peer, st.last_executed, (), (), ())
             return
-        has_pp, prepared, committed = set(st.pre_prepared), set(st.prepared), set(st.committed)
+        self._resend_slots(peer, st.last_executed, st.pre_prepared, st.prepared, st.committed)
+        if st.ask and self._lacks_what_peer_has(st):
+            self._send(peer, self._status(ask=False))
+
+    def _resend_slots(
+        self,
+        peer: int,
+        last_executed: int,
+        pre_prepared: Iterable[int],
+        prepared_seqs: Iterable[int],
+        committed_seqs: Iterable[int],
+    ) -> None:
+        """Send ``peer`` what it lacks above ``last_executed`` in our view, by its STATUS."""
+        has_pp, prepared, committed = set(pre_prepared), set(prepared_seqs), set(committed_seqs)
         for seq in sorted(self._log):
             slot = self._log[seq]
             pp = slot.pre_prepare
-            if seq <= st.last_executed or pp is None:
+            if seq <= last_executed or pp is None:
                 continue
             if seq not in has_pp and pp.replica != peer:
                 self.stats["resent.pre-prepare"] += 1
@@ -979,8 +1026,6 @@ class Replica:
             if seq not in committed and vote is not None and vote_key(vote) == vote_key(pp):
                 self.stats["resent.commit"] += 1
                 self._send(peer, vote)
-        if st.ask and self._lacks_what_peer_has(st):
-            self._send(peer, self._status(ask=False))
 
     def _lacks_what_peer_has(self, st: Status) -> bool:
         """The peer executed, checkpointed or was pre-prepared beyond us: ask it in turn."""
@@ -1178,6 +1223,8 @@ class Replica:
         if not self.new_view_o_ok(nv, plan):
             self._drop("new-view-bad-o")
             return
+        if not self._in_view_change:
+            self.stats["catch-up.new-view"] += 1
         self._enter_view(nv, plan)
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
@@ -1194,6 +1241,10 @@ class Replica:
         self._pending.clear()
         self._proposed.clear()
         self._persist(ViewRecord(view, False))
+        if nv.replica != self.id:
+            # Kept so we can hand it to a replica that missed this view change, also
+            # after our own restart (the primary persisted it before sending).
+            self._persist(nv)
         self.stats["new-view"] += 1
         if plan.min_s > self._h:
             for vc in nv.view_changes:
@@ -1239,7 +1290,7 @@ class Replica:
             self._try_propose(flush=True)
         else:
             self._vc_deadline = self._now + self._vc_timeout() if self._waiting else None
-        if self._waiting:
+        if self._waiting or self._view_behind() is not None:
             self._arm_status()
 
     def _replay_stash(self) -> None:
@@ -1266,7 +1317,8 @@ class Replica:
             self._resend_view_change()
         if self._status_at is not None and now >= self._status_at:
             self._status_at = None
-            if not self._in_view_change and (self._seen_above or self._stalled()):
+            behind = self._view_behind() is not None
+            if not self._in_view_change and (self._seen_above or behind or self._stalled()):
                 self._broadcast_status()
             self._seen_above = False
         if self._fetch_deadline is not None and now >= self._fetch_deadline:

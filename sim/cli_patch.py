@@ -223,11 +223,11 @@ def compliance_table(report: dict[str, Any]) -> str:
             f"{r['patch']} {r['version']}",
             r["status"] + (" (reboot pending)" if r["reboot_pending"] else ""),
             r["deadline_ms"],
-            "OVERDUE" if r["overdue"] else "",
+            "yes" if r["overdue"] else "no",
         )
         for r in report["rows"]
     ]
-    table = _table(("device", "patch", "status", "deadline_ms", ""), rows)
+    table = _table(("device", "patch", "status", "deadline_ms", "overdue"), rows)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(report["summary"].items()))
     return f"{table}\nas of {report['as_of_ms']} ms: {summary or 'no rows'}"
 

@@ -5,12 +5,19 @@ expectation; ``--json`` prints the simulator's ``RunResult.to_json()`` object
 (DESIGN.md fixes its keys) so scripts never parse the table. A failed
 expectation exits 1 and names what failed on stderr, after the output, so
 ``--json`` consumers still get the whole result.
+
+With ``--data-dir DIR`` the run leaves what ``ledgersim ledger verify`` needs:
+each replica's node directory and, when the replicas sign with real keys, the
+network's MSP tree in ``DIR/crypto`` (the identities the run used, so a block's
+commit certificate checks against them); the human output ends with the exact
+command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -75,15 +82,36 @@ def run_command(args: argparse.Namespace) -> int:
     checks = check_expectations(scenario.expect, result)
     failures = failed_expectations(checks)
     summary = result.to_json()
+    verify = None if args.data_dir is None else _leave_msp(scenario, Path(args.data_dir))
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=False))
     elif not args.quiet:
         print(format_run(scenario, summary, checks))
+        if verify is not None:
+            print(f"\nverify a replica's ledger:  {verify}")
     if failures:
         raise RunFailed(
             f"{scenario.source}: seed {seed}: expectation failed: " + "; ".join(failures)
         )
     return 0
+
+
+def _leave_msp(scenario: Scenario, data_dir: Path) -> str | None:
+    """Write the MSP tree next to the node directories; return the ``ledger verify`` command.
+
+    None when there is nothing ``ledger verify`` could check: no ledger (the
+    ``none`` workload) or modelled crypto, whose HMAC commit signatures no
+    certificate vouches for.
+    """
+    from sim.auth import network_crypto
+    from sim.fabric import CHAINCODES
+
+    if scenario.network.crypto == "modelled" or scenario.workload.chaincode not in CHAINCODES:
+        return None
+    msp = data_dir / "crypto"
+    network_crypto(scenario).write(msp)
+    replica = shlex.quote(str(data_dir / "replica-0"))
+    return f"ledgersim ledger verify {replica} --msp {shlex.quote(str(msp))}"
 
 
 def _open_trace(path: str) -> TextIO:

@@ -12,6 +12,10 @@ With a data directory the records are also written to
 application (the ledger's block store) gets the same directory through
 :attr:`NodeDisk.path`. Applications that have no files keep what must survive
 a crash in :attr:`NodeDisk.state`.
+
+A new run starts the record file afresh, unless it resumes (``resume=True``):
+then the records an earlier run left there are loaded, so the replica can be
+rebuilt from them exactly as after a crash, and new records are appended.
 """
 
 from __future__ import annotations
@@ -28,14 +32,25 @@ _LENGTH = struct.Struct(">I")
 class NodeDisk:
     """One replica's disk: PBFT's record log plus room for the application."""
 
-    def __init__(self, replica_id: int, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, replica_id: int, data_dir: Path | None = None, *, resume: bool = False
+    ) -> None:
+        if resume and data_dir is None:
+            raise ValueError("resume needs a data directory to resume from")
         self.replica_id = replica_id
         self.path: Path | None = None
+        self.records: list[bytes] = []
         if data_dir is not None:
             self.path = Path(data_dir) / f"replica-{replica_id}"
             self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / RECORDS_FILE).write_bytes(b"")
-        self.records: list[bytes] = []
+            file = self.path / RECORDS_FILE
+            if resume and file.is_file():
+                self.records = list(read_records(file))
+                whole = _frames(self.records)
+                if len(whole) != file.stat().st_size:  # cut a torn tail before appending
+                    file.write_bytes(whole)
+            else:
+                file.write_bytes(b"")
         self.state: dict[str, Any] = {}
         """Simulated persistence for applications without files (survives crashes)."""
         self.bytes_written = 0
@@ -52,7 +67,11 @@ class NodeDisk:
         if self.path is not None:
             mode = "wb" if compact else "ab"
             with open(self.path / RECORDS_FILE, mode) as out:
-                out.write(b"".join(_LENGTH.pack(len(r)) + r for r in records))
+                out.write(_frames(records))
+
+
+def _frames(records: list[bytes]) -> bytes:
+    return b"".join(_LENGTH.pack(len(r)) + r for r in records)
 
 
 def read_records(path: Path) -> Iterator[bytes]:

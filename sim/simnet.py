@@ -13,10 +13,14 @@ Layout (DESIGN.md's node directories, so ``ledger dump DIR/replica-0`` works):
 * ``replica-<i>/ledger/`` — each peer's block store and state database;
 * ``blobs/<peer name>/`` — each peer's patch files.
 
-Each session is a fresh PBFT replica set (view 0) over the stored ledgers;
-the replicas continue at the next sequence number. Ledger time (proposal
-timestamps, which deadlines are judged by) continues from the saved clock;
-each session's run seed is derived from the network seed and the command
+Each session continues the same network: the simulator resumes every
+replica from the PBFT records the previous session left in its node
+directory (as after a crash), so the view, stable checkpoint and each
+client's last timestamp carry over -- a view change in one command is still
+in force in the next -- and its virtual clock starts at the saved clock, so
+ledger time (proposal timestamps, which deadlines are judged by, and the
+agreed block timestamps, which backups require to grow) keeps running.
+Each session's run seed is derived from the network seed and the command
 counter, so nonces and transaction ids never repeat and a directory replays
 exactly from the same commands.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -47,8 +52,9 @@ from sim.errors import InputError
 from sim.fabric import Call, FabricWorkload, channel_config, open_ledger_dir, parse_policy
 from sim.results import RunResult
 from sim.scenario_model import Fault, NetworkSpec, Scenario, WorkloadSpec
-from sim.sdk import DEFAULT_CHANNEL, FabricClient, outcome
+from sim.sdk import DEFAULT_CHANNEL, FabricClient
 from sim.simulator import Simulation, derive_rng
+from sim.trace import TraceWriter
 
 __all__ = [
     "SIMNET_FILE",
@@ -78,7 +84,11 @@ class SimNetConfig:
     byzantine: dict[str, str] = field(default_factory=dict)
     """Replica id (as text) -> behaviour, applied in every session."""
     clock_ms: int = 0
+    """Virtual time at which the next command starts (past everything so far)."""
     commands: int = 0
+    client_view: int = 0
+    """The PBFT view the gateway's client last learned from replies: it addresses that
+    view's primary first, as a long-running client would."""
 
     def scenario(self) -> Scenario:
         faults = tuple(
@@ -163,6 +173,13 @@ class Session:
     result: RunResult
     endorsers: tuple[str, ...]
     timestamp_ms: int
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    """The session's trace events (``sim.trace`` schema) if the gateway recorded them."""
+
+    @property
+    def view(self) -> int:
+        """The view correct replicas were in when the session ended."""
+        return max((rep.view for rep in self.result.replicas if not rep.byzantine), default=0)
 
     def facts(self) -> dict[str, Any]:
         r = self.result
@@ -175,12 +192,25 @@ class Session:
             "endorsers": list(self.endorsers),
             "messages": dict(sorted(r.messages.items())),
             "view_changes": r.view_changes,
+            "view": self.view,
             "safety_ok": not r.safety_violations,
             "heights": [rep.height for rep in r.replicas],
             "dropped": {
                 str(rep.id): dict(sorted(rep.dropped.items())) for rep in r.replicas if rep.dropped
             },
         }
+
+
+class _Recorder(TraceWriter):
+    """Keeps a session's trace events in memory instead of writing them out."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.log: list[dict[str, Any]] = []
+
+    def write(self, event: dict[str, Any]) -> None:
+        self.log.append(event)
+        self.events += 1
 
 
 class _OneCall:
@@ -191,46 +221,6 @@ class _OneCall:
 
     def next_call(self, client_index: int, now_ms: int) -> Call:
         return self.call
-
-
-class _Clocked:
-    """Wraps the Fabric workload: proposals carry ledger time, the envelope is kept."""
-
-    def __init__(self, inner: FabricWorkload, base_ms: int) -> None:
-        self.inner = inner
-        self.base_ms = base_ms
-        self.envelope: bytes | None = None
-        self.result: bytes | None = None
-
-    def make_application(self, replica_id: int, disk: Any) -> Any:
-        return self.inner.make_application(replica_id, disk)
-
-    def next_operation(self, client_index: int, now_ms: int, live: Sequence[int]) -> bytes:
-        self.envelope = self.inner.next_operation(client_index, self.base_ms + now_ms, live)
-        return self.envelope
-
-    def on_result(self, client_index: int, operation: bytes, result: bytes, now_ms: int) -> None:
-        self.result = result
-        self.inner.on_result(client_index, operation, result, now_ms)
-
-    def summary(self) -> dict[str, Any]:
-        return self.inner.summary()
-
-
-def _resumed_client(floor_ms: int) -> type[Client]:
-    """PBFT clients whose request timestamps continue above the previous sessions'.
-
-    Replicas remember each client's last timestamp from the executed blocks
-    and ignore anything not newer (PBFT's exactly-once rule), so a session's
-    clients must start above every earlier session's requests; the saved clock
-    is such a bound.
-    """
-
-    class Resumed(Client):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args, first_timestamp=floor_ms + 1)
-
-    return Resumed
 
 
 class SimGateway:
@@ -253,6 +243,8 @@ class SimGateway:
         self.down: set[int] = set()
         self.fetch_order: list[str] | None = None
         """Peers to try in this order (a demo's choice); default: a seeded shuffle."""
+        self.record_traces = False
+        """Keep each session's trace events in :attr:`Session.trace` (for a narration)."""
 
     @classmethod
     @contextlib.contextmanager
@@ -289,33 +281,40 @@ class SimGateway:
         seed = self._next_seed()
         scenario = self.cfg.scenario()
         started = time.perf_counter()
+        recorder = _Recorder() if self.record_traces else None
+        # Client request timestamps follow the clock, so they too exceed every earlier
+        # session's (the replicas' exactly-once rule ignores anything not newer).
         simulation = Simulation(
             scenario,
             seed,
-            trace=None,
+            trace=recorder,
             data_dir=self.root,
             replica_class=Replica,
-            client_class=_resumed_client(self.cfg.clock_ms),
+            client_class=Client,
             progress=None,
+            start_ms=self.cfg.clock_ms,
+            resume=True,
         )
-        inner = simulation.workload
-        assert isinstance(inner, FabricWorkload)
-        inner.source = _OneCall(Call(CHAINCODE, function, tuple(args), signer=user))
-        clocked = _Clocked(inner, self.cfg.clock_ms)
-        simulation.workload = clocked
+        workload = simulation.workload
+        assert isinstance(workload, FabricWorkload)
+        workload.source = _OneCall(Call(CHAINCODE, function, tuple(args), signer=user))
+        for slot in simulation.clients:
+            slot.client.view = self.cfg.client_view
         try:
             simulation.run()
             result = simulation.result(time.perf_counter() - started)
         finally:
-            for app in inner.apps.values():
+            for app in workload.apps.values():
                 app.close()
-        self.cfg.clock_ms += int(simulation.now) + GAP_MS
-        if clocked.envelope is None:
+        self.cfg.clock_ms = int(simulation.now) + GAP_MS
+        self.cfg.client_view = max(slot.client.view for slot in simulation.clients)
+        submitted = [operation for operation, _at in simulation.history.submitted.values()]
+        if not submitted:
             raise Refused(f"{function}: the transaction was never submitted")
-        payload = decode(decode(clocked.envelope, Envelope).payload, TxPayload)
+        payload = decode(decode(submitted[0], Envelope).payload, TxPayload)
         response = payload.result.response
-        status = None if clocked.result is None else outcome(clocked.result)
-        code = "NOT_COMMITTED" if status is None else status.name
+        # The one request's validation code, as the client read it from f+1 matching replies.
+        code = next(iter(workload.codes), "NOT_COMMITTED")
         self.sessions.append(
             Session(
                 user,
@@ -330,11 +329,12 @@ class SimGateway:
                     )
                 ),
                 payload.header.timestamp_ms,
+                recorder.log if recorder is not None else [],
             )
         )
         if response.status != STATUS_OK:
             raise Refused(response.message)
-        if status is None or not status.valid:
+        if code != "VALID":
             raise Refused(f"{function}: transaction {payload.header.tx_id[:12]} is {code}")
         return response.payload
 
@@ -378,6 +378,12 @@ class SimGateway:
         if len(answers) != 1:
             raise Refused(f"{function}: peers disagree ({len(answers)} different answers)")
         return next(iter(answers))
+
+    def advance(self, ms: int) -> None:
+        """Let ``ms`` of quiet virtual time pass before the next command (e.g. to a deadline)."""
+        if ms < 0:
+            raise ValueError(f"time only moves forward, got {ms} ms")
+        self.cfg.clock_ms += ms
 
     # ------------------------------------------------------------------ files
 

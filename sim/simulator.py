@@ -22,6 +22,17 @@ before its sends are released; ``wake_at_ms`` becomes a timer event. A crash
 drops the replica object, its timers and everything delivered to it while
 down; recovery rebuilds it with ``Replica.restore`` from the disk's records
 and the application reopened by the workload from durable state.
+
+Continuing a network (``start_ms``, ``resume``): a run may begin where an
+earlier run over the same data directory ended. The virtual clock starts at
+``start_ms`` (every scenario time -- faults, arrivals, the end -- counts from
+there), and ``resume`` rebuilds each replica from the PBFT records the earlier
+run left, exactly as crash recovery does, so its view, stable checkpoint and
+clients' last timestamps carry over. A replica is thus indistinguishable from
+one that kept running with a quiet network in between; the agreed block times
+keep growing as long as ``start_ms`` is past the earlier run's end. Batches
+ordered before the run are judged by agreement only: validity (every request
+was submitted) was judged in the run that ordered them.
 """
 
 from __future__ import annotations
@@ -129,9 +140,15 @@ class Simulation:
         client_class: type,
         progress: Progress | None,
         liveness_bound_ms: float | None = None,
+        start_ms: int = 0,
+        resume: bool = False,
     ) -> None:
         from sim.auth import authenticators
 
+        if start_ms < 0:
+            raise ValueError(f"start_ms must be >= 0, got {start_ms}")
+        if resume and data_dir is None:
+            raise ValueError("resume needs the data_dir an earlier run left")
         check_faults(scenario)
         self.scenario = scenario
         self.seed = seed
@@ -141,8 +158,9 @@ class Simulation:
         self.replica_class = replica_class
         self.trace = trace
         self.progress = progress
-        self.end_ms = float(scenario.duration_ms)
-        self.now = 0.0
+        self.start_ms = float(start_ms)
+        self.end_ms = self.start_ms + scenario.duration_ms
+        self.now = self.start_ms
         self._heap: list[tuple[Any, ...]] = []
         self._counter = 0
         self._msg_id = 0
@@ -165,12 +183,25 @@ class Simulation:
         self.history = History(n=self.n, byzantine=byzantine)
         self.liveness_bound_ms = liveness_bound_ms
 
-        self.nodes = [_Node(i, NodeDisk(i, data_dir), auths[i]) for i in range(self.n)]
+        self.nodes = [
+            _Node(i, NodeDisk(i, data_dir, resume=resume), auths[i]) for i in range(self.n)
+        ]
         for node in self.nodes:
             node.app = self.workload.make_application(node.id, node.disk)
-            node.replica = replica_class(node.id, self.config, node.auth, node.app)
+            if node.disk.records:
+                node.replica = replica_class.restore(  # type: ignore[attr-defined]
+                    node.id, self.config, node.auth, node.app, list(node.disk.records)
+                )
+            else:
+                node.replica = replica_class(node.id, self.config, node.auth, node.app)
             self.history.new_incarnation(node.id)
-            self.history.record_view(node.id, node.replica.view)
+            node.view = node.replica.view
+            self.history.record_view(node.id, node.view)
+        self.start_view = max(
+            (node.view for node in self.nodes if node.id not in byzantine), default=0
+        )
+        self.ordered_before = max(node.app.last_executed for node in self.nodes)
+        """Highest sequence number some replica had executed before this run began."""
         self.clients = [
             _ClientSlot(k, client_class(CLIENT_ID_BASE + k, self.config, auths[CLIENT_ID_BASE + k]))
             for k in range(wl.clients)
@@ -310,6 +341,8 @@ class Simulation:
             # Only requests the replica executed: a stale or repeated one in a committed
             # batch stays in the block but is not run (pbft.api.Application).
             fresh = out.fresh[i] if i < len(out.fresh) else (True,) * len(batch.requests)
+            if batch.seq <= self.ordered_before:  # validity was judged when it was ordered
+                fresh = (False,) * len(batch.requests)
             history.record_execution(
                 node.id,
                 batch.seq,
@@ -455,17 +488,18 @@ class Simulation:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
+        start = self.start_ms
         for action in timeline(self.scenario):
-            if action.at_ms <= self.end_ms:
+            if start + action.at_ms <= self.end_ms:
                 self._faults_pending += 1
-                self._push(float(action.at_ms), _FAULT, action)
+                self._push(start + action.at_ms, _FAULT, action)
         if self._total_requests > 0 and self._mean_gap_ms > 0:
-            self._push(self.workload_rng.expovariate(1.0 / self._mean_gap_ms), _ARRIVAL)
+            self._push(start + self.workload_rng.expovariate(1.0 / self._mean_gap_ms), _ARRIVAL)
         elif self._total_requests > 0:
             for _ in range(self._total_requests):
-                self._push(0.0, _ARRIVAL)
+                self._push(start, _ARRIVAL)
         for node in self.nodes:
-            self._step_replica(node, Tick(0))
+            self._step_replica(node, Tick(int(start)))
 
         heap = self._heap
         pop = heapq.heappop
@@ -515,11 +549,11 @@ class Simulation:
             if not events & 0x3FF:
                 self._sample_logs()
                 if progress is not None and not events & 0x3FFF:
-                    progress(t, end)
+                    progress(t - self.start_ms, end - self.start_ms)
         self.events = events
         self._sample_logs()
         if progress is not None:
-            progress(self.now, end)
+            progress(self.now - self.start_ms, end - self.start_ms)
 
     def _sample_logs(self) -> None:
         for node in self.nodes:
@@ -543,7 +577,7 @@ class Simulation:
                 bound = invariants.liveness_bound_ms(
                     self.config.view_change_timeout_ms, self.f, float(latency.max_ms)
                 )
-            liveness = invariants.liveness(history, float(gst), bound, self.now)
+            liveness = invariants.liveness(history, self.start_ms + gst, bound, self.now)
         replicas: list[ReplicaReport] = []
         for node in self.nodes:
             stats = dict(node.past_stats)
@@ -579,7 +613,7 @@ class Simulation:
             liveness_violations=liveness,
             submitted=self.submitted,
             committed=self.committed,
-            view_changes=max(correct_views, default=0),
+            view_changes=max(correct_views, default=0) - self.start_view,
             messages=dict(self.messages),
             bytes=dict(self.bytes),
             latencies_ms=self.latencies,
@@ -608,6 +642,8 @@ def run_scenario(
     progress: Progress | None = None,
     liveness_bound_ms: float | None = None,
     client_class: type | None = None,
+    start_ms: int = 0,
+    resume: bool = False,
 ) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's) and judge the outcome.
 
@@ -615,7 +651,10 @@ def run_scenario(
     ``replica_class`` replaces ``pbft.replica.Replica`` (mutants, experiments)
     and must offer the same constructor and ``restore`` (``client_class`` likewise
     replaces ``pbft.client.Client``); ``progress`` is called
-    as ``progress(virtual_now_ms, duration_ms)`` now and then.
+    as ``progress(virtual_ms_elapsed, duration_ms)`` now and then. ``start_ms`` is where
+    the virtual clock starts; ``resume`` continues the replicas an earlier run
+    left in ``data_dir`` (see the module's docstring): give it a ``start_ms``
+    past that run's end, or the primary's agreed times would go backwards.
     """
     if replica_class is None:
         from pbft.replica import Replica
@@ -639,6 +678,8 @@ def run_scenario(
             client_class=client_class,
             progress=progress,
             liveness_bound_ms=liveness_bound_ms,
+            start_ms=start_ms,
+            resume=resume,
         )
         if writer is not None:
             writer.meta(scenario.name, run_seed, sim.n, sim.f, [c.id for c in sim.clients])

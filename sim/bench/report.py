@@ -141,14 +141,18 @@ def _live(s: dict[str, Any]) -> list[str]:
 
 
 def _profile(s: dict[str, Any]) -> list[str]:
-    rows = [
-        [p["function"], str(p["ncalls"]), number(p["tottime_s"], 3), f"{100 * p['share']:.1f}%"]
-        for p in s["profile"]
-    ]
-    return [
-        "  profile (own time):",
-        *table(["function", "calls", "tottime s", "share"], rows, "lrrr", "    "),
-    ]
+    lines = []
+    for kind, seconds, share, label in (
+        ("own", "tottime_s", "share", "own time"),
+        ("cumulative", "cumtime_s", "cum_share", "cumulative time, project code"),
+    ):
+        rows = [
+            [p["function"], str(p["ncalls"]), number(p[seconds], 3), f"{100 * p[share]:.1f}%"]
+            for p in s["profile"][kind]
+        ]
+        header = ["function", "calls", "s", "share"]
+        lines += [f"  profile ({label}):", *table(header, rows, "lrrr", "    ")]
+    return lines
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
