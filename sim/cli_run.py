@@ -7,10 +7,10 @@ expectation exits 1 and names what failed on stderr, after the output, so
 ``--json`` consumers still get the whole result.
 
 With ``--data-dir DIR`` the run leaves what ``ledgersim ledger verify`` needs:
-each replica's node directory and, when the replicas sign with real keys, the
-network's MSP tree in ``DIR/crypto`` (the identities the run used, so a block's
-commit certificate checks against them); the human output ends with the exact
-command.
+each replica's node directory and the network's MSP tree in ``DIR/crypto``
+(the identities the run used, so signatures and, when the replicas sign with
+real keys, each block's commit certificate check against them); the human
+output ends with the exact command.
 """
 
 from __future__ import annotations
@@ -99,19 +99,21 @@ def run_command(args: argparse.Namespace) -> int:
 def _leave_msp(scenario: Scenario, data_dir: Path) -> str | None:
     """Write the MSP tree next to the node directories; return the ``ledger verify`` command.
 
-    None when there is nothing ``ledger verify`` could check: no ledger (the
-    ``none`` workload) or modelled crypto, whose HMAC commit signatures no
-    certificate vouches for.
+    None when the run kept no ledger (the ``none`` workload). With modelled
+    crypto the transactions are still signed with the tree's keys, but the
+    replicas' COMMITs carry HMACs no certificate vouches for, so the command
+    skips commit certificates.
     """
     from sim.auth import network_crypto
     from sim.fabric import CHAINCODES
 
-    if scenario.network.crypto == "modelled" or scenario.workload.chaincode not in CHAINCODES:
+    if scenario.workload.chaincode not in CHAINCODES:
         return None
     msp = data_dir / "crypto"
     network_crypto(scenario).write(msp)
     replica = shlex.quote(str(data_dir / "replica-0"))
-    return f"ledgersim ledger verify {replica} --msp {shlex.quote(str(msp))}"
+    command = f"ledgersim ledger verify {replica} --msp {shlex.quote(str(msp))}"
+    return command + (" --no-certificates" if scenario.network.crypto == "modelled" else "")
 
 
 def _open_trace(path: str) -> TextIO:

@@ -203,10 +203,12 @@ def _tell_view_change(out: DemoResult, story: dict[str, Any], f: int, timeout_ms
             f"      Replica {e['replica']} timed out at +{e['after_ms']} ms and broadcast "
             f"VIEW-CHANGE for view {old + 1}."
         )
-    for e in story["joined"]:
+    joined = story["joined"]
+    if joined:
+        when = ", ".join(f"+{e['after_ms']} ms" for e in joined)
         say(
-            f"      Replica {e['replica']} joined at +{e['after_ms']} ms, on seeing f+1 = {f + 1} "
-            "VIEW-CHANGEs"
+            f"      {_replicas([e['replica'] for e in joined]).capitalize()} joined ({when}) "
+            f"on seeing f+1 = {f + 1} VIEW-CHANGEs"
         )
         say("      (one of them must come from a correct replica, so the change is real).")
     nv = story["new_view"]

@@ -113,3 +113,30 @@ def test_bad_network_directory_and_unknown_identity(
     assert status == 2 and "no identity 'Mallory@evil'" in err
     status, _, err = run(capsys, "net", "init", "--sim", str(net))
     assert status == 2 and "not an empty directory" in err
+
+
+def test_commands_continue_one_network_across_a_view_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The primary of view 0 lies; the view change it forces holds for later commands."""
+    net = tmp_path / "net"
+    patch = tmp_path / "fix.patch"
+    patch.write_bytes(b"fix\n" * 100)
+    assert run(capsys, "net", "init", "--sim", str(net), "--byzantine", "0:equivocate")[0] == 0
+    common = ["--network", str(net), "--json"]
+    upload = ["--file", str(patch), "--name", "zlib", "--version", "1.3.1"]
+    assert run(capsys, "patch", "upload", *common, "--as", ADMIN1, *upload)[0] == 0
+    assert run(capsys, "patch", "approve", "zlib", "1.3.1", *common, "--as", ADMIN2)[0] == 0
+    assert run(capsys, "patch", "register", *common, "--as", USER1, "--os", "debian")[0] == 0
+    assert json.loads((net / "simnet.json").read_text())["client_view"] == 1
+
+    status, dump, _ = run(capsys, "ledger", "dump", str(net / "replica-3"), "--json")
+    blocks = [json.loads(line) for line in dump.splitlines()][1:]
+    views = [b["metadata"]["view"] for b in blocks]
+    times = [b["metadata"]["timestamp_ms"] for b in blocks]
+    # Block 1 is the null batch the view change left; every later block is ordered in
+    # view 1, by commands that each started with the replicas where the last one ended.
+    assert status == 0 and views == [1, 1, 1, 1]
+    assert [len(b["transactions"]) for b in blocks] == [0, 1, 1, 1]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert main(["ledger", "verify", str(net / "replica-1"), "--msp", str(net / "crypto")]) == 0

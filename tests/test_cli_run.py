@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,7 +125,47 @@ def test_trace_and_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert status == 0, err
     events = [json.loads(line) for line in trace.read_text().splitlines()]
     assert events[0]["ev"] == "meta" and any(e["ev"] == "commit" for e in events)
-    assert sorted(p.name for p in data.iterdir()) == [f"replica-{i}" for i in range(4)]
+    assert sorted(p.name for p in data.iterdir()) == ["crypto"] + [f"replica-{i}" for i in range(4)]
+
+
+@pytest.mark.parametrize("crypto", ["ecdsa-p256", "modelled"])
+def test_data_dir_leaves_what_ledger_verify_needs(
+    crypto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "real.toml"
+    path.write_text(SMALL.replace('crypto = "modelled"', f'crypto = "{crypto}"'))
+    data = tmp_path / "data"
+    status, out, err = run(["run", str(path), "--data-dir", str(data)], capsys)
+    assert status == 0, err
+    command = out.splitlines()[-1].split(":", 1)[1].split()
+    flags = [] if crypto == "ecdsa-p256" else ["--no-certificates"]
+    assert command == [
+        "ledgersim", "ledger", "verify", str(data / "replica-0"), "--msp", str(data / "crypto"),
+        *flags,
+    ]  # fmt: skip
+    heads = set()
+    for replica in sorted(data.glob("replica-*")):
+        status, verdict, err = run(["ledger", "verify", str(replica), *command[4:]], capsys)
+        assert status == 0 and verdict.startswith("ok: "), err
+        heads.add(verdict.split()[-1])
+        assert run(["ledger", "dump", str(replica), "--json"], capsys)[0] == 0
+    assert len(heads) == 1
+    # The dump, recomputed by a tool that knows only DESIGN.md's formats.
+    dump = subprocess.run(
+        [sys.executable, "-m", "sim", "ledger", "dump", str(data / "replica-1"), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "tools" / "recompute_hashes.py")],
+        input=dump,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    blocks, head = checked.stdout.split()[1:]
+    assert int(blocks) == len(dump.splitlines()) > 1 and head in heads
 
 
 @pytest.mark.parametrize(

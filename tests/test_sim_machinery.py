@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -319,3 +320,56 @@ def test_unknown_fault_kind_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match=r"fault\[0\]\.kind"):
         run(toy(faults=(Fault("meteor", at_ms=0),)))
+
+
+def _continued(faults: tuple[Fault, ...] = ()) -> Scenario:
+    """Real PBFT replicas and the kv chaincode, so views, blocks and timestamps are real."""
+    return replace(
+        toy(faults=faults, duration_ms=30_000),
+        workload=WorkloadSpec(clients=2, requests=6, rate_per_s=50, chaincode="kv"),
+    )
+
+
+def _block_times(data: Path, replica: int) -> list[int]:
+    from sim.auth import network_crypto
+    from sim.fabric import channel_config, open_ledger_dir, parse_policy
+
+    scenario = _continued()
+    config = channel_config(network_crypto(scenario), parse_policy(scenario))
+    ledger = open_ledger_dir(data / f"replica-{replica}" / "ledger", config)
+    try:
+        return [ledger.block(i).metadata.timestamp_ms for i in range(1, ledger.height)]
+    finally:
+        ledger.close()
+
+
+def test_a_resumed_run_continues_the_view_the_chain_and_the_clock(tmp_path: Path) -> None:
+    byzantine_primary = (Fault("byzantine", at_ms=0, replica=0, behavior="silent"),)
+    first = run_scenario(_continued(byzantine_primary), data_dir=tmp_path)
+    assert first.view_changes >= 1 and first.committed == 6 and first.safe
+    view = first.replicas[1].view
+    start = int(first.end_ms) + 1000
+    copy = tmp_path.parent / "copy"
+    shutil.copytree(tmp_path, copy)
+
+    second = run_scenario(
+        _continued(byzantine_primary), seed=5, data_dir=tmp_path, start_ms=start, resume=True
+    )
+    assert second.safe and second.committed == 6
+    assert second.view_changes == 0  # the silent replica is no longer primary
+    assert [r.view for r in second.replicas[1:]] == [view] * 3
+    assert second.first_submit_ms is not None and second.first_submit_ms >= start
+    assert all(r.height > first.replicas[r.id].height for r in second.replicas[1:])
+    times = _block_times(tmp_path, 2)
+    assert times == sorted(times) and times[-1] >= start
+    again = run_scenario(
+        _continued(byzantine_primary), seed=5, data_dir=copy, start_ms=start, resume=True
+    )
+    assert again.commits == second.commits  # same directory history, same run
+
+
+def test_resume_needs_a_data_dir_and_start_is_not_negative() -> None:
+    with pytest.raises(ValueError, match="data_dir"):
+        run_scenario(_continued(), resume=True)
+    with pytest.raises(ValueError, match="start_ms"):
+        run_scenario(_continued(), start_ms=-1)
