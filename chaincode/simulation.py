@@ -14,9 +14,10 @@ key means "from the first simple key" (composite keys all begin with NUL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Protocol
 
+from chaincode.keyspace import KeyRanges
 from chaincode.shim import COMPOSITE_NS, ContractError, Creator, KeyModification
 from ledger.history import HistoryEntry
 from ledger.state import VersionedValue
@@ -30,11 +31,6 @@ from ledger.transaction import (
     Version,
 )
 
-MAX_UNICODE = "\U0010ffff"
-"""Fabric's maxUnicodeRuneValue: the open end of a partial composite key range."""
-FIRST_SIMPLE_KEY = "\x01"
-"""Where an empty simple-key range starts, so composite keys stay out (Fabric's choice)."""
-
 
 class LedgerReader(Protocol):
     """The committed data a simulation may read (``ledger.peer.PeerLedger`` provides it)."""
@@ -46,21 +42,6 @@ class LedgerReader(Protocol):
     ) -> Iterator[tuple[str, VersionedValue]]: ...
 
     def key_history(self, namespace: str, key: str) -> list[HistoryEntry]: ...
-
-
-def create_composite_key(object_type: str, attributes: Sequence[str]) -> str:
-    """Fabric's layout: NUL, type, NUL, then each attribute followed by NUL."""
-    for part in (object_type, *attributes):
-        if COMPOSITE_NS in part or MAX_UNICODE in part:
-            raise ContractError(f"composite key part {part!r} contains a reserved character")
-    return COMPOSITE_NS + object_type + COMPOSITE_NS + "".join(a + COMPOSITE_NS for a in attributes)
-
-
-def split_composite_key(key: str) -> tuple[str, list[str]]:
-    if not key.startswith(COMPOSITE_NS) or not key.endswith(COMPOSITE_NS) or len(key) < 2:
-        raise ContractError(f"{key!r} is not a composite key")
-    parts = key[1:-1].split(COMPOSITE_NS)
-    return parts[0], parts[1:]
 
 
 def _check_simple_key(key: str) -> None:
@@ -93,7 +74,7 @@ class _RangeRecorder:
         return RangeRead(self.start, self.end, self.exhausted, tuple(self.reads))
 
 
-class SimulationStub:
+class SimulationStub(KeyRanges):
     """A :class:`chaincode.shim.Stub` over committed state that captures the read-write set."""
 
     def __init__(self, ledger: LedgerReader, header: TxHeader, creator: Creator) -> None:
@@ -124,28 +105,11 @@ class SimulationStub:
         _check_simple_key(key)
         self._writes[key] = KVWrite(key, b"", True)
 
-    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
-        if start.startswith(COMPOSITE_NS) or end.startswith(COMPOSITE_NS):
-            raise ContractError("use get_state_by_partial_composite_key for composite keys")
-        return self._range(start or FIRST_SIMPLE_KEY, end)
-
     def _range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         source = self._ledger.get_versioned_range(self._namespace, start, end)
         recorder = _RangeRecorder(source, start, end)
         self._ranges.append(recorder)
         return iter(recorder)
-
-    def create_composite_key(self, object_type: str, attributes: Sequence[str]) -> str:
-        return create_composite_key(object_type, attributes)
-
-    def split_composite_key(self, key: str) -> tuple[str, list[str]]:
-        return split_composite_key(key)
-
-    def get_state_by_partial_composite_key(
-        self, object_type: str, attributes: Sequence[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        prefix = create_composite_key(object_type, attributes)
-        return self._range(prefix, prefix + MAX_UNICODE)
 
     def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
         for entry in self._ledger.key_history(self._namespace, key):

@@ -18,13 +18,8 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from chaincode.shim import COMPOSITE_NS, Contract, ContractError, Creator, KeyModification
-from chaincode.simulation import (
-    FIRST_SIMPLE_KEY,
-    MAX_UNICODE,
-    create_composite_key,
-    split_composite_key,
-)
+from chaincode.keyspace import KeyRanges
+from chaincode.shim import Contract, Creator, KeyModification
 
 __all__ = ["ContractHarness", "Event", "MemoryStub", "WorldState"]
 
@@ -46,7 +41,7 @@ class WorldState:
     history: dict[str, list[KeyModification]] = field(default_factory=dict)
 
 
-class MemoryStub:
+class MemoryStub(KeyRanges):
     """A :class:`chaincode.shim.Stub` over a :class:`WorldState`, buffering writes.
 
     Reads come from the committed state; ``put_state``/``del_state`` land in
@@ -86,27 +81,9 @@ class MemoryStub:
     def del_state(self, key: str) -> None:
         self.writes[key] = None
 
-    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
-        if start.startswith(COMPOSITE_NS) or end.startswith(COMPOSITE_NS):
-            raise ContractError("use get_state_by_partial_composite_key for composite keys")
-        return self._range(start or FIRST_SIMPLE_KEY, end)
-
     def _range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         values = self._world.values
         return iter([(k, values[k]) for k in sorted(values) if k >= start and (not end or k < end)])
-
-    # -- composite keys
-    def create_composite_key(self, object_type: str, attributes: Sequence[str]) -> str:
-        return create_composite_key(object_type, attributes)
-
-    def split_composite_key(self, key: str) -> tuple[str, list[str]]:
-        return split_composite_key(key)
-
-    def get_state_by_partial_composite_key(
-        self, object_type: str, attributes: Sequence[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        prefix = self.create_composite_key(object_type, attributes)
-        return self._range(prefix, prefix + MAX_UNICODE)
 
     def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
         return iter(list(self._world.history.get(key, ())))

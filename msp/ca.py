@@ -210,7 +210,6 @@ def generate_network(
         raise MSPError(
             f"need orgs >= 1 and peers, users, admins >= 0; got {orgs}, {peers}, {users}, {admins}"
         )
-    check_algorithm(algorithm)
     return NetworkCrypto(
         tuple(
             generate_org(

@@ -49,29 +49,16 @@ def _name(domain: str, common_name: str, role: str | None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _ca_key_usage() -> x509.KeyUsage:
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Signing only; a CA may also sign certificates and CRLs (cryptogen's choice)."""
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _leaf_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
@@ -96,7 +83,7 @@ class Authority:
         name = _name(domain, common_name, None)
         builder = _builder(name, name, key.public_key(), serial, validity)
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        builder = builder.add_extension(_ca_key_usage(), True)
+        builder = builder.add_extension(_key_usage(ca=True), True)
         return cls(_signed(builder, key), key)
 
     def intermediate(
@@ -104,7 +91,7 @@ class Authority:
     ) -> Authority:
         builder = self._issued(_name(domain, common_name, None), key.public_key(), serial, validity)
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-        builder = builder.add_extension(_ca_key_usage(), True)
+        builder = builder.add_extension(_key_usage(ca=True), True)
         return Authority(self._sign(builder), key)
 
     def enroll(
@@ -120,7 +107,7 @@ class Authority:
         """An end-entity certificate for ``common_name`` with NodeOU ``role``."""
         builder = self._issued(_name(domain, common_name, role), public_key, serial, validity)
         builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        builder = builder.add_extension(_leaf_key_usage(), True)
+        builder = builder.add_extension(_key_usage(ca=False), True)
         if dns_names:
             san = x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names])
             builder = builder.add_extension(san, False)

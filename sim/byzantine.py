@@ -131,6 +131,15 @@ class Behaviour:
     def garbage_digest(self) -> bytes:
         return self.ctx.rng.getrandbits(256).to_bytes(32, "big")
 
+    def rival_pre_prepare(self, event: Event) -> PrePrepare | None:
+        """Another replica's proposal carried by ``event``: what the attacks copy or race."""
+        if not isinstance(event, Deliver):
+            return None
+        message = _peek(event.data)
+        if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
+            return message
+        return None
+
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {}
 
@@ -185,9 +194,9 @@ class Equivocate(Behaviour):
 
     def incoming(self, event: Event) -> Event | None:
         if isinstance(event, Deliver) and event.sender != self.ctx.replica_id:
-            message = _peek(event.data)
-            if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
-                self._rivals.append(message)
+            rival = self.rival_pre_prepare(event)
+            if rival is not None:
+                self._rivals.append(rival)
         return event
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
@@ -323,10 +332,9 @@ class FakeViewChange(Behaviour):
         self._my_views: set[int] = set()
 
     def incoming(self, event: Event) -> Event | None:
-        if isinstance(event, Deliver):
-            message = _peek(event.data)
-            if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
-                self._seen = message
+        rival = self.rival_pre_prepare(event)
+        if rival is not None:
+            self._seen = rival
         return event
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
@@ -405,10 +413,9 @@ class RoguePrimary(Behaviour):
         self._claimed: set[tuple[int, int]] = set()
 
     def incoming(self, event: Event) -> Event | None:
-        if isinstance(event, Deliver):
-            message = _peek(event.data)
-            if isinstance(message, PrePrepare) and message.replica != self.ctx.replica_id:
-                self._seen.append(message)
+        rival = self.rival_pre_prepare(event)
+        if rival is not None:
+            self._seen.append(rival)
         return event
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:

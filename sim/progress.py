@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
-from types import TracebackType
 from typing import TextIO
+
+from sim.closing import Closing
 
 WIDTH = 30
 
 
-class ProgressBar:
+class ProgressBar(Closing):
     """``label [#########.........]  45%  450/1000``, redrawn in place."""
 
     def __init__(
@@ -83,17 +84,6 @@ class ProgressBar:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
             self._drawn = False
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _fmt(x: float) -> str:

@@ -448,7 +448,3 @@ def init_command(args: argparse.Namespace) -> int:
             print(f"  {ident['role']:6}  {ident['name']}")
     print(f"next: ledgersim patch upload --network {args.sim} --as Admin@org1.example.com ...")
     return 0
-
-
-def session_facts(sessions: Sequence[Session]) -> list[dict[str, Any]]:
-    return [s.facts() for s in sessions]

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
+
+from sim.closing import Closing
 
 
 def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=False)
 
 
-class TraceWriter:
+class TraceWriter(Closing):
     """Writes trace events to a path (owned and closed here) or a text stream."""
 
     def __init__(self, target: str | Path | IO[str]) -> None:
@@ -116,17 +117,6 @@ class TraceWriter:
             self._out.close()
         else:
             self._out.flush()
-
-    def __enter__(self) -> TraceWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _t(t: float) -> float | int:

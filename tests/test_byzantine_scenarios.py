@@ -12,61 +12,45 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pbft_scenarios import assert_healthy, byzantine, pbft_scenario
 
 from sim.byzantine import BEHAVIOURS
 from sim.reproduce import failure_report
-from sim.results import RunResult
-from sim.scenario_model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario_model import Expect, Fault, Latency, Scenario, WorkloadSpec
 from sim.simulator import run_scenario
 
 
 def scenario(n: int = 4, requests: int = 40, **changes: Any) -> Scenario:
-    base = Scenario(
-        name="byz",
-        seed=11,
-        duration_ms=60_000,
-        network=NetworkSpec(
-            replicas=n,
-            crypto="modelled",
-            batch_size=4,
-            batch_timeout_ms=10,
-            checkpoint_interval=5,
-            watermark_window=20,
-            view_change_timeout_ms=500,
-            latency=Latency(kind="uniform", min_ms=1, max_ms=15),
-        ),
-        workload=WorkloadSpec(clients=4, requests=requests, rate_per_s=400, chaincode="none"),
+    base = pbft_scenario(
+        "byz",
+        11,
+        replicas=n,
+        requests=requests,
+        rate_per_s=400,
+        max_latency_ms=15,
+        batch_size=4,
+        watermark_window=20,
+        view_change_timeout_ms=500,
     )
     return replace(base, **changes)
 
 
-def explain(s: Scenario, result: RunResult) -> str:
-    return failure_report(s, result)
-
-
-def assert_healthy(s: Scenario, result: RunResult) -> None:
-    assert result.safe, explain(s, result)
-    assert result.submitted == s.workload.requests, explain(s, result)
-    assert result.committed == result.submitted, explain(s, result)
-    assert not result.liveness_violations, explain(s, result)
-
-
 @pytest.mark.parametrize("behavior", sorted(BEHAVIOURS))
 def test_byzantine_primary_n4(behavior: str) -> None:
-    s = scenario(faults=(Fault("byzantine", at_ms=0, replica=0, behavior=behavior),))
+    s = scenario(faults=(byzantine(0, behavior),))
     result = run_scenario(s)
     assert_healthy(s, result)
     assert result.replicas[0].byzantine and result.fault_model["within"]
     heads = {r.head_hash for r in result.replicas[1:] if r.height == result.replicas[1].height}
     assert len(heads) == 1
     if behavior in ("silent", "equivocate", "bad-digest", "forge-signature"):
-        assert result.view_changes >= 1, explain(s, result)
+        assert result.view_changes >= 1, failure_report(s, result)
         assert all(r.view >= 1 for r in result.replicas[1:])
 
 
 @pytest.mark.parametrize("behavior", sorted(BEHAVIOURS))
 def test_byzantine_backup_n4(behavior: str) -> None:
-    s = scenario(faults=(Fault("byzantine", at_ms=0, replica=2, behavior=behavior),))
+    s = scenario(faults=(byzantine(2, behavior),))
     assert_healthy(s, run_scenario(s))
 
 
@@ -82,8 +66,8 @@ def test_n7_two_byzantine_with_loss_and_duplication() -> None:
             ),
         ),
         faults=(
-            Fault("byzantine", at_ms=0, replica=0, behavior="equivocate"),
-            Fault("byzantine", at_ms=0, replica=4, behavior="silent"),
+            byzantine(0, "equivocate"),
+            byzantine(4, "silent"),
         ),
     )
     result = run_scenario(s)
@@ -100,7 +84,7 @@ def test_same_seed_twice_is_identical_and_seed_matters() -> None:
             latency=Latency(kind="exponential", min_ms=1, max_ms=20, mean_ms=6, duplicate_rate=0.1),
         ),
         faults=(
-            Fault("byzantine", at_ms=0, replica=0, behavior="replay"),
+            byzantine(0, "replay"),
             Fault("partition", at_ms=100, until_ms=900, groups=((1,), (2, 3))),
         ),
     )
@@ -152,8 +136,8 @@ def test_crashed_primary_is_replaced() -> None:
 def test_beyond_f_byzantine_is_flagged() -> None:
     s = scenario(
         faults=(
-            Fault("byzantine", at_ms=0, replica=0, behavior="silent"),
-            Fault("byzantine", at_ms=0, replica=1, behavior="silent"),
+            byzantine(0, "silent"),
+            byzantine(1, "silent"),
         ),
         duration_ms=5000,
         expect=Expect(liveness_lost=True),
@@ -181,7 +165,7 @@ def test_real_ecdsa_identities() -> None:
         requests=6,
         network=replace(scenario().network, crypto="ecdsa-p256"),
         workload=WorkloadSpec(clients=2, requests=6, rate_per_s=100, chaincode="none"),
-        faults=(Fault("byzantine", at_ms=0, replica=1, behavior="forge-signature"),),
+        faults=(byzantine(1, "forge-signature"),),
     )
     result = run_scenario(s)
     assert_healthy(s, result)

@@ -184,6 +184,6 @@ def test_endorsers_on_different_state_disagree_and_the_client_notices(net: Net) 
 
 def test_contract_error_is_a_contract_error() -> None:
     with pytest.raises(ContractError):
-        from chaincode.simulation import split_composite_key
+        from chaincode.keyspace import split_composite_key
 
         split_composite_key("plain")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pbft_scenarios import assert_healthy
 
 from sim.reproduce import failure_report
 from sim.scenario_model import Scenario
@@ -42,10 +43,7 @@ def test_safety_under_any_in_model_schedule(s: Scenario) -> None:
 def test_liveness_after_gst(s: Scenario) -> None:
     result = run_scenario(s)
     assert result.liveness_checked, failure_report(s, result)
-    assert result.safe, failure_report(s, result)
-    assert not result.liveness_violations, failure_report(s, result)
-    assert result.submitted == s.workload.requests, failure_report(s, result)
-    assert result.committed == result.submitted, failure_report(s, result)
+    assert_healthy(s, result)
 
 
 @examples(15)

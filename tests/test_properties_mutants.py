@@ -20,12 +20,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pbft_mutants import MUTANTS
+from pbft_scenarios import byzantine, pbft_scenario
 
 from pbft.replica import Replica
 from sim.reproduce import failure_report
 from sim.results import RunResult
 from sim.scenario import load_scenario
-from sim.scenario_model import Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario_model import Fault, Scenario
 from sim.simulator import run_scenario
 from sim.strategies import scenarios
 
@@ -36,41 +37,32 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 def attack(
     n: int = 4, loss: float = 0.0, dup: float = 0.0, requests: int = 40, **kw: object
 ) -> Scenario:
-    return Scenario(
-        name="attack",
-        seed=1,
-        duration_ms=60_000,
-        network=NetworkSpec(
-            replicas=n,
-            crypto="modelled",
-            batch_size=2,
-            batch_timeout_ms=10,
-            checkpoint_interval=5,
-            watermark_window=10,
-            view_change_timeout_ms=400,
-            latency=Latency(
-                kind="uniform", min_ms=1, max_ms=20, drop_rate=loss, duplicate_rate=dup
-            ),
-        ),
-        workload=WorkloadSpec(clients=4, requests=requests, rate_per_s=300, chaincode="none"),
-        **kw,  # type: ignore[arg-type]
+    base = pbft_scenario(
+        "attack",
+        1,
+        replicas=n,
+        requests=requests,
+        rate_per_s=300,
+        max_latency_ms=20,
+        loss=loss,
+        duplication=dup,
+        batch_size=2,
+        watermark_window=10,
+        view_change_timeout_ms=400,
     )
-
-
-def byz(replica: int, behavior: str) -> Fault:
-    return Fault("byzantine", at_ms=0, replica=replica, behavior=behavior)
+    return replace(base, **kw)  # type: ignore[arg-type]
 
 
 _ATTACKS: dict[str, Scenario] = {
     # a primary proposing far above the high watermark
-    "far-sequence": attack(faults=(byz(0, "far-sequence"),)),
+    "far-sequence": attack(faults=(byzantine(0, "far-sequence"),)),
     # a backup re-proposing batches ahead of the primary
-    "rogue-backup": attack(faults=(byz(2, "rogue-primary"),)),
+    "rogue-backup": attack(faults=(byzantine(2, "rogue-primary"),)),
     # lying view changes while the primary is cut off or down, on a lossy network
     "fake-view-change-cut": attack(
         loss=0.05,
         faults=(
-            byz(1, "fake-view-change"),
+            byzantine(1, "fake-view-change"),
             Fault("partition", at_ms=150, until_ms=1500, groups=((0,), (1, 2, 3))),
         ),
     ),
@@ -78,7 +70,7 @@ _ATTACKS: dict[str, Scenario] = {
         n=7,
         loss=0.05,
         faults=(
-            byz(1, "fake-view-change"),
+            byzantine(1, "fake-view-change"),
             Fault("crash", at_ms=150, replica=0),
             Fault("recover", at_ms=1500, replica=0),
         ),
@@ -87,7 +79,10 @@ _ATTACKS: dict[str, Scenario] = {
     # ones (a liar votes to it alone and leads that view); see the file
     "selective-commit": load_scenario(SCENARIOS / "selective-commit.toml"),
     "equivocate-n7": attack(
-        n=7, loss=0.05, dup=0.05, faults=(byz(0, "equivocate"), byz(4, "fake-view-change"))
+        n=7,
+        loss=0.05,
+        dup=0.05,
+        faults=(byzantine(0, "equivocate"), byzantine(4, "fake-view-change")),
     ),
     "partitions": attack(
         loss=0.05,

@@ -62,12 +62,15 @@ def _who(creator: Creator) -> dict[str, str]:
     return {"mspid": creator.mspid, "name": creator.name, "role": creator.role}
 
 
-def _require_role(function: str, creator: Creator, role: str) -> None:
+def _caller(stub: Stub, function: str, role: str) -> Creator:
+    """The creator, if its certificate's role may call ``function``: roles are the only ACL."""
+    creator = stub.get_creator()
     if creator.role != role:
         raise ContractError(
             f"{function} requires {'an' if role[0] in 'aeiou' else 'a'} {role} identity; "
             f"caller {creator.name} has role {creator.role}"
         )
+    return creator
 
 
 def _args(function: str, args: tuple[str, ...], names: str, optional: int = 0) -> list[str]:
@@ -158,6 +161,16 @@ class PatchSetContract(Contract):
             raise ContractError(f"{function}: no patch set {name} version {version}")
         return record
 
+    def _save_patch(
+        self, stub: Stub, name: str, version: str, record: dict[str, Any], event: str | None
+    ) -> bytes:
+        """Store a version's record and answer with its summary, announced as ``event``."""
+        self._put(stub, self._key(stub, PATCH, name, version), record)
+        summary = canonical_json(self._summary(record))
+        if event is not None:
+            stub.set_event(event, summary)
+        return summary
+
     def _versions(self, stub: Stub, name: str) -> Iterator[dict[str, Any]]:
         for _key, raw in stub.get_state_by_partial_composite_key(PATCH, [name]):
             yield json.loads(raw)
@@ -173,8 +186,7 @@ class PatchSetContract(Contract):
     @transaction
     def upload(self, stub: Stub, *args: str) -> bytes:
         """Register a new version (Exam 1): signed by the deployer, who must be the creator."""
-        creator = stub.get_creator()
-        _require_role("upload", creator, "admin")
+        creator = _caller(stub, "upload", "admin")
         manifest_text, signature_hex = _args("upload", args, "patchset signature")
         try:
             manifest = manifest_from_json(manifest_text)
@@ -219,16 +231,13 @@ class PatchSetContract(Contract):
             "withdrawn": None,
             "last": self._stamp(stub, "upload"),
         }
-        self._put(stub, self._key(stub, PATCH, manifest.name, manifest.version), record)
         self._put(stub, head_key, {"version": manifest.version, "last": record["last"]})
-        stub.set_event("patch.uploaded", canonical_json(self._summary(record)))
-        return canonical_json(self._summary(record))
+        return self._save_patch(stub, manifest.name, manifest.version, record, "patch.uploaded")
 
     @transaction
     def approve(self, stub: Stub, *args: str) -> bytes:
         """Second-administrator sign-off; the release happens on the last one needed."""
-        creator = stub.get_creator()
-        _require_role("approve", creator, "admin")
+        creator = _caller(stub, "approve", "admin")
         name, version = _args("approve", args, "name version")
         record = self._patch(stub, "approve", name, version)
         if record["status"] == WITHDRAWN:
@@ -246,19 +255,18 @@ class PatchSetContract(Contract):
             return canonical_json(summary)
         record["approvals"].append(me)
         record["last"] = self._stamp(stub, "approve")
+        event = None
         if record["status"] == PENDING and self._signoffs(record) >= self.approvals_required:
             record["status"] = RELEASED
             record["released_ms"] = stub.get_tx_timestamp()
             record["last"]["action"] = "release"
-            stub.set_event("patch.released", canonical_json(self._summary(record)))
-        self._put(stub, self._key(stub, PATCH, name, version), record)
-        return canonical_json(self._summary(record))
+            event = "patch.released"
+        return self._save_patch(stub, name, version, record, event)
 
     @transaction
     def withdraw(self, stub: Stub, *args: str) -> bytes:
         """Pull a bad version: downloads stop, history and reports stay."""
-        creator = stub.get_creator()
-        _require_role("withdraw", creator, "admin")
+        creator = _caller(stub, "withdraw", "admin")
         name, version, reason = _args("withdraw", args, "name version reason")
         if not reason.strip() or len(reason) > MAX_REASON:
             raise ContractError(f"withdraw: a reason of 1 to {MAX_REASON} characters is required")
@@ -268,17 +276,14 @@ class PatchSetContract(Contract):
         record["status"] = WITHDRAWN
         record["withdrawn"] = {"reason": reason, "by": _who(creator)}
         record["last"] = self._stamp(stub, "withdraw")
-        self._put(stub, self._key(stub, PATCH, name, version), record)
-        stub.set_event("patch.withdrawn", canonical_json(self._summary(record)))
-        return canonical_json(self._summary(record))
+        return self._save_patch(stub, name, version, record, "patch.withdrawn")
 
     # ------------------------------------------------------------------ clients
 
     @transaction
     def register(self, stub: Stub, *args: str) -> bytes:
         """Enroll (or re-describe) the caller's device: its groups and operating system."""
-        creator = stub.get_creator()
-        _require_role("register", creator, "client")
+        creator = _caller(stub, "register", "client")
         (text,) = _args("register", args, "device")
         try:
             device = json.loads(text)
@@ -306,8 +311,7 @@ class PatchSetContract(Contract):
     @transaction
     def download(self, stub: Stub, *args: str) -> bytes:
         """Hand a targeted client the released metadata and record the download (Exam 2)."""
-        creator = stub.get_creator()
-        _require_role("download", creator, "client")
+        creator = _caller(stub, "download", "client")
         name, version = _args("download", args, "name version", optional=1)
         device = self._device(stub, creator)
         if device is None:
@@ -361,8 +365,7 @@ class PatchSetContract(Contract):
     @transaction
     def report(self, stub: Stub, *args: str) -> bytes:
         """Record an install outcome; the version's log policy decides how much is kept."""
-        creator = stub.get_creator()
-        _require_role("report", creator, "client")
+        creator = _caller(stub, "report", "client")
         name, version, outcome, rebooted_text, detail = _args(
             "report", args, "name version outcome rebooted detail", optional=1
         )
@@ -399,8 +402,7 @@ class PatchSetContract(Contract):
     @transaction
     def history(self, stub: Stub, *args: str) -> bytes:
         """Every change, download and report of a patch (the paper's getHistory, Exam 3)."""
-        creator = stub.get_creator()
-        _require_role("history", creator, "admin")
+        _caller(stub, "history", "admin")
         name, version = _args("history", args, "name version", optional=1)
         if version:
             self._patch(stub, "history", name, version)
@@ -430,8 +432,7 @@ class PatchSetContract(Contract):
     @transaction
     def compliance(self, stub: Stub, *args: str) -> bytes:
         """Who still has to install what, as of this transaction's time."""
-        creator = stub.get_creator()
-        _require_role("compliance", creator, "admin")
+        _caller(stub, "compliance", "admin")
         _args("compliance", args, "")
         now = stub.get_tx_timestamp()
         current = self._current_mandatory(stub)

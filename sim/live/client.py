@@ -17,7 +17,6 @@ wall-anchored clock so a reused id still moves forward in time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sim.live.host import Clock, record_tag
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import CLIENT_SLOTS, NetworkConfig, load_config
 from sim.live.node import crypto_root
+from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
 from sim.live.wire import (
     ENDORSE_RESPONSE_TAG,
@@ -109,10 +109,7 @@ class ClientPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        await stop_task(self._pump)
         await self.transport.__aexit__(exc_type, exc, tb)
 
     @property

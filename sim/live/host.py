@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -35,6 +35,7 @@ from pbft.api import Application, Authenticator, Deliver, Output, Tick
 from sim.blobs import DirectoryBlobStore
 from sim.errors import InputError
 from sim.live.netconfig import NetworkConfig
+from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import (
@@ -51,6 +52,9 @@ BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
 MAX_EVENTS_PER_SYNC = 256
 RECONNECT_S = 1.0
+
+R = TypeVar("R")
+"""A request record type a peer may send a node."""
 
 Endorser = Callable[[bytes, int], bytes]
 """Signed proposal bytes and the time in, endorser response bytes out (raises on garbage)."""
@@ -173,9 +177,7 @@ class NodeHost:
         lost.cancel()
         if get in done:
             return get.result()
-        get.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await get
+        await stop_task(get)
         return None
 
     async def _handle(self, incoming: Incoming) -> Output:
@@ -188,12 +190,18 @@ class NodeHost:
             return Output()
         return self.replica.step(Deliver(self.clock.now_ms(), incoming.sender, incoming.payload))
 
+    def _decode_request(self, incoming: Incoming, kind: type[R], service: str) -> R | None:
+        """A peer's request, or ``None`` once its undecodability is counted (never raised)."""
+        try:
+            return decode(incoming.payload, kind)
+        except CodecError as exc:
+            self.transport.stats[f"drop.{service}.{exc.reason}"] += 1
+            return None
+
     async def _serve_file(self, incoming: Incoming) -> None:
         """Patch files live beside the ledger, addressed by hash (``sim.blobs``)."""
-        try:
-            request = decode(incoming.payload, FileRequest)
-        except CodecError as exc:
-            self.transport.stats[f"drop.file.{exc.reason}"] += 1
+        request = self._decode_request(incoming, FileRequest, "file")
+        if request is None:
             return
         if request.client != incoming.sender:
             self.transport.stats["drop.file.sender-mismatch"] += 1
@@ -214,10 +222,8 @@ class NodeHost:
         await self.transport.send(request.client, encode(reply))
 
     async def _endorse(self, incoming: Incoming) -> None:
-        try:
-            request = decode(incoming.payload, EndorseRequest)
-        except CodecError as exc:
-            self.transport.stats[f"drop.endorse.{exc.reason}"] += 1
+        request = self._decode_request(incoming, EndorseRequest, "endorse")
+        if request is None:
             return
         if request.client != incoming.sender or self.parts.endorser is None:
             self.transport.stats["drop.endorse.refused"] += 1

@@ -22,6 +22,7 @@ from ledger.codec import CodecError, decode, encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.errors import InputError
 from sim.live import topics
+from sim.live.tasks import stop_task
 from sim.live.wire import Envelope
 
 QOS = 0
@@ -120,10 +121,7 @@ class Transport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._reader
+        await stop_task(self._reader, aiomqtt.MqttError)
         if self._client is not None:
             # A graceful DISCONNECT is polite, not needed: never let it hold a command up.
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
