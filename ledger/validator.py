@@ -71,6 +71,10 @@ TX_ID_ESTABLISHED = frozenset(
 """Codes given after the tx id was proven the creator's: such ids are indexed."""
 
 
+POLICY_MEMO_SIZE = 1024
+"""Distinct (chaincode, endorser principals) verdicts a channel config remembers."""
+
+
 class EndorsementPolicy(Protocol):
     """What ``msp.policy.parse`` returns: satisfied or not by a set of identities."""
 
@@ -88,8 +92,32 @@ class ChannelConfig:
     default_policy: EndorsementPolicy | None = None
     """Policy of chaincodes not in ``policies``; None: only those are deployed."""
 
+    _verdicts: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Memo of :meth:`endorsed`, bounded by ``POLICY_MEMO_SIZE``."""
+
     def policy_for(self, chaincode: str) -> EndorsementPolicy | None:
         return self.policies.get(chaincode, self.default_policy)
+
+    def endorsed(
+        self, chaincode: str, policy: EndorsementPolicy, endorsers: Collection[Identity]
+    ) -> bool:
+        """Whether ``endorsers`` (distinct valid identities) satisfy ``chaincode``'s policy.
+
+        A policy names principals (MSP id and role) only, so its verdict depends
+        on nothing but the multiset of the endorsers' (MSP id, role) pairs:
+        memoised on that, since nearly every transaction presents the same few
+        combinations and evaluating a policy is a search.
+        """
+        key = (chaincode, tuple(sorted((i.mspid, i.role) for i in endorsers)))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = policy.evaluate(endorsers)
+            if len(self._verdicts) >= POLICY_MEMO_SIZE:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +200,7 @@ def check_endorsed(payload: TxPayload, config: ChannelConfig, now_ms: int) -> Va
         identity = _valid_member(config, who.mspid, who.cert_pem, now_ms)
         if identity is not None and identity.verify(signed, endorsement.signature):
             endorsers.add(identity)
-    if not policy.evaluate(endorsers):
+    if not config.endorsed(header.chaincode, policy, endorsers):
         return V.ENDORSEMENT_POLICY_FAILURE
     return V.VALID
 

@@ -5,6 +5,10 @@
 directory itself. Both commands open the store read-only: they never repair
 a torn tail, they just stop before it.
 
+``verify`` replays validation to check the stored validation codes, with
+the channel configuration the node recorded beside its block store
+(``channel.json``, see ``sim.fabric``) or the policy given by ``--policy``.
+
 ``dump --json`` prints one JSON object per line and block, in the fixed format
 of DESIGN.md; ``tests/tools/recompute_hashes.py`` checks it independently.
 """
@@ -25,7 +29,7 @@ from ledger.codec import CodecError, decode
 from ledger.validator import parse
 from pbft.messages import Commit
 from sim.errors import InputError, RunFailed
-from sim.fabric import LEDGER_DIR, unwrap_request
+from sim.fabric import LEDGER_DIR, load_channel, unwrap_request
 from sim.ledger_verify import Trust, TrustError, verify_blocks
 
 
@@ -38,7 +42,9 @@ def register(subparsers: Any) -> None:
     dump.add_argument("--json", action="store_true", help="one JSON object per block")
     dump.set_defaults(handler=run_dump)
 
-    verify = sub.add_parser("verify", help="check hashes, commit certificates and signatures")
+    verify = sub.add_parser(
+        "verify", help="check hashes, commit certificates, signatures and validation codes"
+    )
     verify.add_argument("dir", type=Path, help="node directory or block store directory")
     verify.add_argument("--msp", type=Path, required=True, help="cryptogen tree (CA certificates)")
     verify.add_argument(
@@ -51,6 +57,12 @@ def register(subparsers: Any) -> None:
         "--no-certificates",
         action="store_true",
         help="skip commit certificates (runs with modelled crypto)",
+    )
+    verify.add_argument(
+        "--policy",
+        default=None,
+        metavar="TEXT",
+        help="endorsement policy to replay validation with (default: the one in channel.json)",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable result")
     verify.set_defaults(handler=run_verify)
@@ -173,13 +185,19 @@ def run_verify(args: argparse.Namespace) -> int:
     n = args.replicas if args.replicas is not None else default_replicas(args.dir, trust)
     if n < 1:
         raise InputError(f"--replicas: expected a number >= 1, got {n}")
+    config = load_channel(store_dir(args.dir), trust.msps, args.policy)
     try:
         store = open_store(args.dir)
     except BlockStoreCorrupt as exc:
         raise RunFailed(f"{args.dir}: {exc}") from None
     try:
         report = verify_blocks(
-            _blocks(store, args.dir), trust, n, unwrap_request, not args.no_certificates
+            _blocks(store, args.dir),
+            trust,
+            n,
+            unwrap_request,
+            not args.no_certificates,
+            config=config,
         )
     finally:
         store.close()
@@ -195,10 +213,13 @@ def run_verify(args: argparse.Namespace) -> int:
                     "replicas": n,
                     "head_hash": None if head is None else head.hash.hex(),
                     "certificates_checked": not args.no_certificates,
+                    "validation_replayed": report.codes_replayed,
                 }
             )
         )
     else:
         head_text = "" if head is None else f", head {head.hash.hex()}"
-        print(f"ok: {report.blocks} blocks verified (n = {n}){head_text}")
+        print(
+            f"ok: {report.blocks} blocks verified (n = {n}, validation codes replayed){head_text}"
+        )
     return 0

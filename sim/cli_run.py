@@ -146,6 +146,9 @@ def format_run(
         "safety     " + ("ok" if safety.get("ok") else f"VIOLATED ({len(violations)})"),
     ]
     lines += [f"           - {v}" for v in violations[:5]]
+    model = summary.get("fault_model") or {}
+    if model:
+        lines.append(_fault_model_line(model))
     messages = summary.get("messages") or {}
     if messages:
         lines.append("messages   " + ", ".join(f"{k} {v}" for k, v in sorted(messages.items())))
@@ -155,6 +158,18 @@ def format_run(
     lines += ["", *_replica_table(summary.get("replicas") or [])]
     lines += ["", "expectations", *expectation_lines(checks)]
     return "\n".join(lines)
+
+
+def _fault_model_line(model: Mapping[str, Any]) -> str:
+    """Say plainly when a run went beyond f faulty replicas: its guarantees do not apply."""
+    faulty = model.get("max_faulty", 0)
+    f = model.get("f", 0)
+    if model.get("within", True):
+        return f"faults     within the fault model (at most {faulty} of f = {f} faulty at once)"
+    return (
+        f"faults     BEYOND the fault model: {faulty} faulty at once, f = {f}"
+        " (PBFT promises neither safety nor liveness here)"
+    )
 
 
 def _ms(value: float | None) -> str:

@@ -17,8 +17,8 @@ agreeing endorsements is still submitted with what it got, so the run shows
 the validator rejecting it (``ENDORSEMENT_POLICY_FAILURE``) instead of a client
 silently dropping work.
 
-Where a node keeps its ledger: ``<node dir>/ledger/`` (block store files and
-``state.sqlite``) when the run has a data directory; otherwise the block store
+Where a node keeps its ledger: ``<node dir>/ledger/`` (block store files,
+``state.sqlite`` and ``channel.json``) when the run has a data directory; otherwise the block store
 lives in memory in ``NodeDisk.state`` (so it survives simulated crashes) and
 the world state is rebuilt from it on recovery.
 """
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
+import os
 import random
 import sqlite3
 from collections import Counter
@@ -53,6 +55,7 @@ from ledger.validator import ChannelConfig, EndorsementPolicy
 from ledger.validator import parse as parse_item
 from msp import names
 from msp.ca import NetworkCrypto
+from msp.msp import MSPManager
 from msp.policy import PolicyError, parse
 from pbft.messages import Commit, CommittedBatch, Request
 from sim.auth import client_user, network_crypto
@@ -64,6 +67,8 @@ from sim.sdk import DEFAULT_CHANNEL, EndorsementFailed, FabricClient, outcome
 LEDGER_DIR = "ledger"
 """Subdirectory of a node directory holding its ledger."""
 STATE_FILE = "state.sqlite"
+CHANNEL_FILE = "channel.json"
+"""The channel configuration validation ran with, kept beside the block store."""
 CHAINCODES = ("kv", "patchset")
 
 
@@ -146,7 +151,14 @@ def open_ledger(disk: NodeDisk, config: ChannelConfig, *, sync: bool = False) ->
 def open_ledger_dir(
     directory: Path, config: ChannelConfig, *, sync: bool = True, unwrap: Unwrap = unwrap_request
 ) -> PeerLedger:
-    """A ledger kept in ``directory`` (block store files and an SQLite state database)."""
+    """A ledger kept in ``directory`` (block store files and an SQLite state database).
+
+    A new ledger also records its channel configuration (:data:`CHANNEL_FILE`),
+    so ``ledger verify`` can replay validation later with the same policies.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / CHANNEL_FILE).exists():
+        save_channel(directory, config, sync=sync)
     blocks = BlockStore.open(directory, sync=sync)
     connection = sqlite3.connect(directory / STATE_FILE)
     if not sync:
@@ -155,17 +167,94 @@ def open_ledger_dir(
 
 
 def parse_policy(scenario: Scenario) -> EndorsementPolicy:
-    try:
-        return parse(scenario.network.endorsement_policy)
-    except PolicyError as exc:
-        raise InputError(
-            f"{scenario.source}: network.endorsement_policy: expected a policy such as"
-            f" AND('Org1.member','Org2.member'): {exc}"
-        ) from None
+    where = f"{scenario.source}: network.endorsement_policy"
+    return _parse_policy_text(scenario.network.endorsement_policy, where)
 
 
 def channel_config(crypto: NetworkCrypto, policy: EndorsementPolicy) -> ChannelConfig:
     return ChannelConfig(DEFAULT_CHANNEL, crypto.msps(), {name: policy for name in CHAINCODES})
+
+
+def channel_record(config: ChannelConfig) -> dict[str, Any]:
+    """The durable part of a channel configuration: names and policy texts (MSPs by id only).
+
+    Certificates stay in the MSP tree, which a verifier brings itself; a
+    policy is kept as the text it parses back from.
+    """
+    default = config.default_policy
+    return {
+        "channel": config.channel,
+        "msp_ids": list(config.msps.mspids),
+        "policies": {name: str(policy) for name, policy in sorted(config.policies.items())},
+        "default_policy": None if default is None else str(default),
+    }
+
+
+def save_channel(directory: Path, config: ChannelConfig, *, sync: bool = True) -> None:
+    """Write :data:`CHANNEL_FILE` atomically (a crash leaves the old file or the new one)."""
+    text = json.dumps(channel_record(config), indent=2, sort_keys=True) + "\n"
+    scratch = directory / (CHANNEL_FILE + ".tmp")
+    with open(scratch, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(scratch, directory / CHANNEL_FILE)
+
+
+def load_channel(
+    directory: Path, msps: MSPManager, policy_text: str | None = None
+) -> ChannelConfig:
+    """The channel configuration recorded in ``directory``, with ``msps`` as its MSPs.
+
+    ``policy_text`` replaces every recorded policy (and, without a record, the
+    channel is the default one with the shipped chaincodes). Raises
+    :class:`InputError` naming the file and what is wrong.
+    """
+    path = directory / CHANNEL_FILE
+    override = None if policy_text is None else _parse_policy_text(policy_text, "--policy")
+    if not path.exists():
+        if override is None:
+            raise InputError(
+                f"{path}: no channel configuration (ledgers made before it was recorded:"
+                " pass --policy TEXT)"
+            )
+        return ChannelConfig(DEFAULT_CHANNEL, msps, {name: override for name in CHAINCODES})
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: unreadable channel configuration: {exc}") from None
+    channel = record.get("channel") if isinstance(record, dict) else None
+    policies = record.get("policies") if isinstance(record, dict) else None
+    if not isinstance(channel, str) or not isinstance(policies, dict):
+        raise InputError(f"{path}: expected an object with 'channel' (text) and 'policies'")
+    missing = sorted(set(record.get("msp_ids") or ()) - set(msps.mspids))
+    if missing:
+        raise InputError(
+            f"{path}: msp_ids: the channel has {', '.join(missing)}, which the MSP tree lacks"
+        )
+    default_text = record.get("default_policy")
+
+    def policy(text: Any, key: str) -> EndorsementPolicy:
+        return override if override is not None else _parse_policy_text(text, f"{path}: {key}")
+
+    return ChannelConfig(
+        channel,
+        msps,
+        {str(name): policy(text, f"policies.{name}") for name, text in policies.items()},
+        None if default_text is None else policy(default_text, "default_policy"),
+    )
+
+
+def _parse_policy_text(text: Any, where: str) -> EndorsementPolicy:
+    if not isinstance(text, str):
+        raise InputError(f"{where}: expected a policy text, got {type(text).__name__}")
+    try:
+        return parse(text)
+    except PolicyError as exc:
+        raise InputError(
+            f"{where}: expected a policy such as AND('Org1.member','Org2.member'): {exc}"
+        ) from None
 
 
 # ------------------------------------------------------------------ workload

@@ -9,9 +9,17 @@ What a block proves, and how it is checked here, block by block from 0:
   of at least 2f+1 distinct replicas for the block's view, sequence number
   (= block number) and digest (= ``data_hash``), each checked against the
   certificate of the peer that replica runs as;
-* content: every transaction marked VALID has a creator who was a valid
-  member at the block's agreed time and signed the envelope, and endorsements
-  whose signatures all verify under valid members' certificates.
+* validation codes: they sit in the metadata, outside the hash chain (as in
+  Fabric), so nothing but re-running validation can vouch for them. Given the
+  channel configuration (:class:`ValidationReplay`), the walk replays the
+  peers' validator from an empty world state, block after block, and the
+  recomputed codes must equal the stored ones. PBFT's exactly-once rule is
+  re-derived from the chain: a request whose client already had the same or a
+  later timestamp executed is stale, and the validator marks it
+  ``DUPLICATE_TXID``. Without the channel configuration the walk only checks
+  that every transaction marked VALID has a creator who was a valid member at
+  the block's agreed time and signed the envelope, and endorsements whose
+  signatures all verify under valid members' certificates.
 
 The first failure stops the walk and is reported with the block's number,
 because everything after a broken link is unanchored.
@@ -23,15 +31,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.block import GENESIS, Block, Unwrap, ValidationCode
+from ledger.block import GENESIS, Block, Unwrap, ValidationCode, code_name
 from ledger.codec import CodecError, decode, encode
-from ledger.validator import parse
+from ledger.state import MemoryState, UpdateBatch
+from ledger.validator import ChannelConfig, parse, validate_block
 from msp.errors import MSPError
 from msp.identity import Identity, parse_certificate
 from msp.layout import ORGS_DIR
 from msp.msp import MSP, MSPManager, at_virtual_ms
 from msp.names import mspid_from_domain, natural_key, replica_peer_name
-from pbft.messages import Commit, signing_bytes
+from pbft.messages import Commit, Request, signing_bytes
 
 
 class TrustError(Exception):
@@ -78,9 +87,11 @@ class Trust:
 class Problem:
     block: int
     reason: str
+    where: str = ""
+    """What inside the block, e.g. `` tx 1 (tx_id ab12...)``; empty for the block as a whole."""
 
     def __str__(self) -> str:
-        return f"block {self.block}: {self.reason}"
+        return f"block {self.block}{self.where}: {self.reason}"
 
 
 def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
@@ -93,16 +104,9 @@ def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
             commit = decode(raw, Commit)
         except CodecError as exc:
             return f"undecodable COMMIT in certificate ({exc.reason})"
-        if (commit.view, commit.seq, commit.digest, commit.timestamp_ms) != (
-            meta.view,
-            block.number,
-            block.header.data_hash,
-            meta.timestamp_ms,
-        ):
-            return (
-                f"COMMIT of replica {commit.replica} is for view {commit.view} seq {commit.seq},"
-                f" not the block's view {meta.view} seq {block.number}, data hash and timestamp"
-            )
+        mismatch = _commit_mismatch(commit, block)
+        if mismatch:
+            return f"COMMIT of replica {commit.replica} is for another block: {mismatch}"
         identity = trust.replica(commit.replica) if commit.replica < n else None
         if identity is not None and identity.verify(signing_bytes(commit), commit.signature):
             signers.add(commit.replica)
@@ -113,6 +117,26 @@ def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
             " keys and cannot be checked against certificates)"
         )
     return None
+
+
+def _commit_mismatch(commit: Commit, block: Block) -> str:
+    """Which of view, seq, digest and timestamp differ between a COMMIT and its block."""
+    meta = block.metadata
+    pairs = (
+        ("view", str(commit.view), str(meta.view)),
+        ("seq", str(commit.seq), str(block.number)),
+        ("digest", commit.digest.hex(), block.header.data_hash.hex()),
+        ("timestamp_ms", str(commit.timestamp_ms), str(meta.timestamp_ms)),
+    )
+    return "; ".join(
+        f"its {name} is {_short(theirs)}, the block's is {_short(ours)}"
+        for name, theirs, ours in pairs
+        if theirs != ours
+    )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 16 else text[:16] + "…"
 
 
 def transaction_problem(
@@ -142,6 +166,67 @@ def transaction_problem(
     return None
 
 
+class ValidationReplay:
+    """The peers' validation re-run from an empty world state, one block after another.
+
+    Every correct peer computed the stored codes with ``validate_block`` from
+    the same chain and channel configuration, so the same function, fed the
+    same blocks in order, must reproduce them exactly; a code edited in the
+    metadata (which no hash covers) shows up as the first disagreement.
+    """
+
+    def __init__(self, config: ChannelConfig, unwrap: Unwrap) -> None:
+        self.config = config
+        self.unwrap = unwrap
+        self.state = MemoryState()
+        self.last_timestamps: dict[int, int] = {}
+        """Per PBFT client, the newest request timestamp executed so far."""
+
+    def stale_positions(self, data: tuple[bytes, ...]) -> list[int]:
+        """PBFT's exactly-once verdict for a block, from the chain alone (as replicas decide it).
+
+        A request is stale when its client already had this timestamp or a
+        later one executed, earlier in the chain or earlier in the block.
+        """
+        stale = []
+        for index, item in enumerate(data):
+            try:
+                request = decode(item, Request)
+            except CodecError:
+                continue  # not a request: the validator gives it NIL_ENVELOPE anyway
+            if request.timestamp > self.last_timestamps.get(request.client, -1):
+                self.last_timestamps[request.client] = request.timestamp
+            else:
+                stale.append(index)
+        return stale
+
+    def check(self, block: Block) -> Problem | None:
+        """Recompute ``block``'s codes, compare, and apply its effects if they agree."""
+        if block.number == 0:
+            self.state.apply(0, UpdateBatch())
+            return None
+        meta = block.metadata
+        verdict = validate_block(
+            block.number,
+            block.data,
+            meta.timestamp_ms,
+            self.unwrap,
+            self.config,
+            self.state,
+            self.stale_positions(block.data),
+        )
+        for index, (stored, recomputed) in enumerate(
+            zip(meta.validation_codes, verdict.codes, strict=True)
+        ):
+            if stored != recomputed:
+                tx_id = verdict.tx_ids[index]
+                where = f" tx {index}" + (f" (tx_id {tx_id})" if tx_id else "")
+                reason = f"stored {code_name(stored)}, recomputed {code_name(recomputed)}"
+                return Problem(block.number, reason, where)
+        self.state.apply(block.number, verdict.updates)
+        return None
+
+
 def block_problem(
     block: Block,
     previous: Block | None,
@@ -149,10 +234,36 @@ def block_problem(
     n: int,
     unwrap: Unwrap,
     certificates: bool = True,
+    replay: ValidationReplay | None = None,
+) -> Problem | None:
+    """The first thing wrong with ``block`` given its predecessor (None if nothing).
+
+    With ``replay``, the validation codes are recomputed (and the block's
+    effects applied to the replay's state when they match); without it only
+    the signatures of transactions marked VALID are checked.
+    """
+    reason = _structure_problem(block, previous, trust, n, certificates)
+    if reason is not None:
+        return Problem(block.number, reason)
+    if replay is not None:
+        return replay.check(block)
+    for index, (item, code) in enumerate(
+        zip(block.data, block.metadata.validation_codes, strict=True)
+    ):
+        reason = transaction_problem(index, item, code, block.metadata.timestamp_ms, trust, unwrap)
+        if reason is not None:
+            return Problem(block.number, reason)
+    return None
+
+
+def _structure_problem(
+    block: Block, previous: Block | None, trust: Trust, n: int, certificates: bool
 ) -> str | None:
-    """The first thing wrong with ``block`` given its predecessor (None if nothing)."""
+    """Chain link, data hash, sequence number and commit certificate."""
     if previous is None:
         return None if block == GENESIS else "block 0 is not the empty genesis block"
+    if block.number != previous.number + 1:
+        return f"follows block {previous.number}"
     if block.header.previous_hash != previous.hash:
         return "previous_hash does not match the header hash of the block before"
     if not block.data_hash_ok():
@@ -160,15 +271,7 @@ def block_problem(
     if block.metadata.seq != block.number:
         return f"metadata says sequence number {block.metadata.seq}"
     if certificates:
-        problem = certificate_problem(block, trust, n)
-        if problem is not None:
-            return problem
-    for index, (item, code) in enumerate(
-        zip(block.data, block.metadata.validation_codes, strict=True)
-    ):
-        problem = transaction_problem(index, item, code, block.metadata.timestamp_ms, trust, unwrap)
-        if problem is not None:
-            return problem
+        return certificate_problem(block, trust, n)
     return None
 
 
@@ -177,6 +280,7 @@ class Report:
     blocks: int
     head: Block | None
     problem: Problem | None
+    codes_replayed: bool = False
 
 
 def verify_blocks(
@@ -185,14 +289,21 @@ def verify_blocks(
     n: int,
     unwrap: Unwrap,
     certificates: bool = True,
+    *,
+    config: ChannelConfig | None = None,
 ) -> Report:
-    """Walk ``blocks`` from block 0; stop at the first problem."""
+    """Walk ``blocks`` from block 0; stop at the first problem.
+
+    ``config``: the channel's configuration, to replay validation and check
+    every stored validation code (see :class:`ValidationReplay`).
+    """
+    replay = None if config is None else ValidationReplay(config, unwrap)
     previous: Block | None = None
     count = 0
     for block in blocks:
-        problem = block_problem(block, previous, trust, n, unwrap, certificates)
+        problem = block_problem(block, previous, trust, n, unwrap, certificates, replay)
         if problem is not None:
-            return Report(count, previous, Problem(block.number, problem))
+            return Report(count, previous, problem, replay is not None)
         previous = block
         count += 1
-    return Report(count, previous, None)
+    return Report(count, previous, None, replay is not None)

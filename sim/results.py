@@ -82,6 +82,8 @@ class RunResult:
     commits: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     """Replica -> [(seq, batch digest hex)] in execution order (determinism checks)."""
     events: int = 0
+    requested: int = 0
+    """How many requests the workload was asked for (``workload.requests``)."""
 
     @property
     def safe(self) -> bool:
@@ -111,6 +113,7 @@ class RunResult:
                 "ok": not self.liveness_violations,
                 "violations": list(self.liveness_violations),
             },
+            "requested": self.requested,
             "submitted": self.submitted,
             "committed": self.committed,
             "view_changes": self.view_changes,
@@ -141,7 +144,10 @@ def check_expectations(expect: Expect, result: RunResult) -> dict[str, dict[str,
 
     if expect.safety is not None:
         judge("safety", expect.safety, result.safe, result.safe == expect.safety)
+    # "Everything" is the whole workload the scenario asked for: a run too short
+    # to even submit its requests has not committed them all.
     everything = result.submitted > 0 and result.committed == result.submitted
+    everything = everything and result.submitted >= result.requested
     if expect.all_committed is not None:
         judge("all_committed", expect.all_committed, everything, everything == expect.all_committed)
     if expect.liveness_lost is not None:

@@ -10,6 +10,7 @@ orgs) still report the one key to fix.
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -73,6 +74,27 @@ def behavior_options() -> dict[str, frozenset[str]]:
     return {name: frozenset(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
 
 
+class _AskedAbout(dict[str, Any]):
+    """A table's contents that remember every key the parser looked for.
+
+    Those are exactly the keys the table knows, present or not, so an unknown
+    key's error can list them without a second list to keep in step.
+    """
+
+    def __init__(self, data: Mapping[str, Any], asked: set[str]) -> None:
+        super().__init__(data)
+        self.asked = asked
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.asked.add(key)
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
 class _Table:
     """One TOML table being read: typed getters that fail with the dotted key.
 
@@ -83,7 +105,8 @@ class _Table:
     def __init__(self, source: str, prefix: str, data: Mapping[str, Any]) -> None:
         self.source = source
         self.prefix = prefix
-        self.data = data
+        self.asked: set[str] = set()
+        self.data = _AskedAbout(data, self.asked)
         self.used: set[str] = set()
 
     def key(self, name: str) -> str:
@@ -183,7 +206,13 @@ class _Table:
     def finish(self, allowed_extra: Callable[[str], bool] = lambda _k: False) -> None:
         for name in self.data:
             if name not in self.used and not allowed_extra(name):
-                raise InputError(f"{self.source}: {self.key(name)}: unknown key")
+                known = sorted(self.asked - set(self.data) | self.used)
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InputError(
+                    f"{self.source}: {self.key(name)}: unknown key{hint};"
+                    f" expected one of {', '.join(known) or 'no keys here'}"
+                )
 
 
 def _num(x: float) -> str:

@@ -611,6 +611,7 @@ class Simulation:
             safety_violations=violations,
             liveness_checked=live_checked,
             liveness_violations=liveness,
+            requested=self.scenario.workload.requests,
             submitted=self.submitted,
             committed=self.committed,
             view_changes=max(correct_views, default=0) - self.start_view,

@@ -20,9 +20,11 @@ import os
 import re
 import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
@@ -104,7 +106,31 @@ def reproduce_command(source: str, seed: int, replica_spec: str | None = None) -
     words = ["ledgersim", "run", source, "--seed", str(seed)]
     if replica_spec:
         words += ["--replica", replica_spec]
+        root = _import_root(replica_spec)
+        if root is not None:  # e.g. tests/pbft_mutants.py: importable only with its folder
+            words = [f"PYTHONPATH={root}", *words]
     return shlex.join(words)
+
+
+def _import_root(replica_spec: str) -> str | None:
+    """The folder to put on PYTHONPATH so ``replica_spec``'s module imports in a new shell.
+
+    ``None`` when the module is part of an installed package (nothing to add).
+    The folder is given relative to the current directory when it lies below it.
+    """
+    module_name = replica_spec.partition(":")[0]
+    module = sys.modules.get(module_name)
+    location = getattr(module, "__file__", None)
+    if location is None or module_name.split(".")[0] in INSTALLED_PACKAGES:
+        return None
+    root = Path(location).resolve().parents[module_name.count(".")]
+    try:
+        return str(root.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(root)
+
+
+INSTALLED_PACKAGES = frozenset({"msp", "pbft", "ledger", "chaincode", "sim"})
 
 
 # ------------------------------------------------------------------ one seed

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,12 +123,20 @@ def test_sweep_with_mutant_reports_reproducing_commands(
     assert data["failures"] == 4 and data["replica"] == MUTANT
     first = data["failing"][0]
     assert first["seed"] == 1 and any("all_committed" in r for r in first["reasons"])
-    assert first["command"] == (f"ledgersim run {BYZANTINE_PRIMARY} --seed 1 --replica {MUTANT}")
-    assert err.strip().endswith(first["command"])
-    # The printed command does reproduce the failure.
-    words = shlex.split(first["command"])
-    assert cli_main([*words[1:], "--quiet"]) == 1
-    assert "all_committed" in capsys.readouterr().err
+    command = first["command"]
+    # The mutant lives in tests/, so the command puts that folder on PYTHONPATH.
+    assert command.startswith("PYTHONPATH=")
+    assert command.endswith(f"ledgersim run {BYZANTINE_PRIMARY} --seed 1 --replica {MUTANT}")
+    assert err.strip().endswith(command)
+    # The printed command, pasted into a fresh shell, does reproduce the failure.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("PYTHONPATH", None)
+    replay = subprocess.run(
+        command + " --quiet", shell=True, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert replay.returncode == 1, replay.stderr
+    assert "all_committed" in replay.stderr
 
 
 def test_sweep_table_lists_failing_seeds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,217 @@
+"""PBFT's normal case: requests, batching by the primary, and PRE-PREPARE, PREPARE, COMMIT.
+
+A request is learned (and starts the backups' view-change timer), the primary
+batches pending requests under the watermark window and pre-prepares them,
+and each slot moves through prepared (pre-prepare plus 2f matching PREPAREs)
+to committed-local (2f+1 COMMITs), after which ``Execution`` runs it
+(OSDI'99 4.1-4.2). Messages for a view we have not entered go to the stash
+(``CatchUp``); the acceptance rules themselves live in ``ReplicaRules``.
+"""
+
+from __future__ import annotations
+
+from pbft.api import (
+    CLIENT_ID_BASE,
+)
+from pbft.log import Slot, vote_key
+from pbft.messages import (
+    Commit,
+    Prepare,
+    PreparedProof,
+    PrePrepare,
+    Request,
+    batch_digest,
+)
+from pbft.replica_state import VoteMessage
+from pbft.rules import ReplicaRules
+
+
+class NormalCase(ReplicaRules):
+    """Requests, batching and the three-phase agreement on each slot."""
+
+    def _on_request(self, req: Request, sender: int) -> None:
+        if req.client < CLIENT_ID_BASE:
+            self._drop("request-from-replica")
+            return
+        from_client = sender == req.client
+        last = self._last_ts.get(req.client, -1)
+        if req.timestamp <= last:
+            reply = self._replies.get(req.client)
+            if from_client and reply is not None and reply.timestamp == req.timestamp:
+                # Retransmission of an executed request: resend, never re-execute (OSDI'99 4.1).
+                self.stats["resent.reply"] += 1
+                self._send(req.client, reply)
+            else:
+                self._drop("old-request")
+            return
+        known = self._waiting.get(req.client)
+        if known is not None and known.timestamp > req.timestamp:
+            self._drop("old-request")
+            return
+        if known is None or known.timestamp < req.timestamp:
+            self._learn_request(req)
+        if not self._is_backup():
+            if (req.client, req.timestamp) not in self._proposed:
+                self._pending[req.client] = req
+                self._try_propose()
+        elif from_client and not self._in_view_change:
+            # A backup relays to the primary and watches it (OSDI'99 4.4 liveness).
+            self._send(self.config.primary(self._view), req)
+
+    def _learn_request(self, req: Request) -> None:
+        self._waiting[req.client] = req
+        if self._status_at is None:
+            self._arm_status()
+        # In a view change the timer waits for 2f+1 VIEW-CHANGEs (OSDI'99 4.5.2): arming it
+        # here would let a replica climb views alone with every new request.
+        if self._is_backup() and not self._in_view_change and self._vc_deadline is None:
+            self._vc_deadline = self._now + self._vc_timeout()
+
+    def _try_propose(self, flush: bool = False) -> None:
+        if self._is_backup():
+            return
+        cfg = self.config
+        flush = flush or self._flush_owed or cfg.batch_timeout_ms == 0
+        self._flush_owed = False
+        while self._pending and (flush or len(self._pending) >= cfg.batch_size):
+            if not self.in_watermarks(self._seq_next):
+                self._flush_owed = flush
+                self._batch_deadline = None
+                return
+            clients = list(self._pending)[: cfg.batch_size]
+            self._propose(tuple(self._pending.pop(c) for c in clients))
+            flush = False
+        if not self._pending:
+            self._batch_deadline = None
+        elif self._batch_deadline is None:
+            self._batch_deadline = self._now + cfg.batch_timeout_ms
+
+    def _propose(self, requests: tuple[Request, ...]) -> None:
+        seq = self._seq_next
+        self._seq_next += 1
+        # The agreed time is the primary's clock, kept non-decreasing across batches.
+        self._last_pp_time = max(self._now, self._last_pp_time)
+        pp = self._sign(
+            PrePrepare(
+                self._view, seq, batch_digest(requests), self._last_pp_time, requests, self.id, b""
+            )
+        )
+        for r in requests:
+            self._proposed.add((r.client, r.timestamp))
+        slot = self._slot(seq)
+        slot.pre_prepare = pp
+        self._persist(pp)
+        self._broadcast(pp)
+        self._check_prepared(slot)
+
+    def _admit(self, msg: VoteMessage) -> bool:
+        """View and watermark gate shared by PRE-PREPARE, PREPARE and COMMIT."""
+        if msg.view < self._view:
+            self._drop("old-view")
+            return False
+        if msg.view > self._view or self._in_view_change:
+            self._stash_message(msg)
+            return False
+        if not self.in_watermarks(msg.seq):
+            self._drop("outside-watermarks")
+            if msg.seq > self._h:
+                # Others work above our window: we probably missed checkpoints.
+                self._seen_above = True
+                self._arm_status()
+            return False
+        if self._status_at is None and msg.seq > self.app.last_executed:
+            self._arm_status()
+        return True
+
+    def _on_pre_prepare(self, pp: PrePrepare, _sender: int) -> None:
+        if not self._admit(pp):
+            return
+        if not self.accepts_pre_prepare_from(pp):
+            self._drop("pre-prepare-not-from-primary")
+            return
+        slot = self._slot(pp.seq)
+        held = slot.pre_prepare
+        mine = slot.sent_prepare
+        if held is not None:
+            self._drop("duplicate" if held == pp else "conflicting-pre-prepare")
+            return
+        if mine is not None and mine.view == pp.view and vote_key(mine) != vote_key(pp):
+            # We prepared another digest or time here before a restart: never equivocate.
+            self._drop("conflicting-pre-prepare")
+            return
+        problem = self._batch_problem(pp) or self._time_problem(pp)
+        if problem is not None:
+            self._drop(problem)
+            return
+        for req in pp.requests:
+            if not self._request_ok(req):
+                self._drop("bad-request-in-batch")
+                return
+        slot.pre_prepare = pp
+        for req in pp.requests:
+            known = self._waiting.get(req.client)
+            if req.timestamp > self._last_ts.get(req.client, -1) and (
+                known is None or known.timestamp < req.timestamp
+            ):
+                self._learn_request(req)
+        if pp.replica != self.id:
+            prepare = mine
+            if prepare is None or prepare.view != pp.view:
+                prepare = self._sign(
+                    Prepare(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
+                )
+                slot.sent_prepare = prepare
+                self._persist(prepare)
+            slot.add_prepare(prepare)
+            self._broadcast(prepare)
+        self._check_prepared(slot)
+
+    def _on_prepare(self, prepare: Prepare, _sender: int) -> None:
+        if not self._admit(prepare):
+            return
+        if prepare.replica == self.config.primary(prepare.view):
+            self._drop("prepare-from-primary")
+            return
+        slot = self._slot(prepare.seq)
+        if not slot.add_prepare(prepare):
+            self._drop("duplicate")
+            return
+        self._check_prepared(slot)
+
+    def _on_commit(self, commit: Commit, _sender: int) -> None:
+        if not self._admit(commit):
+            return
+        slot = self._slot(commit.seq)
+        if not slot.add_commit(commit):
+            self._drop("duplicate")
+            return
+        self._check_committed(slot)
+
+    def _check_prepared(self, slot: Slot) -> None:
+        pp = slot.pre_prepare
+        if pp is None or slot.prepared:
+            return
+        votes = slot.prepare_votes(pp)
+        if len(votes) < self.prepared_quorum():
+            return
+        slot.prepared = True
+        chosen = tuple(votes[r] for r in sorted(votes)[: self.prepared_quorum()])
+        slot.prepared_proof = PreparedProof(pp, chosen)
+        self._persist(slot.prepared_proof)
+        commit = slot.sent_commit
+        if commit is None or vote_key(commit) != vote_key(pp):
+            commit = self._sign(Commit(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b""))
+            slot.sent_commit = commit
+            self._persist(commit)
+        slot.add_commit(commit)
+        self._broadcast(commit)
+        self._check_committed(slot)
+
+    def _check_committed(self, slot: Slot) -> None:
+        pp = slot.pre_prepare
+        if pp is None or not slot.prepared or slot.committed:
+            return
+        if len(slot.commit_votes(pp)) < self.commit_quorum():
+            return
+        slot.committed = True
+        self._execute_ready()

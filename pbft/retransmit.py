@@ -1,0 +1,154 @@
+"""Retransmission after a stall: STATUS messages (TOCS'02 5.2).
+
+The network may lose messages, and PBFT retransmits rather than assume
+delivery. A stalled replica broadcasts what it holds every R; a peer answers
+with the pre-prepares, votes, checkpoints or NEW-VIEW it lacks (at most once
+per R/2 per sender, so answering cannot be abused), and asks in turn when the
+peer holds more than it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pbft.log import vote_key
+from pbft.messages import (
+    Status,
+)
+from pbft.rules import ReplicaRules
+
+
+class Retransmission(ReplicaRules):
+    """The stall timer, STATUS messages and the answers to them."""
+
+    def _arm_status(self) -> None:
+        """Start the stall timer; execution pushes it back, so a healthy run never fires it.
+
+        No back-off: a stall with requests waiting ends in a view change after T
+        (which disarms STATUS), so a stall costs at most T/R rounds per view.
+        """
+        if self._status_at is None:
+            self._status_at = self._now + self.config.status_interval_ms
+
+    def _stalled(self) -> bool:
+        """Some work is known and unfinished: a request waits, or a slot in this view holds
+        the primary's PRE-PREPARE or votes from f+1 replicas (one of them correct)."""
+        if self._waiting or self._pending:
+            return True
+        last = self.app.last_executed
+        return any(
+            seq > last
+            and not slot.executed
+            and (slot.pre_prepare is not None or slot.voters(self._view) > self.f)
+            for seq, slot in self._log.items()
+        )
+
+    def _status(self, ask: bool) -> Status:
+        last = self.app.last_executed
+        held = [(seq, self._log[seq]) for seq in sorted(self._log) if seq > last]
+        return self._sign(
+            Status(
+                self._view,
+                self._in_view_change,
+                self._h,
+                last,
+                tuple(seq for seq, slot in held if slot.pre_prepare is not None),
+                tuple(seq for seq, slot in held if slot.prepared),
+                tuple(seq for seq, slot in held if slot.committed),
+                ask,
+                self.id,
+                b"",
+            )
+        )
+
+    def _broadcast_status(self) -> None:
+        """Tell everyone what we hold, so each can send what we lack (TOCS'02 5.2).
+
+        Only a stall triggers this: in a run without loss every slot executes
+        within R of being seen, and the message pattern is exactly the paper's.
+        """
+        self.stats["status.sent"] += 1
+        self._broadcast(self._status(ask=True))
+        self._arm_status()
+
+    def _on_status(self, st: Status, _sender: int) -> None:
+        if st.replica == self.id:
+            self._drop("own-message")
+            return
+        peer = st.replica
+        if st.view > self._view:
+            self._notice_view_ahead(peer, st.view)  # evidence counts even if rate-limited
+        # Each answer may cost up to ~3L messages, so a sender gets one per R/2. A correct
+        # stalled replica broadcasts every R and may send one STATUS in answer to ours;
+        # half of R leaves room for both and for latency jitter.
+        last = self._status_answered.get(peer)
+        if last is not None and self._now < last + max(1, self.config.status_interval_ms // 2):
+            self._drop("status-rate-limited")
+            return
+        self._status_answered[peer] = self._now
+        self._resend_checkpoints(peer, st.stable_seq)
+        if st.view != self._view or st.in_view_change or self._in_view_change:
+            nv = self._new_view
+            if nv is not None and st.view < nv.view:
+                # The peer missed a view change: the NEW-VIEW proves itself, so any
+                # replica holding it may hand it on (see ``_catch_up``). What we hold
+                # in this view follows; the peer stashes it until the NEW-VIEW is in.
+                self.stats["resent.new-view"] += 1
+                self._send(peer, nv)
+                if nv.view == self._view and not self._in_view_change:
+                    self._resend_slots(peer, st.last_executed, (), (), ())
+            return
+        self._resend_slots(peer, st.last_executed, st.pre_prepared, st.prepared, st.committed)
+        if st.ask and self._lacks_what_peer_has(st):
+            self._send(peer, self._status(ask=False))
+
+    def _resend_slots(
+        self,
+        peer: int,
+        last_executed: int,
+        pre_prepared: Iterable[int],
+        prepared_seqs: Iterable[int],
+        committed_seqs: Iterable[int],
+    ) -> None:
+        """Send ``peer`` what it lacks above ``last_executed`` in our view, by its STATUS."""
+        has_pp, prepared, committed = set(pre_prepared), set(prepared_seqs), set(committed_seqs)
+        for seq in sorted(self._log):
+            slot = self._log[seq]
+            pp = slot.pre_prepare
+            if seq <= last_executed or pp is None:
+                continue
+            if seq not in has_pp and pp.replica != peer:
+                self.stats["resent.pre-prepare"] += 1
+                self._send(peer, pp)
+            mine = slot.sent_prepare
+            if seq not in prepared and mine is not None and vote_key(mine) == vote_key(pp):
+                self.stats["resent.prepare"] += 1
+                self._send(peer, mine)
+            vote = slot.sent_commit
+            if seq not in committed and vote is not None and vote_key(vote) == vote_key(pp):
+                self.stats["resent.commit"] += 1
+                self._send(peer, vote)
+
+    def _lacks_what_peer_has(self, st: Status) -> bool:
+        """The peer executed, checkpointed or was pre-prepared beyond us: ask it in turn."""
+        last = self.app.last_executed
+        if st.last_executed > last or st.stable_seq > self._h:
+            return True
+        for seq in st.pre_prepared:
+            if seq > last and self.in_watermarks(seq):
+                slot = self._log.get(seq)
+                if slot is None or slot.pre_prepare is None:
+                    return True
+        return False
+
+    def _resend_checkpoints(self, peer: int, stable_seq: int) -> None:
+        """Our CHECKPOINTs the peer still needs; the stable proof if we hold none of our own."""
+        for seq in sorted(self._my_cp):
+            if seq > stable_seq:
+                self.stats["resent.checkpoint"] += 1
+                self._send(peer, self._my_cp[seq])
+        if self._h > stable_seq and self._h not in self._my_cp:
+            for cp in self._stable_proof:
+                if cp.replica != peer:
+                    self.stats["resent.checkpoint"] += 1
+                    self._send(peer, cp)
