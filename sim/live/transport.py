@@ -99,6 +99,10 @@ class Transport:
             keepalive=30,
             timeout=10,
         )
+        # Under load a node legitimately has hundreds of publishes in flight (one
+        # per recipient per message, QoS 0); aiomqtt's default threshold of 10
+        # would print a warning for nearly every busy millisecond.
+        client.pending_calls_threshold = 10_000
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
