@@ -9,7 +9,7 @@ Freshness is decided from the chain alone, so correct replicas agree on it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pbft.messages import (
     CommittedBatch,
@@ -71,19 +71,25 @@ class Execution(ReplicaRules):
             self._take_checkpoint(batch.seq)
 
     def _freshness(self, requests: Sequence[Request]) -> tuple[bool, ...]:
-        """Exactly-once (OSDI'99 4.1), decided from the chain alone so correct replicas agree.
+        return freshness(requests, self._last_ts)
 
-        A request is stale if its client already had this timestamp or a later
-        one executed, earlier in the chain or earlier in the same batch.
-        """
-        latest: dict[int, int] = {}
-        fresh: list[bool] = []
-        for req in requests:
-            last = latest.get(req.client)
-            if last is None:
-                last = self._last_ts.get(req.client, -1)
-            new = req.timestamp > last
-            fresh.append(new)
-            if new:
-                latest[req.client] = req.timestamp
-        return tuple(fresh)
+
+def freshness(requests: Sequence[Request], last_executed: Mapping[int, int]) -> tuple[bool, ...]:
+    """Exactly-once (OSDI'99 4.1), decided from the chain alone so correct replicas agree.
+
+    A request is stale if its client already had this timestamp or a later one
+    executed, earlier in the chain (``last_executed``: client -> timestamp) or
+    earlier in the same batch. Public because anyone replaying a chain (``ledger
+    verify``) must reach the same verdicts as the replicas did.
+    """
+    latest: dict[int, int] = {}
+    fresh: list[bool] = []
+    for req in requests:
+        last = latest.get(req.client)
+        if last is None:
+            last = last_executed.get(req.client, -1)
+        new = req.timestamp > last
+        fresh.append(new)
+        if new:
+            latest[req.client] = req.timestamp
+    return tuple(fresh)

@@ -270,7 +270,7 @@ def _verify(root: Path, gateway: SimGateway, out: DemoResult) -> None:
             blocks = [ledger.block(i) for i in range(ledger.height)]
         finally:
             ledger.close()
-        report = verify_blocks(blocks, trust, gateway.cfg.replicas, unwrap_request)
+        report = verify_blocks(blocks, trust, gateway.cfg.replicas, unwrap_request, config=config)
         head = report.head
         out.verification.append(
             {
@@ -293,7 +293,10 @@ def run_demo(seed: int = 7) -> DemoResult:
             _experiments(gateway, out)
             _verify(root, gateway, out)
     heads = {v["head_hash"] for v in out.verification}
-    out.say("Ledger check (hash chain, data hashes, 2f+1 commit certificates, signatures):")
+    out.say(
+        "Ledger check (hash chain, data hashes, 2f+1 commit certificates, signatures,"
+        " validation codes replayed):"
+    )
     for v in out.verification:
         verdict = "ok" if v["ok"] else f"FAILED: {v['problem']}"
         out.say(f"  - {v['peer']}: {v['blocks']} blocks, head {v['head_hash'][:16]}… {verdict}")

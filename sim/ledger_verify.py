@@ -40,6 +40,7 @@ from msp.identity import Identity, parse_certificate
 from msp.layout import ORGS_DIR
 from msp.msp import MSP, MSPManager, at_virtual_ms
 from msp.names import mspid_from_domain, natural_key, replica_peer_name
+from pbft.execution import freshness
 from pbft.messages import Commit, Request, signing_bytes
 
 
@@ -188,17 +189,19 @@ class ValidationReplay:
         A request is stale when its client already had this timestamp or a
         later one executed, earlier in the chain or earlier in the block.
         """
-        stale = []
+        positions: list[int] = []
+        requests: list[Request] = []
         for index, item in enumerate(data):
             try:
-                request = decode(item, Request)
+                requests.append(decode(item, Request))
             except CodecError:
                 continue  # not a request: the validator gives it NIL_ENVELOPE anyway
-            if request.timestamp > self.last_timestamps.get(request.client, -1):
+            positions.append(index)
+        verdicts = freshness(requests, self.last_timestamps)
+        for request, new in zip(requests, verdicts, strict=True):
+            if new:
                 self.last_timestamps[request.client] = request.timestamp
-            else:
-                stale.append(index)
-        return stale
+        return [index for index, new in zip(positions, verdicts, strict=True) if not new]
 
     def check(self, block: Block) -> Problem | None:
         """Recompute ``block``'s codes, compare, and apply its effects if they agree."""

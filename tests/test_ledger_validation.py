@@ -12,8 +12,9 @@ from test_ledger_fixtures import PEERS, Net, network
 from ledger.block import ValidationCode
 from ledger.codec import decode, encode
 from ledger.transaction import Envelope, TxPayload
-from ledger.validator import validate_block
+from ledger.validator import ChannelConfig, validate_block
 from msp.msp import at_virtual_ms
+from msp.policy import parse as parse_policy
 
 
 @pytest.fixture
@@ -120,3 +121,33 @@ def test_any_corrupted_envelope_is_invalid_and_never_raises(net: Net, data: st.D
     )
     assert verdict.codes[0] is not ValidationCode.VALID
     assert not verdict.updates.writes
+
+
+POLICY_TEXTS = (
+    "AND('Org1.member','Org2.member')",
+    "OutOf(2, 'Org1.peer', 'Org2.peer', 'Org1.admin')",
+    "OR('Org2.admin', AND('Org1.client','Org1.peer'))",
+)
+SIGNERS = (
+    "peer0.org1.example.com",
+    "peer1.org1.example.com",
+    "peer0.org2.example.com",
+    "Admin@org1.example.com",
+    "Admin@org2.example.com",
+    "User1@org1.example.com",
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.sampled_from(POLICY_TEXTS),
+    rounds=st.lists(st.sets(st.sampled_from(SIGNERS)), min_size=1, max_size=6),
+)
+def test_memoised_policy_verdicts_equal_fresh_evaluation(text: str, rounds: list[set[str]]) -> None:
+    """The channel's memo (keyed on endorsers' MSP ids and roles) never changes a verdict."""
+    crypto = network()
+    policy = parse_policy(text)
+    config = ChannelConfig("ch", crypto.msps(), {"kv": policy})
+    for names in rounds:
+        endorsers = {crypto.signer(name).public() for name in names}
+        assert config.endorsed("kv", policy, endorsers) == policy.evaluate(endorsers)
