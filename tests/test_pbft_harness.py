@@ -24,6 +24,12 @@ from pbft.replica import Replica
 Filter = Callable[[int, int, Any], "bool | bytes"]
 """(sender, receiver, message) -> True deliver, False drop, bytes: deliver these instead."""
 
+Observer = Callable[[int, Output], None]
+"""(replica, output) after every replica step, e.g. to record a run for invariant checks."""
+
+InFlight = tuple[int, int, bytes]
+"""(receiver, sender, data) of one message the network holds."""
+
 
 @dataclass
 class Cluster:
@@ -54,6 +60,7 @@ class Cluster:
         self.counter = 0
         self.sent: Counter[str] = Counter()
         self.filters: list[Filter] = []
+        self.observers: list[Observer] = []
         self.crashed: set[int] = set()
         self.completed: dict[int, list[Completed]] = {c: [] for c in self.client_ids}
         self.executed: list[list[int]] = [[] for _ in range(self.n)]
@@ -89,6 +96,8 @@ class Cluster:
         else:
             self.persisted[i].extend(out.persist)
         self.executed[i].extend(b.seq for b in out.executed)
+        for observe in self.observers:
+            observe(i, out)
         self._dispatch_sends(i, out.send)
         if out.wake_at_ms is not None:
             self.wakes[i] = out.wake_at_ms
@@ -138,6 +147,43 @@ class Cluster:
         while (until is None or not until()) and self.now <= limit:
             if not self.step_once():
                 break
+
+    # ------------------------------------------------- message-by-message control
+    # An asynchronous network may delay, lose, duplicate or reorder anything; these
+    # let a test (e.g. a Hypothesis state machine) act as that network one message
+    # at a time instead of through latencies and filters.
+
+    def in_flight(self) -> list[InFlight]:
+        """Messages the network holds, in the order ``step_once`` would deliver them."""
+        return [(to, sender, data) for _, _, to, sender, data in sorted(self.queue)]
+
+    def take(self, index: int) -> InFlight:
+        """Remove the ``index``-th in-flight message (delivery order) from the network."""
+        ordered = sorted(self.queue)
+        _, _, to, sender, data = ordered.pop(index)
+        self.queue = ordered  # a sorted list is a valid heap
+        return to, sender, data
+
+    def deliver_now(self, to: int, sender: int, data: bytes) -> None:
+        """Hand ``data`` to ``to`` at the current time, ahead of anything still in flight."""
+        self._step_node(to, Deliver(self.now, sender, data))
+
+    def advance(self, ms: int) -> None:
+        """Let ``ms`` of virtual time pass delivering nothing: only timers fire.
+
+        Everything in flight is thereby delayed past timeouts, which is how a
+        test makes replicas suspect a primary that did nothing wrong.
+        """
+        target = self.now + ms
+        while self.wakes:
+            due = min(self.wakes.values())
+            if due > target:
+                break
+            self.now = max(self.now, due)
+            for node in sorted(k for k, t in self.wakes.items() if t <= self.now):
+                del self.wakes[node]
+                self._step_node(node, Tick(self.now))
+        self.now = target
 
     # ------------------------------------------------------------------ faults
 
