@@ -246,6 +246,14 @@ def test_workload_commits_and_every_ledger_verifies(net: Path) -> None:
     assert report["committed"] == report["submitted"] == 80
     assert report["failed"] == report["invalid"] == 0
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    # A second load process reuses client ids: its requests must still be new to
+    # PBFT's exactly-once rule (client timestamps start from the wall clock).
+    same_slots = random.Random(5)
+    first = asyncio.run(run_load(net, rate=40, duration_s=1, rng=same_slots))
+    assert first["committed"] == 40
+    again = asyncio.run(run_load(net, rate=40, duration_s=1, rng=random.Random(5)))
+    assert again["committed"] == again["submitted"] == 40
+    assert again["failed"] == again["invalid"] == 0
     wait_for("heads to agree", lambda: heads_agree(net, at_least=10))
     config = load_config(net)
     for i in range(config.n):

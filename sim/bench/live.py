@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.bench.simruns import BenchError, Unavailable, have_module
+from sim.errors import InputError
 
 LIVE_MODULES = ("sim.live.cluster", "sim.live.load", "sim.cli_load")
 QUICK_LOAD = (50.0, 2.0)
@@ -128,7 +129,10 @@ def live_section(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ledgersim-bench-live-") as tmp:
         directory = Path(tmp) / "net"
         started = time.perf_counter()
-        config = cluster.up(directory, options)
+        try:
+            config = cluster.up(directory, options)
+        except InputError as exc:  # the network would not start: a failed section
+            raise BenchError(f"net up failed: {exc}") from None
         startup_s = time.perf_counter() - started
         try:
             pids = _pids(cluster, directory, config.n)

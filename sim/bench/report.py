@@ -113,6 +113,7 @@ def _live(s: dict[str, Any]) -> list[str]:
         [
             number(r["offered_per_s"]),
             str(r["committed"]),
+            str(r["invalid"]),
             str(r["failed"]),
             number(r["tx_per_s"]),
             number(r["p50_ms"], 1),
@@ -121,11 +122,20 @@ def _live(s: dict[str, Any]) -> list[str]:
         ]
         for r in s["runs"]
     ]
-    header = ["offered/s", "committed", "failed", "tx/s", "p50 ms", "p99 ms", "CPU ms/tx"]
+    header = [
+        "offered/s",
+        "committed",
+        "invalid",
+        "failed",
+        "tx/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/tx",
+    ]
     return [
         f"  n={s['n']} nodes over mosquitto on loopback, chaincode {s['chaincode']!r}, "
         f"batch {s['batch_size']}; start-up {number(s['startup_s'], 1)} s",
-        *table(header, rows, "rrrrrrr"),
+        *table(header, rows, "rrrrrrrr"),
         f"  best {number(s['tx_per_s'])} tx/s ({number(s['cpu_s_per_tx'] * 1000, 2)} CPU ms per "
         f"tx); at {number(s['latency_at_per_s'])}/s offered, the fastest step it kept up with: "
         f"p50 {number(s['p50_ms'], 1)} ms, p99 {number(s['p99_ms'], 1)} ms",
@@ -287,6 +297,7 @@ def _md_live(s: dict[str, Any]) -> list[str]:
         [
             number(r["offered_per_s"]),
             number(r["tx_per_s"]),
+            str(r["invalid"]),
             number(r["p50_ms"], 1),
             number(r["p99_ms"], 1),
             number(r["cpu_s_per_tx"] * 1000 if r["cpu_s_per_tx"] else None, 2),
@@ -294,7 +305,9 @@ def _md_live(s: dict[str, Any]) -> list[str]:
         for r in s["runs"]
     ]
     lines = _md_table(
-        ["offered tx/s", "committed tx/s", "p50 ms", "p99 ms", "CPU ms/tx"], rows, "rrrrr"
+        ["offered tx/s", "committed tx/s", "invalid", "p50 ms", "p99 ms", "CPU ms/tx"],
+        rows,
+        "rrrrrr",
     )
     if "efficiency" in s:
         lines += [

@@ -98,7 +98,7 @@ TARGETS = (
 )
 
 
-def _run_section(name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _run_section(body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         figures = body()
@@ -109,29 +109,31 @@ def _run_section(name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any
     return {"status": "ok", "seconds": time.perf_counter() - start, **figures}
 
 
-def _signature_rates(limits: dict[str, Any], budget_quick: bool) -> tuple[tuple[float, float], str]:
-    """ECDSA P-256 rates for the bound: from this run's limits, or measured now if skipped."""
-    source = limits
-    if limits.get("status") != "ok":
-        budget = QUICK if budget_quick else FULL
-        rows = [row.to_json() for row in limits_mod.signature_rows(budget, ("ecdsa-p256",))]
-        source = {"signatures": rows}
-    rates = limits_mod.verify_rate(source, "ecdsa-p256")
-    via = next(
-        r["via"]
-        for r in source["signatures"]
-        if r["scheme"] == "ecdsa-p256" and r["sign_per_s"] == rates[0]
+def _signature_rates(limits: dict[str, Any], quick: bool) -> tuple[float, float, str]:
+    """ECDSA P-256 (sign/s, verify/s, code path) for the crypto bound.
+
+    Measured again right after the simulator run and combined with the limits
+    section's figures by taking the higher rate: a limit is what the machine
+    can do, and on a shared machine the least disturbed measurement is the
+    closest to it. A limit caught during someone else's burst would otherwise
+    make the efficiency look better than it is.
+    """
+    rows = limits_mod.signature_rows(QUICK if quick else FULL, ("ecdsa-p256",))
+    sign, verify, via = limits_mod.preferred_rates(
+        {"signatures": [row.to_json() for row in rows]}, "ecdsa-p256"
     )
-    return rates, via
+    if limits.get("status") == "ok":
+        earlier_sign, earlier_verify, _ = limits_mod.preferred_rates(limits, "ecdsa-p256")
+        sign, verify = max(sign, earlier_sign), max(verify, earlier_verify)
+    return sign, verify, via
 
 
 def add_ratios(sections: dict[str, dict[str, Any]]) -> None:
     """Figures against limits from the same run, where both sides were measured.
 
-    * sim-modelled: messages/s over the modelled authenticator's verify rate.
-      Every delivered message is verified once by its receiver, so on one
-      core this ratio cannot reach 1; it is the share of the time not spent
-      elsewhere.
+    * sim-modelled: messages/s over the modelled authenticator's first-sight
+      verify rate, a machine constant of the same run: how many MAC checks
+      the time one message takes would buy.
     * live: committed tx/s over what all the cores could commit doing only
       the signature checks a transaction needs on separate machines (the
       sim-real deployment bound, times the number of CPUs).
@@ -139,7 +141,7 @@ def add_ratios(sections: dict[str, dict[str, Any]]) -> None:
     limits, real = sections.get("limits", {}), sections.get("sim-real", {})
     modelled, live = sections.get("sim-modelled", {}), sections.get("live", {})
     if limits.get("status") == "ok" and modelled.get("status") == "ok":
-        _, verify_rate = limits_mod.verify_rate(limits, "hmac-sha256")
+        _, verify_rate, _ = limits_mod.preferred_rates(limits, "hmac-sha256")
         for row in modelled["sizes"]:
             row["mac_verify_per_s"] = verify_rate
             row["messages_vs_mac_verify"] = row["messages_per_s"] / verify_rate
@@ -162,14 +164,17 @@ def run_suite(options: Options) -> dict[str, Any]:
             sections[name] = dict(skipped)
             return
         options.progress(f"bench: {name} ...")
-        sections[name] = _run_section(name, body)
+        sections[name] = _run_section(body)
         options.progress(f"bench: {name} {sections[name]['status']}")
 
     step("limits", lambda: limits_mod.run_limits(budget))
 
     def real() -> dict[str, Any]:
-        rates, via = _signature_rates(sections["limits"], options.quick)
-        return sim_real(options.quick, rates, via, options.profile_top)
+        return sim_real(
+            options.quick,
+            lambda: _signature_rates(sections["limits"], options.quick),
+            options.profile_top,
+        )
 
     step("sim-real", real)
     step("sim-modelled", lambda: sim_modelled(options.quick, options.profile_top))

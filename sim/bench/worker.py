@@ -26,6 +26,19 @@ WARM_MODULES = ("pbft.replica", "pbft.client", "pbft.auth", "pbft.memapp", "msp.
 
 
 def _maxrss_mib() -> float:
+    """Peak resident memory of this process image, in MiB.
+
+    ``VmHWM`` belongs to the address space, which ``exec`` replaces, so it
+    measures this run alone; ``ru_maxrss`` survives ``exec`` and can report
+    the parent's size at fork time, so it is only the fallback.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 

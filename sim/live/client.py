@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -84,7 +85,14 @@ class ClientPool:
             raise InputError(f"client pool size must be 1..{CLIENT_SLOTS}, got {size}")
         slots = (rng or random.SystemRandom()).sample(range(CLIENT_SLOTS), size)
         self.ids = [self.config.client_id(user, slot) for slot in slots]
-        self.clients = {cid: Client(cid, self.config.pbft, auth) for cid in self.ids}
+        # PBFT executes a client's request only if its timestamp beats the last one
+        # executed for that client id, and ids are reused by later processes: so
+        # start from the wall clock in microseconds (as the paper lets clients use
+        # their local clock); no client sends a million requests a second.
+        first = time.time_ns() // 1000
+        self.clients = {
+            cid: Client(cid, self.config.pbft, auth, first_timestamp=first) for cid in self.ids
+        }
         self.broker = broker or client_broker(directory, self.config)
         self.clock = Clock()
         self.transport = Transport(self.broker, self.config.net, *self.ids)

@@ -14,6 +14,7 @@ gateway.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -43,13 +44,15 @@ async def run_load(
     user: str | None = None,
     progress: Callable[[float, float], None] | None = None,
     timeout_s: float = 30.0,
+    rng: random.Random | None = None,
 ) -> dict[str, Any]:
+    """Offer ``rate`` tx/s for ``duration_s``; ``rng`` picks the client slots (tests)."""
     if rate <= 0 or duration_s <= 0:
         raise InputError("--rate and --duration must be positive")
     config = load_config(directory)
     user = user or next(m.name for m in config.users if "@" in m.name and "User" in m.name)
     total = max(1, int(rate * duration_s))
-    async with ClientPool(directory, user, pool_size(rate), config=config) as pool:
+    async with ClientPool(directory, user, pool_size(rate), config=config, rng=rng) as pool:
         submit = _submitter(pool, config.chaincode, directory, user)
         latencies: list[float] = []
         outcomes = {"committed": 0, "invalid": 0, "failed": 0}
