@@ -22,6 +22,7 @@ Tag ranges, so packages never collide: ``pbft`` 1-49, ``ledger`` 50-99,
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -32,10 +33,13 @@ import msgpack
 __all__ = [
     "DEFAULT_MAX_SIZE",
     "CodecError",
+    "cached_encoding",
     "decode",
     "encode",
+    "encode_replacing_last",
     "record",
     "registered_tags",
+    "remember_decoding",
 ]
 
 T = TypeVar("T")
@@ -108,6 +112,9 @@ def _to_wire(value: Any) -> Any:
     return value
 
 
+_nested_fields: dict[type, tuple[tuple[str, bool], ...]] = {}
+"""Per record class: (field name, whether the field may hold a record)."""
+
 _wirers: dict[type, Callable[[Any], list[Any]]] = {}
 """Per record class: value -> ``[tag, field, ...]`` ready for msgpack.
 
@@ -129,6 +136,7 @@ def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
     tag = _tag_of[cls]
     hints = typing.get_type_hints(cls)
     nested = tuple(_mentions_record(hints[name]) for name in names)
+    fields = _nested_fields[cls] = tuple(zip(names, nested, strict=True))
     if not any(nested):
 
         def wire_flat(value: Any) -> list[Any]:
@@ -136,7 +144,6 @@ def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
 
         wirer = wire_flat
     else:
-        fields = tuple(zip(names, nested, strict=True))
 
         def wire_nested(value: Any) -> list[Any]:
             out: list[Any] = [tag]
@@ -151,11 +158,221 @@ def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
 
 
 def encode(value: Any) -> bytes:
-    """The canonical bytes of a registered record."""
-    if type(value) not in _tag_of:
-        raise TypeError(f"{type(value).__name__} is not a registered record")
+    """The canonical bytes of a registered record.
+
+    The bytes are also offered to :func:`decode` (see :func:`remember_decoding`):
+    what is encoded here is usually sent, and each receiver would otherwise
+    unpack and rebuild it.
+    """
+    known = cached_encoding(value)
+    if known is not None:
+        return known
+    data = _encode_new(value, _KEEP)
+    remember_decoding(value, data)
+    return data
+
+
+def encode_replacing_last(value: Any, last: Any) -> bytes:
+    """The canonical bytes ``value`` would have with its last field set to ``last``.
+
+    Equal to encoding a copy with that field replaced, without building the copy
+    (and re-running its construction checks): this is how signed bytes, which
+    cover a message with an empty signature, are computed. Nothing is cached.
+    """
+    return _encode_new(value, last)
+
+
+_KEEP: Any = object()
+"""``_encode_new``'s "last field as it is" marker."""
+
+
+def _encode_new(value: Any, last: Any) -> bytes:
+    cls = type(value)
+    if cls not in _tag_of:
+        raise TypeError(f"{cls.__name__} is not a registered record")
+    return (_record_packers.get(cls) or _make_record_packer(cls))(value, last)
+
+
+_record_packers: dict[type, Callable[[Any, Any], bytes]] = {}
+"""Per record class: (value, last field or ``_KEEP``) -> canonical bytes.
+
+msgpack is concatenative: an array is its header followed by its elements'
+bytes. So a record holding other records is packed piece by piece, and a
+piece whose bytes are already known (a request inside a PRE-PREPARE, the
+prepares inside a proof, received messages inside a snapshot) is spliced in
+rather than encoded again. Records without nested records are packed whole,
+which is faster than piecing scalars together.
+"""
+
+
+def _make_record_packer(cls: type) -> Callable[[Any, Any], bytes]:
+    wirer = _wirers.get(cls) or _make_wirer(cls)
+    nested = _nested_fields[cls]
+    pack = _packer.pack
+    if not any(convert for _, convert in nested):
+
+        def pack_flat(value: Any, last: Any) -> bytes:
+            wire = wirer(value)  # a fresh list
+            if last is not _KEEP:
+                if len(wire) < 2:
+                    raise TypeError(f"{cls.__name__} has no fields")
+                wire[-1] = _to_wire(last)
+            packed: bytes = pack(wire)
+            return packed
+
+        packer = pack_flat
+    else:
+        head = _packer.pack_array_header(len(nested) + 1) + pack(_tag_of[cls])
+        final = len(nested) - 1
+
+        def pack_nested(value: Any, last: Any) -> bytes:
+            parts = [head]
+            for index, (name, convert) in enumerate(nested):
+                item = last if index == final and last is not _KEEP else getattr(value, name)
+                parts.append(_pack_any(item) if convert and item is not None else pack(item))
+            return b"".join(parts)
+
+        packer = pack_nested
+    _record_packers[cls] = packer
+    return packer
+
+
+def _pack_any(value: Any) -> bytes:
+    """Canonical bytes of a field value that may hold records (see ``_to_wire``).
+
+    Only one level is pieced together: a record whose bytes are known, or a
+    tuple of records, is spliced; anything else is packed whole, since
+    piecing its scalars together would cost more than it saves.
+    """
+    cls = type(value)
+    if cls in _tag_of:
+        known = cached_encoding(value)
+        if known is not None:
+            return known
+    elif (cls is tuple or cls is list) and value and type(value[0]) in _tag_of:
+        return _packer.pack_array_header(len(value)) + b"".join([_pack_any(v) for v in value])
     packed: bytes = _packer.pack(_to_wire(value))
     return packed
+
+
+_ENCODED_CACHE_SIZE = 16384
+_encoded: dict[int, tuple[Any, bytes | list[Any]]] = {}
+"""Canonical bytes (or the wire list to pack them from) of particular record *objects*.
+
+Keyed by identity: records are immutable, so an object's bytes never change,
+and the entry holds the object itself, so its id cannot be reused while the
+entry lives. Every entry is also a promise that the object's fields have
+exactly the types decoding gives (:func:`remember_decoding` checked it, or
+:func:`decode` built the object), which lets that check stop at known parts.
+A broadcast is thereby encoded once, not once to sign and again to send, and
+a received message is never re-encoded to check its signature or to relay it.
+"""
+
+
+def _remember(value: Any, known: bytes | list[Any]) -> None:
+    if len(_encoded) >= _ENCODED_CACHE_SIZE:
+        _encoded.clear()  # amortised O(1); the hot entries come back at once
+    _encoded[id(value)] = (value, known)
+
+
+def cached_encoding(value: Any) -> bytes | None:
+    """``encode(value)`` if it is already known for this very object, else ``None``."""
+    hit = _encoded.get(id(value))
+    if hit is None or hit[0] is not value:
+        return None
+    known = hit[1]
+    if isinstance(known, bytes):
+        return known
+    data: bytes = _packer.pack(known)  # a decoded nested record's wire form, packed once
+    _encoded[id(value)] = (value, data)
+    return data
+
+
+def remember_decoding(value: Any, data: bytes) -> None:
+    """Record that ``data`` is ``encode(value)``, so decoding it may answer ``value``.
+
+    Sound only because it is checked: every field must already have exactly
+    the type :func:`decode` would give it (``int`` not ``bool``, tuples not
+    lists, records of an allowed class, recursively), so the decoded value
+    would equal ``value`` field for field. Anything else is simply not
+    remembered. The caller vouches that ``data`` is ``encode(value)``.
+    """
+    if type(data) is not bytes or len(data) > _CACHED_MAX_BYTES:
+        return
+    if type(value) not in _tag_of or not _object_ok(value):
+        return
+    if len(_decoded) >= _DECODED_CACHE_SIZE:
+        _decoded.clear()
+    _decoded[data] = value
+    _remember(value, data)
+
+
+_Predicate = Callable[[Any], bool]
+_object_checks: dict[type, _Predicate] = {}
+"""Per record class: whether an instance's fields have exactly their decoded types."""
+
+
+def _object_ok(value: Any) -> bool:
+    hit = _encoded.get(id(value))
+    if hit is not None and hit[0] is value:
+        return True  # entries are only made for values that passed (see ``_encoded``)
+    cls = type(value)
+    check = _object_checks.get(cls)
+    if check is None:
+        check = _object_checks[cls] = _make_object_check(cls)
+    return check(value)
+
+
+def _make_object_check(cls: type) -> _Predicate:
+    names = _plan(cls)[0]
+    hints = typing.get_type_hints(cls)
+    if len(names) > 1 and all(hints[name] in (int, bool, str, bytes) for name in names):
+        # The common case (votes, replies): compare the fields' exact types at once.
+        values = operator.attrgetter(*names)
+        kinds = tuple(hints[name] for name in names)
+        return lambda value: tuple(map(type, values(value))) == kinds
+    fields = tuple((name, _predicate_for(hints[name])) for name in names)
+
+    def check(value: Any) -> bool:
+        for name, ok in fields:  # noqa: SIM110 (a plain loop: all() over a generator is slower)
+            if not ok(getattr(value, name)):
+                return False
+        return True
+
+    return check
+
+
+def _predicate_for(hint: Any) -> _Predicate:
+    """The object-side twin of ``_checker_for``: accepts exactly what decoding produces."""
+    if hint in (int, bool, str, bytes, type(None)):
+        return lambda value: type(value) is hint
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _record_predicate((hint,))
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            inner = _predicate_for(args[0])
+            return lambda value: type(value) is tuple and all(map(inner, value))
+        parts = tuple(_predicate_for(a) for a in args)
+        return lambda value: (
+            type(value) is tuple
+            and len(value) == len(parts)
+            and all(ok(item) for ok, item in zip(parts, value, strict=True))
+        )
+    if origin in (typing.Union, types.UnionType):
+        optional = type(None) in args
+        rest = tuple(a for a in args if a is not type(None))
+        if all(isinstance(a, type) and dataclasses.is_dataclass(a) for a in rest):
+            one = _record_predicate(rest)
+        else:
+            one = _predicate_for(rest[0])
+        return (lambda value: value is None or one(value)) if optional else one
+    raise TypeError(f"type {hint!r} is not encodable")
+
+
+def _record_predicate(classes: tuple[type, ...]) -> _Predicate:
+    return lambda value: type(value) in classes and _object_ok(value)
 
 
 _packer = msgpack.Packer(use_bin_type=True)
@@ -180,7 +397,7 @@ _decoded: dict[bytes, Any] = {}
 A broadcast delivers one byte string to n-1 receivers, and records are
 immutable, so decoding each distinct byte string once is sound and saves the
 type checks and the canonical re-encoding on every other copy. Only bytes that
-passed every check are remembered; eviction is oldest-first.
+passed every check are remembered; a full cache is emptied and refills.
 """
 
 
@@ -198,13 +415,12 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
     value = _decoded.get(key)
     if value is None:
         value = _decode_checked(key)
-        if len(key) > _CACHED_MAX_BYTES:
-            pass  # large values (state chunks, blocks) are rare: not worth the memory
-        elif len(_decoded) >= _DECODED_CACHE_SIZE:
-            del _decoded[next(iter(_decoded))]
+        if len(key) <= _CACHED_MAX_BYTES:
+            # Large values (state chunks, blocks) are rare: not worth the memory.
+            if len(_decoded) >= _DECODED_CACHE_SIZE:
+                _decoded.clear()  # amortised O(1); evicting one by one scans dict holes
             _decoded[key] = value
-        else:
-            _decoded[key] = value
+            _remember(value, key)
     if expected is not None and type(value) is not expected:
         raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
     return value
@@ -338,6 +554,12 @@ def _record_checker(classes: tuple[type, ...], where: str) -> _Checker:
         cls = _by_tag.get(value[0])
         if cls is None or cls not in classes:
             raise CodecError("field-type", f"{where}: record tag {value[0]} not allowed here")
-        return _build(cls, value)
+        built = _build(cls, value)
+        # ``value`` is exactly the nested record's wire form, so packing it
+        # gives its canonical bytes: remembered (and packed only if asked),
+        # that spares re-encoding it where it is used on its own (hashes of
+        # proposals, signed payloads).
+        _remember(built, value)
+        return built
 
     return check

@@ -16,6 +16,8 @@ import hmac
 SIGNATURE_SIZE = 16
 """HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
 
+VERIFIED_CACHE_SIZE = 16384
+
 
 class Keyring:
     """Every principal's secret, derived deterministically from one seed.
@@ -31,6 +33,14 @@ class Keyring:
         self._secrets: dict[int, bytes] = {}
         self.sign_count = 0
         self.verify_count = 0
+        self._verified: dict[tuple[int, bytes], bytes] = {}
+        """(signer, signature) -> the payload it was found valid for.
+
+        Every receiver of a broadcast checks the same signature over the same
+        bytes; the answer cannot change, so it is computed once. Keying by the
+        short signature and comparing the payload avoids hashing the payload.
+        Only successes are kept (a forger cannot fill it); emptied when full.
+        """
 
     def secret(self, principal: int) -> bytes:
         key = self._secrets.get(principal)
@@ -71,4 +81,14 @@ class ModelledAuthenticator:
             return False
         if len(signature) != SIGNATURE_SIZE:
             return False
-        return hmac.compare_digest(self._keyring.mac(signer, payload), signature)
+        keyring = self._keyring
+        key = (signer, signature)
+        verified = keyring._verified
+        if verified.get(key) == payload:
+            return True
+        if not hmac.compare_digest(keyring.mac(signer, payload), signature):
+            return False
+        if len(verified) >= VERIFIED_CACHE_SIZE:
+            verified.clear()
+        verified[key] = payload
+        return True

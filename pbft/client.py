@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.codec import CodecError, decode, encode
+from ledger.codec import CodecError, decode
 from pbft.api import BROADCAST, Authenticator, Deliver, Event, PBFTConfig, Send
-from pbft.messages import Reply, Request, wire_signing_bytes
+from pbft.messages import Reply, Request, sign_message, wire_signing_bytes
 
 MAX_RETRY_DOUBLINGS = 6
 
@@ -84,7 +84,7 @@ class Client:
         # growing across a client restart too.
         self._timestamp = max(self._timestamp + 1, now_ms)
         unsigned = Request(self.id, self._timestamp, operation, b"")
-        request = Request(self.id, self._timestamp, operation, self.auth.sign(encode(unsigned)))
+        request = sign_message(unsigned, self.auth.sign)
         self._request = request
         self._sent_at = now_ms
         self._retries = 0

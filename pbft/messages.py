@@ -18,13 +18,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
-from ledger.codec import encode, record
+from ledger.codec import (
+    cached_encoding,
+    encode,
+    encode_replacing_last,
+    record,
+    remember_decoding,
+)
 from ledger.hashing import data_hash
 
 DIGEST_SIZE = 32
+
+M = TypeVar("M")
 
 
 def _check_nonneg(owner: Any, *names: str) -> None:
@@ -303,7 +312,78 @@ SIGNED_TYPES: tuple[type, ...] = (
 
 def signing_bytes(message: Any) -> bytes:
     """The bytes a signature covers: the canonical encoding with ``signature`` empty."""
-    return encode(dataclasses.replace(message, signature=b""))
+    known = cached_encoding(message)
+    if known is not None:
+        # Known bytes are canonical (decoded or freshly signed), so blanking the
+        # trailing signature is a slice, not a re-encoding.
+        return wire_signing_bytes(known, message.signature)
+    return encode_replacing_last(message, b"")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def with_signature(message: M, signature: bytes) -> M:
+    """``dataclasses.replace(message, signature=signature)``, without re-running the checks.
+
+    The other fields come from a message that already passed construction, and
+    a signature is any bytes, so the copy is valid by construction. If the
+    message's own bytes are known with an empty signature (the usual way to
+    sign), the signed message's bytes are remembered too, so sending it does
+    not encode it a second time.
+    """
+    cls = type(message)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        if names[-1] != "signature":
+            raise TypeError(f"{cls.__name__} is not a signed message")
+    signed = object.__new__(cls)
+    setter = object.__setattr__
+    for name in names:
+        setter(signed, name, getattr(message, name))
+    setter(signed, "signature", signature)
+    return signed
+
+
+def signed_wire(blank: bytes, signature: bytes) -> bytes:
+    """The canonical bytes of a message from its bytes with an empty signature.
+
+    The inverse of :func:`wire_signing_bytes`: the trailing empty ``bin``
+    (``c4 00``) becomes ``signature`` with its ``bin`` header.
+    """
+    if not blank.endswith(b"\xc4\x00"):
+        raise ValueError("bytes do not end with an empty signature")
+    size = len(signature)
+    if size < 0x100:
+        header = b"\xc4" + size.to_bytes(1, "big")
+    elif size < 0x10000:
+        header = b"\xc5" + size.to_bytes(2, "big")
+    else:
+        header = b"\xc6" + size.to_bytes(4, "big")
+    return blank[:-2] + header + signature
+
+
+def sign_message(message: M, sign: Callable[[bytes], bytes]) -> M:
+    """``message`` signed by ``sign`` over ``encode(message)`` (normally its signing bytes).
+
+    When the signature field is empty, as it is when a message is built to be
+    signed, the signed copy's canonical bytes follow from the signed ones and
+    are remembered with the codec both ways: a broadcast is encoded exactly
+    once, and its receivers need not decode it.
+    """
+    blank = getattr(message, "signature", None)
+    if type(blank) is bytes and not blank:
+        # The same bytes as ``encode(message)``, without offering the unsigned
+        # message to the decoder: nobody will receive it.
+        payload = encode_replacing_last(message, b"")
+    else:
+        payload = encode(message)
+    signature = sign(payload)
+    signed = with_signature(message, signature)
+    if type(signature) is bytes and type(blank) is bytes and not blank:
+        remember_decoding(signed, signed_wire(payload, signature))
+    return signed
 
 
 @functools.lru_cache(maxsize=256)

@@ -153,15 +153,15 @@ class Replica(
                 self._send_fetch()
 
     def _next_deadline(self) -> int | None:
-        deadlines = [
-            d
-            for d in (
-                self._batch_deadline,
-                self._vc_deadline,
-                self._vc_resend_at,
-                self._status_at,
-                self._fetch_deadline,
-            )
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        # Runs after every step: a plain loop, not a list and min().
+        soonest: int | None = None
+        for deadline in (
+            self._batch_deadline,
+            self._vc_deadline,
+            self._vc_resend_at,
+            self._status_at,
+            self._fetch_deadline,
+        ):
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+        return soonest

@@ -88,6 +88,21 @@ class Network:
                 del self._links[(src, dst)]
 
     @property
+    def plain(self) -> bool:
+        """True when :meth:`route` would return ``[now + self.latency()]`` for every hop.
+
+        That is: no partition or link fault, no loss, no duplication and no FIFO
+        bookkeeping. Senders may then draw the latency themselves.
+        """
+        return not (
+            self._partitions
+            or self._links
+            or self.drop_rate > 0
+            or self.duplicate_rate > 0
+            or self._fifo
+        )
+
+    @property
     def cut(self) -> bool:
         """True while any partition or link fault is active."""
         return bool(self._partitions or self._links)

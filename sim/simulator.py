@@ -49,6 +49,7 @@ from typing import IO, Any
 from ledger.codec import CodecError, decode, encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE, Deliver, Output, PBFTConfig, Tick
 from pbft.messages import Request
+from pbft.replica_state import ReplicaState
 from sim import invariants
 from sim.byzantine import Behaviour, Context, Emit, make_behaviour
 from sim.disk import NodeDisk
@@ -257,16 +258,26 @@ class Simulation:
             targets = (to,)
         now = self.now + delay
         trace = self.trace
-        route = self.network.route
-        counts = self.messages
-        volume = self.bytes
+        network = self.network
+        route = network.route
+        # Without faults, loss, duplication or FIFO a hop is just a latency draw
+        # (the same draw, in the same order, that ``route`` would make).
+        latency = network.latency if network.plain else None
+        heap = self._heap
+        push = heapq.heappush
+        n = self.n
+        clients = len(self.clients)
+        # Counters live in locals for the loop (nothing it calls reads them) and
+        # are written back once; per-kind totals are added once per send.
+        msg_id = self._msg_id
+        counter = self._counter
+        in_flight = self._in_flight
+        hops = 0
         for dst in targets:
             if dst == src:
                 continue
-            self._msg_id += 1
-            msg_id = self._msg_id
-            counts[kind] += 1
-            volume[kind] += size
+            msg_id += 1
+            hops += 1
             if trace is not None:
                 trace.send(
                     self.now,
@@ -278,19 +289,28 @@ class Simulation:
                     getattr(message, "seq", None),
                     size,
                 )
-            if not (0 <= dst < self.n or 0 <= dst - CLIENT_ID_BASE < len(self.clients)):
+            if not (0 <= dst < n or 0 <= dst - CLIENT_ID_BASE < clients):
                 self._dropped(msg_id, src, dst, kind, "unknown-destination")
+                continue
+            if latency is not None:
+                in_flight += 1
+                counter += 1
+                push(heap, (now + latency(), counter, _DELIVER, dst, src, (data, msg_id, kind)))
                 continue
             times, reason = route(src, dst, now)
             if reason is not None:
                 self._dropped(msg_id, src, dst, kind, reason)
                 continue
             for t in times:
-                self._in_flight += 1
-                self._counter += 1
-                heapq.heappush(
-                    self._heap, (t, self._counter, _DELIVER, dst, src, (data, msg_id, kind))
-                )
+                in_flight += 1
+                counter += 1
+                push(heap, (t, counter, _DELIVER, dst, src, (data, msg_id, kind)))
+        self._msg_id = msg_id
+        self._counter = counter
+        self._in_flight = in_flight
+        if hops:
+            self.messages[kind] += hops
+            self.bytes[kind] += size * hops
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1
@@ -557,9 +577,19 @@ class Simulation:
 
     def _sample_logs(self) -> None:
         for node in self.nodes:
-            footprint = getattr(node.replica, "memory_footprint", None)
-            if footprint is not None:
-                self.history.record_log_size(node.id, footprint().get("slots", 0))
+            replica = node.replica
+            if replica is None:
+                continue
+            measure = getattr(type(replica), "memory_footprint", None)
+            if measure is ReplicaState.memory_footprint:
+                # The stock footprint sums every structure; only its slot count is sampled.
+                slots = replica.log_slots()
+            else:
+                footprint = getattr(replica, "memory_footprint", None)
+                if footprint is None:
+                    continue
+                slots = footprint().get("slots", 0)
+            self.history.record_log_size(node.id, slots)
 
     # ------------------------------------------------------------------ result
 
