@@ -62,7 +62,13 @@ from sim.auth import client_user, network_crypto
 from sim.disk import NodeDisk
 from sim.errors import InputError
 from sim.scenario_model import Scenario
-from sim.sdk import DEFAULT_CHANNEL, EndorsementFailed, FabricClient, outcome
+from sim.sdk import (
+    DEFAULT_CHANNEL,
+    EndorsementFailed,
+    EndorsementPlanner,
+    FabricClient,
+    outcome,
+)
 
 LEDGER_DIR = "ledger"
 """Subdirectory of a node directory holding its ledger."""
@@ -426,6 +432,7 @@ class FabricWorkload:
         self.rng = rng
         self.policy = parse_policy(scenario)
         self.config = channel_config(crypto, self.policy)
+        self.planner = EndorsementPlanner(self.policy)
         self.source: OperationSource = source or operation_source(scenario, crypto, rng)
         self.apps: dict[int, LedgerApplication] = {}
         self.endorsers: dict[int, Endorser] = {}
@@ -465,8 +472,9 @@ class FabricWorkload:
         order = [r for r in sorted(live_replicas) if r in self.endorsers]
         self.rng.shuffle(order)
         self.submitted += 1
+        plan = self.planner.plan([self.endorsers[r] for r in order])
         try:
-            tx = client.endorse(proposal, [self.endorsers[r] for r in order], self.policy, now_ms)
+            tx = client.endorse(proposal, plan, self.planner, now_ms)
             return tx.envelope
         except EndorsementFailed as failed:
             self.endorsement_failures[failed.kind] += 1

@@ -118,6 +118,87 @@ def outcome(result: bytes) -> Outcome | None:
     return Outcome(status.tx_id, status.code)
 
 
+def endorsement_plan(endorsers: Iterable[Endorser], policy: EndorsementPolicy) -> list[Endorser]:
+    """``endorsers`` reordered so that the first few alone can satisfy ``policy``.
+
+    :meth:`FabricClient.endorse` stops as soon as the policy is met, so asking
+    a minimal satisfying set first means no endorsement beyond what the
+    policy needs (each is a simulation plus a signature). The others follow,
+    in their given order, for when one of the first refuses or disagrees.
+    Chosen greedily: one peer per new principal (MSP id, role) in order,
+    then any peer, until the policy holds; then peers it does not need are
+    dropped. If no subset satisfies it, the order is left as it was.
+    """
+    candidates = list(endorsers)
+    chosen: list[Endorser] = []
+    seen: set[tuple[str, str]] = set()
+    satisfied = False
+    for wanted_new in (True, False):
+        for endorser in candidates:
+            principal = (endorser.identity.mspid, endorser.identity.role)
+            if endorser in chosen or (wanted_new and principal in seen):
+                continue
+            seen.add(principal)
+            chosen.append(endorser)
+            if policy.evaluate(e.identity for e in chosen):
+                satisfied = True
+                break
+        if satisfied:
+            break
+    if not satisfied:
+        return candidates
+    for endorser in chosen[:-1]:
+        rest = [e for e in chosen if e is not endorser]
+        if policy.evaluate(e.identity for e in rest):
+            chosen = rest
+    return chosen + [e for e in candidates if e not in chosen]
+
+
+PLANNER_MEMO_SIZE = 4096
+
+
+class EndorsementPlanner:
+    """A policy memoised for a client, and the endorsement plans it implies.
+
+    A policy names principals (MSP id and role) only, so its verdict on
+    distinct identities depends on nothing but their principals, and a plan
+    on nothing but the candidates' principals in order (and which of them are
+    the same identity). Both are memoised on that: a client evaluates the
+    same few combinations for every transaction, and evaluating is a search.
+    Usable wherever an :class:`EndorsementPolicy` is expected.
+    """
+
+    def __init__(self, policy: EndorsementPolicy) -> None:
+        self.policy = policy
+        self._verdicts: dict[tuple[tuple[str, str], ...], bool] = {}
+        self._plans: dict[tuple[tuple[str, str, int], ...], tuple[int, ...]] = {}
+
+    def evaluate(self, identities: Iterable[Identity]) -> bool:
+        distinct = dict.fromkeys(identities)
+        key = tuple(sorted((i.mspid, i.role) for i in distinct))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self.policy.evaluate(distinct)
+            if len(self._verdicts) >= PLANNER_MEMO_SIZE:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+    def plan(self, endorsers: Iterable[Endorser]) -> list[Endorser]:
+        """:func:`endorsement_plan` of ``endorsers``, memoised."""
+        candidates = list(endorsers)
+        identities = [e.identity for e in candidates]
+        key = tuple((i.mspid, i.role, identities.index(i)) for i in identities)
+        order = self._plans.get(key)
+        if order is None:
+            planned = endorsement_plan(candidates, self)
+            order = tuple(next(j for j, c in enumerate(candidates) if c is e) for e in planned)
+            if len(self._plans) >= PLANNER_MEMO_SIZE:
+                self._plans.clear()
+            self._plans[key] = order
+        return [candidates[j] for j in order]
+
+
 class FabricClient:
     """A client identity that builds, endorses and signs transactions on one channel."""
 
