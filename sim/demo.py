@@ -130,6 +130,7 @@ def view_change_story(
     sent_vc: set[int] = set()
     new_view: dict[str, Any] | None = None
     null_seqs: set[int] = set()
+    committers: dict[int, set[int]] = {}  # seq -> who sent a COMMIT in the old view
     counts = {"ViewChange": 0, "NewView": 0}
     resent: float | None = None
     seq: int | None = None
@@ -155,6 +156,9 @@ def view_change_story(
                 seq = e["seq"] if seq is None else min(seq, e["seq"])
                 if e["seq"] == seq:
                     versions.setdefault(e["bytes"], []).append(e["to"])
+        elif e["ev"] == "send" and kind == "Commit" and e["view"] == old_view:
+            # a replica sends COMMIT only once the batch is prepared at it
+            committers.setdefault(e["seq"], set()).add(e["from"])
         elif e["ev"] == "commit" and e["view"] > old_view and e["txs"] == 0:
             null_seqs.add(e["seq"])
     if not sent_vc:
@@ -167,6 +171,7 @@ def view_change_story(
         "pre_prepare_versions": [
             {"bytes": size, "to": sorted(to)} for size, to in sorted(versions.items(), reverse=True)
         ],
+        "prepared_by": sorted(committers.get(seq, set())) if seq is not None else [],
         "timed_out": timed_out,
         "joined": joined,
         "new_view": new_view,
@@ -188,8 +193,27 @@ def _tell_view_change(out: DemoResult, story: dict[str, Any], f: int, timeout_ms
         )
         for v in rest:
             say(f"      and {_replicas(v['to'])} a different one, of {v['bytes']} bytes.")
-        say("      Each backup PREPAREd what it got, so no version gathered the")
-        say(f"      2f = {2 * f} matching PREPAREs it needs: nothing committed in view {old}.")
+        say("      Each backup PREPAREd what it got.")
+        prepared = story["prepared_by"]
+        if prepared:
+            who = _replicas(prepared)
+            say(
+                f"      {who.capitalize()} held the same version, so each collected 2f = {2 * f}"
+                " matching PREPAREs"
+            )
+            say(
+                "      (its own and the other's): that version was prepared, and they sent COMMITs."
+            )
+            say(
+                f"      But committing needs 2f+1 = {2 * f + 1} matching COMMITs and only"
+                f" {len(prepared)} replicas had that version:"
+            )
+            say(f"      nothing committed in view {old}.")
+        else:
+            say(
+                f"      No version gathered the 2f = {2 * f} matching PREPAREs it needs:"
+                f" nothing committed in view {old}."
+            )
     say(f"      A backup that knows of a request starts a {timeout_ms} ms timer; if the request")
     say("      is still not executed when it fires, it stops trusting the primary.")
     if story["client_resent_ms"] is not None:
@@ -222,10 +246,24 @@ def _tell_view_change(out: DemoResult, story: dict[str, Any], f: int, timeout_ms
             f"      (each listing what its sender had prepared) and sent NEW-VIEW at "
             f"+{nv['after_ms']} ms."
         )
-    if story["null_blocks"]:
-        numbers = ", ".join(str(s) for s in story["null_blocks"])
-        say(f"      Nothing had prepared at sequence number {numbers}, so NEW-VIEW filled it")
-        say("      with an empty ('null') batch: that block holds no transaction.")
+    for number in story["null_blocks"]:
+        if number == story["pre_prepare_seq"] and story["prepared_by"]:
+            say(
+                f"      NEW-VIEW must carry forward whatever may have committed: "
+                f"{_replicas(story['prepared_by'])}"
+            )
+            say(
+                f"      reported the prepared version for sequence number {number}, an empty"
+                " batch, so NEW-VIEW"
+            )
+            say(
+                f"      re-proposed it in view {old + 1}: block {number} holds no transaction,"
+                " and the request"
+            )
+            say("      is ordered in the next block.")
+        else:
+            say(f"      Nothing had prepared at sequence number {number}, so NEW-VIEW filled it")
+            say("      with an empty ('null') batch: that block holds no transaction.")
     m = story["messages"]
     say(
         f"      Messages: {m['VIEW-CHANGE']} VIEW-CHANGE and {m['NEW-VIEW']} NEW-VIEW "

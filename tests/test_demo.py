@@ -48,6 +48,11 @@ def test_the_byzantine_primary_is_replaced_and_later_steps_run_in_the_new_view(
     assert (upload["view_changes"], upload["view"]) == (1, 1)
     assert (story["old_view"], story["old_primary"]) == (0, BYZANTINE)
     assert len(story["pre_prepare_versions"]) == 2  # the equivocation
+    # The two backups that got the same version prepared it (they sent COMMITs),
+    # and the narration says so rather than claiming nothing prepared.
+    same = next(v["to"] for v in story["pre_prepare_versions"] if len(v["to"]) == 2)
+    assert story["prepared_by"] == same
+    assert any("that version was prepared" in line for line in demo.lines)
     assert sorted(e["replica"] for e in story["timed_out"]) == [1, 2, 3]
     assert [e["replica"] for e in story["joined"]] == [BYZANTINE]
     assert story["new_view"]["primary"] == 1 and story["new_view"]["view"] == 1
