@@ -73,9 +73,20 @@ class Slot:
         One vote per sender and view keeps a slot's memory bounded whatever a
         Byzantine replica sends; a correct replica never votes twice in a view.
         """
-        return _add_vote(self.prepares, prepare)
+        return _add_vote(self.prepares, prepare) is not None
 
     def add_commit(self, commit: Commit) -> bool:
+        return _add_vote(self.commits, commit) is not None
+
+    def record_prepare(self, prepare: Prepare) -> dict[int, Prepare] | None:
+        """``add_prepare`` returning the votes now held for its key (None if refused).
+
+        The caller can then tell from that count alone whether this vote could
+        complete a certificate, instead of looking the pre-prepare's key up again.
+        """
+        return _add_vote(self.prepares, prepare)
+
+    def record_commit(self, commit: Commit) -> dict[int, Commit] | None:
         return _add_vote(self.commits, commit)
 
     def prepare_votes(self, pp: PrePrepare) -> dict[int, Prepare]:
@@ -101,9 +112,24 @@ class Slot:
         return held + (self.pre_prepare is not None) + (self.prepared_proof is not None)
 
 
-def _add_vote(table: dict[VoteKey, dict[int, V]], vote: Prepare | Commit) -> bool:
+def below_quorum(voters: dict[int, V], vote: Prepare | Commit, pp: PrePrepare, quorum: int) -> bool:
+    """True when ``vote`` matches ``pp`` and its key's ``voters`` are still fewer than ``quorum``.
+
+    Then the vote count for ``pp`` is below the quorum, so a certificate check
+    would decide nothing; a vote for another key proves nothing about ``pp``'s count.
+    """
+    return (
+        len(voters) < quorum
+        and vote.digest == pp.digest
+        and vote.timestamp_ms == pp.timestamp_ms
+        and vote.view == pp.view
+    )
+
+
+def _add_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | None:
     for (view, _digest, _ts), voters in table.items():
         if view == vote.view and vote.replica in voters:
-            return False
-    table.setdefault(vote_key(vote), {})[vote.replica] = vote  # type: ignore[assignment]
-    return True
+            return None
+    held = table.setdefault(vote_key(vote), {})
+    held[vote.replica] = vote
+    return held

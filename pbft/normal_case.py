@@ -13,7 +13,7 @@ from __future__ import annotations
 from pbft.api import (
     CLIENT_ID_BASE,
 )
-from pbft.log import Slot, vote_key
+from pbft.log import Slot, below_quorum, vote_key
 from pbft.messages import (
     Commit,
     Prepare,
@@ -173,8 +173,13 @@ class NormalCase(ReplicaRules):
             self._drop("prepare-from-primary")
             return
         slot = self._slot(prepare.seq)
-        if not slot.add_prepare(prepare):
+        voters = slot.record_prepare(prepare)
+        if voters is None:
             self._drop("duplicate")
+            return
+        # The common case, a matching vote short of the quorum, decides nothing: skip the check.
+        pp = slot.pre_prepare
+        if pp is None or slot.prepared or below_quorum(voters, prepare, pp, self.prepared_quorum()):
             return
         self._check_prepared(slot)
 
@@ -182,8 +187,17 @@ class NormalCase(ReplicaRules):
         if not self._admit(commit):
             return
         slot = self._slot(commit.seq)
-        if not slot.add_commit(commit):
+        voters = slot.record_commit(commit)
+        if voters is None:
             self._drop("duplicate")
+            return
+        pp = slot.pre_prepare
+        if (
+            pp is None
+            or not slot.prepared
+            or slot.committed
+            or below_quorum(voters, commit, pp, self.commit_quorum())
+        ):
             return
         self._check_committed(slot)
 
