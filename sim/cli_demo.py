@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from sim.cli_args import seed
 from sim.errors import RunFailed
 
 
@@ -13,7 +14,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo", help="the paper's three experiments on a 4-replica network with a Byzantine replica"
     )
-    parser.add_argument("--seed", type=int, default=7, help="one seed, one run (default 7)")
+    parser.add_argument("--seed", type=seed, default=7, help="one seed, one run (default 7)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=demo_command)
 

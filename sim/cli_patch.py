@@ -282,16 +282,20 @@ def register(subparsers: Any) -> None:
 
     up = action("upload", "register a signed patch file set (Exam 1) and place the file")
     up.add_argument("--file", type=Path, required=True, help="the patch file")
-    up.add_argument("--name", help="patch name (default: from --manifest)")
+    up.add_argument("--name", help="patch name")
     up.add_argument("--version", help="version, e.g. 1.0.2")
-    up.add_argument("--manifest", type=Path, help="JSON patch set; its file hash must match")
-    up.add_argument("--install", choices=("mandatory", "optional"), default="mandatory")
-    up.add_argument("--log", choices=("write", "unwrite"), default="write")
-    up.add_argument("--reboot", choices=("rebooting", "unrebooting"), default="unrebooting")
+    up.add_argument(
+        "--manifest",
+        type=Path,
+        help="JSON patch set instead of the options below; its file hash must match",
+    )
+    up.add_argument("--install", choices=("mandatory", "optional"), help="default: mandatory")
+    up.add_argument("--log", choices=("write", "unwrite"), help="default: write")
+    up.add_argument("--reboot", choices=("rebooting", "unrebooting"), help="default: unrebooting")
     up.add_argument("--group", action="append", default=[], help="target group (repeatable)")
     up.add_argument("--os", action="append", default=[], help="target OS (repeatable)")
     up.add_argument("--deadline-ms", type=int, help="install deadline in ledger time (ms)")
-    up.add_argument("--description", default="")
+    up.add_argument("--description")
     for name, text in (("approve", "sign off a pending version"),):
         p = action(name, text)
         p.add_argument("name")
@@ -320,9 +324,28 @@ def register(subparsers: Any) -> None:
     action("list", "every patch version and its status")
 
 
+MANIFEST_OPTIONS = (
+    "name",
+    "version",
+    "install",
+    "log",
+    "reboot",
+    "group",
+    "os",
+    "deadline_ms",
+    "description",
+)
+"""Upload options that describe the patch set, which ``--manifest`` gives whole."""
+
+
 def _manifest_for(args: argparse.Namespace, data: bytes) -> PatchManifest:
     try:
         if args.manifest is not None:
+            given = [f"--{opt.replace('_', '-')}" for opt in MANIFEST_OPTIONS if getattr(args, opt)]
+            if given:  # never let a flag look as if it changed what the manifest says
+                raise InputError(
+                    f"patch upload: --manifest gives the whole patch set; drop {', '.join(given)}"
+                )
             manifest = manifest_from_json(args.manifest.read_text())
             if (manifest.sha256, manifest.size) != (hashlib.sha256(data).hexdigest(), len(data)):
                 raise InputError(f"{args.manifest}: file.sha256/file.size do not match {args.file}")
@@ -334,13 +357,13 @@ def _manifest_for(args: argparse.Namespace, data: bytes) -> PatchManifest:
             name=args.name,
             version=args.version,
             file_name=args.file.name,
-            install=args.install,
-            log=args.log,
-            reboot=args.reboot,
+            install=args.install or "mandatory",
+            log=args.log or "write",
+            reboot=args.reboot or "unrebooting",
             groups=args.group,
             os_names=args.os,
             deadline_ms=args.deadline_ms,
-            description=args.description,
+            description=args.description or "",
         )
     except ManifestError as exc:
         raise InputError(f"patch upload: {exc}") from None
@@ -430,6 +453,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             reply, text = _perform(PatchClient(gateway), args)
         except Refused as exc:
-            raise InputError(f"patch {args.patch_command} refused: {exc}") from None
+            reason = str(exc).removeprefix(f"{args.patch_command}: ")
+            raise InputError(f"patch {args.patch_command} refused: {reason}") from None
     print(json.dumps(reply, sort_keys=True, indent=2) if args.json else text)
     return 0

@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.cli_args import seed
 from sim.errors import InputError, RunFailed
 from sim.progress import ProgressBar
 from sim.scenario import load_scenario, show
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
         description="Run a scenario file in the deterministic simulator and check its [expect].",
     )
     parser.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file (TOML)")
-    parser.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    parser.add_argument("--seed", type=seed, default=None, help="override the file's seed")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of every message")
     parser.add_argument("--data-dir", metavar="DIR", help="keep each replica's node directory here")
@@ -50,8 +51,6 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"--seed: expected an integer >= 0, got {args.seed}")
     if (
         args.data_dir is not None
         and Path(args.data_dir).exists()

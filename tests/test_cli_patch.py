@@ -140,3 +140,35 @@ def test_commands_continue_one_network_across_a_view_change(
     assert [len(b["transactions"]) for b in blocks] == [0, 1, 1, 1]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert main(["ledger", "verify", str(net / "replica-1"), "--msp", str(net / "crypto")]) == 0
+
+
+def test_manifest_upload_refuses_options_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--manifest gives the whole patch set: a flag that would be silently ignored is an error."""
+    net = tmp_path / "net"
+    patch = tmp_path / "fix.patch"
+    patch.write_bytes(b"fix\n" * 100)
+    manifest = tmp_path / "m.json"
+    manifest.write_text("{}")
+    assert run(capsys, "net", "init", "--sim", str(net))[0] == 0
+    status, _, err = run(
+        capsys,
+        "patch",
+        "upload",
+        "--network",
+        str(net),
+        "--as",
+        ADMIN1,
+        "--file",
+        str(patch),
+        "--manifest",
+        str(manifest),
+        "--name",
+        "other",
+        "--install",
+        "optional",
+    )
+    assert status == 2
+    assert "--manifest gives the whole patch set; drop --name, --install" in err
+    assert err.count("\n") == 1

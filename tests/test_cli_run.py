@@ -173,7 +173,7 @@ def test_data_dir_leaves_what_ledger_verify_needs(
     [
         (["run", "{missing}"], "missing.toml: cannot read scenario file"),
         (["run", "{bad}"], "bad.toml: network.replicas: expected an integer >= 4, got 2"),
-        (["run", "{good}", "--seed", "-3"], "--seed: expected an integer >= 0, got -3"),
+        (["run", "{good}", "--seed", "-3"], "--seed: expected an integer >= 0 and < 2**64, got -3"),
         (["run", "{good}", "--replica", "nowhere"], "--replica: expected MODULE:CLASS"),
         (["run", "{good}", "--replica", "no_such_mod:X"], "--replica: cannot import"),
         (["run", "{good}", "--data-dir", "{good}"], "--data-dir: "),
