@@ -167,8 +167,14 @@ def open_ledger_dir(
         save_channel(directory, config, sync=sync)
     blocks = BlockStore.open(directory, sync=sync)
     connection = sqlite3.connect(directory / STATE_FILE)
-    if not sync:
-        connection.execute("PRAGMA synchronous = OFF")
+    # The block store is the durable record; world state and history are derived
+    # from it, and PeerLedger replays whatever blocks they lag behind on reopen.
+    # So SQLite need not fsync every commit: write-ahead logging with
+    # synchronous=NORMAL stays consistent after a crash or power loss (it may
+    # only lose the newest commits, which the replay restores), and saves two
+    # fsyncs per block on live nodes.
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = " + ("NORMAL" if sync else "OFF"))
     return PeerLedger(config, unwrap, blocks, SqliteState(connection), SqliteHistory(connection))
 
 
