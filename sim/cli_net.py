@@ -31,6 +31,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--users", type=int, default=2, help="client users per org (default 2)")
     up.add_argument("--broker", help="use this broker (mqtt://HOST:PORT) instead of starting one")
     up.add_argument(
+        "--bridged",
+        action="store_true",
+        help="start two local brokers joined by a mosquitto bridge, half the nodes on each",
+    )
+    up.add_argument(
         "--chaincode", choices=("patchset", "kv", "none"), default="patchset", help="contract"
     )
     up.add_argument("--crypto", choices=("ecdsa-p256", "ed25519"), default="ecdsa-p256")
@@ -88,6 +93,7 @@ def _up(args: argparse.Namespace) -> int:
         orgs=args.orgs,
         users=args.users,
         broker=args.broker,
+        bridged=args.bridged,
         chaincode=args.chaincode,
         crypto=args.crypto,
         endorsement_policy=args.policy,

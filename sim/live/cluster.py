@@ -3,8 +3,11 @@
 Also the Python API the tests and the benchmark use: :func:`up` returns once
 every node runs and has reported its status; :func:`start_node` restarts one
 node (after a ``kill -9``); :func:`down` stops the nodes and the broker this
-directory started. Process ids are recorded in the directory so a later
-command (another shell, another test) can find them.
+directory started. ``UpOptions(bridged=True)`` starts a second managed broker
+bridged to the first and attaches the upper half of the replicas and every
+client to it (one host standing in for two sites). Process ids are recorded
+in the directory so a later command (another shell, another test) can find
+them.
 """
 
 from __future__ import annotations
@@ -24,13 +27,22 @@ from pbft.api import PBFTConfig
 from sim.errors import InputError
 from sim.live import broker as brokers
 from sim.live.host import read_status
-from sim.live.netconfig import CONFIG_FILE, Member, NetworkConfig, load_config, node_dir
+from sim.live.netconfig import (
+    BRIDGE_KEY,
+    CONFIG_FILE,
+    Member,
+    NetworkConfig,
+    broker_url_for,
+    load_config,
+    node_dir,
+)
 from sim.live.transport import BrokerURL
 
 PID_FILE = "pid"
 PASSWORD_FILE = "mqtt-password"
 NODE_LOG = "node.log"
 BROKER_DIR = "broker"
+BRIDGE_DIR = "broker-b"
 START_TIMEOUT_S = 60.0
 WATCH_ENV = "LEDGERSIM_WATCH_PID"
 """Nodes started with this set to a pid stop when that process is gone (test harnesses)."""
@@ -56,6 +68,8 @@ class UpOptions:
     crypto: str = "ecdsa-p256"
     endorsement_policy: str | None = None
     pbft: PBFTConfig = DEFAULT_PBFT
+    bridged: bool = False
+    """Two managed brokers bridged together; replicas ``n//2..n-1`` and clients on the second."""
 
 
 def _members(options: UpOptions) -> tuple[tuple[Member, ...], tuple[Member, ...]]:
@@ -99,9 +113,18 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
     replicas, users = _members(options)
     url = options.broker or ""
     managed = options.broker is None
+    extra: dict[str, Any] = {}
+    if options.bridged and not managed:
+        raise InputError("--bridged: starts its own two brokers; drop --broker")
     if managed:
-        files = brokers.write_broker_files(directory / BROKER_DIR, net, options.replicas)
+        files = brokers.write_broker_files(
+            directory / BROKER_DIR, net, options.replicas, bridge=options.bridged
+        )
         url = f"mqtt://127.0.0.1:{files.port}"
+        if options.bridged:
+            second = brokers.write_bridge_files(directory / BRIDGE_DIR, net, files)
+            far = list(range(options.replicas // 2, options.replicas))
+            extra[BRIDGE_KEY] = {"url": f"mqtt://127.0.0.1:{second.port}", "replicas": far}
         for user, password in files.passwords.items():
             target = (
                 node_dir(directory, int(user.rsplit("-", 1)[1])) / PASSWORD_FILE
@@ -123,6 +146,7 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
         endorsement_policy=options.endorsement_policy or default_policy(options.orgs),
         broker_url=url,
         managed_broker=managed,
+        extra=extra,
     )
     config.save(directory)
     return config
@@ -137,7 +161,7 @@ def credentials(directory: Path, user: str) -> str | None:
 def client_broker(
     directory: Path, config: NetworkConfig, user: str = brokers.CLIENT_USER
 ) -> BrokerURL:
-    url = BrokerURL.parse(config.broker_url)
+    url = BrokerURL.parse(broker_url_for(config, None))
     password = credentials(directory, user)
     return url.with_credentials(user, password) if password is not None else url
 
@@ -149,15 +173,28 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def start_broker(directory: Path, config: NetworkConfig) -> int | None:
-    """(Re)start the managed broker if it is not running; its pid, or None if external."""
+def broker_dirs(directory: Path, config: NetworkConfig) -> list[Path]:
+    """The managed brokers' directories, main broker first (empty if external)."""
     if not config.managed_broker:
+        return []
+    return [directory / BROKER_DIR] + (
+        [directory / BRIDGE_DIR] if BRIDGE_KEY in config.extra else []
+    )
+
+
+def start_broker(directory: Path, config: NetworkConfig, bridge: bool = False) -> int | None:
+    """(Re)start a managed broker if it is not running; its pid, or None if there is none.
+
+    ``bridge`` picks the second broker of a bridged network instead of the main one.
+    """
+    dirs = broker_dirs(directory, config)
+    if len(dirs) <= bridge:
         return None
-    bdir = directory / BROKER_DIR
+    bdir = dirs[bridge]
     pid = _read_pid(bdir / PID_FILE)
     if pid is not None and brokers.pid_alive(pid):
         return pid
-    port = BrokerURL.parse(config.broker_url).port
+    port = BrokerURL.parse(broker_url_for(config, None) if bridge else config.broker_url).port
     files = brokers.BrokerFiles(bdir / "mosquitto.conf", port, {})
     pid = brokers.start_broker(files, bdir / "mosquitto.log")
     (bdir / PID_FILE).write_text(f"{pid}\n")
@@ -168,7 +205,7 @@ def start_node(directory: Path, config: NetworkConfig, replica_id: int) -> int:
     """Launch node ``replica_id`` in the background (own session); its pid."""
     ndir = node_dir(directory, replica_id)
     ndir.mkdir(parents=True, exist_ok=True)
-    url = BrokerURL.parse(config.broker_url)
+    url = BrokerURL.parse(broker_url_for(config, replica_id))
     secret = ndir / PASSWORD_FILE
     if secret.exists():
         url = url.with_credentials(brokers.replica_user(replica_id), secret.read_text().strip())
@@ -235,6 +272,7 @@ def up(
     else:
         config = init(directory, options or UpOptions())
     start_broker(directory, config)
+    start_broker(directory, config, bridge=True)
     started = []
     for i in range(config.n):
         pid = node_pid(directory, i)
@@ -259,11 +297,12 @@ def down(directory: Path) -> list[str]:
         if pid is not None and brokers.stop_process(pid):
             stopped.append(f"node {i} (pid {pid})")
         pid_path.unlink(missing_ok=True)
-    bpid_path = directory / BROKER_DIR / PID_FILE
-    bpid = _read_pid(bpid_path)
-    if bpid is not None and brokers.stop_process(bpid):
-        stopped.append(f"broker (pid {bpid})")
-    bpid_path.unlink(missing_ok=True)
+    for bdir in reversed(broker_dirs(directory, config) or [directory / BROKER_DIR]):
+        bpid_path = bdir / PID_FILE
+        bpid = _read_pid(bpid_path)
+        if bpid is not None and brokers.stop_process(bpid):
+            stopped.append(f"{'broker' if bdir.name == BROKER_DIR else bdir.name} (pid {bpid})")
+        bpid_path.unlink(missing_ok=True)
     return stopped
 
 

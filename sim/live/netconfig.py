@@ -10,6 +10,7 @@ Layout of a network directory::
     DIR/network.json             this file
     DIR/crypto/                  the cryptogen-style identity tree (msp)
     DIR/broker/                  generated mosquitto config, passwd, ACL, log, pid
+    DIR/broker-b/                a second broker bridged to the first (bridged networks)
     DIR/replica-<i>/             node i: PBFT records, ledger, status.json, node.log, pid
 """
 
@@ -163,3 +164,31 @@ def parse_config(raw: Any, source: str) -> NetworkConfig:
 
 def node_dir(network_dir: Path, replica_id: int) -> Path:
     return network_dir / f"replica-{replica_id}"
+
+
+BRIDGE_KEY = "bridge"
+"""Optional ``network.json`` section: ``{"url": ..., "replicas": [...]}``.
+
+Replicas listed there, and every client, attach to that second broker (bridged
+to ``broker.url``) instead of the main one; the other replicas stay on the main
+broker. Older readers keep the section untouched in ``extra``.
+"""
+
+
+def bridged_replicas(config: NetworkConfig) -> frozenset[int]:
+    section = config.extra.get(BRIDGE_KEY)
+    if not isinstance(section, dict):
+        return frozenset()
+    ids = section.get("replicas", [])
+    return frozenset(i for i in ids if isinstance(i, int)) if isinstance(ids, list) else frozenset()
+
+
+def broker_url_for(config: NetworkConfig, replica_id: int | None) -> str:
+    """The broker a replica (or, for ``None``, a client) connects to."""
+    section = config.extra.get(BRIDGE_KEY)
+    url = section.get("url") if isinstance(section, dict) else None
+    if not isinstance(url, str) or (
+        replica_id is not None and replica_id not in bridged_replicas(config)
+    ):
+        return config.broker_url
+    return url
