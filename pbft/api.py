@@ -74,6 +74,16 @@ class Application(Protocol):
     def batch_at(self, seq: int) -> CommittedBatch | None: ...
 
 
+def quorum_size(n: int) -> int:
+    """ceil((n + f + 1) / 2) with f = (n - 1) // 3: see ``PBFTConfig.quorum``.
+
+    A function of n alone, so tools that check certificates (``ledger verify``)
+    use the very rule the replicas used.
+    """
+    f = (n - 1) // 3
+    return (n + f) // 2 + 1
+
+
 CLIENT_ID_BASE = 1000
 """Client principals start here so they never collide with replica ids."""
 
@@ -128,8 +138,15 @@ class PBFTConfig:
 
     @property
     def quorum(self) -> int:
-        """2f+1: prepared/committed certificates, stable checkpoints, NEW-VIEW."""
-        return 2 * self.f + 1
+        """Certificates' size: prepared/committed, stable checkpoints, NEW-VIEW's V.
+
+        Any two quorums must share at least f+1 replicas, so that they share a
+        correct one: 2Q - n >= f + 1, i.e. Q = ceil((n + f + 1) / 2). For
+        n = 3f + 1, the paper's setting, that is exactly 2f+1; for other n
+        (say n = 5, f = 1) 2f+1 would be too small: two sets of 3 out of 5
+        can meet in the one Byzantine replica and commit different batches.
+        """
+        return quorum_size(self.n)
 
     @property
     def status_interval_ms(self) -> int:

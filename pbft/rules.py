@@ -37,16 +37,20 @@ class ReplicaRules(ReplicaState):
     """Safety predicates and quorum sizes (the hooks mutants override)."""
 
     def prepared_quorum(self) -> int:
-        """2f PREPAREs from distinct backups, plus the pre-prepare (OSDI'99 4.2)."""
-        return 2 * self.f
+        """2f PREPAREs from distinct backups, plus the pre-prepare (OSDI'99 4.2).
+
+        In general a quorum less one (the pre-prepare stands for the primary's
+        vote); see ``PBFTConfig.quorum`` for n other than 3f+1.
+        """
+        return self.config.quorum - 1
 
     def commit_quorum(self) -> int:
-        """2f+1 COMMITs for committed-local (OSDI'99 4.2)."""
-        return 2 * self.f + 1
+        """2f+1 COMMITs for committed-local (OSDI'99 4.2); a quorum in general."""
+        return self.config.quorum
 
     def checkpoint_quorum(self) -> int:
         """2f+1 matching CHECKPOINTs make a checkpoint stable (OSDI'99 4.3)."""
-        return 2 * self.f + 1
+        return self.config.quorum
 
     def view_evidence_quorum(self) -> int:
         """f+1 distinct replicas seen in a later view include a correct one (OSDI'99 4.5.2)."""

@@ -70,7 +70,7 @@ class ViewChanging(ReplicaRules):
             return
         view = self._view
         votes = sum(1 for vc in self._vc_latest.values() if vc.new_view == view)
-        if votes >= 2 * self.f + 1:
+        if votes >= self.config.quorum:
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _resend_view_change(self) -> None:
@@ -139,7 +139,7 @@ class ViewChanging(ReplicaRules):
         others = sorted(
             r for r, vc in self._vc_latest.items() if vc.new_view == view and r != self.id
         )
-        quorum = 2 * self.f + 1
+        quorum = self.config.quorum
         if len(others) + 1 < quorum:
             return
         chosen = (own, *(self._vc_latest[r] for r in others[: quorum - 1]))
@@ -169,7 +169,7 @@ class ViewChanging(ReplicaRules):
                 self._drop("new-view-bad-view-changes")
                 return
             signers.add(vc.replica)
-        if len(signers) < 2 * self.f + 1:
+        if len(signers) < self.config.quorum:
             self._drop("new-view-bad-view-changes")
             return
         plan = self.compute_new_view(nv.view_changes)

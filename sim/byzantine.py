@@ -363,7 +363,7 @@ class FakeViewChange(Behaviour):
 
     def _lies(self, now_ms: int, seen: PrePrepare) -> list[Any]:
         ctx = self.ctx
-        me, n, f = ctx.replica_id, ctx.config.n, ctx.config.f
+        me, n = ctx.replica_id, ctx.config.n
         view = max(ctx.view(), seen.view) + 1
         digest = self.garbage_digest()
         fake_pp = self.sign(PrePrepare(view - 1, seen.seq, digest, now_ms, (), me, b""))
@@ -378,7 +378,7 @@ class FakeViewChange(Behaviour):
             )
             for r in range(n)
             if r != me
-        )[: 2 * f]
+        )[: ctx.config.quorum - 1]
         lies: list[Any] = [
             self.sign(ViewChange(view, 0, (), (PreparedProof(fake_pp, fake_prepares),), me, b""))
         ]
@@ -389,7 +389,7 @@ class FakeViewChange(Behaviour):
         own = self.sign(ViewChange(lead, 0, (), (), me, b""))
         forged = tuple(
             ViewChange(lead, 0, (), (), r, self.garbage_digest()) for r in range(n) if r != me
-        )[: 2 * f]
+        )[: ctx.config.quorum - 1]
         lies.append(self.sign(NewView(lead, (own, *forged), (), me, b"")))
         first = max(1, seen.seq - ctx.config.watermark_window + 1)
         lies.extend(

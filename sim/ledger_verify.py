@@ -40,6 +40,7 @@ from msp.identity import Identity, parse_certificate
 from msp.layout import ORGS_DIR
 from msp.msp import MSP, MSPManager, at_virtual_ms
 from msp.names import mspid_from_domain, natural_key, replica_peer_name
+from pbft.api import quorum_size
 from pbft.execution import freshness
 from pbft.messages import Commit, Request, signing_bytes
 
@@ -98,7 +99,7 @@ class Problem:
 def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
     """Why the block's commit certificate does not prove its ordering (None if it does)."""
     meta = block.metadata
-    quorum = 2 * ((n - 1) // 3) + 1
+    quorum = quorum_size(n)
     signers: set[int] = set()
     for raw in meta.certificate:
         try:
@@ -114,7 +115,7 @@ def certificate_problem(block: Block, trust: Trust, n: int) -> str | None:
     if len(signers) < quorum:
         return (
             f"commit certificate has valid signatures from {len(signers)} distinct replica(s),"
-            f' need 2f+1 = {quorum} (runs with crypto = "modelled" sign COMMITs with HMAC'
+            f' need a quorum of {quorum} (runs with crypto = "modelled" sign COMMITs with HMAC'
             " keys and cannot be checked against certificates)"
         )
     return None

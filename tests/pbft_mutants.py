@@ -112,6 +112,25 @@ class IgnoresWatermarks(Replica):
         return seq > self.stable_checkpoint
 
 
+class QuorumTwoFPlusOneForAnyN(Replica):
+    """Uses 2f+1 as the quorum whatever n is (OSDI'99 assumes n = 3f+1).
+
+    For n = 5, f = 1, two quorums of 3 can meet only in the Byzantine replica,
+    so an equivocating primary can get two batches committed at one sequence
+    number (tests/scenarios/equivocate-n5.toml). The right size is
+    ceil((n+f+1)/2), which ``PBFTConfig.quorum`` gives.
+    """
+
+    def prepared_quorum(self) -> int:
+        return 2 * self.f
+
+    def commit_quorum(self) -> int:
+        return 2 * self.f + 1
+
+    def checkpoint_quorum(self) -> int:
+        return 2 * self.f + 1
+
+
 MUTANTS: dict[str, type[Replica]] = {
     "commit-quorum-f+1": CommitQuorumFPlusOne,
     "pre-prepare-from-anyone": AcceptsPrePrepareFromAnyone,
@@ -120,4 +139,5 @@ MUTANTS: dict[str, type[Replica]] = {
     "trusts-new-view": TrustsNewView,
     "skips-gaps": SkipsGaps,
     "ignores-watermarks": IgnoresWatermarks,
+    "quorum-2f+1-for-any-n": QuorumTwoFPlusOneForAnyN,
 }

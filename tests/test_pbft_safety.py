@@ -11,13 +11,14 @@ import dataclasses
 import random
 from typing import Any
 
+import pytest
 from test_pbft_harness import Cluster
 from test_pbft_replica import CLIENT, request, signed
 
 from ledger.block import ValidationCode
 from ledger.codec import decode, encode
 from ledger.peer import TxStatus
-from pbft.api import CLIENT_ID_BASE, Deliver, Tick
+from pbft.api import CLIENT_ID_BASE, Deliver, PBFTConfig, Tick
 from pbft.messages import (
     Commit,
     CommittedBatch,
@@ -301,3 +302,20 @@ def test_status_answers_rate_limited_per_sender_tocs02_5_2() -> None:
     later = r.step(Deliver(c.now + 60, 1, encode(status)))
     assert first.send and not second.send and later.send
     assert r.stats["drop.status-rate-limited"] == 1
+
+
+@pytest.mark.parametrize("n", range(4, 61))
+def test_quorums_intersect_in_a_correct_replica_for_every_n(n: int) -> None:
+    """OSDI'99 4.2 takes n = 3f+1 and quorums of 2f+1; for other n the size must grow.
+
+    Any two quorums must share f+1 replicas (so one correct replica), and a
+    quorum must be reachable with f replicas silent. For n = 5 the paper's
+    2f+1 = 3 fails the first rule (tests/scenarios/equivocate-n5.toml shows the
+    resulting disagreement); ``PBFTConfig.quorum`` is ceil((n+f+1)/2).
+    """
+    config = PBFTConfig(n)
+    q, f = config.quorum, config.f
+    assert 2 * q - n >= f + 1  # safety: intersection holds a correct replica
+    assert q <= n - f  # liveness: the correct replicas alone form a quorum
+    if n == 3 * f + 1:
+        assert q == 2 * f + 1  # the paper's setting is unchanged

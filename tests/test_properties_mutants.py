@@ -78,6 +78,8 @@ _ATTACKS: dict[str, Scenario] = {
     # one replica holds f+1 COMMITs for batches the next view fills with empty
     # ones (a liar votes to it alone and leads that view); see the file
     "selective-commit": load_scenario(SCENARIOS / "selective-commit.toml"),
+    # n = 5: quorums must be ceil((n+f+1)/2) = 4, not 2f+1 = 3; see the file
+    "equivocate-n5": load_scenario(SCENARIOS / "equivocate-n5.toml"),
     "equivocate-n7": attack(
         n=7,
         loss=0.05,
@@ -99,6 +101,7 @@ BATTERY: dict[str, Scenario] = {name: replace(s, name=name) for name, s in _ATTA
 AIMED_AT: dict[str, str] = {
     # mutant -> the attack built to expose it (tried first; the battery follows)
     "commit-quorum-f+1": "selective-commit",
+    "quorum-2f+1-for-any-n": "equivocate-n5",
     "ignores-watermarks": "far-sequence",
     "new-view-drops-prepared": "partitions",
     "pre-prepare-from-anyone": "rogue-backup",
