@@ -9,7 +9,6 @@ the far side until it comes back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -18,7 +17,14 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from test_live_network import heads_agree, mosquitto, password, statuses, wait_for
+from test_live_network import (
+    heads_agree,
+    mosquitto,
+    password,
+    statuses,
+    topics_carrying,
+    wait_for,
+)
 
 from ledger.codec import encode
 from sim.cli import main
@@ -88,20 +94,12 @@ def test_acl_holds_on_the_far_broker(bridged: Path) -> None:
     payload = encode(Envelope(2, b"bridge-probe"))
 
     async def scenario() -> list[str]:
-        seen: list[str] = []
         async with login(bridged, port_of(config.broker_url), "monitor") as monitor:
             await monitor.subscribe(f"{topics.network_root(config.net)}/#")
             async with login(bridged, port_of(broker_url_for(config, 2)), "replica-2") as far:
                 await far.publish(forged, payload)
                 await far.publish(own, payload)
-
-            async def collect() -> None:
-                async for message in monitor.messages:
-                    if message.payload == payload:
-                        seen.append(message.topic.value)
-
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(collect(), 1.5)
+            seen = await topics_carrying(monitor, payload)
         return seen
 
     assert asyncio.run(scenario()) == [own]

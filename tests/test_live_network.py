@@ -111,7 +111,6 @@ def test_acl_keeps_a_node_off_another_nodes_topics(net: Path) -> None:
     as_client = topics.broadcast(config.net, 1001, False)
 
     async def scenario() -> list[str]:
-        seen: list[str] = []
         async with aiomqtt.Client(
             "127.0.0.1", port, username="monitor", password=password(net, "monitor")
         ) as monitor:
@@ -119,17 +118,26 @@ def test_acl_keeps_a_node_off_another_nodes_topics(net: Path) -> None:
             payload = encode(Envelope(1, b"probe"))
             items = [(t, payload) for t in [*foreign, as_client, own]]
             await publish_as(net, config, "replica-1", items)
-
-            async def collect() -> None:
-                async for message in monitor.messages:
-                    if message.payload == payload:
-                        seen.append(message.topic.value)
-
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(collect(), 1.5)
+            seen = await topics_carrying(monitor, payload)
         return seen
 
     assert asyncio.run(scenario()) == [own]
+
+
+async def topics_carrying(
+    monitor: aiomqtt.Client, payload: bytes, wait_s: float = 1.5
+) -> list[str]:
+    """The topics on which ``monitor`` sees ``payload`` within ``wait_s`` seconds (ACL probes)."""
+    seen: list[str] = []
+
+    async def collect() -> None:
+        async for message in monitor.messages:
+            if message.payload == payload:
+                seen.append(message.topic.value)
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(collect(), wait_s)
+    return seen
 
 
 def test_forged_and_garbage_messages_are_dropped_and_counted(net: Path) -> None:
