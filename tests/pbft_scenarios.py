@@ -9,9 +9,9 @@ is made in one place.
 
 from __future__ import annotations
 
-from sim.reproduce import failure_report
-from sim.results import RunResult
-from sim.scenario_model import Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario.model import Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario.reproduce import failure_report
+from sim.world.results import RunResult
 
 
 def pbft_scenario(

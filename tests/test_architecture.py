@@ -112,7 +112,7 @@ def test_the_checks_see_violations(tmp_path: Path) -> None:
         "from sim import cli\nfrom random import Random\n"
     )
     assert [m for _, m in imported_modules(sample)] == ["time", "random", "os", "sim", "random"]
-    assert project_root("sim.cli") == "sim"
+    assert project_root("sim.cli.main") == "sim"
     found = purity_violations(sample, "pbft")
     assert any("imports time" in v for v in found)
     assert any("global random.random" in v for v in found)

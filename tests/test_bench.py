@@ -64,9 +64,9 @@ def test_quick_has_machine_and_every_section(quick: dict[str, Any]) -> None:
 def test_sections_run_once_their_dependencies_exist(quick: dict[str, Any]) -> None:
     sections = quick["sections"]
     assert sections["limits"]["status"] == "ok"
-    if have_module("sim.simulator") and have_module("msp.identity"):
+    if have_module("sim.world.simulation") and have_module("msp.identity"):
         assert sections["sim-real"]["status"] == "ok", sections["sim-real"]
-    if have_module("sim.simulator"):
+    if have_module("sim.world.simulation"):
         assert sections["sim-modelled"]["status"] == "ok", sections["sim-modelled"]
     if os.environ.get("LEDGERSIM_REQUIRE_LIVE") == "1" or live_unavailable_reason() is None:
         assert sections["live"]["status"] == "ok", sections["live"]

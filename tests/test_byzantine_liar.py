@@ -1,6 +1,6 @@
 """The ``liar`` behaviour, piece by piece and as the attack it was built for.
 
-The unit tests drive :class:`sim.byzantine.Liar` directly with signed
+The unit tests drive :class:`sim.world.byzantine.Liar` directly with signed
 messages and check each thing its docstring promises; the scenario test runs
 tests/scenarios/selective-commit.toml with the real replica, which must stay
 safe and live while the attack plays out as designed (the lied-about slots
@@ -34,10 +34,10 @@ from pbft.messages import (
     signing_bytes,
 )
 from pbft.newview import NULL_DIGEST
-from sim.byzantine import Context, Emit, Liar, make_behaviour
-from sim.reproduce import failure_report
-from sim.scenario import load_scenario
-from sim.simulator import run_scenario
+from sim.scenario.reader import load_scenario
+from sim.scenario.reproduce import failure_report
+from sim.world.byzantine import Context, Emit, Liar, make_behaviour
+from sim.world.simulation import run_scenario
 
 ME, VICTIM, N = 1, 2, 4
 KEYS = Keyring(7)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pbft_scenarios import assert_healthy, byzantine, pbft_scenario
 
-from sim.byzantine import BEHAVIOURS
-from sim.reproduce import failure_report
-from sim.scenario_model import Expect, Fault, Latency, Scenario, WorkloadSpec
-from sim.simulator import run_scenario
+from sim.scenario.model import Expect, Fault, Latency, Scenario, WorkloadSpec
+from sim.scenario.reproduce import failure_report
+from sim.world.byzantine import BEHAVIOURS
+from sim.world.simulation import run_scenario
 
 
 def scenario(n: int = 4, requests: int = 40, **changes: Any) -> Scenario:
@@ -181,7 +181,7 @@ def test_results_do_not_depend_on_the_process_hash_seed() -> None:
     code = (
         "import json, sys; from dataclasses import replace; "
         "sys.path.insert(0, 'tests'); from test_byzantine_scenarios import scenario, Fault; "
-        "from sim.simulator import run_scenario; "
+        "from sim.world.simulation import run_scenario; "
         "s = scenario(requests=20, faults=(Fault('byzantine', at_ms=0, replica=0, "
         "behavior='equivocate'),)); r = run_scenario(s).to_json(); r.pop('wall_s'); "
         "print(json.dumps(r, sort_keys=True))"

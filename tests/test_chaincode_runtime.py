@@ -7,7 +7,7 @@ from test_ledger_fixtures import PEERS, Net, network
 
 from chaincode.shim import Contract, ContractError, Stub, register, transaction
 from ledger.transaction import STATUS_OK
-from sim.sdk import EndorsementFailed
+from sim.fabric.sdk import EndorsementFailed
 
 
 @register

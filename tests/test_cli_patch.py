@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 
 ADMIN1, ADMIN2 = "Admin@org1.example.com", "Admin@org2.example.com"
 USER1 = "User1@org1.example.com"

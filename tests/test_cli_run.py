@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main as cli_main
+from sim.cli.main import main as cli_main
 from sim.progress import ProgressBar
 
 ROOT = Path(__file__).resolve().parent.parent

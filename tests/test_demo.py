@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sim.cli import main
-from sim.demo import BYZANTINE, CRASHED, DemoResult, run_demo
+from sim.cli.main import main
+from sim.fabric.demo import BYZANTINE, CRASHED, DemoResult, run_demo
 
 
 @pytest.fixture(scope="module")

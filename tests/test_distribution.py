@@ -16,8 +16,8 @@ from chaincode.patchset import PatchSetContract, manifest_from_json, manifest_to
 from chaincode.shim import Creator
 from chaincode.testing import ContractHarness
 from msp.ca import generate_network
-from sim.blobs import DirectoryBlobStore, MemoryBlobStore, sha256_hex
-from sim.distribution import (
+from sim.fabric.blobs import DirectoryBlobStore, MemoryBlobStore, sha256_hex
+from sim.fabric.distribution import (
     Behavior,
     Distribution,
     DownloadFailed,

@@ -13,19 +13,19 @@ from ledger.blockstore import BlockStore
 from ledger.codec import decode, encode
 from ledger.peer import PeerLedger, TxStatus
 from pbft.messages import CommittedBatch, Request
-from sim.auth import network_crypto
-from sim.cli import main
-from sim.disk import NodeDisk
-from sim.fabric import (
+from sim.cli.main import main
+from sim.fabric.app import (
     LEDGER_DIR,
     FabricWorkload,
     LedgerApplication,
     open_ledger_dir,
     unwrap_request,
 )
-from sim.scenario import parse_scenario
-from sim.scenario_model import Scenario
-from sim.simulator import run_scenario
+from sim.scenario.model import Scenario
+from sim.scenario.reader import parse_scenario
+from sim.world.auth import network_crypto
+from sim.world.disk import NodeDisk
+from sim.world.simulation import run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 RECOMPUTE = ROOT / "tests" / "tools" / "recompute_hashes.py"

@@ -42,8 +42,8 @@ from pbft.messages import (
     wire_signing_bytes,
     with_signature,
 )
-from sim.network import LinkFault, Network
-from sim.scenario_model import Latency
+from sim.scenario.model import Latency
+from sim.world.network import LinkFault, Network
 
 
 @record(193)

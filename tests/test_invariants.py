@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from sim import invariants
-from sim.faults import fault_model
-from sim.invariants import History
-from sim.scenario_model import Fault, NetworkSpec, Scenario
-from sim.strategies import fault_schedules
+from sim.explore.strategies import fault_schedules
+from sim.scenario.model import Fault, NetworkSpec, Scenario
+from sim.world import invariants
+from sim.world.faults import fault_model
+from sim.world.invariants import History
 
 A, B = b"\xaa" * 32, b"\xbb" * 32
 

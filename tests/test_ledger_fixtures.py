@@ -18,7 +18,7 @@ from ledger.validator import ChannelConfig
 from msp.ca import NetworkCrypto, generate_network
 from msp.msp import MSPManager
 from msp.policy import Policy, parse
-from sim.sdk import DEFAULT_CHANNEL, FabricClient, Transaction
+from sim.fabric.sdk import DEFAULT_CHANNEL, FabricClient, Transaction
 
 BOTH_ORGS = "AND('Org1.member','Org2.member')"
 PEERS = ("peer0.org1.example.com", "peer0.org2.example.com")

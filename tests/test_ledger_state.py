@@ -13,7 +13,7 @@ from ledger.history import HistoryEntry, KeyChange, MemoryHistory, SqliteHistory
 from ledger.peer import PeerLedger
 from ledger.state import MemoryState, SqliteState, UpdateBatch, VersionedValue
 from ledger.transaction import Version
-from sim.fabric import open_ledger_dir
+from sim.fabric.app import open_ledger_dir
 
 KEYS = st.sampled_from(["a", "b", "ab", "\x00k\x00x\x00", "\x00k\x00y\x00", "é", "z\U0001f600"])
 NAMESPACES = st.sampled_from(["kv", "patchset"])

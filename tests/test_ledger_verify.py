@@ -25,9 +25,8 @@ from ledger.peer import PeerLedger
 from ledger.validator import parse
 from msp.policy import parse as parse_policy_text
 from pbft.messages import Commit, Request
-from sim.auth import network_crypto
-from sim.cli import main
-from sim.fabric import (
+from sim.cli.main import main
+from sim.fabric.app import (
     CHANNEL_FILE,
     LEDGER_DIR,
     channel_config,
@@ -36,9 +35,10 @@ from sim.fabric import (
     parse_policy,
     unwrap_request,
 )
-from sim.ledger_verify import Trust, verify_blocks
-from sim.scenario import parse_scenario
-from sim.simulator import run_scenario
+from sim.fabric.verify import Trust, verify_blocks
+from sim.scenario.reader import parse_scenario
+from sim.world.auth import network_crypto
+from sim.world.simulation import run_scenario
 
 SCENARIO = """
 name = "verify-kv"

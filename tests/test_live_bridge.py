@@ -27,7 +27,7 @@ from test_live_network import (
 )
 
 from ledger.codec import encode
-from sim.cli import main
+from sim.cli.main import main
 from sim.live import broker, cluster, topics
 from sim.live.load import run_load
 from sim.live.netconfig import broker_url_for, load_config, node_dir

@@ -26,9 +26,9 @@ import pytest
 from ledger.blockstore import BlockStore
 from ledger.codec import encode
 from pbft.messages import Prepare, Request
-from sim.cli import main
+from sim.cli.main import main
 from sim.errors import InputError
-from sim.fabric import LEDGER_DIR
+from sim.fabric.app import LEDGER_DIR
 from sim.live import broker, cluster, topics
 from sim.live.host import read_status
 from sim.live.load import run_load

@@ -9,8 +9,7 @@ import pytest
 
 from ledger.codec import encode
 from pbft.api import BROADCAST
-from sim.cli import main
-from sim.disk import read_records
+from sim.cli.main import main
 from sim.errors import InputError
 from sim.live import broker, cluster, topics
 from sim.live.netconfig import load_config, node_dir
@@ -18,6 +17,7 @@ from sim.live.node import open_node
 from sim.live.transport import BrokerURL, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import Envelope
+from sim.world.disk import read_records
 
 
 def test_record_log_drops_a_torn_tail_and_keeps_appending_after_it(tmp_path: Path) -> None:

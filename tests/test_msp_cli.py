@@ -1,6 +1,6 @@
 """``ledgersim crypto generate`` / ``revoke``, driven through their own parser.
 
-The parser is built from ``sim.cli_crypto.register`` alone so these tests do
+The parser is built from ``sim.cli.crypto.register`` alone so these tests do
 not depend on the other sub-commands being importable.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from msp import MSP, at_virtual_ms, load_network
-from sim import cli_crypto
+from sim.cli import crypto as cli_crypto
 from sim.errors import InputError
 
 

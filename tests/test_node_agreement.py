@@ -23,11 +23,11 @@ from ledger.history import SqliteHistory
 from ledger.peer import PeerLedger
 from ledger.state import SqliteState
 from ledger.validator import parse
-from sim.auth import network_crypto
-from sim.fabric import LEDGER_DIR, STATE_FILE, channel_config, parse_policy, unwrap_request
-from sim.scenario import parse_scenario
-from sim.scenario_model import Scenario
-from sim.simulator import run_scenario
+from sim.fabric.app import LEDGER_DIR, STATE_FILE, channel_config, parse_policy, unwrap_request
+from sim.scenario.model import Scenario
+from sim.scenario.reader import parse_scenario
+from sim.world.auth import network_crypto
+from sim.world.simulation import run_scenario
 
 SCENARIO = """
 name = "agreement-{chaincode}-{behavior}"

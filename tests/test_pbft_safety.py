@@ -33,9 +33,9 @@ from pbft.messages import (
     batch_digest,
 )
 from pbft.replica import Replica
-from sim.auth import network_crypto
-from sim.disk import NodeDisk
-from sim.fabric import FabricWorkload
+from sim.fabric.app import FabricWorkload
+from sim.world.auth import network_crypto
+from sim.world.disk import NodeDisk
 
 
 def _timestamps(c: Cluster) -> list[list[int]]:

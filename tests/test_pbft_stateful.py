@@ -1,11 +1,11 @@
 """Hypothesis drives a PBFT replica set as an adversarial network and checks it after every step.
 
-Scenario-level property tests (sim/strategies.py) draw a whole fault schedule
+Scenario-level property tests (sim/explore/strategies.py) draw a whole fault schedule
 up front; this machine instead decides one move at a time — submit, deliver
 one message, lose one, duplicate one, deliver out of order, let time pass,
 crash or restore a replica, have a Byzantine replica replay or forge — so
 Hypothesis can shrink a failure to the few moves that matter. Safety is
-checked after every move with sim.invariants; liveness once at the end, after
+checked after every move with sim.world.invariants; liveness once at the end, after
 the network heals (GST), because PBFT promises progress only then.
 
 The fault model is respected: at most f replicas are faulty at once, counting
@@ -52,7 +52,7 @@ from pbft.api import Output
 from pbft.messages import Commit, Prepare, PrePrepare, batch_digest, signing_bytes
 from pbft.records import Snapshot, StableRecord
 from pbft.replica import Replica
-from sim.invariants import History, safety
+from sim.world.invariants import History, safety
 
 PROTOCOL = {
     "batch_size": 2,

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pbft_scenarios import assert_healthy
 
-from sim.reproduce import failure_report
-from sim.scenario_model import Scenario
-from sim.simulator import run_scenario
-from sim.strategies import scenarios
+from sim.explore.strategies import scenarios
+from sim.scenario.model import Scenario
+from sim.scenario.reproduce import failure_report
+from sim.world.simulation import run_scenario
 
 SMALL = st.sampled_from([4, 5, 7])
 

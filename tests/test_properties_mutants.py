@@ -23,12 +23,12 @@ from pbft_mutants import MUTANTS
 from pbft_scenarios import byzantine, pbft_scenario
 
 from pbft.replica import Replica
-from sim.reproduce import failure_report
-from sim.results import RunResult
-from sim.scenario import load_scenario
-from sim.scenario_model import Fault, Scenario
-from sim.simulator import run_scenario
-from sim.strategies import scenarios
+from sim.explore.strategies import scenarios
+from sim.scenario.model import Fault, Scenario
+from sim.scenario.reader import load_scenario
+from sim.scenario.reproduce import failure_report
+from sim.world.results import RunResult
+from sim.world.simulation import run_scenario
 
 SEEDS = range(1, 9)
 SCENARIOS = Path(__file__).parent / "scenarios"

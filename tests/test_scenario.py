@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import strategies
 from sim.errors import InputError
-from sim.reproduce import to_toml
-from sim.scenario import load_scenario, parse_scenario
-from sim.scenario_model import Scenario
+from sim.explore import strategies
+from sim.scenario.model import Scenario
+from sim.scenario.reader import load_scenario, parse_scenario
+from sim.scenario.reproduce import to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = "scenarios/x.toml"
@@ -286,14 +286,14 @@ def test_shipped_scenarios_parse() -> None:
 
 @given(scenario=strategies.scenarios(beyond_model=True, lossy=True, safety=True))
 def test_generated_scenarios_round_trip_through_toml(scenario: Scenario) -> None:
-    """What a failing property test prints (sim.reproduce) reads back as the same scenario."""
+    """What a failing property test prints (sim.scenario.reproduce) reads back the same."""
     parsed = parse_scenario(to_toml(scenario), "repro.toml")
     assert replace(parsed, source=scenario.source) == scenario
 
 
 def test_every_behaviour_option_may_be_written_on_the_fault_table() -> None:
     """Options come from each behaviour class's OPTIONS, so new behaviours need no parser change."""
-    from sim.byzantine import BEHAVIOURS
+    from sim.world.byzantine import BEHAVIOURS
 
     for name, cls in BEHAVIOURS.items():
         for option in cls.OPTIONS:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from msp.policy import parse
-from sim.sdk import EndorsementPlanner, endorsement_plan
+from sim.fabric.sdk import EndorsementPlanner, endorsement_plan
 
 
 @dataclass(frozen=True)

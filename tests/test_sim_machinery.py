@@ -21,10 +21,10 @@ import pytest
 from ledger.codec import CodecError, decode, encode
 from pbft.api import BROADCAST, Output, PBFTConfig, Send, Tick
 from pbft.messages import CommittedBatch, PrePrepare, Reply, Request, batch_digest
-from sim.disk import RECORDS_FILE, read_records
-from sim.results import percentiles
-from sim.scenario_model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
-from sim.simulator import run_scenario
+from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.world.disk import RECORDS_FILE, read_records
+from sim.world.results import percentiles
+from sim.world.simulation import run_scenario
 
 
 class ToyReplica:
@@ -299,7 +299,7 @@ def test_fifo_links_keep_send_order() -> None:
     # ...and the real check: with FIFO links no pre-prepare overtakes another.
     import random
 
-    from sim.network import Network
+    from sim.world.network import Network
 
     net = Network(latency, random.Random(1), 4)
     times = [net.route(0, 1, float(t))[0][0] for t in range(200)]
@@ -331,8 +331,8 @@ def _continued(faults: tuple[Fault, ...] = ()) -> Scenario:
 
 
 def _block_times(data: Path, replica: int) -> list[int]:
-    from sim.auth import network_crypto
-    from sim.fabric import channel_config, open_ledger_dir, parse_policy
+    from sim.fabric.app import channel_config, open_ledger_dir, parse_policy
+    from sim.world.auth import network_crypto
 
     scenario = _continued()
     config = channel_config(network_crypto(scenario), parse_policy(scenario))

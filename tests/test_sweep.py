@@ -14,10 +14,9 @@ import pytest
 from pbft.api import Event, Output
 from pbft.messages import ViewChange
 from pbft.replica import Replica
-from sim.cli import main as cli_main
+from sim.cli.main import main as cli_main
 from sim.errors import InputError
-from sim.scenario_model import NetworkSpec, Scenario, WorkloadSpec
-from sim.sweep import (
+from sim.explore.sweep import (
     SeedOutcome,
     parse_seeds,
     parse_shard,
@@ -25,6 +24,7 @@ from sim.sweep import (
     shard_seeds,
     sweep,
 )
+from sim.scenario.model import NetworkSpec, Scenario, WorkloadSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BYZANTINE_PRIMARY = ROOT / "scenarios" / "byzantine-primary.toml"

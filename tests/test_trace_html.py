@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from sim.cli import main as cli_main
+from sim.cli.main import main as cli_main
 from sim.errors import InputError
-from sim.tracehtml import DELIVERED, DROPPED, IN_FLIGHT, build_model, parse_trace, render_html
+from sim.trace.html import DELIVERED, DROPPED, IN_FLIGHT, build_model, parse_trace, render_html
 
 
 def synthetic_trace(

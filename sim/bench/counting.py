@@ -7,7 +7,7 @@ wraps the functions that do the work, for the duration of the run, and counts
 calls. Three layers are counted separately:
 
 * ``auth``: the authenticators replicas and clients are given (any class of
-  ``pbft.auth`` or ``sim.auth`` defining ``sign``/``verify``): one verify per
+  ``pbft.auth`` or ``sim.world.auth`` defining ``sign``/``verify``): one verify per
   replica per signed protocol message it checks;
 * ``msp``: ``msp.identity`` identities (``SigningIdentity.sign``,
   ``Identity.verify``), which the MSP authenticator, the endorsers and the
@@ -35,7 +35,7 @@ from typing import Any
 OPERATIONS = ("sign", "verify")
 
 CLASS_LAYERS: dict[str, tuple[str, ...]] = {
-    "auth": ("pbft.auth", "sim.auth"),
+    "auth": ("pbft.auth", "sim.world.auth"),
     "msp": ("msp.identity",),
 }
 """Layer -> modules whose classes' own ``sign``/``verify`` methods are wrapped."""

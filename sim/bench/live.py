@@ -32,7 +32,7 @@ from typing import Any
 from sim.bench.simruns import BenchError, Unavailable, have_module
 from sim.errors import InputError
 
-LIVE_MODULES = ("sim.live.cluster", "sim.live.load", "sim.cli_load")
+LIVE_MODULES = ("sim.live.cluster", "sim.live.load", "sim.cli.load")
 QUICK_LOAD = (50.0, 2.0)
 """(offered tx/s, seconds) of the quick run."""
 FULL_START_RATE, FULL_MAX_RATE, FULL_SECONDS = 25.0, 3200.0, 5.0

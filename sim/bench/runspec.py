@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.scenario_model import Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario.model import Latency, NetworkSpec, Scenario, WorkloadSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,8 +97,8 @@ def sim_real(
     quick: bool, rates: Callable[[], tuple[float, float, str]], profile_top: int
 ) -> dict[str, Any]:
     """The sim-real figures; ``rates`` gives (sign/s, verify/s, code path) after the run."""
-    require("sim.simulator", "msp.identity")
-    chaincode = "kv" if have_module("sim.fabric") else "none"
+    require("sim.world.simulation", "msp.identity")
+    chaincode = "kv" if have_module("sim.fabric.app") else "none"
     spec = RunSpec(
         replicas=4,
         requests=400 if quick else 3000,
@@ -243,7 +243,7 @@ def modelled_size(n: int, quick: bool, profile_top: int) -> dict[str, Any]:
 
 
 def sim_modelled(quick: bool, profile_top: int) -> dict[str, Any]:
-    require("sim.simulator")
+    require("sim.world.simulation")
     sizes = MODELLED_SIZES_QUICK if quick else MODELLED_SIZES_FULL
     return {
         "batch_size": MODELLED_BATCH,

@@ -45,15 +45,15 @@ def _maxrss_mib() -> float:
 def run(spec: RunSpec) -> dict[str, Any]:
     """Simulate ``spec`` once; wall/CPU time cover ``run_scenario`` and nothing else."""
     # Imported late (and by name) so the suite loads before the simulator is built.
-    run_scenario = importlib.import_module("sim.simulator").run_scenario
+    run_scenario = importlib.import_module("sim.world.simulation").run_scenario
     scenario = spec.scenario()
-    for name in WARM_MODULES + (("sim.fabric",) if spec.chaincode != "none" else ()):
+    for name in WARM_MODULES + (("sim.fabric.app",) if spec.chaincode != "none" else ()):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)  # imports are set-up too, not simulation
     if spec.crypto != "modelled":
         # Key and certificate generation is set-up, not throughput: do it (it is
         # cached per process) before the clock starts.
-        importlib.import_module("sim.auth").network_crypto(scenario)
+        importlib.import_module("sim.world.auth").network_crypto(scenario)
     counter = CryptoCounter()
     profile = cProfile.Profile() if spec.profile_top else None
     rss_before = _maxrss_mib()

@@ -72,7 +72,7 @@ class ClientPool:
         rng: random.Random | None = None,
     ) -> None:
         from pbft.client import Client
-        from sim.auth import MspAuthenticator
+        from sim.world.auth import MspAuthenticator
 
         self.directory = directory
         self.config = config or load_config(directory)

@@ -1,6 +1,6 @@
 """The Fabric gateway of a live network: endorse over MQTT, order through PBFT.
 
-The same :class:`sim.sdk.FabricClient` the simulator uses builds and signs
+The same :class:`sim.fabric.sdk.FabricClient` the simulator uses builds and signs
 proposals and envelopes; only "ask an endorser" differs. Here the signed
 proposal goes to every peer at once over the broker, the answers are fed to
 the SDK as they arrive (it groups agreeing answers and stops as soon as a
@@ -24,15 +24,15 @@ from ledger.codec import CodecError, decode, encode
 from ledger.transaction import ProposalResponse, SignedProposal
 from msp.identity import Identity, SigningIdentity
 from msp.policy import parse
-from sim.blobs import sha256_hex
-from sim.distribution import Attempt, DownloadFailed, FetchResult, FileRef
 from sim.errors import InputError
+from sim.fabric.blobs import sha256_hex
+from sim.fabric.distribution import Attempt, DownloadFailed, FetchResult, FileRef
+from sim.fabric.sdk import EndorsementFailed, FabricClient, Outcome, Proposal, Transaction, outcome
 from sim.live.client import ClientPool
 from sim.live.identity import load_signer
 from sim.live.netconfig import load_config
 from sim.live.node import crypto_root
 from sim.live.wire import FileResponse
-from sim.sdk import EndorsementFailed, FabricClient, Outcome, Proposal, Transaction, outcome
 
 ENDORSE_TIMEOUT_S = 10.0
 T = TypeVar("T")
@@ -148,7 +148,7 @@ class LiveGateway:
 
 
 class PatchGateway:
-    """``sim.cli_patch.Gateway`` on a live network: a blocking facade over the async gateway.
+    """``sim.cli.patch.Gateway`` on a live network: a blocking facade over the async gateway.
 
     Each command is one short-lived process, so the facade owns a private event
     loop and runs each call to completion on it; one client pool (one broker
@@ -185,7 +185,7 @@ class PatchGateway:
         return load_signer(crypto_root(self.config, self.directory), member)
 
     def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        from sim.cli_patch import Refused
+        from sim.cli.patch import Refused
 
         try:
             done = self._run(self._gateway(user).submit(function, *args))
@@ -196,7 +196,7 @@ class PatchGateway:
         return done.payload
 
     def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        from sim.cli_patch import Refused
+        from sim.cli.patch import Refused
 
         try:
             return self._run(self._gateway(user).evaluate(function, *args))
@@ -256,7 +256,7 @@ class PatchGateway:
 
 @contextlib.contextmanager
 def open_gateway(directory: Path) -> Iterator[PatchGateway]:
-    """What ``sim.cli_patch.open_gateway`` calls for a live network directory."""
+    """What ``sim.cli.patch.open_gateway`` calls for a live network directory."""
     gateway = PatchGateway(directory)
     try:
         yield gateway

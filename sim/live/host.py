@@ -32,8 +32,8 @@ import msgpack
 
 from ledger.codec import CodecError, decode, encode
 from pbft.api import Application, Authenticator, Deliver, Output, Tick
-from sim.blobs import DirectoryBlobStore
 from sim.errors import InputError
+from sim.fabric.blobs import DirectoryBlobStore
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
@@ -199,7 +199,7 @@ class NodeHost:
             return None
 
     async def _serve_file(self, incoming: Incoming) -> None:
-        """Patch files live beside the ledger, addressed by hash (``sim.blobs``)."""
+        """Patch files live beside the ledger, addressed by hash (``sim.fabric.blobs``)."""
         request = self._decode_request(incoming, FileRequest, "file")
         if request is None:
             return

@@ -53,7 +53,7 @@ def load_signer(crypto_root: Path, member: Member) -> SigningIdentity:
 class Directory(Mapping[int, Identity]):
     """Lazily loaded, MSP-validated public identities of every principal.
 
-    A mapping, so it plugs into :class:`sim.auth.MspAuthenticator` as its
+    A mapping, so it plugs into :class:`sim.world.auth.MspAuthenticator` as its
     principal table; unknown or invalid principals are simply absent.
     """
 

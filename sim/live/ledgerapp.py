@@ -1,7 +1,7 @@
 """The ledger-backed application of a live node, and its endorser.
 
 The node's ledger lives in ``<data dir>/ledger/`` exactly as a simulated
-node's does with ``--data-dir`` (``sim.fabric``), with fsync on (``sync=True``):
+node's does with ``--data-dir`` (``sim.fabric.app``), with fsync on (``sync=True``):
 a block is durable before the replies and checkpoints that depend on it leave
 the node, because ``execute`` runs inside the replica's step and the host
 publishes only after the step.
@@ -19,10 +19,10 @@ from ledger.validator import ChannelConfig
 from msp.identity import SigningIdentity
 from msp.policy import PolicyError, parse
 from sim.errors import InputError
-from sim.fabric import CHAINCODES, LEDGER_DIR, LedgerApplication, open_ledger_dir
+from sim.fabric.app import CHAINCODES, LEDGER_DIR, LedgerApplication, open_ledger_dir
+from sim.fabric.sdk import DEFAULT_CHANNEL
 from sim.live.identity import Directory
 from sim.live.netconfig import NetworkConfig
-from sim.sdk import DEFAULT_CHANNEL
 
 
 def channel(config: NetworkConfig, directory: Directory) -> ChannelConfig:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
+from sim.fabric.sdk import EndorsementFailed
 from sim.live.client import ClientPool
 from sim.live.netconfig import load_config
-from sim.results import percentiles
-from sim.sdk import EndorsementFailed
+from sim.world.results import percentiles
 
 Submit = Callable[[int], Awaitable[bool]]
 """Issue request number ``k``; True when it committed valid."""

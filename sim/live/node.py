@@ -13,11 +13,11 @@ from pathlib import Path
 
 from msp.identity import SigningIdentity
 from pbft.api import Application
-from sim.auth import MspAuthenticator
 from sim.errors import InputError
 from sim.live.host import Endorser, NodeParts
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import NetworkConfig, config_path, load_config
+from sim.world.auth import MspAuthenticator
 
 NODE_FILE = "node.json"
 """Stamp in a data directory: which network and replica it belongs to."""

@@ -1,7 +1,7 @@
 """The node's PBFT record log on disk, fsynced before any dependent message leaves.
 
 Same file and framing as the simulator's data directories
-(``replica-<id>/pbft-records.bin``, see :mod:`sim.disk`), so a directory left by
+(``replica-<id>/pbft-records.bin``, see :mod:`sim.world.disk`), so a directory left by
 ``ledgersim run --data-dir`` and one left by a live node read the same way.
 A ``kill -9`` can leave a torn last record; opening the log drops it (and
 truncates the file there, so later appends are not hidden behind garbage).
@@ -16,7 +16,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.disk import RECORDS_FILE
+from sim.world.disk import RECORDS_FILE
 
 _LENGTH = struct.Struct(">I")
 

@@ -1,0 +1,72 @@
+"""``ledgersim``: one program, one sub-command per job (DESIGN.md, "The command line").
+
+Each sub-command lives in its own ``sim.cli_*`` module exposing
+``register(subparsers)``, which adds its parser and sets ``handler`` to a
+function ``(args) -> int``. This module only dispatches and turns the two
+expected failure kinds into exit statuses: :class:`InputError` -> 2,
+:class:`RunFailed` -> 1. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from sim.errors import InputError, RunFailed
+
+COMMAND_MODULES = (
+    "sim.cli.demo",
+    "sim.cli.run",
+    "sim.cli.sweep",
+    "sim.cli.trace",
+    "sim.cli.crypto",
+    "sim.cli.ledger",
+    "sim.cli.net",
+    "sim.cli.patch",
+    "sim.cli.load",
+    "sim.cli.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledgersim",
+        description="A Fabric-style ledger ordered by PBFT, with a patch-management chaincode.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        status: int = args.handler(args)
+    except InputError as exc:
+        print(f"ledgersim: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"ledgersim: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `ledgersim ... | head` closed the pipe: not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

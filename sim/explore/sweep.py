@@ -1,0 +1,305 @@
+"""Many seeds of one scenario, in parallel, and what they add up to.
+
+A sweep is how a researcher finds the one seed in ten thousand that breaks
+something, so the output that matters is the failing seed and the exact
+command that replays it. Workers are started with the ``spawn`` method (the
+only one that behaves the same on every platform and never inherits a forked
+simulator's state), so everything sent to them is picklable: the scenario
+dataclass, a seed, and the replica class as a ``module:Class`` string.
+
+The runner (one seed -> :class:`SeedOutcome`) is injectable, which is how the
+sweep machinery is tested without the simulator and how a mutant replica is
+swept to show that a failure is reported with a reproducing command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import re
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.errors import InputError
+from sim.progress import ProgressBar
+from sim.scenario.model import Scenario
+from sim.scenario.reader import show
+
+
+@dataclass(frozen=True, slots=True)
+class SeedOutcome:
+    """What one seed's run came to; ``error`` is set when the run itself crashed."""
+
+    seed: int
+    ok: bool
+    failures: tuple[str, ...] = ()
+    view_changes: int = 0
+    submitted: int = 0
+    committed: int = 0
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    wall_s: float = 0.0
+    error: str | None = None
+
+
+Runner = Callable[[Scenario, int, "str | None"], SeedOutcome]
+"""``runner(scenario, seed, replica_spec) -> SeedOutcome``; must be a module-level function."""
+
+
+# ------------------------------------------------------------------ arguments
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
+
+
+def parse_seeds(text: str) -> range:
+    """``A..B`` (both ends included) or a single seed ``N``."""
+    match = _RANGE.match(text)
+    if not match:
+        raise InputError(f"--seeds: expected A..B with integers A <= B (e.g. 1..100), got {text!r}")
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    if last < first:
+        raise InputError(f"--seeds: expected A..B with A <= B, got {text!r}")
+    return range(first, last + 1)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``i/k``: this machine takes seeds number i, i+k, i+2k, ... (0-based, i < k)."""
+    match = re.match(r"^\s*(\d+)\s*/\s*(\d+)\s*$", text)
+    if not match or int(match.group(2)) < 1 or int(match.group(1)) >= int(match.group(2)):
+        raise InputError(f"--shard: expected i/k with 0 <= i < k (e.g. 0/4), got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard_seeds(seeds: Sequence[int], shard: tuple[int, int] | None) -> list[int]:
+    if shard is None:
+        return list(seeds)
+    index, count = shard
+    return list(seeds[index::count])
+
+
+def load_replica_class(spec: str) -> type:
+    """``package.module:ClassName`` -> the class (a mutant replica, for testing the checks)."""
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise InputError(f"--replica: expected MODULE:CLASS, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"--replica: cannot import {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise InputError(f"--replica: {module_name!r} has no class {class_name!r}")
+    return cls
+
+
+def reproduce_command(source: str, seed: int, replica_spec: str | None = None) -> str:
+    """The one command that replays ``seed`` exactly, ready to paste into a shell."""
+    words = ["ledgersim", "run", source, "--seed", str(seed)]
+    if replica_spec:
+        words += ["--replica", replica_spec]
+        root = _import_root(replica_spec)
+        if root is not None:  # e.g. tests/pbft_mutants.py: importable only with its folder
+            words = [f"PYTHONPATH={root}", *words]
+    return shlex.join(words)
+
+
+def _import_root(replica_spec: str) -> str | None:
+    """The folder to put on PYTHONPATH so ``replica_spec``'s module imports in a new shell.
+
+    ``None`` when the module is part of an installed package (nothing to add).
+    The folder is given relative to the current directory when it lies below it.
+    """
+    module_name = replica_spec.partition(":")[0]
+    module = sys.modules.get(module_name)
+    location = getattr(module, "__file__", None)
+    if location is None or module_name.split(".")[0] in INSTALLED_PACKAGES:
+        return None
+    root = Path(location).resolve().parents[module_name.count(".")]
+    try:
+        return str(root.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(root)
+
+
+INSTALLED_PACKAGES = frozenset({"msp", "pbft", "ledger", "chaincode", "sim"})
+
+
+# ------------------------------------------------------------------ one seed
+
+
+def run_seed(scenario: Scenario, seed: int, replica_spec: str | None = None) -> SeedOutcome:
+    """The real runner: one simulated run, judged against the scenario's ``[expect]``.
+
+    A crash of the simulator is an outcome too (the seed is reported with the
+    exception), because a sweep that dies on seed 4711 hides seeds 4712 on.
+    Bad input is not: it would fail every seed alike, so it stops the sweep.
+    """
+    from sim.world.results import check_expectations
+    from sim.world.simulation import run_scenario
+
+    started = time.perf_counter()
+    try:
+        kwargs: dict[str, Any] = {}
+        if replica_spec:
+            kwargs["replica_class"] = load_replica_class(replica_spec)
+        result = run_scenario(scenario, seed, **kwargs)
+        failures = failed_expectations(check_expectations(scenario.expect, result))
+        summary = result.to_json()
+    except InputError:
+        raise  # the same for every seed: the sweep stops with exit status 2
+    except Exception as exc:
+        return SeedOutcome(
+            seed=seed,
+            ok=False,
+            failures=(f"run crashed: {type(exc).__name__}: {exc}",),
+            wall_s=time.perf_counter() - started,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return outcome_from_summary(seed, summary, failures, time.perf_counter() - started)
+
+
+def failed_expectations(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """``name: expected X, got Y`` per failed check (``sim.world.results`` judges them)."""
+    return [
+        f"{name}: expected {show(check.get('expected'))}, got {show(check.get('actual'))}"
+        for name, check in checks.items()
+        if not check.get("ok")
+    ]
+
+
+def outcome_from_summary(
+    seed: int, summary: dict[str, Any], failures: Sequence[str], wall_s: float
+) -> SeedOutcome:
+    latency = summary.get("latency_ms") or {}
+    return SeedOutcome(
+        seed=seed,
+        ok=not failures,
+        failures=tuple(str(f) for f in failures),
+        view_changes=int(summary.get("view_changes", 0)),
+        submitted=int(summary.get("submitted", 0)),
+        committed=int(summary.get("committed", 0)),
+        latency_p50_ms=latency.get("p50"),
+        latency_p99_ms=latency.get("p99"),
+        wall_s=wall_s,
+    )
+
+
+# ------------------------------------------------------------------ many seeds
+
+
+@dataclass
+class SweepReport:
+    scenario: str
+    source: str
+    seeds: list[int]
+    shard: tuple[int, int] | None
+    replica_spec: str | None
+    outcomes: list[SeedOutcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def failed(self) -> list[SeedOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def command(self, seed: int) -> str:
+        return reproduce_command(self.source, seed, self.replica_spec)
+
+    def to_json(self) -> dict[str, Any]:
+        p50s = [o.latency_p50_ms for o in self.outcomes if o.latency_p50_ms is not None]
+        p99s = [o.latency_p99_ms for o in self.outcomes if o.latency_p99_ms is not None]
+        return {
+            "scenario": self.scenario,
+            "source": self.source,
+            "seeds": [self.seeds[0], self.seeds[-1]] if self.seeds else [],
+            "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
+            "replica": self.replica_spec,
+            "runs": len(self.outcomes),
+            "passed": len(self.outcomes) - len(self.failed),
+            "failures": len(self.failed),
+            "failing": [
+                {"seed": o.seed, "reasons": list(o.failures), "command": self.command(o.seed)}
+                for o in self.failed
+            ],
+            "view_changes": distribution([o.view_changes for o in self.outcomes]),
+            "latency_ms": {"p50": distribution(p50s), "p99": distribution(p99s)},
+            "committed": distribution([o.committed for o in self.outcomes]),
+            "wall_s": round(self.wall_s, 3),
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+
+def distribution(values: Sequence[float]) -> dict[str, float] | None:
+    """min / median / p90 / max / mean over seeds (``None`` when there is nothing)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return {
+        "min": ordered[0],
+        "p50": statistics.median(ordered),
+        "p90": p90,
+        "max": ordered[-1],
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+def _call(job: tuple[Runner, Scenario, int, str | None]) -> SeedOutcome:
+    runner, scenario, seed, replica_spec = job
+    return runner(scenario, seed, replica_spec)
+
+
+def sweep(
+    scenario: Scenario,
+    seeds: Sequence[int],
+    *,
+    jobs: int | None = None,
+    runner: Runner = run_seed,
+    replica_spec: str | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: ProgressBar | None = None,
+) -> SweepReport:
+    """Run ``runner`` for every seed of this shard; outcomes come back sorted by seed."""
+    chosen = shard_seeds(seeds, shard)
+    report = SweepReport(
+        scenario=scenario.name,
+        source=scenario.source,
+        seeds=list(seeds),
+        shard=shard,
+        replica_spec=replica_spec,
+    )
+    started = time.perf_counter()
+    if progress is not None:
+        progress.update(0, len(chosen))
+    for outcome in _outcomes(scenario, chosen, jobs, runner, replica_spec):
+        report.outcomes.append(outcome)
+        if progress is not None:
+            progress.advance()
+    report.outcomes.sort(key=lambda o: o.seed)
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def _outcomes(
+    scenario: Scenario,
+    seeds: list[int],
+    jobs: int | None,
+    runner: Runner,
+    replica_spec: str | None,
+) -> Iterator[SeedOutcome]:
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
+    work = [(runner, scenario, seed, replica_spec) for seed in seeds]
+    if workers == 1:
+        yield from map(_call, work)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(_call, work)

@@ -1,0 +1,100 @@
+"""Scenario -> TOML text, so a failing property test prints a file that replays it.
+
+DESIGN.md principle 7: a failure prints the seed and a scenario file that
+reproduces it. Hypothesis builds :class:`~sim.scenario.model.Scenario`
+objects in memory; this writes them back in the scenario-file format
+``sim.scenario.reader.parse_scenario`` reads (keys as DESIGN.md spells them, e.g.
+``from``/``to`` for link faults), with only non-default values where that
+keeps the file short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from sim.scenario.model import Fault, Scenario
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _table(obj: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    return [
+        f"{f.name} = {_value(getattr(obj, f.name))}"
+        for f in fields(obj)
+        if f.name not in skip and getattr(obj, f.name) is not None
+    ]
+
+
+_FAULT_KEYS = {
+    "byzantine": ("at_ms", "until_ms", "replica", "behavior"),
+    "crash": ("at_ms", "replica"),
+    "recover": ("at_ms", "replica"),
+    "partition": ("at_ms", "until_ms", "groups"),
+    "link": ("at_ms", "until_ms", "src", "dst", "drop_rate", "extra_delay_ms"),
+}
+_RENAMED = {"src": "from", "dst": "to"}
+
+
+def _fault(fault: Fault) -> list[str]:
+    lines = ["[[fault]]", f"kind = {_value(fault.kind)}"]
+    for name in _FAULT_KEYS.get(fault.kind, ()):
+        value = getattr(fault, name)
+        if value is not None:
+            lines.append(f"{_RENAMED.get(name, name)} = {_value(value)}")
+    if fault.params:
+        lines.append(
+            "params = { " + ", ".join(f"{k} = {_value(v)}" for k, v in fault.params) + " }"
+        )
+    return lines
+
+
+def to_toml(scenario: Scenario) -> str:
+    """The scenario as a TOML file ``ledgersim run`` accepts."""
+    lines = [
+        f"name = {_value(scenario.name)}",
+        f"seed = {scenario.seed}",
+        f"duration_ms = {scenario.duration_ms}",
+        "",
+        "[network]",
+        *_table(scenario.network, skip=("latency",)),
+        "",
+        "[network.latency]",
+        *_table(scenario.network.latency),
+        "",
+        "[workload]",
+        *_table(scenario.workload),
+    ]
+    for fault in scenario.faults:
+        lines += ["", *_fault(fault)]
+    expect = _table(scenario.expect)
+    if expect:
+        lines += ["", "[expect]", *expect]
+    return "\n".join(lines) + "\n"
+
+
+def failure_report(scenario: Scenario, result: Any) -> str:
+    """What a failing check prints: the seed, the scenario as a file, and the result.
+
+    ``result`` is a :class:`sim.world.results.RunResult` (typed loosely so this
+    module stays importable without the simulator).
+    """
+    summary = result.to_json()
+    summary.pop("wall_s", None)
+    return (
+        f"seed {result.seed} (scenario {scenario.name!r}); save this as repro.toml and run "
+        f"`ledgersim run repro.toml --seed {result.seed}`:\n\n{to_toml(scenario)}\n"
+        f"safety: {summary['safety']}\nliveness: {summary['liveness']}\n"
+        f"submitted {summary['submitted']}, committed {summary['committed']}, "
+        f"view changes {summary['view_changes']}"
+    )
