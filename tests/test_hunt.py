@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from pbft_mutants import SkipsGaps
+
 from sim.explore.hunt import hunt
 from sim.scenario.reader import load_scenario, parse_scenario
 from sim.world.simulation import run_scenario
