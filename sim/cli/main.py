@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "sim.cli.demo",
     "sim.cli.run",
     "sim.cli.sweep",
+    "sim.cli.hunt",
     "sim.cli.trace",
     "sim.cli.crypto",
     "sim.cli.ledger",
