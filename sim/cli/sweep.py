@@ -29,6 +29,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--shard", metavar="i/k", help="only seeds number i, i+k, i+2k, ... of the range (0-based)"
     )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the seeds as tasks on this Dask scheduler (e.g. tcp://head:8786) instead of "
+        "local processes",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--replica", metavar="MODULE:CLASS", help=argparse.SUPPRESS)
     parser.set_defaults(handler=sweep_command)
@@ -40,6 +46,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else None
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs: expected an integer >= 1, got {args.jobs}")
+    if args.dask is not None and args.jobs is not None:
+        raise InputError("--dask and --jobs: choose one (--jobs is for local processes)")
     if args.replica:
         load_replica_class(args.replica)  # fail here, once, rather than in every worker
     bar = ProgressBar(f"{scenario.name} sweep", unit="seeds", enabled=False if args.json else None)
@@ -51,6 +59,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             replica_spec=args.replica,
             shard=shard,
             progress=bar,
+            dask=args.dask,
         )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

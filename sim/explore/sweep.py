@@ -266,8 +266,13 @@ def sweep(
     replica_spec: str | None = None,
     shard: tuple[int, int] | None = None,
     progress: ProgressBar | None = None,
+    dask: str | None = None,
 ) -> SweepReport:
-    """Run ``runner`` for every seed of this shard; outcomes come back sorted by seed."""
+    """Run ``runner`` for every seed of this shard; outcomes come back sorted by seed.
+
+    ``dask`` is a Dask scheduler's address: the seeds then run as tasks there
+    (:mod:`sim.explore.cluster`) instead of in ``jobs`` local processes.
+    """
     chosen = shard_seeds(seeds, shard)
     report = SweepReport(
         scenario=scenario.name,
@@ -279,7 +284,7 @@ def sweep(
     started = time.perf_counter()
     if progress is not None:
         progress.update(0, len(chosen))
-    for outcome in _outcomes(scenario, chosen, jobs, runner, replica_spec):
+    for outcome in _outcomes(scenario, chosen, jobs, runner, replica_spec, dask):
         report.outcomes.append(outcome)
         if progress is not None:
             progress.advance()
@@ -294,9 +299,15 @@ def _outcomes(
     jobs: int | None,
     runner: Runner,
     replica_spec: str | None,
+    dask: str | None = None,
 ) -> Iterator[SeedOutcome]:
     workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
     work = [(runner, scenario, seed, replica_spec) for seed in seeds]
+    if dask is not None:
+        from sim.explore.cluster import dask_map
+
+        yield from dask_map(dask, _call, work)
+        return
     if workers == 1:
         yield from map(_call, work)
         return

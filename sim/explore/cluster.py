@@ -1,0 +1,52 @@
+"""Sweeps on a Dask cluster: the seeds of a sweep as tasks on a distributed scheduler.
+
+``--jobs`` spreads seeds over one machine's cores; a research group with a
+cluster points ``ledgersim sweep --dask tcp://HOST:8786`` at a running Dask
+scheduler instead. Each seed is one task running the same runner with the same
+arguments as a local worker process, so results, the failure report and the
+replay commands are identical to ``--jobs``: only where the work ran differs.
+The workers need ledgersim installed (and a mutant's module importable, as
+for ``--jobs``); nothing else is shipped to them but the scenario and a seed.
+
+``distributed`` is an optional dependency (the ``cluster`` extra): it is
+imported only when ``--dask`` is used, and its absence is a one-line error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sim.errors import InputError
+
+CONNECT_TIMEOUT_S = 20
+"""How long to wait for the scheduler before saying it cannot be reached."""
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -> Iterator[Result]:
+    """``call(job)`` for every job as a task on the scheduler at ``address``, as they finish.
+
+    The tasks are cancelled when the caller stops iterating (Ctrl-C, an error
+    in one seed that stops the sweep), so a cluster is not left busy.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError(
+            "--dask: needs the 'distributed' package (pip install 'ledgersim[cluster]')"
+        ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r}: {exc}") from None
+    futures: list[Any] = []
+    try:
+        futures = client.map(call, list(jobs), pure=False)
+        for future in as_completed(futures, loop=client.loop):
+            yield future.result()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+        client.close()
