@@ -76,9 +76,9 @@ class Net:
         signature = sign_manifest(self.crypto.signer(signer or who), m)
         return self.call(who, "upload", json.dumps(manifest_to_json(m)), signature)
 
-    def release(self, m: PatchManifest) -> None:
-        self.upload(m)
-        self.call(ADMIN2, "approve", m.name, m.version)
+    def release(self, m: PatchManifest, who: str = ADMIN1, approver: str = ADMIN2) -> None:
+        self.upload(m, who=who)
+        self.call(approver, "approve", m.name, m.version)
 
     def enroll(self, who: str, groups: list[str], os_name: str = "ubuntu-22.04") -> Any:
         return self.call(who, "register", json.dumps({"groups": groups, "os": os_name}))
