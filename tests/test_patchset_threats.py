@@ -9,6 +9,8 @@ and is not claimed here.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -363,3 +365,28 @@ def test_out_of_range_manifest_fields_are_rule_messages(
 def test_a_raw_lone_surrogate_in_the_manifest_argument_is_a_rule_message(net: Net) -> None:
     text = json.dumps(manifest_to_json(manifest()), ensure_ascii=False).replace("fixes", "\ud800")
     refused(net, ADMIN1, "upload", text, "00", match="patchset is not valid Unicode")
+
+
+# ----------------------------------------------------------------- the threat table
+
+
+def test_every_row_of_the_threat_table_names_tests_that_exist() -> None:
+    """docs/patchset.md's table must not point at tests that were renamed or never written."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "patchset.md").read_text()
+    section = text[text.index("## Threats") :].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("|"))
+    end = next(i for i in range(start, len(section)) if not section[i].startswith("|"))
+    rows = [line for line in section[start:end] if "---" not in line]
+    named = 0
+    for row in rows[1:]:
+        cell = row.rstrip(" |").rsplit(" | ", 1)[-1]
+        current = Path(__file__).name
+        for token in re.findall(r"`([^`]+)`", cell):
+            # `file.py::test`, then `::test` in that file; a bare name is in this file.
+            file, sep, test = token.rpartition("::")
+            current = file or (current if sep else Path(__file__).name)
+            source = (root / "tests" / current).read_text()
+            assert f"def {test}(" in source, f"{token} named in the threat table does not exist"
+            named += 1
+    assert len(rows) > 10 and named >= 25, (len(rows), named)
