@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_ledger_fixtures import PEERS as LEDGER_PEERS
+from test_ledger_fixtures import Net as LedgerNet
+from test_ledger_fixtures import network as ledger_network
 from test_patchset import Net, manifest, refused
 
 from chaincode.patchset import manifest_to_json, sign_manifest
@@ -390,3 +393,30 @@ def test_every_row_of_the_threat_table_names_tests_that_exist() -> None:
             assert f"def {test}(" in source, f"{token} named in the threat table does not exist"
             named += 1
     assert len(rows) > 10 and named >= 25, (len(rows), named)
+
+
+def test_a_submitted_metadata_answer_is_void_if_the_head_moved_before_it_committed() -> None:
+    """Freshness on a real peer: the answer's block dates it, because MVCC checks the head."""
+    ledger = LedgerNet(ledger_network())
+    ledger.config.policies["patchset"] = ledger.policy  # type: ignore[index]
+
+    def tx(who: str, function: str, *args: str) -> bytes:
+        client = ledger.client(who)
+        proposal = client.propose("patchset", function, args, ledger.now_ms)
+        endorsers = [ledger.endorsers[p] for p in LEDGER_PEERS]
+        return client.endorse(proposal, endorsers, ledger.policy, ledger.now_ms).envelope
+
+    def release(version: str) -> None:
+        m = manifest(version=version)
+        signature = sign_manifest(ledger.crypto.signer(ADMIN1), m)
+        assert ledger.codes(tx(ADMIN1, "upload", json.dumps(manifest_to_json(m)), signature)) == [
+            "VALID"
+        ]
+        assert ledger.codes(tx(ADMIN2, "approve", "openssl", version)) == ["VALID"]
+
+    release("1.0")
+    assert ledger.codes(tx(USER1, "register", '{"groups": ["finance"], "os": "x"}')) == ["VALID"]
+    stale = tx(USER1, "metadata", "openssl", "1.0")
+    release("1.1")
+    fresh = tx(USER1, "metadata", "openssl", "1.0")
+    assert ledger.codes(stale, fresh) == ["MVCC_READ_CONFLICT", "VALID"]
