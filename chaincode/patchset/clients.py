@@ -57,6 +57,7 @@ def _parse_bool(function: str, what: str, text: str) -> bool:
 
 
 def device_json(function: str, text: str) -> dict[str, Any]:
+    """A device description, shared by the device's ``register`` and an admin's ``reassign``."""
     try:
         device = json.loads(text)
     except (ValueError, RecursionError):

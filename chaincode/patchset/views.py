@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chaincode.patchset.manifest import compare_versions, manifest_from_json, parse_version
+from chaincode.patchset.manifest import (
+    PatchManifest,
+    compare_versions,
+    manifest_from_json,
+    parse_version,
+)
 from chaincode.patchset.state import DOWNLOAD, INSTALLED, REPORT
 
 __all__ = ["compliance_rows", "event_record", "release_view", "summary"]
@@ -61,21 +66,20 @@ def event_record(is_patch: bool, value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _newest_mandatory(
-    releases: list[dict[str, Any]], groups: list[str], os_name: str
-) -> dict[str, dict[str, Any]]:
+    mandatory: list[PatchManifest], groups: list[str], os_name: str
+) -> dict[str, PatchManifest]:
     """Per patch name, the newest released mandatory version that targets the device.
 
     Supersedence per audience: a newer release for other groups does not
     change what this device is judged against.
     """
-    best: dict[str, dict[str, Any]] = {}
-    for record in releases:
-        manifest = manifest_from_json(record["manifest"])
-        if manifest.install != "mandatory" or not manifest.targets(groups, os_name):
+    best: dict[str, PatchManifest] = {}
+    for manifest in mandatory:
+        if not manifest.targets(groups, os_name):
             continue
         held = best.get(manifest.name)
-        if held is None or compare_versions(manifest.version, held["version"]) > 0:
-            best[manifest.name] = {"version": manifest.version, "deadline_ms": manifest.deadline_ms}
+        if held is None or compare_versions(manifest.version, held.version) > 0:
+            best[manifest.name] = manifest
     return best
 
 
@@ -90,12 +94,14 @@ def compliance_rows(
     A device's highest installed version is a floor: installing 1.1 satisfies
     1.0, so withdrawing 1.1 never makes that device "missing 1.0".
     """
+    parsed = [manifest_from_json(record["manifest"]) for record in releases]
+    mandatory = [m for m in parsed if m.install == "mandatory"]
     rows = []
     for device in devices:
         mspid, cn = device["user_id"].split("/", 1)
-        targets = _newest_mandatory(releases, device["groups"], device["os"])
+        targets = _newest_mandatory(mandatory, device["groups"], device["os"])
         for name in sorted(targets):
-            version, deadline = targets[name]["version"], targets[name]["deadline_ms"]
+            version, deadline = targets[name].version, targets[name].deadline_ms
             floor = state(INSTALLED, name, mspid, cn)
             satisfied = floor is not None and parse_version(floor["version"]) >= parse_version(
                 version
