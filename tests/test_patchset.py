@@ -188,6 +188,21 @@ def test_bad_settings_raise_locally(bad: object) -> None:
         PatchSetContract(approvals_required=bad)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"distinct_orgs": "yes"}, "distinct_orgs must be true or false"),
+        ({"roles": "nodeou"}, "roles must be one of"),
+        ({"max_version_jump": 0}, "max_version_jump must be an integer in"),
+        ({"release_lifetime_ms": 2**60}, "release_lifetime_ms must be an integer"),
+        ({"approvals": 2}, "unknown setting 'approvals'"),
+    ],
+)
+def test_every_setting_is_checked_at_deployment(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PatchSetContract(**settings)
+
+
 @pytest.mark.parametrize("older", ["1.0.0", "1.0.1", "1.0.1.0", "0.9", "1"])
 def test_rollback_and_replay_are_refused(net: Net, older: str) -> None:
     net.release(manifest(version="1.0.1"))

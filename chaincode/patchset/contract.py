@@ -102,7 +102,6 @@ class PatchSetContract(DeviceTransactions, Contract):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         self.rules = Rules.from_settings(settings)
-        self.approvals_required = self.rules.approvals_required
 
     # ------------------------------------------------------------------ helpers
 

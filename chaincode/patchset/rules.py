@@ -78,7 +78,7 @@ class Rules:
         for name in ("approvals_required", "max_version_jump", "release_lifetime_ms"):
             value = getattr(rules, name)
             if type(value) is not int or not 1 <= value <= MAX_TIME_MS:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise ValueError(f"{name} must be an integer in [1, {MAX_TIME_MS}], got {value!r}")
         if type(rules.distinct_orgs) is not bool:
             raise ValueError(f"distinct_orgs must be true or false, got {rules.distinct_orgs!r}")
         if rules.roles not in ROLE_MODES:
