@@ -197,6 +197,9 @@ def test_attribute_roles_separate_deployers_from_approvers(crypto: NetworkCrypto
     net.upload(m)
     refused(net, ADMIN1B, "approve", "openssl", "1.0.1", match="role=approver; .* has deployer")
     assert net.call(ADMIN2, "approve", "openssl", "1.0.1")["status"] == "released"
+    refused(net, ADMIN2B, "withdraw", "openssl", "1.0.1", "no", match="deployer or approver")
+    net.call(ADMIN2, "withdraw", "openssl", "1.0.1", "bad")
+    assert net.call(ADMIN1B, "withdraw", "openssl", "1.0.1", "bad")["status"] == "withdrawn"
 
 
 # ----------------------------------------------------------------- rollback / no downgrade
