@@ -10,18 +10,88 @@ writes at once, as if the transaction had been ordered and committed alone.
 Two Fabric semantics are kept on purpose because contracts that ignore them
 break on a real peer: a transaction does not read its own writes (reads see the
 committed state), and a transaction that raises writes nothing.
+
+Given the channel's MSPs, the harness also does what the endorser does before
+any contract runs: the creator's certificate must chain to a CA of its MSP,
+be unrevoked by that MSP's CRLs and valid at the proposal time, and the
+creator's role and name must be the certificate's. That is what lets a
+contract's tests show that a revoked administrator can no longer act.
+Without MSPs the creator is taken as given (for toy contracts with no PKI).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from chaincode.keyspace import KeyRanges
 from chaincode.shim import Contract, Creator, KeyModification
+from msp.ca import OrgCrypto
+from msp.errors import MSPError
+from msp.identity import SigningIdentity
+from msp.msp import MSPManager, at_virtual_ms
 
-__all__ = ["ContractHarness", "Event", "MemoryStub", "WorldState"]
+__all__ = [
+    "ATTRIBUTES_OID",
+    "ContractHarness",
+    "CreatorRejected",
+    "Event",
+    "MemoryStub",
+    "WorldState",
+    "creator_of",
+    "with_attributes",
+]
+
+ATTRIBUTES_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+"""Fabric CA's enrollment-attribute extension: JSON ``{"attrs": {name: value}}``."""
+
+
+class CreatorRejected(Exception):
+    """The proposal's creator is not a valid member: an endorser would refuse it (403)."""
+
+
+def creator_of(signer: SigningIdentity) -> Creator:
+    """The creator an endorser would derive from this identity's certificate."""
+    return Creator(signer.mspid, signer.role, signer.name, signer.cert_pem)
+
+
+def with_attributes(
+    org: OrgCrypto, member: SigningIdentity, attributes: Mapping[str, str]
+) -> SigningIdentity:
+    """``member`` re-issued by its org's CA with Fabric CA enrollment attributes added.
+
+    Same key, subject and validity; a new serial (derived from the old one and
+    the attributes), so revoking one certificate does not revoke the other.
+    The MSP does not issue attributes itself; contracts that read them (the
+    patchset duty separation) are tested with certificates made here.
+    """
+    cert = member.cert
+    blob = json.dumps({"attrs": dict(attributes)}, sort_keys=True).encode()
+    serial_seed = hashlib.sha256(cert.serial_number.to_bytes(20, "big") + blob).digest()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(cert.issuer)
+        .public_key(member.public_key)
+        .serial_number(int.from_bytes(serial_seed[:16], "big") >> 1)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    for extension in cert.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    builder = builder.add_extension(x509.UnrecognizedExtension(ATTRIBUTES_OID, blob), False)
+    key = org.issuer.key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        issued = builder.sign(key, None)
+    else:
+        issued = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    return SigningIdentity(member.mspid, issued, member.private_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +187,16 @@ class ContractHarness:
     counter, so every call gets a distinct, reproducible id.
     """
 
-    def __init__(self, contract: Contract, *, start_ms: int = 1_000, step_ms: int = 1_000) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        *,
+        start_ms: int = 1_000,
+        step_ms: int = 1_000,
+        msps: MSPManager | None = None,
+    ) -> None:
         self.contract = contract
+        self.msps = msps
         self.world = WorldState()
         self.events: list[Event] = []
         self._clock_ms = start_ms
@@ -134,6 +212,7 @@ class ContractHarness:
             self._clock_ms += self._step_ms
         else:
             self._clock_ms = max(self._clock_ms, timestamp_ms + self._step_ms)
+        self._authenticate(creator, timestamp_ms)
         seed = f"{self._count}\x00{creator.mspid}\x00{creator.name}\x00{function}"
         return MemoryStub(
             self.world,
@@ -143,6 +222,23 @@ class ContractHarness:
             function=function,
             args=args,
         )
+
+    def _authenticate(self, creator: Creator, timestamp_ms: int) -> None:
+        """The endorser's creator check; ``CreatorRejected`` says why it fails."""
+        if self.msps is None:
+            return
+        try:
+            identity = self.msps.identity(creator.mspid, creator.cert_pem)
+        except MSPError as exc:
+            raise CreatorRejected(f"creator rejected: {exc}") from None
+        verdict = self.msps.validate(identity, at_virtual_ms(timestamp_ms))
+        if not verdict.ok:
+            raise CreatorRejected(f"creator rejected: {verdict.reason}")
+        if (creator.role, creator.name) != (identity.role, identity.name):
+            raise CreatorRejected(
+                f"creator rejected: claims {creator.role} {creator.name}, the certificate "
+                f"says {identity.role} {identity.name}"
+            )
 
     def invoke(
         self, creator: Creator, function: str, *args: str, timestamp_ms: int | None = None

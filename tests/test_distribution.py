@@ -200,7 +200,7 @@ def release() -> dict[str, Any]:
     )
     h.invoke(who("Admin@org2.example.com"), "approve", "tzdata", "2024.1")
     h.invoke(who("User1@org1.example.com"), "register", '{"os": "debian-12"}')
-    reply = h.invoke(who("User1@org1.example.com"), "download", "tzdata")
+    reply = h.invoke(who("User1@org1.example.com"), "metadata", "tzdata")
     return json.loads(reply)
 
 

@@ -15,8 +15,9 @@ from chaincode.patchset import (
     sign_manifest,
 )
 from chaincode.shim import ContractError, Creator
-from chaincode.testing import ContractHarness
+from chaincode.testing import ContractHarness, creator_of
 from msp.ca import NetworkCrypto, generate_network
+from msp.msp import MSPManager
 
 ADMIN1 = "Admin@org1.example.com"
 ADMIN2 = "Admin@org2.example.com"
@@ -33,8 +34,7 @@ def crypto() -> NetworkCrypto:
 
 
 def creator(crypto: NetworkCrypto, name: str) -> Creator:
-    s = crypto.signer(name)
-    return Creator(s.mspid, s.role, s.name, s.cert_pem)
+    return creator_of(crypto.signer(name))
 
 
 def manifest(name: str = "openssl", version: str = "1.0.1", **over: Any) -> PatchManifest:
@@ -61,23 +61,33 @@ class Net:
 
     def __init__(self, crypto: NetworkCrypto, **settings: Any) -> None:
         self.crypto = crypto
-        self.h = ContractHarness(PatchSetContract(**settings))
+        # A manager of its own, so a test that adds a CRL leaves the others alone.
+        self.msps = MSPManager(org.msp() for org in crypto.orgs)
+        self.h = ContractHarness(PatchSetContract(**settings), msps=self.msps)
+        self.creators: dict[str, Creator] = {}
+
+    def as_creator(self, who: str) -> Creator:
+        return self.creators.get(who) or creator(self.crypto, who)
 
     def call(self, who: str, function: str, *args: str, at: int | None = None) -> Any:
-        return json.loads(
-            self.h.invoke(creator(self.crypto, who), function, *args, timestamp_ms=at)
-        )
+        return json.loads(self.h.invoke(self.as_creator(who), function, *args, timestamp_ms=at))
 
     def upload(self, m: PatchManifest, who: str = ADMIN1, signer: str | None = None) -> Any:
         signature = sign_manifest(self.crypto.signer(signer or who), m)
         return self.call(who, "upload", json.dumps(manifest_to_json(m)), signature)
 
-    def release(self, m: PatchManifest) -> None:
-        self.upload(m)
-        self.call(ADMIN2, "approve", m.name, m.version)
+    def release(self, m: PatchManifest, who: str = ADMIN1, approver: str = ADMIN2) -> None:
+        self.upload(m, who=who)
+        self.call(approver, "approve", m.name, m.version)
 
     def enroll(self, who: str, groups: list[str], os_name: str = "ubuntu-22.04") -> Any:
         return self.call(who, "register", json.dumps({"groups": groups, "os": os_name}))
+
+    def fetch(self, who: str, name: str = "openssl", version: str = "") -> Any:
+        """What a device does: ask for the release, 'fetch and verify' it, record the download."""
+        release = self.call(who, "metadata", name, *([version] if version else []))
+        manifest = release["manifest"]
+        return self.call(who, "download", name, manifest["version"], manifest["file"]["sha256"])
 
 
 @pytest.fixture
@@ -104,7 +114,8 @@ def refused(net: Net, who: str, function: str, *args: str, match: str) -> None:
         ("history", ("openssl",), "an admin", USER1),
         ("compliance", (), "an admin", USER1),
         ("register", ('{"os": "x"}',), "a client", ADMIN1),
-        ("download", ("openssl",), "a client", ADMIN1),
+        ("metadata", ("openssl",), "a client", ADMIN1),
+        ("download", ("openssl", "1.0.1", "ab" * 32), "a client", ADMIN1),
         ("report", ("openssl", "1.0.1", "installed", "true"), "a client", ADMIN2),
         ("upload", ("{}", "00"), "an admin", "peer0.org1.example.com"),
     ],
@@ -143,10 +154,10 @@ def test_upload_is_pending_until_a_second_admin_approves(net: Net) -> None:
     out = net.upload(m)
     assert (out["status"], out["signoffs"], out["deployer"]) == ("pending", 1, ADMIN1)
     net.enroll(USER1, ["finance"])
-    refused(net, USER1, "download", "openssl", "1.0.1", match="not released yet .1 of 2 sign-offs")
+    refused(net, USER1, "metadata", "openssl", "1.0.1", match="not released yet .1 of 2 sign-offs")
     out = net.call(ADMIN2, "approve", "openssl", "1.0.1")
     assert (out["status"], out["approvals"]) == ("released", [ADMIN2])
-    assert net.call(USER1, "download", "openssl", "1.0.1")["manifest"] == manifest_to_json(m)
+    assert net.call(USER1, "metadata", "openssl", "1.0.1")["manifest"] == manifest_to_json(m)
 
 
 def test_deployer_cannot_approve_own_upload(net: Net) -> None:
@@ -177,17 +188,35 @@ def test_bad_settings_raise_locally(bad: object) -> None:
         PatchSetContract(approvals_required=bad)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"distinct_orgs": "yes"}, "distinct_orgs must be true or false"),
+        ({"roles": "nodeou"}, "roles must be one of"),
+        ({"max_version_jump": 0}, "max_version_jump must be an integer in"),
+        ({"release_lifetime_ms": 2**60}, "release_lifetime_ms must be an integer"),
+        ({"approvals": 2}, "unknown setting 'approvals'"),
+    ],
+)
+def test_every_setting_is_checked_at_deployment(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PatchSetContract(**settings)
+
+
 @pytest.mark.parametrize("older", ["1.0.0", "1.0.1", "1.0.1.0", "0.9", "1"])
 def test_rollback_and_replay_are_refused(net: Net, older: str) -> None:
-    net.upload(manifest(version="1.0.1"))
-    with pytest.raises(ContractError, match=r"not higher than the latest uploaded version 1\.0\.1"):
+    net.release(manifest(version="1.0.1"))
+    with pytest.raises(
+        ContractError, match=r"not higher than the highest released version 1\.0\.1"
+    ):
         net.upload(manifest(version=older))
     assert net.upload(manifest(version="1.0.10"))["version"] == "1.0.10"
 
 
-def test_a_withdrawn_version_number_cannot_be_reused(net: Net) -> None:
-    net.upload(manifest(version="2.0"))
+def test_a_released_then_withdrawn_version_number_cannot_be_reused(net: Net) -> None:
+    net.release(manifest(version="2.0"))
     net.call(ADMIN1, "withdraw", "openssl", "2.0", "broken build")
+    net.call(ADMIN2, "withdraw", "openssl", "2.0", "broken build")
     with pytest.raises(ContractError, match="no rollback or replay"):
         net.upload(manifest(version="2.0"))
 
@@ -236,18 +265,19 @@ def test_deadline_must_be_after_the_upload_time(net: Net) -> None:
 
 def test_download_requires_enrollment_and_targeting(net: Net) -> None:
     net.release(manifest())
-    refused(net, USER1, "download", "openssl", match="no enrolled device; call register")
+    refused(net, USER1, "metadata", "openssl", match="no enrolled device; call register")
     net.enroll(USER1, ["hr"], "windows-11")
-    refused(net, USER1, "download", "openssl", match="does not target")
+    refused(net, USER1, "metadata", "openssl", match="does not target")
+    refused(net, USER1, "download", "openssl", "1.0.1", "ab" * 32, match="does not target")
     net.enroll(USER1, ["finance", "hr"], "windows-11")
-    out = net.call(USER1, "download", "openssl")
+    out = net.call(USER1, "metadata", "openssl")
     assert out["fetch"] == {
         "blob": "sha256:" + "ab" * 32,
         "size": 1234,
         "from": "any peer of the channel",
     }
-    assert out["download"]["user_id"] == f"Org1/{USER1}"
     assert out["deployer"]["name"] == ADMIN1
+    assert net.fetch(USER1)["download"]["user_id"] == f"Org1/{USER1}"
 
 
 def test_targeting_by_os_and_everyone(net: Net) -> None:
@@ -255,9 +285,9 @@ def test_targeting_by_os_and_everyone(net: Net) -> None:
     net.release(manifest("tzdata", targets={}))
     net.enroll(USER1, [], "rhel-9")
     net.enroll(USER2, ["finance"], "ubuntu-22.04")
-    assert net.call(USER1, "download", "kernel")["manifest"]["name"] == "kernel"
-    refused(net, USER2, "download", "kernel", match="does not target")
-    assert net.call(USER2, "download", "tzdata")["manifest"]["name"] == "tzdata"
+    assert net.call(USER1, "metadata", "kernel")["manifest"]["name"] == "kernel"
+    refused(net, USER2, "metadata", "kernel", match="does not target")
+    assert net.call(USER2, "metadata", "tzdata")["manifest"]["name"] == "tzdata"
 
 
 def test_download_without_version_takes_the_latest_released(net: Net) -> None:
@@ -265,38 +295,47 @@ def test_download_without_version_takes_the_latest_released(net: Net) -> None:
     net.release(manifest(version="1.2"))
     net.upload(manifest(version="1.3"))  # pending
     net.enroll(USER1, ["finance"])
-    assert net.call(USER1, "download", "openssl")["manifest"]["version"] == "1.2"
-    refused(net, USER1, "download", "nginx", match="nginx has no released version")
+    assert net.call(USER1, "metadata", "openssl")["manifest"]["version"] == "1.2"
+    refused(net, USER1, "metadata", "nginx", match="nginx has no released version")
 
 
 def test_withdraw_stops_downloads_and_keeps_history(net: Net) -> None:
     net.release(manifest())
     net.enroll(USER1, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0.1")
+    net.fetch(USER1, "openssl", "1.0.1")
     refused(net, ADMIN2, "withdraw", "openssl", "1.0.1", " ", match="a reason of 1 to")
     out = net.call(ADMIN2, "withdraw", "openssl", "1.0.1", "crashes on ARM")
+    assert (out["status"], out["withdrawal"]["reason"]) == ("released", "crashes on ARM")
+    out = net.call(ADMIN1, "withdraw", "openssl", "1.0.1", "confirmed")
     assert out["withdrawn"]["reason"] == "crashes on ARM"
     refused(
         net,
         USER1,
-        "download",
+        "metadata",
         "openssl",
         "1.0.1",
-        match="withdrawn by Admin@org2.example.com: crashes on ARM",
+        match="withdrawn by Admin@org1.example.com: crashes on ARM",
     )
     refused(net, ADMIN1, "withdraw", "openssl", "1.0.1", "again", match="already withdrawn")
     refused(net, ADMIN2, "approve", "openssl", "1.0.1", match="withdrawn; it cannot be approved")
     actions = [e["action"] for e in net.call(ADMIN1, "history", "openssl")["events"]]
-    assert actions == ["upload", "release", "download", "withdraw"]
+    assert actions == ["upload", "release", "download", "propose-withdrawal", "withdraw"]
 
 
 def test_report_requires_a_download_by_the_same_client(net: Net) -> None:
     net.release(manifest())
     net.enroll(USER1, ["finance"])
     net.enroll(USER2, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0.1")
+    net.fetch(USER1, "openssl", "1.0.1")
     refused(
-        net, USER2, "report", "openssl", "1.0.1", "installed", "true", match="no download record"
+        net,
+        USER2,
+        "report",
+        "openssl",
+        "1.0.1",
+        "installed",
+        "true",
+        match="no verified download",
     )
     refused(
         net, USER1, "report", "openssl", "1.0.1", "done", "true", match="outcome must be one of"
@@ -311,7 +350,7 @@ def test_report_requires_a_download_by_the_same_client(net: Net) -> None:
 def test_log_policy_write_keeps_the_full_report(net: Net) -> None:
     net.release(manifest())
     net.enroll(USER1, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0.1")
+    net.fetch(USER1, "openssl", "1.0.1")
     out = net.call(USER1, "report", "openssl", "1.0.1", "installed", "false", "dpkg: ok")
     assert (out["log"], out["rebooted"], out["detail"], out["reboot_pending"]) == (
         "write",
@@ -324,12 +363,16 @@ def test_log_policy_write_keeps_the_full_report(net: Net) -> None:
 def test_log_policy_unwrite_keeps_only_the_outcome(net: Net) -> None:
     net.release(manifest(policy__log="unwrite"))
     net.enroll(USER1, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0.1")
-    net.call(USER1, "report", "openssl", "1.0.1", "failed", "true", "secret path /home/u")
+    net.fetch(USER1, "openssl", "1.0.1")
+    sha = "ab" * 32
+    refused(
+        net, USER1, "report", "openssl", "1.0.1", "failed", "true", match="must name the sha256"
+    )
+    net.call(USER1, "report", "openssl", "1.0.1", "failed", "true", "secret path /home/u", sha)
     stored = [v for v in net.h.world.values.values() if b'"outcome"' in v]
     assert len(stored) == 1
     record = json.loads(stored[0])
-    assert record["outcome"] == "failed"
+    assert (record["outcome"], record["sha256"]) == ("failed", sha)
     assert not {"detail", "rebooted", "reboot_pending"} & set(record)
     assert b"secret path" not in b"".join(net.h.world.values.values())
 
@@ -341,7 +384,7 @@ def test_history_shows_every_step_with_identities(net: Net) -> None:
     net.upload(manifest())
     net.call(ADMIN2, "approve", "openssl", "1.0.1")
     net.enroll(USER1, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0.1")
+    net.fetch(USER1, "openssl", "1.0.1")
     net.call(USER1, "report", "openssl", "1.0.1", "installed", "true")
     out = net.call(ADMIN2, "history", "openssl", "1.0.1")
     steps = [(e["action"], e["creator"]["name"]) for e in out["events"]]
@@ -366,10 +409,10 @@ def test_compliance_statuses_and_overdue_in_ledger_time(net: Net) -> None:
     for user in (USER1, USER2, USER3):
         net.enroll(user, ["finance"])
     net.enroll("User2@org2.example.com", ["hr"])  # not targeted: no row
-    net.call(USER1, "download", "openssl", "1.0.1")
+    net.fetch(USER1, "openssl", "1.0.1")
     net.call(USER1, "report", "openssl", "1.0.1", "installed", "true")
-    net.call(USER2, "download", "openssl", "1.0.1")
-    net.call(USER3, "download", "openssl", "1.0.1")
+    net.fetch(USER2, "openssl", "1.0.1")
+    net.fetch(USER3, "openssl", "1.0.1")
     net.call(USER3, "report", "openssl", "1.0.1", "failed", "false", "disk full")
 
     def table(at: int) -> dict[str, Any]:
@@ -394,12 +437,13 @@ def test_compliance_statuses_and_overdue_in_ledger_time(net: Net) -> None:
 def test_compliance_missing_and_superseded_versions(net: Net) -> None:
     net.release(manifest(version="1.0"))
     net.enroll(USER1, ["finance"])
-    net.call(USER1, "download", "openssl", "1.0")
+    net.fetch(USER1, "openssl", "1.0")
     net.call(USER1, "report", "openssl", "1.0", "installed", "true")
     net.release(manifest(version="1.1"))
     rows = net.call(ADMIN1, "compliance")["rows"]
     assert [(r["version"], r["status"]) for r in rows] == [("1.1", "missing")]
     net.call(ADMIN1, "withdraw", "openssl", "1.1", "regression")
+    net.call(ADMIN2, "withdraw", "openssl", "1.1", "regression")
     rows = net.call(ADMIN1, "compliance")["rows"]
     assert [(r["version"], r["status"]) for r in rows] == [("1.0", "installed")]
 

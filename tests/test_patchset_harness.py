@@ -136,8 +136,9 @@ manifests = st.builds(
     reboot=st.sampled_from(["rebooting", "unrebooting"]),
     target_groups=st.lists(names, unique=True, max_size=3).map(tuple),
     target_os=st.lists(names, unique=True, max_size=3).map(tuple),
-    deadline_ms=st.none() | st.integers(0, 2**53),
-    description=st.text(max_size=40),
+    deadline_ms=st.none() | st.integers(0, 2**53 - 1),
+    description=st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
+    expires_ms=st.none() | st.integers(0, 2**53 - 1),
 )
 
 

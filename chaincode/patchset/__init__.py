@@ -10,11 +10,13 @@ from chaincode.patchset.manifest import (
     manifest_to_json,
     sign_manifest,
 )
+from chaincode.patchset.rules import Rules
 
 __all__ = [
     "ManifestError",
     "PatchManifest",
     "PatchSetContract",
+    "Rules",
     "canonical_json",
     "manifest_digest",
     "manifest_from_json",

@@ -25,11 +25,13 @@ from ledger.codec import encode, record
 __all__ = [
     "INSTALL_POLICIES",
     "LOG_POLICIES",
+    "MAX_TIME_MS",
     "REBOOT_POLICIES",
     "ManifestError",
     "PatchManifest",
     "canonical_json",
     "check_names",
+    "check_text",
     "compare_versions",
     "manifest_digest",
     "manifest_from_json",
@@ -46,6 +48,8 @@ DIGEST_DOMAIN = b"ledgersim.patchset.manifest.v1\x00"
 MAX_FILE_SIZE = 1 << 40
 MAX_DESCRIPTION = 2000
 MAX_TARGETS = 64
+MAX_TIME_MS = 2**53 - 1
+"""Times are milliseconds below 2**53: exact in every JSON reader, and within the codec's range."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
@@ -83,6 +87,21 @@ def _need(ok: bool, message: str) -> None:
         raise ManifestError(message)
 
 
+def check_text(value: str, what: str) -> None:
+    """Text that will be signed, stored and shown must be encodable: a lone surrogate is not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError(f"{what} is not valid Unicode text (lone surrogate)") from None
+
+
+def check_time(value: Any, what: str) -> None:
+    _need(
+        value is None or (type(value) is int and 0 <= value <= MAX_TIME_MS),
+        f"{what} must be null or an integer number of milliseconds in [0, {MAX_TIME_MS}]",
+    )
+
+
 def check_names(values: Any, what: str) -> None:
     """Group and OS names: a bounded list of distinct short plain names."""
     _need(isinstance(values, (list, tuple)), f"{what} must be a list of names")
@@ -103,6 +122,12 @@ class PatchManifest:
     ``target_groups`` and ``target_os`` empty together mean every enrolled
     device; otherwise a device is targeted when it is in one of the groups or
     runs one of the listed operating systems.
+
+    ``expires_ms`` is signed with the rest, so no mirror or lagging peer can
+    stretch a release's life: after it, clients must refuse the release as a
+    "latest" answer (TUF's defence against a freeze). It comes last, with a
+    default, so manifests built without it keep working (the contract then
+    gives the release its default lifetime).
     """
 
     name: str
@@ -117,6 +142,7 @@ class PatchManifest:
     target_os: tuple[str, ...]
     deadline_ms: int | None
     description: str
+    expires_ms: int | None = None
 
     def __post_init__(self) -> None:
         _need(bool(_NAME.fullmatch(self.name)), f"name {self.name!r} is not a valid patch name")
@@ -138,14 +164,13 @@ class PatchManifest:
         _need(self.reboot in REBOOT_POLICIES, f"policy.reboot must be one of {REBOOT_POLICIES}")
         check_names(self.target_groups, "targets.groups")
         check_names(self.target_os, "targets.os")
-        _need(
-            self.deadline_ms is None or (type(self.deadline_ms) is int and self.deadline_ms >= 0),
-            "deadline_ms must be a non-negative integer or null",
-        )
+        check_time(self.deadline_ms, "deadline_ms")
+        check_time(self.expires_ms, "expires_ms")
         _need(
             len(self.description) <= MAX_DESCRIPTION,
             f"description: at most {MAX_DESCRIPTION} characters",
         )
+        check_text(self.description, "description")
 
     def targets(self, groups: tuple[str, ...] | list[str], os_name: str) -> bool:
         """Is a device in ``groups`` running ``os_name`` meant to install this patch?"""
@@ -172,6 +197,7 @@ def manifest_to_json(manifest: PatchManifest) -> dict[str, Any]:
         "policy": {"install": manifest.install, "log": manifest.log, "reboot": manifest.reboot},
         "targets": {"groups": list(manifest.target_groups), "os": list(manifest.target_os)},
         "deadline_ms": manifest.deadline_ms,
+        "expires_ms": manifest.expires_ms,
         "description": manifest.description,
     }
 
@@ -210,12 +236,13 @@ def manifest_from_json(data: str | bytes | dict[str, Any]) -> PatchManifest:
         data,
         "patch set",
         {"name", "version", "file", "policy"},
-        {"targets", "deadline_ms", "description"},
+        {"targets", "deadline_ms", "expires_ms", "description"},
     )
     file = _object(top["file"], "file", {"name", "sha256", "size"}, set())
     policy = _object(top["policy"], "policy", {"install", "log", "reboot"}, set())
     targets = _object(top.get("targets", {}), "targets", set(), {"groups", "os"})
     deadline = top.get("deadline_ms")
+    expires = top.get("expires_ms")
     return PatchManifest(
         name=_typed(top["name"], str, "name"),
         version=_typed(top["version"], str, "version"),
@@ -229,6 +256,7 @@ def manifest_from_json(data: str | bytes | dict[str, Any]) -> PatchManifest:
         target_os=_names(targets.get("os", []), "targets.os"),
         deadline_ms=None if deadline is None else _typed(deadline, int, "deadline_ms"),
         description=_typed(top.get("description", ""), str, "description"),
+        expires_ms=None if expires is None else _typed(expires, int, "expires_ms"),
     )
 
 

@@ -22,6 +22,7 @@ it (paths, wall time) reaches the output, so one seed prints one text.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 from msp import names
 from sim.cli.patch import PatchClient, build_manifest, compliance_table, history_table
 from sim.fabric.app import channel_config, open_ledger_dir, parse_policy, unwrap_request
+from sim.fabric.distribution import check_release
 from sim.fabric.simnet import Session, SimGateway, init_sim_network
 from sim.fabric.verify import Trust, verify_blocks
 from sim.scenario.model import NetworkSpec
@@ -419,23 +421,28 @@ def _experiments(gateway: SimGateway, out: DemoResult) -> None:
     out.say(f"  second faulty replica would exceed f = {F}, beyond which PBFT promises nothing.")
     others = [r for r in range(N) if r not in (BYZANTINE, CRASHED)]
     gateway.fetch_order = [_peer(r) for r in (BYZANTINE, CRASHED, *others)]
-    got = client.download(USER1, "openssl", "3.0.14")
-    _narrate(out, "download", gateway.sessions[-1], got.release["download"])
-    out.say("    release checked: manifest digest and the deployer's signature verify")
-    for attempt in got.fetch.attempts:
+    # The honest order (docs/patchset.md): ask for the release, check it, fetch and
+    # verify the file, and only then record the download with the verified SHA-256.
+    release = json.loads(gateway.evaluate(USER1, "metadata", ("openssl", "3.0.14")))
+    fetched = gateway.fetch_file(check_release(release))
+    out.say("  - metadata (a query): manifest digest and the deployer's signature verify")
+    for attempt in fetched.attempts:
         out.say(
             f"    file from {attempt.peer}: {attempt.outcome} ({attempt.reason}), "
             f"{attempt.elapsed_ms} ms"
         )
-    out.say(f"    served by {got.fetch.served_by} in {got.fetch.elapsed_ms} ms of virtual time")
+    out.say(f"    served by {fetched.served_by} in {fetched.elapsed_ms} ms of virtual time")
+    verified = hashlib.sha256(fetched.data).hexdigest()
+    record = json.loads(gateway.submit(USER1, "download", ("openssl", "3.0.14", verified)))
+    _narrate(out, "download (recorded with the verified sha256)", gateway.sessions[-1], record)
     out.download = {
-        "served_by": got.fetch.served_by,
+        "served_by": fetched.served_by,
         "attempts": [
             {"peer": a.peer, "outcome": a.outcome, "reason": a.reason, "elapsed_ms": a.elapsed_ms}
-            for a in got.fetch.attempts
+            for a in fetched.attempts
         ],
-        "sha256": hashlib.sha256(got.fetch.data).hexdigest(),
-        "intact": got.fetch.data == data,
+        "sha256": hashlib.sha256(fetched.data).hexdigest(),
+        "intact": fetched.data == data,
     }
     gateway.set_down(CRASHED, False)
     gateway.fetch_order = None
