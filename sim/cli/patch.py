@@ -150,13 +150,17 @@ class PatchClient:
         return self._submit(client, "register", json.dumps({"os": os_name, "groups": list(groups)}))
 
     def download(self, client: str, name: str, version: str = "") -> Downloaded:
-        release = self._submit(client, "download", name, *([version] if version else []))
+        """Fetch and verify the file first; only then record the download with its hash."""
+        release = self._evaluate(client, "metadata", name, *([version] if version else []))
         try:
             ref = check_release(release)
             fetched = self.gateway.fetch_file(ref)
         except (ReleaseRejected, DownloadFailed) as exc:
             raise Refused(str(exc)) from None
-        return Downloaded(release, fetched)
+        verified = hashlib.sha256(fetched.data).hexdigest()
+        released = release["manifest"]["version"]
+        record = self._submit(client, "download", name, released, verified)
+        return Downloaded({**release, "download": record["download"]}, fetched)
 
     def report(
         self,

@@ -370,7 +370,9 @@ class PatchsetOperations:
         if client_index not in self._registered:
             return Call("patchset", "register", ('{"groups":["lab"],"os":"ubuntu-22.04"}',))
         if self._released and self._downloaded.get(client_index, 0) < self._released:
-            return Call("patchset", "download", (self.PATCH, f"1.{self._released}"))
+            content = f"{self.PATCH} {self._released}".encode()  # what _upload published
+            verified = hashlib.sha256(content).hexdigest()
+            return Call("patchset", "download", (self.PATCH, f"1.{self._released}", verified))
         fetched = self._downloaded.get(client_index, 0)
         if fetched and self._reported.get(client_index, 0) < fetched:
             return Call("patchset", "report", (self.PATCH, f"1.{fetched}", "installed", "false"))
