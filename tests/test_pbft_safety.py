@@ -33,7 +33,7 @@ from pbft.messages import (
     batch_digest,
 )
 from pbft.replica import Replica
-from sim.fabric.app import FabricWorkload
+from sim.fabric.workload import FabricWorkload
 from sim.world.auth import network_crypto
 from sim.world.disk import NodeDisk
 

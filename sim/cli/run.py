@@ -23,9 +23,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+import sim.fabric.workload  # noqa: F401  (registers the kv and patchset workloads)
 from sim.cli.args import seed
 from sim.errors import InputError, RunFailed
 from sim.explore.sweep import failed_expectations, load_replica_class
+from sim.fabric.channel import CHAINCODES
 from sim.progress import ProgressBar
 from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario, show
@@ -103,7 +105,6 @@ def _leave_msp(scenario: Scenario, data_dir: Path) -> str | None:
     replicas' COMMITs carry HMACs no certificate vouches for, so the command
     skips commit certificates.
     """
-    from sim.fabric.app import CHAINCODES
     from sim.world.auth import network_crypto
 
     if scenario.workload.chaincode not in CHAINCODES:

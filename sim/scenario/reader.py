@@ -18,18 +18,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chaincode.endorser import BUILTIN_CONTRACTS
 from msp.policy import Policy, PolicyError
 from msp.policy import parse as parse_policy
 from sim.errors import InputError
-from sim.fabric.app import CHAINCODES as LEDGER_CHAINCODES
 from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
 from sim.world.auth import CRYPTO_KINDS
 from sim.world.byzantine import BEHAVIOURS
 from sim.world.faults import FAULT_KINDS
 from sim.world.network import LATENCY_KINDS
 
-CHAINCODES = (*LEDGER_CHAINCODES, "none")
-"""``none`` orders raw operations with no ledger (``pbft.memapp``)."""
+CHAINCODES = (*BUILTIN_CONTRACTS, "none")
+"""What ``workload.chaincode`` may name: a shipped contract, or ``none``, which orders
+raw operations with no ledger (``pbft.memapp``)."""
 
 # Keys every fault may carry, and those each kind adds. Everything else is an
 # unknown key, except a Byzantine behaviour's own options.
