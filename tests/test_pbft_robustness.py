@@ -1,4 +1,5 @@
-"""Bad input from a peer never raises out of ``step()`` (DESIGN.md principle 5).
+"""Bad input from a peer never raises out of ``step()`` (docs/design.md,
+"Bad input from a peer").
 
 Hypothesis feeds replicas and clients random bytes, corrupted encodings of real
 protocol messages, and well-signed messages with nonsense field values (what a

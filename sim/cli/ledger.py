@@ -10,7 +10,7 @@ the channel configuration the node recorded beside its block store
 (``channel.json``, see ``sim.fabric.channel``) or the policy given by ``--policy``.
 
 ``dump --json`` prints one JSON object per line and block, in the fixed format
-of DESIGN.md; ``tests/tools/recompute_hashes.py`` checks it independently.
+of docs/design.md ("Fixed formats"); ``tests/tools/recompute_hashes.py`` checks it independently.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``ledgersim``: one program, one sub-command per job (DESIGN.md, "The command line").
+"""``ledgersim``: one program, one sub-command per job (docs/design.md, "The command line").
 
 Each sub-command lives in its own ``sim.cli`` module exposing
 ``register(subparsers)``, which adds its parser and sets ``handler`` to a

@@ -2,7 +2,7 @@
 
 The human output is a summary, a per-replica table and one ✓/✗ line per
 expectation; ``--json`` prints the simulator's ``RunResult.to_json()`` object
-(DESIGN.md fixes its keys) so scripts never parse the table. A failed
+(docs/design.md, "The command line", fixes its keys) so scripts never parse the table. A failed
 expectation exits 1 and names what failed on stderr, after the output, so
 ``--json`` consumers still get the whole result.
 

@@ -5,7 +5,8 @@ each ``ledgersim patch ... --network DIR`` then opens the directory, runs one
 deterministic simulation in which its transaction is endorsed, ordered by the
 PBFT replicas and committed by every peer, and leaves the ledgers on disk.
 
-Layout (DESIGN.md's node directories, so ``ledger dump DIR/replica-0`` works):
+Layout (the node directories of docs/design.md, "Fixed formats", so
+``ledger dump DIR/replica-0`` works):
 
 * ``simnet.json`` — seed, shape, faults, the virtual clock and a command counter;
 * ``crypto/peerOrganizations/...`` — the cryptogen tree (regenerated from the

@@ -1,6 +1,7 @@
 """Reading scenario files: TOML text in, a validated :class:`Scenario` out.
 
-The scenario file is the researcher's interface (DESIGN.md), so every mistake
+The scenario file is the researcher's interface (docs/design.md,
+"The scenario format"), so every mistake
 in it must come back as one line naming the file, the dotted key (with the
 ``[[fault]]`` index, e.g. ``fault[2].replica``) and what was expected, before
 anything runs. Checks that need more than one key (replica ids below n,
