@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from pbft_harness import Cluster
 from pbft_mutants import MUTANTS
-from test_pbft_harness import Cluster
 from test_pbft_replica import CLIENT, _vc, request, signed
 
 from ledger.codec import encode

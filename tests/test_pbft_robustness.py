@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 
 from ledger.codec import decode, encode
 from pbft.api import CLIENT_ID_BASE, Deliver, Tick

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import pytest
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 from test_pbft_replica import CLIENT, request, signed
 
 from ledger.block import ValidationCode

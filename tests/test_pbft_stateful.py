@@ -43,8 +43,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pbft_harness import Cluster
 from pbft_mutants import MUTANTS
-from test_pbft_harness import Cluster
 
 from ledger.codec import decode, encode
 from ledger.hashing import GENESIS_HASH, header_hash

@@ -49,7 +49,7 @@ from sim.errors import InputError
 from sim.fabric.app import open_ledger_dir
 from sim.fabric.blobs import DirectoryBlobStore
 from sim.fabric.channel import channel_config, parse_policy
-from sim.fabric.distribution import Behavior, Distribution, FetchResult, FileRef, PeerServer
+from sim.fabric.distribution import Distribution, FetchResult, FileRef, PeerServer, ServeMode
 from sim.fabric.gateway import CHAINCODE, Refused
 from sim.fabric.operations import Call
 from sim.fabric.sdk import DEFAULT_CHANNEL, FabricClient
@@ -240,7 +240,7 @@ class SimGateway:
             [PeerServer(p, DirectoryBlobStore(root / "blobs" / p)) for p in self.peer_names]
         )
         for replica in cfg.byzantine:  # a Byzantine node lies about files too
-            self.files.peers[int(replica)].behavior = Behavior.CORRUPT
+            self.files.peers[int(replica)].mode = ServeMode.CORRUPT
         self.sessions: list[Session] = []
         self.down: set[int] = set()
         self.fetch_order: list[str] | None = None

@@ -67,7 +67,7 @@ def show(value: object) -> str:
     return str(value)
 
 
-def behavior_options() -> dict[str, frozenset[str]]:
+def behaviour_options() -> dict[str, frozenset[str]]:
     """Every registered Byzantine behaviour (``sim.world.byzantine``) with its option keys.
 
     The behaviour class declares them (``OPTIONS``); they may be written in a
@@ -340,7 +340,7 @@ class _FaultReader:
         self.source = source
         self.n = n
         self.duration_ms = duration_ms
-        self.behaviors = behavior_options()
+        self.behaviours = behaviour_options()
 
     def read(self, index: int, entry: object) -> Fault:
         prefix = f"fault[{index}]"
@@ -365,8 +365,8 @@ class _FaultReader:
         if kind in ("byzantine", "crash", "recover"):
             fault = replace(fault, replica=self.replica(t, "replica"))
         if kind == "byzantine":
-            behavior = t.choice("behavior", "", sorted(self.behaviors))
-            fault = replace(fault, behavior=behavior, params=self.params(t, behavior))
+            behaviour = t.choice("behavior", "", sorted(self.behaviours))
+            fault = replace(fault, behavior=behaviour, params=self.params(t, behaviour))
         elif kind == "partition":
             fault = replace(fault, groups=self.groups(t))
         elif kind == "link":
@@ -381,7 +381,7 @@ class _FaultReader:
                 extra_delay_ms=t.number("extra_delay_ms", 0.0),
             )
         allowed = _FAULT_COMMON | _FAULT_KEYS[kind]
-        options = self.behaviors.get(fault.behavior or "", frozenset())
+        options = self.behaviours.get(fault.behavior or "", frozenset())
         for name in entry:
             if name not in allowed and name not in options:
                 raise InputError(
@@ -396,9 +396,9 @@ class _FaultReader:
             raise t.fail(name, f"a replica id in 0..{self.n - 1}", value)
         return value
 
-    def params(self, t: _Table, behavior: str) -> tuple[tuple[str, ParamValue], ...]:
+    def params(self, t: _Table, behaviour: str) -> tuple[tuple[str, ParamValue], ...]:
         """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself."""
-        options = self.behaviors.get(behavior, frozenset())
+        options = self.behaviours.get(behaviour, frozenset())
         found: dict[str, ParamValue] = {}
         if t.has("params"):
             sub = t.table("params")
