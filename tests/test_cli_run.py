@@ -128,6 +128,7 @@ def test_trace_and_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert sorted(p.name for p in data.iterdir()) == ["crypto"] + [f"replica-{i}" for i in range(4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crypto", ["ecdsa-p256", "modelled"])
 def test_data_dir_leaves_what_ledger_verify_needs(
     crypto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
