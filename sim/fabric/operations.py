@@ -1,8 +1,10 @@
 """What each simulated Fabric client invokes next: one operation source per chaincode.
 
-A source sees only what has committed (``on_outcome``), never what is merely
-in flight, so a load never asks for something the ledger cannot have yet --
-which keeps every invalid transaction in a run's summary a real finding.
+A source that needs to know the ledger's state learns it from what has
+committed (``on_outcome``), never from what is merely in flight: the patch
+source never asks for a version that is not released yet, so its invalid
+transactions point at the system rather than at the load. The kv source
+needs no such care; its collisions on a small key space are the point.
 """
 
 from __future__ import annotations
