@@ -1,11 +1,13 @@
 # Two entry points a fresh machine needs: `make demo` and `make test`.
 # Each sets up its own virtual environment once (idempotent; re-run any time).
+# `make test-fast` is the inner loop while editing: the same lint and type
+# checks, and every test but the slow and the live ones. CI runs `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit setup sysdeps clean
+.PHONY: demo test test-fast lint typecheck unit unit-fast setup sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +33,12 @@ sysdeps:
 unit: $(STAMP) sysdeps
 	$(BIN)/pytest -q
 
+unit-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow and not live"
+
 test: lint typecheck unit
+
+test-fast: lint typecheck unit-fast
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

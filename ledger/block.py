@@ -1,6 +1,6 @@
 """Blocks: header, data and metadata, as Fabric lays them out.
 
-The header is what the hash chain covers (DESIGN.md "Fixed formats"); the
+The header is what the hash chain covers (docs/design.md, "Fixed formats"); the
 metadata is not covered, as in Fabric, because part of it (validation codes)
 is computed by each peer after ordering. What makes the metadata trustworthy
 is the commit certificate it carries: 2f+1 signed COMMITs for the block's

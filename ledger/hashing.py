@@ -1,4 +1,4 @@
-"""The fixed hash formulas of DESIGN.md ("Fixed formats"), in one place.
+"""The fixed hash formulas of docs/design.md ("Fixed formats"), in one place.
 
 External tools recompute these from ``ledger dump --json``, and the PBFT
 replicas use them for batch digests and checkpoint digests, so a checkpoint

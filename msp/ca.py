@@ -22,7 +22,7 @@ from msp.certs import Authority, Validity
 from msp.errors import MSPError
 from msp.identity import SigningIdentity
 from msp.keys import ECDSA_P256, KeySource, algorithm_of, check_algorithm
-from msp.layout import write_network
+from msp.layout import ORGS_DIR, write_org
 from msp.msp import MSP, MSPManager
 from msp.names import (
     ROLES,
@@ -162,7 +162,10 @@ class NetworkCrypto:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write the cryptogen tree under ``out_dir``; returns ``out_dir/peerOrganizations``."""
-        return write_network(self, Path(out_dir))
+        orgs_dir = Path(out_dir) / ORGS_DIR
+        for org in self.orgs:
+            write_org(orgs_dir, org.domain, org.root, org.intermediate, org.crls, org.members)
+        return orgs_dir
 
 
 def generate_org(

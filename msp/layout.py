@@ -9,24 +9,23 @@ peerOrganizations/<domain>/
 ```
 
 Private keys are written with mode 0600 from the moment the file exists.
+This module knows files, not how the material was made: ``msp.ca`` hands it
+each organisation's parts (``NetworkCrypto.write``), so the arrow runs one way.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from msp.certs import Authority, common_name
+from msp.identity import SigningIdentity
 from msp.keys import PrivateKey, private_key_pem
 from msp.names import ROLES
-
-if TYPE_CHECKING:
-    from msp.ca import NetworkCrypto, OrgCrypto
-    from msp.identity import SigningIdentity
 
 ORGS_DIR = "peerOrganizations"
 ROOT_KEY = "priv_sk"
@@ -79,37 +78,45 @@ def node_ous_config(root: x509.Certificate) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def write_trust(msp_dir: Path, org: OrgCrypto) -> None:
+def write_trust(msp_dir: Path, root: Authority, intermediate: Authority | None) -> None:
     """The parts every MSP directory of an org shares: CA certificates and NodeOUs."""
-    write_file(msp_dir / "cacerts" / cert_file(org.root.cert), cert_pem(org.root.cert))
-    if org.intermediate is not None:
-        ica = org.intermediate.cert
+    write_file(msp_dir / "cacerts" / cert_file(root.cert), cert_pem(root.cert))
+    if intermediate is not None:
+        ica = intermediate.cert
         write_file(msp_dir / "intermediatecerts" / cert_file(ica), cert_pem(ica))
-    write_file(msp_dir / "config.yaml", node_ous_config(org.root.cert))
+    write_file(msp_dir / "config.yaml", node_ous_config(root.cert))
 
 
 def member_msp_dir(org_dir: Path, member: SigningIdentity) -> Path:
     return org_dir / MEMBER_DIRS[member.role] / member.name / "msp"
 
 
-def write_org(org: OrgCrypto, orgs_dir: Path) -> Path:
-    org_dir = orgs_dir / org.domain
+def write_org(
+    orgs_dir: Path,
+    domain: str,
+    root: Authority,
+    intermediate: Authority | None,
+    crls: Iterable[x509.CertificateRevocationList],
+    members: Iterable[SigningIdentity],
+) -> Path:
+    """One organisation's tree under ``orgs_dir``; returns ``orgs_dir/<domain>``."""
+    org_dir = orgs_dir / domain
     ca_dir = org_dir / "ca"
-    write_authority(ca_dir, org.root, ROOT_KEY)
-    if org.intermediate is not None:
-        write_authority(ca_dir, org.intermediate, INTERMEDIATE_KEY)
+    write_authority(ca_dir, root, ROOT_KEY)
+    if intermediate is not None:
+        write_authority(ca_dir, intermediate, INTERMEDIATE_KEY)
     org_msp = org_dir / "msp"
-    write_trust(org_msp, org)
+    write_trust(org_msp, root, intermediate)
     (org_msp / "admincerts").mkdir(exist_ok=True)
     (org_msp / "crls").mkdir(exist_ok=True)
-    authorities = [org.root.cert] + ([] if org.intermediate is None else [org.intermediate.cert])
-    for crl in org.crls:
+    authorities = [root.cert] + ([] if intermediate is None else [intermediate.cert])
+    for crl in crls:
         issuer = next(a for a in authorities if a.subject == crl.issuer)
         for where in (org_msp / "crls", ca_dir):
             write_file(where / crl_file(issuer), crl_pem(crl))
-    for member in org.members:
+    for member in members:
         msp_dir = member_msp_dir(org_dir, member)
-        write_trust(msp_dir, org)
+        write_trust(msp_dir, root, intermediate)
         write_file(msp_dir / "signcerts" / cert_file(member.cert), member.cert_pem)
         write_key(msp_dir / "keystore" / MEMBER_KEY, member.private_key)
     return org_dir
@@ -118,10 +125,3 @@ def write_org(org: OrgCrypto, orgs_dir: Path) -> Path:
 def write_authority(ca_dir: Path, authority: Authority, key_file: str) -> None:
     write_file(ca_dir / cert_file(authority.cert), cert_pem(authority.cert))
     write_key(ca_dir / key_file, authority.key)
-
-
-def write_network(network: NetworkCrypto, out_dir: Path) -> Path:
-    orgs_dir = out_dir / ORGS_DIR
-    for org in network.orgs:
-        write_org(org, orgs_dir)
-    return orgs_dir

@@ -1,9 +1,9 @@
 """What a host (the simulator, the MQTT runtime, a test) sees of a replica or client.
 
-A replica is driven by events and answers with plain data (DESIGN.md principle 1,
-after etcd-io/raft): ``Replica.step(event) -> Output``. It never reads a clock
-(time arrives in every event as ``now_ms``), never draws from a global RNG,
-never touches a socket or a file. Two things are injected:
+A replica is driven by events and answers with plain data (docs/design.md,
+"Sans-IO protocol packages", after etcd-io/raft): ``Replica.step(event) -> Output``.
+It never reads a clock (time arrives in every event as ``now_ms``), never draws
+from a global RNG, never touches a socket or a file. Two things are injected:
 
 * an :class:`Authenticator`, which signs as this replica and verifies anyone;
 * an :class:`Application`, the deterministic state machine that executes

@@ -1,6 +1,6 @@
 """A tiny progress bar on stderr for long runs, and silence when piped.
 
-DESIGN.md asks that long runs show progress on a terminal and stay quiet
+docs/design.md ("The command line") asks that long runs show progress on a terminal and stay quiet
 otherwise, so the bar checks ``isatty()`` once and becomes a no-op when output
 goes to a file or a pipe (CI logs, ``--json | jq``). It redraws at most every
 ``interval_s`` seconds of wall time so a fast simulation is not slowed down by

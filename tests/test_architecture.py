@@ -1,15 +1,21 @@
-"""The structural rules of DESIGN.md (../shared/DESIGN.md; summarised in
-docs/architecture.md), checked on the source so they cannot rot.
+"""The structural rules of docs/design.md ("Sans-IO protocol packages",
+"Determinism") and docs/architecture.md, checked on the source so they cannot rot.
 
-* Imports flow down the package table (msp, pbft, ledger, chaincode, sim).
+* Imports flow down the package table (msp, pbft, ledger, chaincode, sim),
+  and inside ``sim/`` down the sub-package table (``SIM_LAYERS``).
+* No module takes part in an import cycle.
 * The protocol packages read no clock, no global RNG and do no network I/O:
   time and randomness are inputs, which is what makes a seed replay a run.
+
+Every import counts, wherever it stands (in a function, under
+``TYPE_CHECKING``) and however it is spelled (``importlib.import_module`` with
+a literal name too): a lazy import is still an arrow.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -48,6 +54,22 @@ def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             yield node.lineno, node.module
+        else:
+            target = import_module_target(node)
+            if target is not None:
+                yield node.lineno, target
+
+
+def import_module_target(node: ast.AST) -> str | None:
+    """The module ``importlib.import_module("literal")`` (or ``import_module(...)``) names."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    first = node.args[0]
+    if name == "import_module" and isinstance(first, ast.Constant):
+        return first.value if isinstance(first.value, str) else None
+    return None
 
 
 def project_root(module: str) -> str | None:
@@ -67,7 +89,187 @@ def test_imports_flow_down(package: str) -> None:
             allowed = () if rel in WIRE_LAYER else ALLOWED[package]
             if not any(module == a or module.startswith(a + ".") for a in allowed):
                 bad.append(f"{rel}:{line} imports {module}")
-    assert not bad, "imports against the layering of DESIGN.md:\n" + "\n".join(bad)
+    assert not bad, "imports against the package table of docs/architecture.md:\n" + "\n".join(bad)
+
+
+# ------------------------------------------------------------------ inside sim/
+
+SIM_BASE = ("sim", "sim.errors", "sim.closing", "sim.progress")
+"""Modules every part of ``sim/`` may import: the error kinds, clean-up, progress bars."""
+
+# unit -> what it may import besides itself and SIM_BASE (module names or package
+# prefixes). The longest matching key is a module's unit, so ``sim.scenario.model``
+# (the scenario format's data classes, which every layer shares) stands apart
+# from the rest of ``sim.scenario`` (the reader, which checks names against the
+# world's fault kinds, behaviours and latency models, so it sits above the world).
+SIM_LAYERS: dict[str, tuple[str, ...]] = {
+    "sim.errors": (),
+    "sim.closing": (),
+    "sim.progress": (),
+    "sim.trace": (),
+    "sim.scenario.model": (),
+    "sim.world": ("sim.scenario.model", "sim.trace"),
+    "sim.scenario": ("sim.scenario.model", "sim.world"),
+    "sim.fabric": ("sim.scenario.model", "sim.world", "sim.trace"),
+    "sim.explore": ("sim.scenario", "sim.world", "sim.fabric"),
+    "sim.live": ("sim.scenario", "sim.world", "sim.fabric"),
+    "sim.bench": ("sim.scenario", "sim.world", "sim.fabric", "sim.live"),
+    "sim.cli": ("sim",),
+    "sim.__main__": ("sim.cli",),
+}
+
+Graph = Mapping[str, Mapping[str, int]]
+"""module -> {project module it imports: line of the first such import}."""
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path, packages: Iterable[str] = PROJECT) -> dict[str, dict[str, int]]:
+    """Every import between the modules under ``root``'s ``packages``, resolved to modules.
+
+    ``from sim.fabric import simnet`` is an arrow to ``sim.fabric.simnet``;
+    ``import msp`` one to the package ``msp`` (its ``__init__``). The implicit
+    import of each parent package is left out: it is not a choice the module made.
+    """
+    paths = {
+        module_name(path, root): path
+        for package in packages
+        for path in sorted((root / package).rglob("*.py"))
+    }
+
+    def resolve(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in paths.items():
+        edges: dict[str, int] = {}
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                base = node.module
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names
+                ]
+            else:
+                target = import_module_target(node)
+                targets = [] if target is None else [target]
+            for target in targets:
+                found = resolve(target)
+                if found is not None and found != module:
+                    edges.setdefault(found, node.lineno)
+        graph[module] = edges
+    return graph
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def sim_unit(module: str) -> str | None:
+    """The ``SIM_LAYERS`` key a ``sim`` module belongs to (None: it is in no row)."""
+    if module in SIM_BASE:
+        return module
+    keys = [key for key in SIM_LAYERS if _within(module, key)]
+    return max(keys, key=len) if keys else None
+
+
+def layer_violations(graph: Graph) -> list[str]:
+    """Arrows between ``sim`` units that ``SIM_LAYERS`` does not allow, and unplaced modules."""
+    bad = []
+    for module, edges in sorted(graph.items()):
+        if not _within(module, "sim"):
+            continue
+        unit = sim_unit(module)
+        if unit is None:
+            bad.append(f"{module} belongs to no row of SIM_LAYERS")
+            continue
+        allowed = SIM_LAYERS.get(unit, ())
+        for target, line in sorted(edges.items()):
+            if not _within(target, "sim") or target in SIM_BASE or sim_unit(target) == unit:
+                continue
+            if not any(_within(target, a) for a in allowed):
+                bad.append(f"{module}:{line} imports {target}")
+    return bad
+
+
+def import_cycles(graph: Graph) -> list[list[str]]:
+    """Every set of modules that import one another in a circle (Tarjan's components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph.get(module, {}):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(cycles)
+
+
+def test_sim_imports_flow_down_the_sub_package_table() -> None:
+    bad = layer_violations(import_graph(ROOT, ("sim",)))
+    assert not bad, "imports against the sim/ table of docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_no_import_cycles() -> None:
+    cycles = import_cycles(import_graph(ROOT))
+    assert not cycles, "modules importing one another:\n" + "\n".join(
+        " <-> ".join(c) for c in cycles
+    )
+
+
+def test_the_sim_checks_see_a_library_module_importing_the_cli(tmp_path: Path) -> None:
+    """A module under sim/fabric importing sim.cli, and a two-module cycle, must be flagged."""
+    files = {
+        "sim/__init__.py": "",
+        "sim/errors.py": "",
+        "sim/cli/__init__.py": "",
+        "sim/cli/patch.py": "from sim.fabric import good\n",
+        "sim/fabric/__init__.py": "",
+        "sim/fabric/good.py": "from sim.errors import InputError\n",
+        "sim/fabric/bad.py": "import json\n\ndef late():\n    from sim.cli.patch import run\n",
+        "sim/world/__init__.py": "",
+        "sim/world/a.py": "from sim.world import b\n",
+        "sim/world/b.py": "import importlib\nimportlib.import_module('sim.world.a')\n",
+        "sim/stray.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = import_graph(tmp_path, ("sim",))
+    assert graph["sim.cli.patch"] == {"sim.fabric.good": 1}
+    assert layer_violations(graph) == [
+        "sim.fabric.bad:4 imports sim.cli.patch",
+        "sim.stray belongs to no row of SIM_LAYERS",
+    ]
+    assert import_cycles(graph) == [["sim.world.a", "sim.world.b"]]
 
 
 def purity_violations(path: Path, package: str) -> list[str]:

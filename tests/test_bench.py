@@ -44,6 +44,7 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
+@pytest.mark.slow
 def test_quick_has_machine_and_every_section(quick: dict[str, Any]) -> None:
     assert quick["quick"] is True
     machine = quick["machine"]
@@ -156,6 +157,7 @@ def test_render_names_every_section_and_target(quick: dict[str, Any]) -> None:
         assert target.name in text
 
 
+@pytest.mark.slow
 def test_only_skips_other_sections() -> None:
     result = run_suite(Options(quick=True, only=("limits",)))
     assert result["sections"]["limits"]["status"] == "ok"

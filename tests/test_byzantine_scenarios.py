@@ -148,6 +148,7 @@ def test_beyond_f_byzantine_is_flagged() -> None:
     assert result.committed < result.submitted and result.ok
 
 
+@pytest.mark.slow
 def test_hundred_replicas_modelled() -> None:
     s = scenario(
         n=100,
@@ -172,6 +173,7 @@ def test_real_ecdsa_identities() -> None:
     assert sum(r.dropped.get("bad-signature", 0) for r in result.replicas) > 0
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_process_hash_seed() -> None:
     import json
     import os

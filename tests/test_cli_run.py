@@ -1,4 +1,4 @@
-"""``ledgersim run``: exit statuses 0/1/2, the --json keys DESIGN.md fixes, replay from a seed."""
+"""``ledgersim run``: exit statuses 0/1/2, the --json keys of docs/design.md, replay from a seed."""
 
 from __future__ import annotations
 
@@ -128,6 +128,7 @@ def test_trace_and_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert sorted(p.name for p in data.iterdir()) == ["crypto"] + [f"replica-{i}" for i in range(4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crypto", ["ecdsa-p256", "modelled"])
 def test_data_dir_leaves_what_ledger_verify_needs(
     crypto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -150,7 +151,7 @@ def test_data_dir_leaves_what_ledger_verify_needs(
         heads.add(verdict.split()[-1])
         assert run(["ledger", "dump", str(replica), "--json"], capsys)[0] == 0
     assert len(heads) == 1
-    # The dump, recomputed by a tool that knows only DESIGN.md's formats.
+    # The dump, recomputed by a tool that knows only docs/design.md's "Fixed formats".
     dump = subprocess.run(
         [sys.executable, "-m", "sim", "ledger", "dump", str(data / "replica-1"), "--json"],
         check=True,

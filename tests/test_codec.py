@@ -50,6 +50,7 @@ nodes = st.builds(
 )
 
 
+@pytest.mark.slow
 @given(nodes)
 def test_round_trip_is_identity(node: Node) -> None:
     assert decode(encode(node)) == node

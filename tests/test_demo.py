@@ -87,6 +87,7 @@ def test_compliance_flags_the_device_that_never_installed(demo: DemoResult) -> N
     }
 
 
+@pytest.mark.slow
 def test_demo_is_deterministic_and_has_json(
     capsys: pytest.CaptureFixture[str], demo: DemoResult
 ) -> None:

@@ -18,12 +18,12 @@ from chaincode.testing import ContractHarness
 from msp.ca import generate_network
 from sim.fabric.blobs import DirectoryBlobStore, MemoryBlobStore, sha256_hex
 from sim.fabric.distribution import (
-    Behavior,
     Distribution,
     DownloadFailed,
     FileRef,
     PeerServer,
     ReleaseRejected,
+    ServeMode,
     TransferModel,
     check_release,
 )
@@ -46,19 +46,23 @@ def published(n: int = 4) -> tuple[Distribution, FileRef]:
 
 
 @pytest.mark.parametrize(
-    ("behavior", "reason", "bytes_read"),
+    ("mode", "reason", "bytes_read"),
     [
-        (Behavior.CORRUPT, "SHA-256 mismatch", len(PAYLOAD)),
-        (Behavior.SUBSTITUTE, "SHA-256 mismatch", len(PAYLOAD)),
-        (Behavior.TRUNCATE, f"sent {len(PAYLOAD) // 2} of {len(PAYLOAD)} bytes", len(PAYLOAD) // 2),
-        (Behavior.OVERSIZE, f"the ledger says {len(PAYLOAD)}", 0),
+        (ServeMode.CORRUPT, "SHA-256 mismatch", len(PAYLOAD)),
+        (ServeMode.SUBSTITUTE, "SHA-256 mismatch", len(PAYLOAD)),
+        (
+            ServeMode.TRUNCATE,
+            f"sent {len(PAYLOAD) // 2} of {len(PAYLOAD)} bytes",
+            len(PAYLOAD) // 2,
+        ),
+        (ServeMode.OVERSIZE, f"the ledger says {len(PAYLOAD)}", 0),
     ],
 )
 def test_a_lying_peer_is_rejected_and_another_serves(
-    behavior: Behavior, reason: str, bytes_read: int
+    mode: ServeMode, reason: str, bytes_read: int
 ) -> None:
     dist, ref = published()
-    dist.peers[0].behavior = behavior
+    dist.peers[0].mode = mode
     result = dist.fetch(ref)
     assert result.data == PAYLOAD
     assert result.served_by == NAMES[1]
@@ -92,8 +96,8 @@ def test_with_any_f_peers_down_the_file_is_downloadable(down: tuple[int, ...]) -
 
 @settings(max_examples=60, deadline=None)
 @given(
-    faults=st.lists(st.sampled_from([None, "down", *Behavior]), min_size=7, max_size=7).filter(
-        lambda fs: any(f in (None, Behavior.HONEST) for f in fs)
+    faults=st.lists(st.sampled_from([None, "down", *ServeMode]), min_size=7, max_size=7).filter(
+        lambda fs: any(f in (None, ServeMode.HONEST) for f in fs)
     ),
     seed=st.integers(0, 2**32),
 )
@@ -105,10 +109,10 @@ def test_any_mix_of_faults_with_one_honest_holder_yields_the_true_file(
         if fault == "down":
             peer.up = False
         elif fault is not None:
-            peer.behavior = fault
+            peer.mode = fault
     result = dist.fetch(ref, rng=random.Random(seed))
     assert result.data == PAYLOAD
-    assert dist.peer(result.served_by).behavior is Behavior.HONEST
+    assert dist.peer(result.served_by).mode is ServeMode.HONEST
     assert result.elapsed_ms == sum(a.elapsed_ms for a in result.attempts)
     # Same seed, same order of peers tried: downloads replay.
     again = dist.fetch(ref, rng=random.Random(seed))
@@ -118,9 +122,9 @@ def test_any_mix_of_faults_with_one_honest_holder_yields_the_true_file(
 def test_all_peers_failing_names_each_reason() -> None:
     dist, ref = published()
     dist.peers[0].up = False
-    dist.peers[1].behavior = Behavior.CORRUPT
+    dist.peers[1].mode = ServeMode.CORRUPT
     dist.peers[2].store = MemoryBlobStore()
-    dist.peers[3].behavior = Behavior.TRUNCATE
+    dist.peers[3].mode = ServeMode.TRUNCATE
     with pytest.raises(DownloadFailed) as info:
         dist.fetch(ref)
     assert [a.outcome for a in info.value.attempts] == [
@@ -148,7 +152,7 @@ def test_publish_skips_down_peers_and_repair_fills_them_in() -> None:
     ref, holders = dist.publish(PAYLOAD)
     assert NAMES[2] not in holders
     dist.peers[2].up = True
-    dist.peers[0].behavior = Behavior.CORRUPT
+    dist.peers[0].mode = ServeMode.CORRUPT
     assert dist.repair(ref) == [NAMES[2]]
     assert dist.peers[2].store.has(ref.sha256)
     dist.peers[1].up = dist.peers[3].up = False

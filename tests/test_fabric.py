@@ -14,13 +14,8 @@ from ledger.codec import decode, encode
 from ledger.peer import PeerLedger, TxStatus
 from pbft.messages import CommittedBatch, Request
 from sim.cli.main import main
-from sim.fabric.app import (
-    LEDGER_DIR,
-    FabricWorkload,
-    LedgerApplication,
-    open_ledger_dir,
-    unwrap_request,
-)
+from sim.fabric.app import LEDGER_DIR, LedgerApplication, open_ledger_dir, unwrap_request
+from sim.fabric.workload import FabricWorkload
 from sim.scenario.model import Scenario
 from sim.scenario.reader import parse_scenario
 from sim.world.auth import network_crypto

@@ -26,15 +26,8 @@ from ledger.validator import parse
 from msp.policy import parse as parse_policy_text
 from pbft.messages import Commit, Request
 from sim.cli.main import main
-from sim.fabric.app import (
-    CHANNEL_FILE,
-    LEDGER_DIR,
-    channel_config,
-    load_channel,
-    open_ledger_dir,
-    parse_policy,
-    unwrap_request,
-)
+from sim.fabric.app import LEDGER_DIR, open_ledger_dir, unwrap_request
+from sim.fabric.channel import CHANNEL_FILE, channel_config, load_channel, parse_policy
 from sim.fabric.verify import Trust, verify_blocks
 from sim.scenario.reader import parse_scenario
 from sim.world.auth import network_crypto

@@ -33,10 +33,12 @@ def run_suite(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_clean_run_passes(tmp_path: Path) -> None:
     assert run_suite(tmp_path, PASSING).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("body", "kind"), [(SKIPPED, "skipped"), (XFAILED, "xfailed")])
 def test_tests_that_did_not_run_fail_the_run(tmp_path: Path, body: str, kind: str) -> None:
     done = run_suite(tmp_path, PASSING + "\n" + body)

@@ -23,7 +23,8 @@ from ledger.history import SqliteHistory
 from ledger.peer import PeerLedger
 from ledger.state import SqliteState
 from ledger.validator import parse
-from sim.fabric.app import LEDGER_DIR, STATE_FILE, channel_config, parse_policy, unwrap_request
+from sim.fabric.app import LEDGER_DIR, STATE_FILE, unwrap_request
+from sim.fabric.channel import channel_config, parse_policy
 from sim.scenario.model import Scenario
 from sim.scenario.reader import parse_scenario
 from sim.world.auth import network_crypto

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 from test_pbft_replica import _vc, request, signed
 
 from ledger.codec import encode

@@ -89,7 +89,7 @@ def test_client_learns_view_from_f_plus_1_replies() -> None:
 
 
 def test_first_timestamp_lets_a_restarted_client_continue_above_executed_ones() -> None:
-    from test_pbft_harness import Cluster
+    from pbft_harness import Cluster
 
     c = Cluster(n=4, settings={"batch_size": 1})
     c.run_requests(3)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from pbft_harness import Cluster
 from pbft_mutants import MUTANTS
-from test_pbft_harness import Cluster
 from test_pbft_replica import CLIENT, _vc, request, signed
 
 from ledger.codec import encode
@@ -50,6 +50,7 @@ def test_correct_replica_survives_the_lossy_runs(seed: int) -> None:
     assert c.all_done()
 
 
+@pytest.mark.slow
 def test_message_loss_exposes_the_gap_skipping_mutant() -> None:
     c = lossy_run(MUTANTS["skips-gaps"], 1)
     with pytest.raises(AssertionError):

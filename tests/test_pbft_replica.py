@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 from typing import Any
 
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 
 from ledger.codec import decode, encode
 from pbft.api import CLIENT_ID_BASE, Deliver, PBFTConfig, Tick

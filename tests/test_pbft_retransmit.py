@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 from test_pbft_replica import CLIENT, signed
 
 from ledger.codec import encode

@@ -1,4 +1,5 @@
-"""Bad input from a peer never raises out of ``step()`` (DESIGN.md principle 5).
+"""Bad input from a peer never raises out of ``step()`` (docs/design.md,
+"Bad input from a peer").
 
 Hypothesis feeds replicas and clients random bytes, corrupted encodings of real
 protocol messages, and well-signed messages with nonsense field values (what a
@@ -14,7 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 
 from ledger.codec import decode, encode
 from pbft.api import CLIENT_ID_BASE, Deliver, Tick

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import pytest
-from test_pbft_harness import Cluster
+from pbft_harness import Cluster
 from test_pbft_replica import CLIENT, request, signed
 
 from ledger.block import ValidationCode
@@ -33,7 +33,7 @@ from pbft.messages import (
     batch_digest,
 )
 from pbft.replica import Replica
-from sim.fabric.app import FabricWorkload
+from sim.fabric.workload import FabricWorkload
 from sim.world.auth import network_crypto
 from sim.world.disk import NodeDisk
 

@@ -43,8 +43,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pbft_harness import Cluster
 from pbft_mutants import MUTANTS
-from test_pbft_harness import Cluster
 
 from ledger.codec import decode, encode
 from ledger.hashing import GENESIS_HASH, header_hash
@@ -344,9 +344,9 @@ class PBFTSevenMachine(PBFTMachine):
 EXAMPLES = max(settings().max_examples, 200)
 """A run costs milliseconds, so even "ci" affords a few hundred; "long" asks for more."""
 
-TestPBFTFour = PBFTMachine.TestCase
+TestPBFTFour = pytest.mark.slow(PBFTMachine.TestCase)
 TestPBFTFour.settings = settings(max_examples=EXAMPLES, stateful_step_count=40)
-TestPBFTSeven = PBFTSevenMachine.TestCase
+TestPBFTSeven = pytest.mark.slow(PBFTSevenMachine.TestCase)
 TestPBFTSeven.settings = settings(max_examples=EXAMPLES // 2, stateful_step_count=40)
 
 
@@ -355,6 +355,7 @@ VIOLATION = "agreement|validity|views|checkpoints|memory|liveness"
 """What the machine's own checks report (not a crash or an assert inside pbft)."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CAUGHT_MUTANTS)
 def test_machine_catches_mutant(name: str) -> None:
     """The machine is not vacuous: against a broken replica it finds a failing schedule.

@@ -12,6 +12,7 @@ run can be replayed with ``ledgersim run``. Crypto is modelled for speed.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pbft_scenarios import assert_healthy
@@ -29,6 +30,7 @@ def examples(count: int) -> settings:
     return settings(max_examples=count * max(1, settings().max_examples // 25))
 
 
+@pytest.mark.slow
 @examples(60)
 @given(scenarios(replicas=SMALL, lossy=True))
 def test_safety_under_any_in_model_schedule(s: Scenario) -> None:
@@ -38,6 +40,7 @@ def test_safety_under_any_in_model_schedule(s: Scenario) -> None:
     assert not result.liveness_violations, failure_report(s, result)
 
 
+@pytest.mark.slow
 @examples(40)
 @given(scenarios(replicas=SMALL, lossy=False))
 def test_liveness_after_gst(s: Scenario) -> None:
@@ -46,6 +49,7 @@ def test_liveness_after_gst(s: Scenario) -> None:
     assert_healthy(s, result)
 
 
+@pytest.mark.slow
 @examples(15)
 @given(scenarios(replicas=st.just(4), lossy=True))
 def test_same_seed_same_run(s: Scenario) -> None:

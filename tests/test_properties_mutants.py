@@ -174,6 +174,7 @@ def escaped(name: str) -> str:
     return f"{head}; the attack aimed at it passed:\n{failure_report(s, result)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_is_caught(name: str) -> None:
     caught = first_catch(MUTANTS[name], AIMED_AT.get(name))
@@ -187,6 +188,7 @@ def test_every_mutant_has_an_attack_aimed_at_it() -> None:
     assert set(AIMED_AT.values()) <= set(BATTERY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack_name", sorted(BATTERY))
 def test_correct_replica_survives_the_battery(attack_name: str) -> None:
     for seed in SEEDS:

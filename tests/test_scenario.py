@@ -1,4 +1,4 @@
-"""Scenario files: every key DESIGN.md shows is accepted, every mistake is one precise line."""
+"""Scenario files: every key docs/design.md shows is accepted, every mistake is one precise line."""
 
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ SRC = "scenarios/x.toml"
 
 
 def design_example() -> str:
-    """The scenario block of DESIGN.md, verbatim (the file is the interface's definition)."""
-    design = Path("/work/shared/DESIGN.md")
-    text = design.read_text() if design.exists() else (ROOT / "docs" / "DESIGN.md").read_text()
-    match = re.search(r"## Scenario files.*?```toml\n(.*?)```", text, re.S)
-    assert match, "DESIGN.md has no scenario example"
+    """The scenario example of docs/design.md, verbatim (the page defines the interface)."""
+    text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    match = re.search(r"## The scenario format.*?```toml\n(.*?)```", text, re.S)
+    assert match, "docs/design.md has no scenario example under 'The scenario format'"
     return match.group(1)
 
 

@@ -331,7 +331,8 @@ def _continued(faults: tuple[Fault, ...] = ()) -> Scenario:
 
 
 def _block_times(data: Path, replica: int) -> list[int]:
-    from sim.fabric.app import channel_config, open_ledger_dir, parse_policy
+    from sim.fabric.app import open_ledger_dir
+    from sim.fabric.channel import channel_config, parse_policy
     from sim.world.auth import network_crypto
 
     scenario = _continued()

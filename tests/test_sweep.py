@@ -80,6 +80,7 @@ def test_reproduce_command_quotes_what_a_shell_would_split() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_sweep_collects_every_seed_in_order(jobs: int) -> None:
     scenario = Scenario(name="fake", source="scen.toml")
@@ -100,6 +101,7 @@ def test_sweep_shard_runs_only_its_seeds() -> None:
     assert report.to_json()["shard"] == "2/4"
 
 
+@pytest.mark.slow
 def test_sweep_cli_passes_and_summarises(capsys: pytest.CaptureFixture[str]) -> None:
     status = cli_main(["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..3", "--jobs", "1"])
     out, err = capsys.readouterr()
@@ -112,6 +114,7 @@ def test_sweep_cli_passes_and_summarises(capsys: pytest.CaptureFixture[str]) -> 
     assert data["shard"] == "1/2" and [o["seed"] for o in data["outcomes"]] == [2, 4]
 
 
+@pytest.mark.slow
 def test_sweep_with_mutant_reports_reproducing_commands(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -159,6 +162,7 @@ def test_crashing_runs_are_failures_not_aborts() -> None:
     assert report.outcomes[0].error == "RuntimeError: boom"
 
 
+@pytest.mark.slow
 def test_bad_input_stops_the_sweep(capsys: pytest.CaptureFixture[str]) -> None:
     """Bad input fails every seed alike: exit 2 at once, also from a worker process."""
     argv = ["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..4", "--jobs", "2"]

@@ -200,6 +200,7 @@ def body_attributes(html_path: Path, tmp_path: Path, fragment: str = "") -> dict
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
 
 
+@pytest.mark.slow
 def test_page_draws_every_arrow_in_chromium(tmp_path: Path) -> None:
     events = synthetic_trace(rounds=4, drop_every=9, view_change_after=2)
     model = build_model(events)
@@ -225,6 +226,7 @@ def test_page_draws_every_arrow_in_chromium(tmp_path: Path) -> None:
     assert attrs["cursor"] == "4" and attrs["errors"] == "0"
 
 
+@pytest.mark.slow
 def test_page_reports_script_errors_in_the_dom(tmp_path: Path) -> None:
     page = render_html(build_model(synthetic_trace(rounds=1)))
     broken = page.replace("const DATA = JSON.parse(", "noSuchFunction(); const DATA = JSON.parse(")
@@ -244,6 +246,7 @@ def test_page_reports_script_errors_in_the_dom(tmp_path: Path) -> None:
     assert "noSuchFunction" in done.stdout  # shown to the reader in the error box
 
 
+@pytest.mark.slow
 def test_large_trace_stays_usable(tmp_path: Path) -> None:
     events = synthetic_trace(rounds=400, drop_every=50)  # about 12,000 messages
     model = build_model(events)
@@ -272,6 +275,7 @@ def test_trace_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert err.startswith("ledgersim: error: ") and "bad.jsonl:2:" in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_byzantine_primary_run_shows_a_view_change(tmp_path: Path) -> None:
     """End to end: run the shipped scenario with --trace, draw it, look at it in Chromium."""
     root = Path(__file__).resolve().parent.parent

@@ -143,6 +143,7 @@ def test_parser_reads_files_commands_statuses_and_output() -> None:
     assert checked_lines(steps[1].shown) == ["  ✗ x = 1", "ledgersim: boom"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_runs_as_written(path: Path, tmp_path: Path) -> None:
     run_tutorial(path, tmp_path)

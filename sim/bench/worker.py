@@ -47,7 +47,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     # Imported late (and by name) so the suite loads before the simulator is built.
     run_scenario = importlib.import_module("sim.world.simulation").run_scenario
     scenario = spec.scenario()
-    for name in WARM_MODULES + (("sim.fabric.app",) if spec.chaincode != "none" else ()):
+    for name in WARM_MODULES + (("sim.fabric.workload",) if spec.chaincode != "none" else ()):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)  # imports are set-up too, not simulation
     if spec.crypto != "modelled":

@@ -7,10 +7,10 @@ a torn tail, they just stop before it.
 
 ``verify`` replays validation to check the stored validation codes, with
 the channel configuration the node recorded beside its block store
-(``channel.json``, see ``sim.fabric.app``) or the policy given by ``--policy``.
+(``channel.json``, see ``sim.fabric.channel``) or the policy given by ``--policy``.
 
 ``dump --json`` prints one JSON object per line and block, in the fixed format
-of DESIGN.md; ``tests/tools/recompute_hashes.py`` checks it independently.
+of docs/design.md ("Fixed formats"); ``tests/tools/recompute_hashes.py`` checks it independently.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from ledger.codec import CodecError, decode
 from ledger.validator import parse
 from pbft.messages import Commit
 from sim.errors import InputError, RunFailed
-from sim.fabric.app import LEDGER_DIR, load_channel, unwrap_request
+from sim.fabric.app import LEDGER_DIR, unwrap_request
+from sim.fabric.channel import load_channel
 from sim.fabric.verify import Trust, TrustError, verify_blocks
 
 

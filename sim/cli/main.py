@@ -1,6 +1,6 @@
-"""``ledgersim``: one program, one sub-command per job (DESIGN.md, "The command line").
+"""``ledgersim``: one program, one sub-command per job (docs/design.md, "The command line").
 
-Each sub-command lives in its own ``sim.cli_*`` module exposing
+Each sub-command lives in its own ``sim.cli`` module exposing
 ``register(subparsers)``, which adds its parser and sets ``handler`` to a
 function ``(args) -> int``. This module only dispatches and turns the two
 expected failure kinds into exit statuses: :class:`InputError` -> 2,
@@ -10,26 +10,15 @@ expected failure kinds into exit statuses: :class:`InputError` -> 2,
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
+from sim.cli import bench, crypto, demo, hunt, ledger, load, net, patch, run, sweep, trace
 from sim.errors import InputError, RunFailed
 
-COMMAND_MODULES = (
-    "sim.cli.demo",
-    "sim.cli.run",
-    "sim.cli.sweep",
-    "sim.cli.hunt",
-    "sim.cli.trace",
-    "sim.cli.crypto",
-    "sim.cli.ledger",
-    "sim.cli.net",
-    "sim.cli.patch",
-    "sim.cli.load",
-    "sim.cli.bench",
-)
+COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, load, bench)
+"""In the order ``ledgersim --help`` lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Fabric-style ledger ordered by PBFT, with a patch-management chaincode.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # command not built yet
-        module.register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

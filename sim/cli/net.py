@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
+from sim.fabric import simnet
+from sim.world.auth import network_crypto
 
 
 def register(subparsers: Any) -> None:
@@ -55,16 +57,8 @@ def register(subparsers: Any) -> None:
     status.set_defaults(handler=_status)
 
     init = sub.add_parser("init", help="a simulated network kept in a directory (--sim DIR)")
-    try:
-        simnet = importlib.import_module("sim.fabric.simnet")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sim.fabric.simnet":
-            raise
-        init.add_argument("--sim", type=Path, required=True, metavar="DIR")
-        init.set_defaults(handler=_init_unavailable)
-    else:
-        simnet.add_init_arguments(init)
-        init.set_defaults(handler=simnet.init_command)
+    _add_init_arguments(init)
+    init.set_defaults(handler=_init)
 
     node = subparsers.add_parser("node", help="run one live node (what `net up` starts)")
     node.add_argument("--id", type=int, required=True, help="replica id")
@@ -74,10 +68,50 @@ def register(subparsers: Any) -> None:
     node.set_defaults(handler=_node)
 
 
-def _init_unavailable(args: argparse.Namespace) -> int:
-    raise InputError(
-        "net init --sim: the simulated-network store (sim.fabric.simnet) is not built yet"
+def _add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sim", type=Path, required=True, metavar="DIR", help="new directory")
+    parser.add_argument("--seed", type=int, default=1, help="identities and runs derive from it")
+    parser.add_argument("--replicas", type=int, default=4, help="n >= 4 (default 4)")
+    parser.add_argument("--orgs", type=int, default=2, help="organisations (default 2)")
+    parser.add_argument("--users", type=int, default=2, help="client users per org (default 2)")
+    parser.add_argument("--crypto", choices=("ecdsa-p256", "ed25519"), default="ecdsa-p256")
+    parser.add_argument(
+        "--byzantine",
+        action="append",
+        default=[],
+        metavar="ID:BEHAVIOUR",
+        help="make replica ID Byzantine in every session, e.g. 3:equivocate (repeatable)",
     )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _init(args: argparse.Namespace) -> int:
+    byzantine: dict[int, str] = {}
+    for spec in args.byzantine:
+        replica, _, behaviour = spec.partition(":")
+        if not replica.isdigit() or not behaviour:
+            raise InputError(f"--byzantine: expected ID:BEHAVIOUR, got {spec!r}")
+        byzantine[int(replica)] = behaviour
+    cfg = simnet.init_sim_network(
+        args.sim,
+        seed=args.seed,
+        replicas=args.replicas,
+        orgs=args.orgs,
+        users=args.users,
+        crypto=args.crypto,
+        byzantine=byzantine,
+    )
+    crypto = network_crypto(cfg.scenario())
+    identities = [{"name": n, "mspid": m, "role": r} for n, m, r in crypto.identities()]
+    if args.json:
+        print(json.dumps({"directory": str(args.sim), **asdict(cfg), "identities": identities}))
+        return 0
+    print(f"simulated network in {args.sim}: {cfg.replicas} replicas, {cfg.orgs} orgs")
+    for ident in identities:
+        if ident["role"] in ("admin", "client"):
+            print(f"  {ident['role']:6}  {ident['name']}")
+    print(f"next: ledgersim patch upload --network {args.sim} --as Admin@org1.example.com ...")
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

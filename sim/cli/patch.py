@@ -1,15 +1,11 @@
-"""``ledgersim patch``: the patch-management client, over any network that offers a gateway.
+"""``ledgersim patch``: the patch-management commands, over any network directory.
 
-Three layers, so the live MQTT network can reuse the top two:
-
-* :class:`Gateway` — the transport: submit a transaction and wait until it
-  commits, evaluate a query, put a file on the peers, fetch one from them.
-  ``sim.fabric.simnet.SimGateway`` implements it on a simulated network kept in a
-  directory; a live implementation plugs in through :func:`open_gateway`.
-* :class:`PatchClient` — the paper's operations in the order a person does
-  them (sign the manifest, place the file, submit; check the release, fetch,
-  verify), independent of the transport.
-* the command line and the tables (also used by ``ledgersim demo``).
+Parsing and printing only: the client is :class:`sim.fabric.patchclient.PatchClient`,
+the transport a :class:`sim.fabric.gateway.Gateway`, the tables come from
+:mod:`sim.fabric.tables`. What this module adds is ``--network DIR``: it
+decides whether ``DIR`` is a simulated network (``net init --sim``) or a live
+one (``net up``) and opens the matching gateway. That choice needs both the
+Fabric layer and the live runtime, which sits above it, so it lives here.
 """
 
 from __future__ import annotations
@@ -17,263 +13,42 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from chaincode.patchset import PatchManifest, manifest_from_json, manifest_to_json, sign_manifest
+from chaincode.patchset import PatchManifest, manifest_from_json
 from chaincode.patchset.manifest import ManifestError
 from sim.errors import InputError
-from sim.fabric.distribution import (
-    DownloadFailed,
-    FetchResult,
-    FileRef,
-    ReleaseRejected,
-    check_release,
-)
+from sim.fabric import simnet
+from sim.fabric.gateway import Gateway, Refused
+from sim.fabric.patchclient import PatchClient, build_manifest
+from sim.fabric.tables import catalog_table, compliance_table, history_table
 
-__all__ = [
-    "Downloaded",
-    "Gateway",
-    "PatchClient",
-    "Refused",
-    "compliance_table",
-    "history_table",
-    "open_gateway",
-    "register",
-]
-
-
-class Refused(Exception):
-    """The network said no: a contract refusal, failed endorsement or invalid transaction."""
-
-
-class Signer(Protocol):
-    def sign(self, data: bytes) -> bytes: ...
-
-
-class Gateway(Protocol):
-    """What a patch client needs from a network, whatever carries the bytes."""
-
-    def signer(self, name: str) -> Signer:
-        """The named identity's signing key (the deployer signs manifests with it)."""
-        ...
-
-    def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        """Endorse, order and commit; the contract's reply once the transaction is VALID."""
-        ...
-
-    def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        """Run a query on the peers without ordering it."""
-        ...
-
-    def publish_file(self, data: bytes) -> list[str]:
-        """Place a file on the peers; the names of those that stored it."""
-        ...
-
-    def fetch_file(self, ref: FileRef) -> FetchResult:
-        """Get a file from any peer that serves it intact (``DownloadFailed`` otherwise)."""
-        ...
-
-
-CHAINCODE = "patchset"
-
-
-@dataclass(frozen=True, slots=True)
-class Downloaded:
-    release: dict[str, Any]
-    fetch: FetchResult
-
-
-def build_manifest(
-    data: bytes,
-    *,
-    name: str,
-    version: str,
-    file_name: str,
-    install: str = "mandatory",
-    log: str = "write",
-    reboot: str = "unrebooting",
-    groups: Sequence[str] = (),
-    os_names: Sequence[str] = (),
-    deadline_ms: int | None = None,
-    description: str = "",
-) -> PatchManifest:
-    """A manifest for ``data``: the hash and size come from the bytes, never from the user."""
-    return PatchManifest(
-        name,
-        version,
-        file_name,
-        hashlib.sha256(data).hexdigest(),
-        len(data),
-        install,
-        log,
-        reboot,
-        tuple(groups),
-        tuple(os_names),
-        deadline_ms,
-        description,
-    )
-
-
-class PatchClient:
-    """The paper's three experiments as calls: upload/approve, download/report, audit."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    def _submit(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.submit(user, function, args))
-
-    def _evaluate(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.evaluate(user, function, args))
-
-    def upload(self, admin: str, manifest: PatchManifest, data: bytes) -> dict[str, Any]:
-        if (hashlib.sha256(data).hexdigest(), len(data)) != (manifest.sha256, manifest.size):
-            raise Refused("the file does not match the manifest's sha256 and size")
-        signature = sign_manifest(self.gateway.signer(admin), manifest)
-        holders = self.gateway.publish_file(data)
-        reply = self._submit(admin, "upload", json.dumps(manifest_to_json(manifest)), signature)
-        reply["file_on"] = holders
-        return reply
-
-    def approve(self, admin: str, name: str, version: str) -> dict[str, Any]:
-        return self._submit(admin, "approve", name, version)
-
-    def withdraw(self, admin: str, name: str, version: str, reason: str) -> dict[str, Any]:
-        return self._submit(admin, "withdraw", name, version, reason)
-
-    def register(self, client: str, os_name: str, groups: Sequence[str]) -> dict[str, Any]:
-        return self._submit(client, "register", json.dumps({"os": os_name, "groups": list(groups)}))
-
-    def download(self, client: str, name: str, version: str = "") -> Downloaded:
-        """Fetch and verify the file first; only then record the download with its hash."""
-        release = self._evaluate(client, "metadata", name, *([version] if version else []))
-        try:
-            ref = check_release(release)
-            fetched = self.gateway.fetch_file(ref)
-        except (ReleaseRejected, DownloadFailed) as exc:
-            raise Refused(str(exc)) from None
-        verified = hashlib.sha256(fetched.data).hexdigest()
-        released = release["manifest"]["version"]
-        record = self._submit(client, "download", name, released, verified)
-        return Downloaded({**release, "download": record["download"]}, fetched)
-
-    def report(
-        self,
-        client: str,
-        name: str,
-        version: str,
-        outcome: str,
-        rebooted: bool,
-        detail: str = "",
-    ) -> dict[str, Any]:
-        flag = "true" if rebooted else "false"
-        return self._submit(client, "report", name, version, outcome, flag, detail)
-
-    def history(self, admin: str, name: str, version: str = "") -> dict[str, Any]:
-        return self._evaluate(admin, "history", name, *([version] if version else []))
-
-    def compliance(self, admin: str) -> dict[str, Any]:
-        return self._evaluate(admin, "compliance")
-
-    def catalog(self, user: str) -> dict[str, Any]:
-        return self._evaluate(user, "catalog")
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _event_detail(event: dict[str, Any]) -> str:
-    record = event["record"]
-    action = event["action"]
-    if action == "upload":
-        file = record["file"]
-        return f"sha256 {file['sha256'][:12]}… {file['size']} B, {record['status']}"
-    if action in ("approve", "release"):
-        return f"sign-offs {record['signoffs']}/{record['approvals_required']}, {record['status']}"
-    if action == "withdraw":
-        return f"reason: {record['withdrawn']['reason']}"
-    if action == "report":
-        extra = "" if record.get("log") == "unwrite" else f", rebooted={record.get('rebooted')}"
-        return f"{record['outcome']} (log {record.get('log')}{extra})"
-    return str(record.get("user_id", ""))
-
-
-def history_table(history: dict[str, Any]) -> str:
-    rows = [
-        (
-            e["timestamp_ms"],
-            e["version"],
-            e["action"],
-            (e["creator"] or {}).get("name"),
-            e["tx_id"][:12],
-            _event_detail(e),
-        )
-        for e in history["events"]
-    ]
-    return _table(("time_ms", "version", "action", "by", "tx", "detail"), rows)
-
-
-def compliance_table(report: dict[str, Any]) -> str:
-    rows = [
-        (
-            r["user_id"],
-            f"{r['patch']} {r['version']}",
-            r["status"] + (" (reboot pending)" if r["reboot_pending"] else ""),
-            r["deadline_ms"],
-            "yes" if r["overdue"] else "no",
-        )
-        for r in report["rows"]
-    ]
-    table = _table(("device", "patch", "status", "deadline_ms", "overdue"), rows)
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(report["summary"].items()))
-    return f"{table}\nas of {report['as_of_ms']} ms: {summary or 'no rows'}"
-
-
-# --------------------------------------------------------------------------- gateways
+__all__ = ["open_gateway", "register"]
 
 
 @contextlib.contextmanager
 def open_gateway(directory: Path) -> Iterator[Gateway]:
-    """The gateway for a network directory: simulated (``net init --sim``) or live.
+    """The gateway for a network directory: simulated (``simnet.json``) or live.
 
-    A live network directory is handed to ``sim.live.gateway.open_gateway``
-    (a context manager) when that module exists.
+    The live runtime is imported only for a live directory: it brings asyncio
+    and the MQTT client, which no other patch command needs.
     """
-    from sim.fabric import simnet
-
     if simnet.is_sim_network(directory):
         with simnet.SimGateway.open(directory) as gateway:
             yield gateway
         return
-    try:
-        live = importlib.import_module("sim.live.gateway")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sim.live.gateway":
-            raise
-        live = None
-    if live is None or not (directory / "network.json").is_file():
+    if not (directory / "network.json").is_file():
         raise InputError(
             f"{directory}: not a network directory (expected simnet.json from "
             "'ledgersim net init --sim' or network.json from 'ledgersim net up')"
         )
-    with live.open_gateway(directory) as gateway:
+    from sim.live import gateway as live_gateway
+
+    with live_gateway.open_gateway(directory) as gateway:
         yield gateway
-
-
-# --------------------------------------------------------------------------- CLI
 
 
 def register(subparsers: Any) -> None:
@@ -445,17 +220,7 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         reply = client.compliance(user)
         return reply, compliance_table(reply)
     reply = client.catalog(user)
-    rows = [
-        (
-            r["name"],
-            r["version"],
-            r["status"],
-            r["deployer"],
-            f"{r['signoffs']}/{r['approvals_required']}",
-        )
-        for r in reply["patches"]
-    ]
-    return reply, _table(("name", "version", "status", "deployer", "sign-offs"), rows)
+    return reply, catalog_table(reply)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 The human output is a summary, a per-replica table and one ✓/✗ line per
 expectation; ``--json`` prints the simulator's ``RunResult.to_json()`` object
-(DESIGN.md fixes its keys) so scripts never parse the table. A failed
+(docs/design.md, "The command line", fixes its keys) so scripts never parse the table. A failed
 expectation exits 1 and names what failed on stderr, after the output, so
 ``--json`` consumers still get the whole result.
 
@@ -23,9 +23,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+import sim.fabric.workload  # noqa: F401  (registers the kv and patchset workloads)
 from sim.cli.args import seed
 from sim.errors import InputError, RunFailed
 from sim.explore.sweep import failed_expectations, load_replica_class
+from sim.fabric.channel import CHAINCODES
 from sim.progress import ProgressBar
 from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario, show
@@ -103,7 +105,6 @@ def _leave_msp(scenario: Scenario, data_dir: Path) -> str | None:
     replicas' COMMITs carry HMACs no certificate vouches for, so the command
     skips commit certificates.
     """
-    from sim.fabric.app import CHAINCODES
     from sim.world.auth import network_crypto
 
     if scenario.workload.chaincode not in CHAINCODES:

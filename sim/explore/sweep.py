@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sim.fabric.workload  # noqa: F401  (registers the ledger workloads: spawned workers need them)
 from sim.errors import InputError
 from sim.progress import ProgressBar
 from sim.scenario.model import Scenario

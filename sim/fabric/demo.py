@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from msp import names
-from sim.cli.patch import PatchClient, build_manifest, compliance_table, history_table
-from sim.fabric.app import channel_config, open_ledger_dir, parse_policy, unwrap_request
+from sim.fabric.app import open_ledger_dir, unwrap_request
+from sim.fabric.channel import channel_config, parse_policy
 from sim.fabric.distribution import check_release
+from sim.fabric.patchclient import PatchClient, build_manifest
 from sim.fabric.simnet import Session, SimGateway, init_sim_network
+from sim.fabric.tables import compliance_table, history_table
 from sim.fabric.verify import Trust, verify_blocks
 from sim.scenario.model import NetworkSpec
 

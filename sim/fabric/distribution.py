@@ -32,13 +32,13 @@ from sim.fabric.blobs import BlobStore
 
 __all__ = [
     "Attempt",
-    "Behavior",
     "Distribution",
     "DownloadFailed",
     "FetchResult",
     "FileRef",
     "PeerServer",
     "ReleaseRejected",
+    "ServeMode",
     "TransferModel",
     "check_release",
 ]
@@ -104,7 +104,7 @@ class TransferModel:
         return self.latency_ms + -(-nbytes // self.bytes_per_ms)
 
 
-class Behavior(enum.Enum):
+class ServeMode(enum.Enum):
     """How a peer answers file requests: honestly, or one of the ways a Byzantine peer lies."""
 
     HONEST = "honest"
@@ -126,12 +126,12 @@ class _Offer:
 
 @dataclass(slots=True)
 class PeerServer:
-    """One peer's file service: its store, whether it is up, and how it behaves."""
+    """One peer's file service: its store, whether it is up, and how it serves."""
 
     name: str
     store: BlobStore
     up: bool = True
-    behavior: Behavior = Behavior.HONEST
+    mode: ServeMode = ServeMode.HONEST
 
     def serve(self, ref: FileRef) -> _Offer | None:
         if not self.up:
@@ -141,14 +141,14 @@ class PeerServer:
             return None
         with stream:
             data = stream.read()
-        if self.behavior is Behavior.CORRUPT and data:
+        if self.mode is ServeMode.CORRUPT and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
-        elif self.behavior is Behavior.TRUNCATE:
+        elif self.mode is ServeMode.TRUNCATE:
             data = data[: len(data) // 2]
             return _Offer(ref.size, io.BytesIO(data))
-        elif self.behavior is Behavior.OVERSIZE:
+        elif self.mode is ServeMode.OVERSIZE:
             data += b"\x00" * 4096
-        elif self.behavior is Behavior.SUBSTITUTE:
+        elif self.mode is ServeMode.SUBSTITUTE:
             data = (hashlib.sha256(data).digest() * (len(data) // 32 + 1))[: len(data)]
         return _Offer(len(data), io.BytesIO(data))
 

@@ -5,7 +5,8 @@ each ``ledgersim patch ... --network DIR`` then opens the directory, runs one
 deterministic simulation in which its transaction is endorsed, ordered by the
 PBFT replicas and committed by every peer, and leaves the ledgers on disk.
 
-Layout (DESIGN.md's node directories, so ``ledger dump DIR/replica-0`` works):
+Layout (the node directories of docs/design.md, "Fixed formats", so
+``ledger dump DIR/replica-0`` works):
 
 * ``simnet.json`` — seed, shape, faults, the virtual clock and a command counter;
 * ``crypto/peerOrganizations/...`` — the cryptogen tree (regenerated from the
@@ -27,7 +28,6 @@ exactly from the same commands.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
@@ -46,10 +46,14 @@ from msp.identity import SigningIdentity
 from pbft.client import Client
 from pbft.replica import Replica
 from sim.errors import InputError
-from sim.fabric.app import Call, FabricWorkload, channel_config, open_ledger_dir, parse_policy
+from sim.fabric.app import open_ledger_dir
 from sim.fabric.blobs import DirectoryBlobStore
-from sim.fabric.distribution import Behavior, Distribution, FetchResult, FileRef, PeerServer
+from sim.fabric.channel import channel_config, parse_policy
+from sim.fabric.distribution import Distribution, FetchResult, FileRef, PeerServer, ServeMode
+from sim.fabric.gateway import CHAINCODE, Refused
+from sim.fabric.operations import Call
 from sim.fabric.sdk import DEFAULT_CHANNEL, FabricClient
+from sim.fabric.workload import FabricWorkload
 from sim.scenario.model import Fault, NetworkSpec, Scenario, WorkloadSpec
 from sim.trace.writer import TraceWriter
 from sim.world.auth import network_crypto
@@ -61,8 +65,6 @@ __all__ = [
     "Session",
     "SimGateway",
     "SimNetConfig",
-    "add_init_arguments",
-    "init_command",
     "init_sim_network",
     "is_sim_network",
 ]
@@ -224,7 +226,7 @@ class _OneCall:
 
 
 class SimGateway:
-    """``sim.cli.patch.Gateway`` over a simulated network directory."""
+    """``sim.fabric.gateway.Gateway`` over a simulated network directory."""
 
     def __init__(self, root: Path, cfg: SimNetConfig) -> None:
         self.root = root
@@ -238,7 +240,7 @@ class SimGateway:
             [PeerServer(p, DirectoryBlobStore(root / "blobs" / p)) for p in self.peer_names]
         )
         for replica in cfg.byzantine:  # a Byzantine node lies about files too
-            self.files.peers[int(replica)].behavior = Behavior.CORRUPT
+            self.files.peers[int(replica)].mode = ServeMode.CORRUPT
         self.sessions: list[Session] = []
         self.down: set[int] = set()
         self.fetch_order: list[str] | None = None
@@ -273,8 +275,6 @@ class SimGateway:
     # ------------------------------------------------------------------ transactions
 
     def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        from sim.cli.patch import CHAINCODE, Refused
-
         # Endorse first, as a Fabric gateway does: a refusal is reported at once and
         # never ordered (the workload would submit it anyway, to be marked invalid).
         self.evaluate(user, function, args)
@@ -340,8 +340,6 @@ class SimGateway:
 
     def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
         """Ask one peer of each org; the answers must agree byte for byte."""
-        from sim.cli.patch import CHAINCODE, Refused
-
         signer = self.signer(user)
         seed = self._next_seed()
         client = FabricClient(signer, self.config.msps, derive_rng(seed, "evaluate"))
@@ -399,52 +397,3 @@ class SimGateway:
         """Take a peer's file service down (or back up) for what follows."""
         self.files.peers[replica].up = not down
         (self.down.add if down else self.down.discard)(replica)
-
-
-# ------------------------------------------------------------------ CLI: net init --sim
-
-
-def add_init_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sim", type=Path, required=True, metavar="DIR", help="new directory")
-    parser.add_argument("--seed", type=int, default=1, help="identities and runs derive from it")
-    parser.add_argument("--replicas", type=int, default=4, help="n >= 4 (default 4)")
-    parser.add_argument("--orgs", type=int, default=2, help="organisations (default 2)")
-    parser.add_argument("--users", type=int, default=2, help="client users per org (default 2)")
-    parser.add_argument("--crypto", choices=("ecdsa-p256", "ed25519"), default="ecdsa-p256")
-    parser.add_argument(
-        "--byzantine",
-        action="append",
-        default=[],
-        metavar="ID:BEHAVIOUR",
-        help="make replica ID Byzantine in every session, e.g. 3:equivocate (repeatable)",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def init_command(args: argparse.Namespace) -> int:
-    byzantine: dict[int, str] = {}
-    for spec in args.byzantine:
-        replica, _, behaviour = spec.partition(":")
-        if not replica.isdigit() or not behaviour:
-            raise InputError(f"--byzantine: expected ID:BEHAVIOUR, got {spec!r}")
-        byzantine[int(replica)] = behaviour
-    cfg = init_sim_network(
-        args.sim,
-        seed=args.seed,
-        replicas=args.replicas,
-        orgs=args.orgs,
-        users=args.users,
-        crypto=args.crypto,
-        byzantine=byzantine,
-    )
-    crypto = network_crypto(cfg.scenario())
-    identities = [{"name": n, "mspid": m, "role": r} for n, m, r in crypto.identities()]
-    if args.json:
-        print(json.dumps({"directory": str(args.sim), **asdict(cfg), "identities": identities}))
-        return 0
-    print(f"simulated network in {args.sim}: {cfg.replicas} replicas, {cfg.orgs} orgs")
-    for ident in identities:
-        if ident["role"] in ("admin", "client"):
-            print(f"  {ident['role']:6}  {ident['name']}")
-    print(f"next: ledgersim patch upload --network {args.sim} --as Admin@org1.example.com ...")
-    return 0

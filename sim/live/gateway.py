@@ -27,6 +27,7 @@ from msp.policy import parse
 from sim.errors import InputError
 from sim.fabric.blobs import sha256_hex
 from sim.fabric.distribution import Attempt, DownloadFailed, FetchResult, FileRef
+from sim.fabric.gateway import Refused
 from sim.fabric.sdk import EndorsementFailed, FabricClient, Outcome, Proposal, Transaction, outcome
 from sim.live.client import ClientPool
 from sim.live.identity import load_signer
@@ -185,8 +186,6 @@ class PatchGateway:
         return load_signer(crypto_root(self.config, self.directory), member)
 
     def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        from sim.cli.patch import Refused
-
         try:
             done = self._run(self._gateway(user).submit(function, *args))
         except EndorsementFailed as exc:
@@ -196,8 +195,6 @@ class PatchGateway:
         return done.payload
 
     def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        from sim.cli.patch import Refused
-
         try:
             return self._run(self._gateway(user).evaluate(function, *args))
         except EndorsementFailed as exc:

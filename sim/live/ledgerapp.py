@@ -19,7 +19,8 @@ from ledger.validator import ChannelConfig
 from msp.identity import SigningIdentity
 from msp.policy import PolicyError, parse
 from sim.errors import InputError
-from sim.fabric.app import CHAINCODES, LEDGER_DIR, LedgerApplication, open_ledger_dir
+from sim.fabric.app import LEDGER_DIR, LedgerApplication, open_ledger_dir
+from sim.fabric.channel import CHAINCODES
 from sim.fabric.sdk import DEFAULT_CHANNEL
 from sim.live.identity import Directory
 from sim.live.netconfig import NetworkConfig

@@ -1,7 +1,8 @@
-"""The scenario as data: what a TOML scenario file (DESIGN.md) turns into.
+"""The scenario as data: what a TOML scenario file turns into
+(docs/design.md, "The scenario format").
 
 Parsing and validation live in ``sim.scenario.reader``; the simulator consumes these
-objects. Times are virtual milliseconds. Defaults are the DESIGN.md example's.
+objects. Times are virtual milliseconds. Defaults are that page's example's.
 """
 
 from __future__ import annotations

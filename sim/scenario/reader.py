@@ -1,35 +1,34 @@
 """Reading scenario files: TOML text in, a validated :class:`Scenario` out.
 
-The scenario file is the researcher's interface (DESIGN.md), so every mistake
-in it must come back as one line naming the file, the dotted key (with the
-``[[fault]]`` index, e.g. ``fault[2].replica``) and what was expected, before
-anything runs. Checks that need more than one key (replica ids below n,
-disjoint partition groups, a recovery after a crash, a policy naming existing
-orgs) still report the one key to fix.
+The scenario file is the researcher's interface (docs/design.md, "The
+scenario format"), so every mistake in it must come back as one line naming
+the file, the dotted key (with the ``[[fault]]`` index, e.g.
+``fault[2].replica``) and what was expected, before anything runs
+(:class:`sim.scenario.table.Table` words those lines). Checks that need more
+than one key (replica ids below n, disjoint partition groups, a recovery after
+a crash, a policy naming existing orgs) still report the one key to fix.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from chaincode.endorser import BUILTIN_CONTRACTS
 from msp.policy import Policy, PolicyError
 from msp.policy import parse as parse_policy
 from sim.errors import InputError
-from sim.fabric.app import CHAINCODES as LEDGER_CHAINCODES
 from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
+from sim.scenario.table import Table, show
 from sim.world.auth import CRYPTO_KINDS
 from sim.world.byzantine import BEHAVIOURS
 from sim.world.faults import FAULT_KINDS
 from sim.world.network import LATENCY_KINDS
 
-CHAINCODES = (*LEDGER_CHAINCODES, "none")
-"""``none`` orders raw operations with no ledger (``pbft.memapp``)."""
+CHAINCODES = (*BUILTIN_CONTRACTS, "none")
+"""What ``workload.chaincode`` may name: a shipped contract, or ``none``, which orders
+raw operations with no ledger (``pbft.memapp``)."""
 
 # Keys every fault may carry, and those each kind adds. Everything else is an
 # unknown key, except a Byzantine behaviour's own options.
@@ -52,20 +51,7 @@ _FAULT_REQUIRED: dict[str, tuple[str, ...]] = {
 ParamValue = float | int | str
 
 
-def show(value: object) -> str:
-    """A value the way the user wrote it in TOML, for "got ..." in messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(show(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "a table"
-    return str(value)
-
-
-def behavior_options() -> dict[str, frozenset[str]]:
+def behaviour_options() -> dict[str, frozenset[str]]:
     """Every registered Byzantine behaviour (``sim.world.byzantine``) with its option keys.
 
     The behaviour class declares them (``OPTIONS``); they may be written in a
@@ -74,155 +60,10 @@ def behavior_options() -> dict[str, frozenset[str]]:
     return {name: frozenset(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
 
 
-class _AskedAbout(dict[str, Any]):
-    """A table's contents that remember every key the parser looked for.
-
-    Those are exactly the keys the table knows, present or not, so an unknown
-    key's error can list them without a second list to keep in step.
-    """
-
-    def __init__(self, data: Mapping[str, Any], asked: set[str]) -> None:
-        super().__init__(data)
-        self.asked = asked
-
-    def __contains__(self, key: object) -> bool:
-        if isinstance(key, str):
-            self.asked.add(key)
-        return super().__contains__(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.asked.add(key)
-        return super().get(key, default)
-
-
-class _Table:
-    """One TOML table being read: typed getters that fail with the dotted key.
-
-    Keys are marked as used when read; :meth:`finish` rejects whatever the
-    file has that nobody asked for, which is how unknown keys are caught.
-    """
-
-    def __init__(self, source: str, prefix: str, data: Mapping[str, Any]) -> None:
-        self.source = source
-        self.prefix = prefix
-        self.asked: set[str] = set()
-        self.data = _AskedAbout(data, self.asked)
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(
-        self, name: str, expected: str, value: object = None, *, got: bool = True
-    ) -> InputError:
-        tail = f", got {show(value)}" if got else ""
-        return InputError(f"{self.source}: {self.key(name)}: expected {expected}{tail}")
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def raw(self, name: str) -> Any:
-        self.used.add(name)
-        return self.data[name]
-
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
-        if name not in self.data:
-            return default
-        return self.require_int(name, minimum=minimum)
-
-    def require_int(self, name: str, *, minimum: int = 0) -> int:
-        if name not in self.data:
-            raise self.missing(name, f"an integer >= {minimum}")
-        value = self.raw(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(name, f"an integer >= {minimum}", value)
-        return value
-
-    def opt_int(self, name: str, *, minimum: int = 0) -> int | None:
-        return self.require_int(name, minimum=minimum) if name in self.data else None
-
-    def number(
-        self, name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
-    ) -> float:
-        if name not in self.data:
-            return default
-        value = self.raw(name)
-        if maximum is None:
-            expected = f"a number >= {_num(minimum)}"
-        else:
-            expected = f"a number in [{_num(minimum)}, {_num(maximum)}]"
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < minimum
-            or (maximum is not None and value > maximum)
-        ):
-            raise self.fail(name, expected, value)
-        return float(value)
-
-    def rate(self, name: str, default: float) -> float:
-        return self.number(name, default, minimum=0.0, maximum=1.0)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.opt_bool(name)
-        return default if value is None else value
-
-    def opt_bool(self, name: str) -> bool | None:
-        if name not in self.data:
-            return None
-        value = self.raw(name)
-        if not isinstance(value, bool):
-            raise self.fail(name, "true or false", value)
-        return value
-
-    def string(self, name: str, default: str) -> str:
-        if name not in self.data:
-            return default
-        value = self.raw(name)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, "a non-empty string", value)
-        return value
-
-    def choice(self, name: str, default: str, allowed: Iterable[str]) -> str:
-        options = tuple(allowed)
-        if name not in self.data:
-            return default
-        value = self.raw(name)
-        if value not in options:
-            raise self.fail(name, "one of " + ", ".join(show(o) for o in options), value)
-        return str(value)
-
-    def table(self, name: str) -> _Table:
-        value = self.data.get(name, {})
-        self.used.add(name)
-        if not isinstance(value, dict):
-            raise self.fail(name, "a table", value)
-        return _Table(self.source, self.key(name), value)
-
-    def missing(self, name: str, expected: str) -> InputError:
-        return InputError(f"{self.source}: {self.key(name)}: missing; expected {expected}")
-
-    def finish(self, allowed_extra: Callable[[str], bool] = lambda _k: False) -> None:
-        for name in self.data:
-            if name not in self.used and not allowed_extra(name):
-                known = sorted(self.asked - set(self.data) | self.used)
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(
-                    f"{self.source}: {self.key(name)}: unknown key{hint};"
-                    f" expected one of {', '.join(known) or 'no keys here'}"
-                )
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
 # ------------------------------------------------------------------ tables
 
 
-def _read_latency(t: _Table) -> Latency:
+def _read_latency(t: Table) -> Latency:
     d = Latency()
     kind = t.choice("kind", d.kind, LATENCY_KINDS)
     min_ms = t.number("min_ms", d.min_ms)
@@ -241,7 +82,7 @@ def _read_latency(t: _Table) -> Latency:
     return latency
 
 
-def _read_network(t: _Table) -> NetworkSpec:
+def _read_network(t: Table) -> NetworkSpec:
     d = NetworkSpec()
     replicas = t.integer("replicas", d.replicas, minimum=4)
     orgs = t.integer("orgs", min(d.orgs, replicas), minimum=1)
@@ -272,7 +113,7 @@ def _read_network(t: _Table) -> NetworkSpec:
     return spec
 
 
-def _check_policy(t: _Table, policy: str) -> Policy:
+def _check_policy(t: Table, policy: str) -> Policy:
     """The policy must parse; what it names is checked once the workload is known."""
     try:
         return parse_policy(policy)
@@ -296,7 +137,7 @@ def _check_policy_orgs(source: str, network: NetworkSpec, policy: Policy, explic
         )
 
 
-def _read_workload(t: _Table) -> WorkloadSpec:
+def _read_workload(t: Table) -> WorkloadSpec:
     d = WorkloadSpec()
     spec = WorkloadSpec(
         clients=t.integer("clients", d.clients, minimum=1),
@@ -309,7 +150,7 @@ def _read_workload(t: _Table) -> WorkloadSpec:
     return spec
 
 
-def _read_expect(t: _Table) -> Expect:
+def _read_expect(t: Table) -> Expect:
     expect = Expect(
         safety=t.opt_bool("safety"),
         all_committed=t.opt_bool("all_committed"),
@@ -338,7 +179,7 @@ class _FaultReader:
         self.source = source
         self.n = n
         self.duration_ms = duration_ms
-        self.behaviors = behavior_options()
+        self.behaviours = behaviour_options()
 
     def read(self, index: int, entry: object) -> Fault:
         prefix = f"fault[{index}]"
@@ -346,7 +187,7 @@ class _FaultReader:
             raise InputError(
                 f"{self.source}: {prefix}: expected a table ([[fault]]), got {show(entry)}"
             )
-        t = _Table(self.source, prefix, entry)
+        t = Table(self.source, prefix, entry)
         if "kind" not in entry:
             raise t.missing("kind", "one of " + ", ".join(show(k) for k in FAULT_KINDS))
         kind = t.choice("kind", "", FAULT_KINDS)
@@ -363,8 +204,8 @@ class _FaultReader:
         if kind in ("byzantine", "crash", "recover"):
             fault = replace(fault, replica=self.replica(t, "replica"))
         if kind == "byzantine":
-            behavior = t.choice("behavior", "", sorted(self.behaviors))
-            fault = replace(fault, behavior=behavior, params=self.params(t, behavior))
+            behaviour = t.choice("behavior", "", sorted(self.behaviours))
+            fault = replace(fault, behavior=behaviour, params=self.params(t, behaviour))
         elif kind == "partition":
             fault = replace(fault, groups=self.groups(t))
         elif kind == "link":
@@ -379,7 +220,7 @@ class _FaultReader:
                 extra_delay_ms=t.number("extra_delay_ms", 0.0),
             )
         allowed = _FAULT_COMMON | _FAULT_KEYS[kind]
-        options = self.behaviors.get(fault.behavior or "", frozenset())
+        options = self.behaviours.get(fault.behavior or "", frozenset())
         for name in entry:
             if name not in allowed and name not in options:
                 raise InputError(
@@ -388,15 +229,15 @@ class _FaultReader:
                 )
         return fault
 
-    def replica(self, t: _Table, name: str) -> int:
+    def replica(self, t: Table, name: str) -> int:
         value = t.raw(name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.n:
             raise t.fail(name, f"a replica id in 0..{self.n - 1}", value)
         return value
 
-    def params(self, t: _Table, behavior: str) -> tuple[tuple[str, ParamValue], ...]:
+    def params(self, t: Table, behaviour: str) -> tuple[tuple[str, ParamValue], ...]:
         """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself."""
-        options = self.behaviors.get(behavior, frozenset())
+        options = self.behaviours.get(behaviour, frozenset())
         found: dict[str, ParamValue] = {}
         if t.has("params"):
             sub = t.table("params")
@@ -408,13 +249,13 @@ class _FaultReader:
         return tuple(sorted(found.items()))
 
     @staticmethod
-    def param_value(t: _Table, name: str) -> ParamValue:
+    def param_value(t: Table, name: str) -> ParamValue:
         value = t.raw(name)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise t.fail(name, "a number or a string", value)
         return value
 
-    def groups(self, t: _Table) -> tuple[tuple[int, ...], ...]:
+    def groups(self, t: Table) -> tuple[tuple[int, ...], ...]:
         """Disjoint groups of replica ids; replicas left out form one more group together.
 
         That is ``sim.world.network``'s rule, so ``[[0]]`` isolates replica 0. A
@@ -481,7 +322,7 @@ def parse_scenario(text: str, source: str = "<memory>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         message = " ".join(str(exc).split())
         raise InputError(f"{source}: invalid TOML: {message}") from None
-    top = _Table(source, "", data)
+    top = Table(source, "", data)
     name = top.string("name", Path(source).stem if source != "<memory>" else "unnamed")
     seed = top.integer("seed", 0)
     duration_ms = top.integer("duration_ms", Scenario().duration_ms, minimum=1)

@@ -1,9 +1,9 @@
 """Scenario -> TOML text, so a failing property test prints a file that replays it.
 
-DESIGN.md principle 7: a failure prints the seed and a scenario file that
+docs/design.md, "Checks that can fail": a failure prints the seed and a scenario file that
 reproduces it. Hypothesis builds :class:`~sim.scenario.model.Scenario`
 objects in memory; this writes them back in the scenario-file format
-``sim.scenario.reader.parse_scenario`` reads (keys as DESIGN.md spells them, e.g.
+``sim.scenario.reader.parse_scenario`` reads (keys as the format spells them, e.g.
 ``from``/``to`` for link faults), with only non-default values where that
 keeps the file short.
 """

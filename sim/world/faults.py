@@ -3,7 +3,7 @@
 A scenario's ``[[fault]]`` entries become :class:`FaultAction` items the
 simulator fires at their virtual time (ties keep file order, ends before
 starts at the same instant so back-to-back windows never overlap). The same
-schedule is judged against PBFT's fault model (DESIGN.md principle 6): at most
+schedule is judged against PBFT's fault model (docs/design.md, "The fault model"): at most
 f replicas Byzantine or crashed *at the same time*, and a network that heals
 (global stabilisation time, GST). Schedules beyond the model are allowed — a
 researcher may want to see what breaks — and :func:`fault_model` says so in

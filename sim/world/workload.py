@@ -3,7 +3,7 @@
 The simulator knows PBFT, not chaincode. Everything application-specific sits
 behind this small protocol, so the same simulator runs raw PBFT ordering
 (``chaincode = "none"``, implemented here) and the Fabric-style ledger with
-the ``kv`` or ``patchset`` contract (``sim.fabric.app``, by the ledger engineer).
+the ``kv`` or ``patchset`` contract (``sim.fabric.workload``).
 
 The contract, in the order the simulator uses it:
 
@@ -29,23 +29,25 @@ The contract, in the order the simulator uses it:
 Randomness: the workload gets its own ``random.Random`` (``rng``), derived
 from the run's seed; it must use nothing else.
 
-``sim.fabric.app`` provides ``make_workload(scenario, crypto, rng) -> Workload``,
-where ``crypto`` is the run's ``msp`` ``NetworkCrypto`` (``None`` with
-modelled crypto; ``sim.world.auth.network_crypto(scenario)`` makes one on demand).
+Which workload a chaincode name means is looked up in a registry that the
+layers above fill (:func:`register_workload`): the simulator sits below the
+Fabric wiring and must not import it. ``sim.fabric.workload`` registers
+``kv`` and ``patchset`` when it is imported; each factory is called as
+``factory(scenario, crypto, rng)``, where ``crypto`` is the run's ``msp``
+``NetworkCrypto`` (``None`` with modelled crypto; the factory makes one on
+demand).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pbft.api import Application
 from sim.errors import InputError
 from sim.scenario.model import Scenario
 from sim.world.disk import NodeDisk
-
-WORKLOADS = ("none", "kv", "patchset")
 
 
 class Workload(Protocol):
@@ -102,16 +104,25 @@ class OrderingOnly:
         }
 
 
-def workload_for(scenario: Scenario, crypto: Any, rng: random.Random) -> Workload:
-    """The workload ``scenario.workload.chaincode`` names (``sim.fabric.app`` imported lazily)."""
-    kind = scenario.workload.chaincode
-    if kind == "none":
-        return OrderingOnly(rng)
-    if kind in ("kv", "patchset"):
-        from sim.fabric.app import make_workload
+WorkloadFactory = Callable[[Scenario, Any, random.Random], Workload]
+"""``(scenario, crypto, rng) -> Workload``; ``crypto`` is a ``NetworkCrypto`` or ``None``."""
 
-        workload: Workload = make_workload(scenario, crypto, rng)
-        return workload
-    raise InputError(
-        f"{scenario.source}: workload.chaincode: expected one of {WORKLOADS}, got {kind!r}"
-    )
+_FACTORIES: dict[str, WorkloadFactory] = {"none": lambda _scenario, _crypto, rng: OrderingOnly(rng)}
+
+
+def register_workload(chaincode: str, factory: WorkloadFactory) -> None:
+    """Make ``workload.chaincode = <chaincode>`` runnable (the last registration wins)."""
+    _FACTORIES[chaincode] = factory
+
+
+def workload_for(scenario: Scenario, crypto: Any, rng: random.Random) -> Workload:
+    """The workload ``scenario.workload.chaincode`` names, from the registry."""
+    kind = scenario.workload.chaincode
+    factory = _FACTORIES.get(kind)
+    if factory is None:
+        raise InputError(
+            f"{scenario.source}: workload.chaincode: no workload {kind!r} is loaded "
+            f"(loaded: {', '.join(sorted(_FACTORIES))}; the ledger workloads "
+            "come with 'import sim.fabric.workload')"
+        )
+    return factory(scenario, crypto, rng)

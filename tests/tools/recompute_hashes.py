@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recompute every block hash from ``ledgersim ledger dump DIR --json`` output, independently.
 
-Written only from DESIGN.md's "Fixed formats" section, with nothing of the
+Written only from the "Fixed formats" section of docs/design.md, with nothing of the
 project imported, so it checks the formats themselves rather than the code
 that produced them:
 
