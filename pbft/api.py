@@ -15,9 +15,9 @@ The host's duty, in this order, for each ``Output``: durably append
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pbft.messages import CommittedBatch, Message
 
@@ -232,3 +232,64 @@ class Output:
             self.wake_at_ms is None or other.wake_at_ms < self.wake_at_ms
         ):
             self.wake_at_ms = other.wake_at_ms
+
+
+# ----------------------------------------------------------------------- hosting
+
+
+class HostedReplica(Protocol):
+    """What a host drives and reads of a replica (the simulator, the MQTT node, a test).
+
+    ``step`` is the only way in. Everything else is read between steps, never
+    written: the view (traces, view-change counts), the low watermark of the
+    stable checkpoint (the simulator checks it never goes back) and counters
+    whose ``drop.*`` entries say why messages were refused. ``pbft.replica.Replica``
+    is the implementation; mutants and toy protocols in tests are others.
+    """
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def view(self) -> int: ...
+
+    @property
+    def stable_checkpoint(self) -> int: ...
+
+    @property
+    def stats(self) -> Mapping[str, int]: ...
+
+    def step(self, event: Event) -> Output: ...
+
+
+class ReplicaFactory(Protocol):
+    """A replica class as a host uses it: a fresh replica, or one rebuilt after a crash.
+
+    ``restore`` gets the records the replica persisted (``Output.persist``, in
+    order, from its latest compacting snapshot on) and the application reopened
+    from durable state; the rebuilt replica carries on where the crashed one was.
+    """
+
+    def __call__(
+        self, replica_id: int, config: PBFTConfig, auth: Authenticator, app: Application
+    ) -> HostedReplica: ...
+
+    def restore(
+        self,
+        replica_id: int,
+        config: PBFTConfig,
+        auth: Authenticator,
+        app: Application,
+        records: Sequence[bytes],
+    ) -> HostedReplica: ...
+
+
+@runtime_checkable
+class LogMeasured(Protocol):
+    """Optional for a hosted replica: how many sequence-number slots its log holds now.
+
+    A host that checks memory stays bounded samples it; a replica without it
+    (a toy protocol in a test) is simply not sampled.
+    """
+
+    def log_slots(self) -> int: ...

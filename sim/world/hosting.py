@@ -1,0 +1,131 @@
+"""Hosting replicas: starting, stepping, crashing and recovering them, and the Byzantine hook.
+
+Replicas are the real ``pbft`` state machines (any :class:`pbft.api.ReplicaFactory`),
+driven only through ``step()``. The host's duties (``pbft.api``):
+``Output.persist`` goes to the replica's disk before its sends are released;
+``wake_at_ms`` becomes a timer event. A crash drops the replica object, its
+timers and everything delivered to it while down; recovery rebuilds it with
+``restore`` from the disk's records and the application reopened by the
+workload from durable state.
+
+A Byzantine replica is a correct one behind a :class:`sim.world.byzantine.Behaviour`,
+which may rewrite what it receives and what it sends.
+
+What the replicas execute is recorded in the history the invariants judge.
+Batches ordered before the run (``resume``) are judged by agreement only:
+validity (every request was submitted) was judged in the run that ordered them.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from pbft.api import Event, LogMeasured, Output, Tick
+from sim.world.byzantine import Behaviour, Emit
+from sim.world.slots import ReplicaSlot
+from sim.world.state import WorldState
+
+
+class Hosting(WorldState):
+    def _start_replica(self, node: ReplicaSlot, *, restore: bool) -> None:
+        """Open the application and build the replica: new, or rebuilt from its disk."""
+        node.app = self.workload.make_application(node.id, node.disk)
+        if restore:
+            node.replica = replica = self.replica_class.restore(
+                node.id, self.config, node.auth, node.app, list(node.disk.records)
+            )
+        else:
+            node.replica = replica = self.replica_class(node.id, self.config, node.auth, node.app)
+        # Asked once here: a check against a runtime protocol is too slow for every sample.
+        node.measured = isinstance(replica, LogMeasured)
+        self.history.new_incarnation(node.id)
+        node.view = replica.view
+        node.stable = 0
+        self.history.record_view(node.id, node.view)
+
+    def _step_replica(self, node: ReplicaSlot, event: Event) -> None:
+        behaviour = node.behaviour
+        if behaviour is not None:
+            rewritten = behaviour.incoming(event)
+            if rewritten is None:
+                return
+            event = rewritten
+        replica = node.replica
+        assert replica is not None, "a crashed replica is never stepped"
+        out: Output = replica.step(event)
+        if out.persist or out.compact:
+            node.disk.append(out.persist, out.compact)
+        if out.executed:
+            self._executed(node, out)
+        view = replica.view
+        if view != node.view:
+            self.history.record_view(node.id, view)
+            if view > node.view and self.trace is not None:
+                self.trace.view_change(self.now, node.id, view)
+            node.view = view
+        if out.persist:
+            self._note_stable(node, replica.stable_checkpoint)
+        if behaviour is None:
+            src = node.id
+            for send in out.send:
+                self._send(src, send.to, send.message)
+        elif out.send or type(behaviour).outgoing is not Behaviour.outgoing:
+            emits: list[Emit] = behaviour.outgoing(int(self.now), out.send)
+            for emit in emits:
+                self._send(node.id, emit.to, emit.payload, emit.delay_ms)
+        if out.wake_at_ms is not None:
+            self._tick_at(node, out.wake_at_ms, node.life)
+
+    def _executed(self, node: ReplicaSlot, out: Output) -> None:
+        history = self.history
+        last = len(out.executed) - 1
+        head = node.app.head_digest
+        for i, batch in enumerate(out.executed):
+            digest = batch.digest
+            # Only requests the replica executed: a stale or repeated one in a committed
+            # batch stays in the block but is not run (pbft.api.Application).
+            fresh = out.fresh[i] if i < len(out.fresh) else (True,) * len(batch.requests)
+            if batch.seq <= self.ordered_before:  # validity was judged when it was ordered
+                fresh = (False,) * len(batch.requests)
+            history.record_execution(
+                node.id,
+                batch.seq,
+                digest,
+                head if i == last else None,
+                (
+                    (r.client, r.timestamp, r.operation)
+                    for r, new in zip(batch.requests, fresh, strict=True)
+                    if new
+                ),
+            )
+            if self.trace is not None:
+                self.trace.commit(
+                    self.now, node.id, batch.seq, batch.view, digest, len(batch.requests)
+                )
+
+    def _note_stable(self, node: ReplicaSlot, seq: int) -> None:
+        if seq != node.stable:
+            node.stable = seq
+            self.history.record_stable(node.id, seq, None)
+
+    def _crash(self, node: ReplicaSlot) -> None:
+        if node.replica is None:
+            return
+        for key, value in node.replica.stats.items():
+            node.past_stats[key] = node.past_stats.get(key, 0) + value
+        node.replica = None
+        node.life += 1
+        node.ticks.clear()
+
+    def _recover(self, node: ReplicaSlot) -> None:
+        if node.replica is not None:
+            return
+        self._start_replica(node, restore=True)
+        self._step_replica(node, Tick(int(self.now)))
+
+    def _sample_logs(self) -> None:
+        """Record each live replica's log size, for the bounded-memory invariant."""
+        for node in self.nodes:
+            replica = node.replica
+            if replica is not None and node.measured:
+                self.history.record_log_size(node.id, cast(LogMeasured, replica).log_slots())

@@ -1,0 +1,88 @@
+"""The event loop: pop the earliest event, advance the clock to it, hand it to its owner.
+
+The run ends at the scenario's end, or earlier once nothing can happen any
+more: no message in flight, no fault still to fire and no request still to
+arrive or to complete. Every 1024 events the replicas' log sizes are sampled
+(and now and then progress is reported).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from pbft.api import CLIENT_ID_BASE, Deliver, Tick
+from sim.world.events import ARRIVAL, Arrival, Delivery, FaultDue, Timer
+from sim.world.faults import timeline
+from sim.world.slots import ReplicaSlot
+from sim.world.state import WorldState
+
+
+class EventLoop(WorldState):
+    def run(self) -> None:
+        start = self.start_ms
+        for action in timeline(self.scenario):
+            if start + action.at_ms <= self.end_ms:
+                self._faults_pending += 1
+                self.queue.push(start + action.at_ms, FaultDue(action))
+        if self._total_requests > 0 and self._mean_gap_ms > 0:
+            self._schedule_arrival(start)
+        elif self._total_requests > 0:
+            for _ in range(self._total_requests):
+                self.queue.push(start, ARRIVAL)
+        for node in self.nodes:
+            self._step_replica(node, Tick(int(start)))
+
+        heap = self.queue.heap
+        pop = heapq.heappop
+        nodes = self.nodes
+        clients = self.clients
+        n = self.n
+        end = self.end_ms
+        trace = self.trace
+        progress = self.progress
+        events = 0
+        while heap:
+            if heap[0][0] > end:
+                self.now = end
+                break
+            t, _, event = pop(heap)
+            self.now = t
+            events += 1
+            if type(event) is Delivery:
+                self._in_flight -= 1
+                dst, src, data, msg_id, name = event
+                if dst < n:
+                    node = nodes[dst]
+                    if node.replica is None:
+                        self._dropped(msg_id, src, dst, name, "crashed")
+                        continue
+                    if trace is not None:
+                        trace.deliver(t, msg_id, src, dst, name)
+                    self._step_replica(node, Deliver(int(t), src, data))
+                else:
+                    slot = clients[dst - CLIENT_ID_BASE]
+                    if trace is not None:
+                        trace.deliver(t, msg_id, src, dst, name)
+                    self._client_output(slot, slot.client.step(Deliver(int(t), src, data)))
+            elif type(event) is Timer:
+                owner, life = event
+                owner.ticks.discard(t)
+                if isinstance(owner, ReplicaSlot):
+                    if owner.replica is not None and owner.life == life:
+                        self._step_replica(owner, Tick(int(t)))
+                else:
+                    self._client_output(owner, owner.client.step(Tick(int(t))))
+            elif type(event) is Arrival:
+                self._arrival()
+            elif type(event) is FaultDue:
+                self._fault(event.action)
+            if self._in_flight == 0 and self._faults_pending == 0 and not self._outstanding():
+                break
+            if not events & 0x3FF:
+                self._sample_logs()
+                if progress is not None and not events & 0x3FFF:
+                    progress(t - self.start_ms, end - self.start_ms)
+        self.events = events
+        self._sample_logs()
+        if progress is not None:
+            progress(self.now - self.start_ms, end - self.start_ms)

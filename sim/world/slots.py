@@ -1,0 +1,75 @@
+"""The places replicas and clients occupy in a simulated world.
+
+A slot outlives what it hosts: a crash drops the replica object, but its
+disk, its application's durable state and its counters stay with the slot,
+and recovery puts a rebuilt replica back in it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, HostedReplica
+from sim.world.byzantine import Behaviour
+from sim.world.disk import NodeDisk
+
+
+class ReplicaSlot:
+    """Replica ``id``: its disk and application, and the replica while it is up."""
+
+    __slots__ = (
+        "app",
+        "auth",
+        "behaviour",
+        "disk",
+        "id",
+        "life",
+        "measured",
+        "past_stats",
+        "replica",
+        "stable",
+        "ticks",
+        "view",
+    )
+
+    app: Application
+    """Opened when a replica starts, and reopened from durable state at every recovery."""
+
+    def __init__(self, replica_id: int, disk: NodeDisk, auth: Authenticator) -> None:
+        self.id = replica_id
+        self.disk = disk
+        self.auth = auth
+        self.replica: HostedReplica | None = None
+        """``None`` while crashed."""
+        self.measured = False
+        """Whether the replica reports its log size (:class:`pbft.api.LogMeasured`)."""
+        self.behaviour: Behaviour | None = None
+        """The Byzantine rewriting in force, if any."""
+        self.life = 0
+        """Incarnation: bumped by a crash, so timers set before it never fire after."""
+        self.view = 0
+        self.stable = 0
+        self.ticks: set[float] = set()
+        """Instants a timer event is already queued for (one event per instant)."""
+        self.past_stats: dict[str, int] = {}
+        """Counters of earlier incarnations, added to the live replica's in results."""
+
+    def current_view(self) -> int:
+        """The view as of now; Byzantine behaviours hold this, not a copy."""
+        return self.view
+
+
+class ClientSlot:
+    """Client number ``index``: its requests waiting to be submitted and the one in flight."""
+
+    __slots__ = ("client", "id", "index", "pending", "queue", "ticks")
+
+    def __init__(self, index: int, client: Any) -> None:
+        self.index = index
+        self.id = CLIENT_ID_BASE + index
+        self.client = client
+        self.queue: deque[float] = deque()
+        """Arrival times of requests not submitted yet (a client has one outstanding)."""
+        self.pending: bytes | None = None
+        self.ticks: set[float] = set()
