@@ -14,8 +14,6 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-import sim.fabric.workload  # noqa: F401  (registers the kv and patchset workloads for every test)
-
 settings.register_profile(
     "ci",
     derandomize=True,

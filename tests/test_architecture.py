@@ -15,6 +15,8 @@ a literal name too): a lazy import is still an arrow.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -321,3 +323,25 @@ def test_the_checks_see_violations(tmp_path: Path) -> None:
     assert any("os.urandom" in v for v in found)
     assert not any("Random" in v for v in found)  # a seeded random.Random is allowed
     assert not any("urandom" in v for v in purity_violations(sample, "msp"))  # key generation
+
+
+def test_the_simulator_finds_ledger_workloads_without_importing_fabric() -> None:
+    """World sits below fabric, yet ``run_scenario`` on a ``patchset`` scenario must just work.
+
+    A fresh interpreter (nothing imported by this suite's conftest) runs the
+    shipped patch-set scenario through the public API; the workload arrives
+    through the ``ledgersim.workloads`` entry point, not a hidden import.
+    """
+    script = (
+        "import sys\n"
+        "from sim.scenario.reader import load_scenario\n"
+        "from sim.world.simulation import run_scenario\n"
+        "assert 'sim.fabric.workload' not in sys.modules\n"
+        "result = run_scenario(load_scenario('scenarios/normal-case.toml'))\n"
+        "print(result.workload['chaincode'], result.committed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["patchset", "30"]

@@ -81,8 +81,8 @@ PINS = (
         "scenarios/normal-case.toml",
         1,
         "ecdsa-p256",
-        "f4e33d6946d84dd5c098df46e36178971fcabe2ad1e6d3636fc65db9859de6a6",
-        "49ebf8dc1766e5be339e1c3c9a8bcdeeba91df94db6d75754a0aca7447d07fa9",
+        "838feeb36895103e44b4bc30818859a1eb48661299eff67326e8a20c7314575b",
+        "825f3b2b023da768ca75e66c80f389c31c297160a119f9c9e01c12f6f07859aa",
     ),
 )
 

@@ -23,7 +23,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-import sim.fabric.workload  # noqa: F401  (registers the kv and patchset workloads)
 from sim.cli.args import seed
 from sim.errors import InputError, RunFailed
 from sim.explore.sweep import failed_expectations, load_replica_class

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from pbft.api import ReplicaFactory
 from sim.explore.strategies import DEFAULT_BEHAVIOURS, fault_schedules
 from sim.scenario.model import Expect, Scenario
 from sim.scenario.reproduce import to_toml
@@ -111,7 +112,7 @@ def hunt(
     seed: int = 0,
     beyond_model: bool = False,
     behaviours: tuple[str, ...] = DEFAULT_BEHAVIOURS,
-    replica_class: type | None = None,
+    replica_class: ReplicaFactory | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_round: Callable[[HuntReport], None] | None = None,
 ) -> HuntReport:

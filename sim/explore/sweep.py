@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import sim.fabric.workload  # noqa: F401  (registers the ledger workloads: spawned workers need them)
+from pbft.api import ReplicaFactory
 from sim.errors import InputError
 from sim.progress import ProgressBar
 from sim.scenario.model import Scenario
@@ -87,8 +87,12 @@ def shard_seeds(seeds: Sequence[int], shard: tuple[int, int] | None) -> list[int
     return list(seeds[index::count])
 
 
-def load_replica_class(spec: str) -> type:
-    """``package.module:ClassName`` -> the class (a mutant replica, for testing the checks)."""
+def load_replica_class(spec: str) -> ReplicaFactory:
+    """``package.module:ClassName`` -> the class (a mutant replica, for testing the checks).
+
+    Only that it is a class is checked here; a class that is no replica fails
+    when the run builds it, which the sweep reports as that seed's crash.
+    """
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
         raise InputError(f"--replica: expected MODULE:CLASS, got {spec!r}")
@@ -99,7 +103,7 @@ def load_replica_class(spec: str) -> type:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise InputError(f"--replica: {module_name!r} has no class {class_name!r}")
-    return cls
+    return cast("ReplicaFactory", cls)
 
 
 def reproduce_command(source: str, seed: int, replica_spec: str | None = None) -> str:

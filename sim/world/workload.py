@@ -31,8 +31,12 @@ from the run's seed; it must use nothing else.
 
 Which workload a chaincode name means is looked up in a registry that the
 layers above fill (:func:`register_workload`): the simulator sits below the
-Fabric wiring and must not import it. ``sim.fabric.workload`` registers
-``kv`` and ``patchset`` when it is imported; each factory is called as
+Fabric wiring and must not import it. A name nobody registered yet is looked
+up among the installed plugins, the entry points of group
+:data:`PLUGIN_GROUP` (ledgersim declares ``kv`` and ``patchset`` there, so
+``run_scenario`` on a ledger scenario needs no import first; another package
+can ship its own chaincode workload the same way). ``sim.fabric.workload``
+registers ``kv`` and ``patchset`` when it is imported; each factory is called as
 ``factory(scenario, crypto, rng)``, where ``crypto`` is the run's ``msp``
 ``NetworkCrypto`` (``None`` with modelled crypto; the factory makes one on
 demand).
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from pbft.api import Application
@@ -115,14 +120,25 @@ def register_workload(chaincode: str, factory: WorkloadFactory) -> None:
     _FACTORIES[chaincode] = factory
 
 
+PLUGIN_GROUP = "ledgersim.workloads"
+"""Entry-point group naming, per chaincode, the module that registers its workload."""
+
+
+def _load_plugin(chaincode: str) -> None:
+    """Import the module an installed package declares for ``chaincode`` (it registers itself)."""
+    for entry in entry_points(group=PLUGIN_GROUP, name=chaincode):
+        entry.load()
+
+
 def workload_for(scenario: Scenario, crypto: Any, rng: random.Random) -> Workload:
-    """The workload ``scenario.workload.chaincode`` names, from the registry."""
+    """The workload ``scenario.workload.chaincode`` names, from the registry or a plugin."""
     kind = scenario.workload.chaincode
+    if kind not in _FACTORIES:
+        _load_plugin(kind)
     factory = _FACTORIES.get(kind)
     if factory is None:
         raise InputError(
-            f"{scenario.source}: workload.chaincode: no workload {kind!r} is loaded "
-            f"(loaded: {', '.join(sorted(_FACTORIES))}; the ledger workloads "
-            "come with 'import sim.fabric.workload')"
+            f"{scenario.source}: workload.chaincode: no workload {kind!r} is installed "
+            f"(known: {', '.join(sorted(_FACTORIES))})"
         )
     return factory(scenario, crypto, rng)
