@@ -51,7 +51,7 @@ from pbft.api import BROADCAST, CLIENT_ID_BASE, Deliver, Output, PBFTConfig, Tic
 from pbft.messages import Request
 from pbft.replica_state import ReplicaState
 from sim.scenario.model import Scenario
-from sim.trace.writer import TraceWriter
+from sim.trace.writer import TraceWriter, view_state
 from sim.world import invariants
 from sim.world.byzantine import Behaviour, Context, Emit, make_behaviour
 from sim.world.disk import NodeDisk
@@ -288,6 +288,7 @@ class Simulation:
                     getattr(message, "view", None),
                     getattr(message, "seq", None),
                     size,
+                    getattr(message, "digest", None),
                 )
             if not (0 <= dst < n or 0 <= dst - CLIENT_ID_BASE < clients):
                 self._dropped(msg_id, src, dst, kind, "unknown-destination")
@@ -328,6 +329,8 @@ class Simulation:
             if event is None:
                 return
         replica = node.replica
+        trace = self.trace
+        before = view_state(replica) if trace is not None else None
         out: Output = replica.step(event)
         if out.persist or out.compact:
             node.disk.append(out.persist, out.compact)
@@ -339,6 +342,8 @@ class Simulation:
             if view > node.view and self.trace is not None:
                 self.trace.view_change(self.now, node.id, view)
             node.view = view
+        if trace is not None and behaviour is None:
+            trace.view_installed(self.now, node.id, before, view_state(replica))
         if out.persist:
             self._note_stable(node)
         if behaviour is None:
