@@ -266,10 +266,12 @@ def test_trace_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     assert "nope.jsonl: cannot read trace" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"ev":"meta"}\n{oops\n')
+    bad.write_text('{"ev":"meta"}\n{oops\n{"ev":"meta"}\n')
     assert cli_main(["trace", str(bad), "--html", str(tmp_path / "o.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ledgersim: error: ") and "bad.jsonl:2:" in err and "\n" not in err
+    assert cli_main(["trace", str(bad)]) == 2
+    assert "expected --html OUT, --json or both" in capsys.readouterr().err
 
 
 def test_byzantine_primary_run_shows_a_view_change(tmp_path: Path) -> None:
