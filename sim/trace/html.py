@@ -360,6 +360,9 @@ def render_html(model: TraceModel, title: str = "ledgersim trace") -> str:
         "@@TITLE@@": escape(title),
         "@@CSS@@": _asset("trace.css"),
         "@@ERRORS_JS@@": _asset("trace-errors.js"),
+        "@@LABELS_JS@@": _asset("trace-labels.js"),
+        "@@LAYERS_JS@@": _asset("trace-layers.js"),
+        "@@SLOTS_JS@@": _asset("trace-slots.js"),
         "@@JS@@": _asset("trace.js"),
         "@@DATA@@": _script_json(model.to_json()),
     }
