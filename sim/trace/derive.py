@@ -170,8 +170,9 @@ def slots(events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[
     digest). "committed" is inferred: the replica received matching COMMITs from
     a quorum, counting its own (the trace holds messages, not replica state).
     """
-    n = meta.get("n") if isinstance(meta.get("n"), int) else 0
-    f = meta.get("f") if isinstance(meta.get("f"), int) else 0
+    n, f = meta.get("n"), meta.get("f")
+    n = n if isinstance(n, int) else 0
+    f = f if isinstance(f, int) else 0
     quorum = math.ceil((n + f + 1) / 2) if n else 0
     by_seq: dict[int, dict[str, Any]] = {}
     sends: dict[int, tuple[int, int, int, str]] = {}

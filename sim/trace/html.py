@@ -166,7 +166,7 @@ def read_trace(path: str | Path, warnings: list[str] | None = None) -> list[dict
 def parse_trace(
     lines: Iterable[str], source: str = "<trace>", warnings: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     for position, (number, line) in enumerate(numbered):
         try:
