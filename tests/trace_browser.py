@@ -62,15 +62,17 @@ def attributes_of(dom: str) -> dict[str, str]:
 def with_keys(page: str, keys: list[str], record_each: bool = False) -> str:
     """The page with a script that presses ``keys`` once it has drawn.
 
-    With ``record_each``, the cursor and selected slot after every key are kept
-    in ``data-key-log`` (``cursor/slot`` separated by spaces).
+    With ``record_each``, the cursor, the selected slot and its filled cells after
+    every key are kept in ``data-key-log`` (``cursor/slot/cells``, space-separated;
+    ``-`` for none).
     """
     script = f"""<script>
 (function () {{
   const log = [];
   for (const key of {json.dumps(keys)}) {{
     window.dispatchEvent(new KeyboardEvent("keydown", {{ key: key, bubbles: true }}));
-    log.push((document.body.dataset.cursor || "-") + "/" + (document.body.dataset.slot || "-"));
+    const ds = document.body.dataset;
+    log.push((ds.cursor || "-") + "/" + (ds.slot || "-") + "/" + ds.slotCells);
   }}
   if ({json.dumps(record_each)}) document.body.dataset.keyLog = log.join(" ");
 }})();

@@ -302,7 +302,7 @@
     ds.labelsDrawn = String(labels.drawn());
     ds.labelsHidden = String(labels.hidden());
     ds.labelOverlaps = String(labels.overlapCount());
-    ds.labelTexts = labels.texts().join("|");
+    ds.labelTexts = JSON.stringify(labels.texts());
     ds.axisStart = String(firstTick === null ? st.t0 : firstTick);
     ds.windowStart = String(st.t0);
     ds.lanes = String(lanes.length);
