@@ -187,3 +187,34 @@ def test_cut_off_trace_is_drawn_with_a_warning(
     assert cli_main(["trace", str(cut), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cut_off"] is True and summary["messages"]["sent"] > 0
+
+
+DOC_PICTURES = [
+    # picture in docs/img, scenario, the fragment it was taken at, a counter it must show
+    ("trace-equivocation.png", "byzantine-primary", "#t=0-650&slot=1", "rival-arrows-drawn"),
+    ("trace-partition.png", "partition-heal", "#slot=7", "partition-lanes-drawn"),
+    ("trace-crash.png", "crash-recover", "#t=300-1800&slot=12", "crashed-drawn"),
+]
+
+
+@pytest.mark.parametrize(("picture", "scenario", "fragment", "counter"), DOC_PICTURES)
+def test_doc_pictures_show_the_new_marks(
+    picture: str,
+    scenario: str,
+    fragment: str,
+    counter: str,
+    pages: dict[str, tuple[Path, TraceModel]],
+    tmp_path: Path,
+) -> None:
+    """The docs' screenshots exist, are small PNGs, and their views draw what they claim."""
+    path = ROOT / "docs" / "img" / picture
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 200_000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1280, 900)
+    assert f"img/{picture}" in (ROOT / "docs" / "trace.md").read_text()
+    page, _ = pages[scenario]
+    attrs = body_attributes(page, tmp_path, fragment)
+    assert attrs["errors"] == "0" and attrs["mode"] == "detail" and attrs["label-overlaps"] == "0"
+    assert int(attrs[counter]) > 0
+    assert attrs["slot"] == fragment.split("slot=")[1] and int(attrs["slot-cells"]) > 0

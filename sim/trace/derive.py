@@ -165,7 +165,7 @@ def slots(events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[
     """Per sequence number: the digests proposed, and each replica's progress on them.
 
     ``proposals`` are ``[t, view, digest#, from, recipients]`` (one per distinct
-    PRE-PREPARE); ``states`` are ``[t, replica, stage#, view, digest#]``, the
+    PRE-PREPARE, with how many replicas it was sent to); ``states`` are ``[t, replica, stage#, view, digest#]``, the
     first time a replica reached a stage of :data:`STAGES` for that (view,
     digest). "committed" is inferred: the replica received matching COMMITs from
     a quorum, counting its own (the trace holds messages, not replica state).
@@ -178,6 +178,7 @@ def slots(events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[
     sends: dict[int, tuple[int, int, int, str]] = {}
     commits_seen: dict[tuple[int, int, int, str], set[int]] = defaultdict(set)
     proposals: dict[tuple[int, int, str, int], list[Any]] = {}
+    recipients: dict[tuple[int, int, str, int], set[Any]] = {}
 
     def slot(seq: int) -> dict[str, Any]:
         if seq not in by_seq:
@@ -214,7 +215,9 @@ def slots(events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[
                 if key not in proposals:
                     proposals[key] = [t, view, digest_index(slot(seq), digest), src, 0]
                     slot(seq)["proposals"].append(proposals[key])
-                proposals[key][4] += 1
+                    recipients[key] = set()
+                recipients[key].add(event.get("to"))
+                proposals[key][4] = len(recipients[key])
             elif kind == "commit" and isinstance(event.get("id"), int):
                 sends[event["id"]] = (src, seq, view, digest)
                 commits_seen[(src, seq, view, digest)].add(src)
