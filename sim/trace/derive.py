@@ -165,10 +165,11 @@ def slots(events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[
     """Per sequence number: the digests proposed, and each replica's progress on them.
 
     ``proposals`` are ``[t, view, digest#, from, recipients]`` (one per distinct
-    PRE-PREPARE, with how many replicas it was sent to); ``states`` are ``[t, replica, stage#, view, digest#]``, the
-    first time a replica reached a stage of :data:`STAGES` for that (view,
-    digest). "committed" is inferred: the replica received matching COMMITs from
-    a quorum, counting its own (the trace holds messages, not replica state).
+    PRE-PREPARE, with how many replicas it was sent to); ``states`` are
+    ``[t, replica, stage#, view, digest#]``, the first time a replica reached a
+    stage of :data:`STAGES` for that (view, digest). "committed" is inferred:
+    the replica received matching COMMITs from a quorum, counting its own (the
+    trace holds messages, not replica state).
     """
     n, f = meta.get("n"), meta.get("f")
     n = n if isinstance(n, int) else 0
