@@ -363,6 +363,7 @@ def render_html(model: TraceModel, title: str = "ledgersim trace") -> str:
         "@@LABELS_JS@@": _asset("trace-labels.js"),
         "@@LAYERS_JS@@": _asset("trace-layers.js"),
         "@@SLOTS_JS@@": _asset("trace-slots.js"),
+        "@@HEADER_JS@@": _asset("trace-header.js"),
         "@@JS@@": _asset("trace.js"),
         "@@DATA@@": _script_json(model.to_json()),
     }
