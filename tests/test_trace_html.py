@@ -40,7 +40,7 @@ def synthetic_trace(
     rng = random.Random(seed)
     client = 1000
     events: list[dict[str, Any]] = [
-        {"ev": "meta", "schema": 2, "scenario": "synthetic", "seed": seed, "n": n,
+        {"ev": "meta", "scenario": "synthetic", "seed": seed, "n": n,
          "f": (n - 1) // 3, "clients": [client]}
     ]  # fmt: skip
     state = {"id": 0, "t": 0.0, "view": 0}

@@ -95,7 +95,7 @@ def test_crashed_period_is_shaded(
 def test_labels_at_one_instant_do_not_overlap(tmp_path: Path) -> None:
     """A link fault and a partition starting together used to print "link-startpartition-start"."""
     events = [
-        {"ev": "meta", "schema": 2, "scenario": "clash", "seed": 0, "n": 4, "f": 1, "clients": []},
+        {"ev": "meta", "scenario": "clash", "seed": 0, "n": 4, "f": 1, "clients": []},
         {"ev": "fault", "t": 50, "kind": "link-start", "replica": 1, "detail": "link 1->2 drop 1"},
         {"ev": "fault", "t": 50, "kind": "partition-start", "detail": "partition [[0, 1], [2, 3]]"},
         {"ev": "fault", "t": 50, "kind": "crash", "replica": 3, "detail": "crash"},

@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.trace.writer import SCHEMA
-
 STAGES = ("pre-prepared", "prepared", "committed", "executed")
 """Per replica and sequence number, in protocol order (see :func:`slots`)."""
 
@@ -122,11 +120,16 @@ class ViewFigures:
 def view_figures(
     events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any], byzantine: set[int]
 ) -> ViewFigures:
-    """From ``new_view`` events; traces written before they existed use accepted NEW-VIEWs."""
+    """From ``new_view`` events; traces written before they existed use accepted NEW-VIEWs.
+
+    A trace is of the newer kind when it has ``new_view`` events or digests on
+    its sends (both were added together).
+    """
     figures = ViewFigures()
     installed: set[int] = set()
     new_view_sends: dict[int, int] = {}
     delivered_new_views: set[int] = set()
+    recorded_installs = False
     for event in events:
         ev = event.get("ev")
         replica = event.get("replica")
@@ -138,12 +141,14 @@ def view_figures(
             figures.installs += 1
             installed.add(view)
             figures.highest = max(figures.highest, view)
+        elif ev == "send" and "digest" in event:
+            recorded_installs = True  # a trace that has digests also logs installs
         elif ev == "send" and _is_new_view(event.get("type")) and isinstance(view, int):
             if isinstance(event.get("id"), int):
                 new_view_sends[event["id"]] = view
         elif ev == "deliver" and event.get("id") in new_view_sends:
             delivered_new_views.add(new_view_sends[event["id"]])
-    if int(meta.get("schema") or 1) < SCHEMA and not installed:
+    if not installed and not recorded_installs:
         installed = {v for v in delivered_new_views if v > 0}
     figures.installed_views = sorted(installed)
     return figures

@@ -23,9 +23,6 @@ from typing import IO, Any
 
 from sim.closing import Closing
 
-SCHEMA = 2
-"""2 added ``new_view`` events and digests on sends; readers use it to pick definitions."""
-
 
 def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=False)
@@ -52,7 +49,6 @@ class TraceWriter(Closing):
         self.write(
             {
                 "ev": "meta",
-                "schema": SCHEMA,
                 "scenario": scenario,
                 "seed": seed,
                 "n": n,
