@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,7 @@ from sim.explore.sweep import (
     shard_seeds,
     sweep,
 )
+from sim.progress import ProgressBar
 from sim.scenario.model import NetworkSpec, Scenario, WorkloadSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +112,15 @@ def test_sweep_cli_passes_and_summarises(capsys: pytest.CaptureFixture[str]) -> 
     out, err = capsys.readouterr()
     assert status == 0, out + err
     assert "runs          3  passed 3  failed 0" in out and "view changes" in out
-    assert "failing seeds" not in out and err == ""
+    assert "failing seeds" not in out
+    # Not on a terminal: plain progress lines on stderr (3 seeds: a line per seed).
+    lines = err.splitlines()
+    assert [line.split(", ETA ")[0] for line in lines] == [
+        "byzantine-primary sweep: 1/3 seeds (33%), 0 failed",
+        "byzantine-primary sweep: 2/3 seeds (67%), 0 failed",
+        "byzantine-primary sweep: 3/3 seeds (100%), 0 failed",
+    ]
+    assert ", ETA " in lines[0] and ", ETA " not in lines[2]
     argv = ["sweep", str(BYZANTINE_PRIMARY), "--seeds", "1..5", "--shard", "1/2", "--json"]
     assert cli_main(argv) == 0
     data = json.loads(capsys.readouterr().out)
@@ -198,3 +211,125 @@ def test_sweep_bad_input_exits_2(
     assert cli_main(["sweep", str(BYZANTINE_PRIMARY), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ progress and Ctrl-C
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_failures_and_eta() -> None:
+    clock = FakeClock()
+    bar = ProgressBar(
+        "sweep", stream=Terminal(), interval_s=0, unit="seeds", show_failures=True,
+        show_eta=True, clock=clock,
+    )  # fmt: skip
+    bar.update(0, 200)
+    assert bar.render().endswith("0/200 seeds, 0 failed")  # no pace yet, no ETA
+    clock.now += 30
+    for k in range(50):
+        bar.advance(failed=k % 10 == 0)
+    # 50 seeds in 30 s: 150 more take 90 s.
+    assert (
+        bar.render()
+        == "sweep [#######.......................]  25%  50/200 seeds, 5 failed, ETA 1m30s"
+    )
+    clock.now += 90
+    for _ in range(150):
+        bar.advance()
+    assert bar.render().endswith("200/200 seeds, 5 failed")
+
+
+def test_progress_off_a_terminal_prints_a_line_per_tenth() -> None:
+    piped = io.StringIO()
+    clock = FakeClock()
+    with ProgressBar(
+        "sweep", stream=piped, unit="seeds", show_failures=True, plain_every=0.1, clock=clock
+    ) as bar:
+        bar.update(0, 95)
+        for k in range(95):
+            clock.now += 1
+            bar.advance(failed=k == 3)
+    lines = piped.getvalue().splitlines()
+    assert "\r" not in piped.getvalue() and "\x1b" not in piped.getvalue()
+    assert [line.split(" seeds")[0] for line in lines] == [
+        f"sweep: {k}/95" for k in (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+    ]
+    assert lines[0] == "sweep: 10/95 seeds (11%), 1 failed"
+    # Without plain_every a piped bar stays silent, as before.
+    quiet = io.StringIO()
+    with ProgressBar("run", 10, stream=quiet, interval_s=0) as bar:
+        bar(5)
+    assert quiet.getvalue() == ""
+
+
+def sweep_process(jobs: int) -> subprocess.Popen[str]:
+    argv = [str(Path(sys.executable).parent / "ledgersim"), "sweep", str(BYZANTINE_PRIMARY),
+            "--seeds", "1..300", "--jobs", str(jobs)]  # fmt: skip
+    # Its own session: the signal goes to the whole group, as a terminal's Ctrl-C does.
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def ignores_sigint(pid: str) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
+    return bool(ignored & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_prints_the_partial_summary(jobs: int) -> None:
+    process = sweep_process(jobs)
+    assert process.stderr is not None
+    first = process.stderr.readline()  # the first progress line: 30 seeds are done
+    assert first.startswith("byzantine-primary sweep: 30/300 seeds"), first
+    workers = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    # Every child (workers, multiprocessing's helper) leaves Ctrl-C to the parent: a
+    # worker that took it would print a traceback if it won the race with terminate().
+    for pid in workers:
+        assert ignores_sigint(pid), f"child {pid} does not ignore SIGINT"
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("ledgersim: interrupted: ")
+    runs = int(re.search(r"^runs +(\d+) +passed", out, re.M).group(1))  # type: ignore[union-attr]
+    assert 30 <= runs < 300
+    assert f"interrupted   after {runs} of 300 seeds" in out
+    assert "view changes" in out  # the table of the seeds done
+    if jobs > 1:
+        assert len(workers) >= jobs
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "workers still running after Ctrl-C"
+            time.sleep(0.2)
+
+
+def test_interrupted_report_keeps_the_seeds_done() -> None:
+    scenario = Scenario(name="fake", source="scen.toml")
+    report = sweep(scenario, range(1, 11), jobs=1, runner=interrupting_runner)
+    assert report.interrupted and [o.seed for o in report.outcomes] == [1, 2, 3]
+    data = report.to_json()
+    assert (data["runs"], data["planned"], data["interrupted"]) == (3, 10, True)
+    assert [f["seed"] for f in data["failing"]] == [3]
+
+
+def interrupting_runner(scenario: Scenario, seed: int, replica_spec: str | None) -> SeedOutcome:
+    """Seeds 1-3 finish (3 fails); on seed 4 the user presses Ctrl-C."""
+    if seed == 4:
+        raise KeyboardInterrupt
+    return fake_runner(scenario, seed, replica_spec)

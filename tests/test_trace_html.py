@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from trace_browser import body_attributes, chromium
 
 from sim.cli.main import main as cli_main
 from sim.errors import InputError
@@ -28,17 +28,20 @@ def synthetic_trace(
     drop_every: int = 0,
     view_change_after: int | None = None,
     seed: int = 1,
+    equivocate_seq: int | None = None,
 ) -> list[dict[str, Any]]:
     """PBFT's normal case (request, pre-prepare, prepare, commit, reply) for ``rounds`` batches.
 
     Optionally every ``drop_every``-th message is lost and, after round
-    ``view_change_after``, the primary turns silent and everyone moves to view 1.
+    ``view_change_after``, the primary turns silent and everyone moves to view 1
+    (the other replicas install it). At ``equivocate_seq`` the primary sends the
+    last replica a rival batch, which that replica then prepares.
     """
     rng = random.Random(seed)
     client = 1000
     events: list[dict[str, Any]] = [
-        {"ev": "meta", "scenario": "synthetic", "seed": seed, "n": n, "f": (n - 1) // 3,
-         "clients": [client]}
+        {"ev": "meta", "scenario": "synthetic", "seed": seed, "n": n,
+         "f": (n - 1) // 3, "clients": [client]}
     ]  # fmt: skip
     state = {"id": 0, "t": 0.0, "view": 0}
 
@@ -48,6 +51,9 @@ def synthetic_trace(
         view = None if kind == "Request" else int(state["view"])
         events.append({"ev": "send", "t": t0, "id": msg_id, "from": src, "to": dst,
                        "type": kind, "view": view, "seq": seq, "bytes": 120})  # fmt: skip
+        if kind in ("PrePrepare", "Prepare", "Commit") and seq is not None:
+            rival = seq == equivocate_seq and n - 1 in (src, dst) and kind != "Commit"
+            events[-1]["digest"] = RIVAL if rival else batch_digest(seq)
         fate: dict[str, Any] = {"id": msg_id, "from": src, "to": dst, "type": kind}
         if drop_every and msg_id % drop_every == 0:
             events.append({"ev": "drop", "t": t0, "reason": "loss", **fate})
@@ -70,8 +76,8 @@ def synthetic_trace(
                         hop(r, q, phase, seq, t)
         t += 6
         for r in range(n):
-            events.append({"ev": "commit", "t": t, "replica": r, "seq": seq,
-                           "view": state["view"], "digest": "ab" * 8, "txs": 1})  # fmt: skip
+            events.append({"ev": "commit", "t": t, "replica": r, "seq": seq, "view": state["view"],
+                           "digest": batch_digest(seq), "txs": 1})  # fmt: skip
             hop(r, client, "Reply", seq, t)
         t += 6
         if view_change_after == seq:
@@ -90,9 +96,19 @@ def synthetic_trace(
                 if q != new_primary:
                     hop(new_primary, q, "NewView", None, t)
             t += 6
+            for r in range(n):
+                if r != primary:
+                    events.append({"ev": "new_view", "t": t, "replica": r, "view": state["view"]})
         state["t"] = t
     events[1:] = sorted(events[1:], key=lambda e: float(e["t"]))
     return events
+
+
+RIVAL = "ff" * 8
+
+
+def batch_digest(seq: int) -> str:
+    return f"{seq:02x}" * 8
 
 
 def write_trace(path: Path, events: list[dict[str, Any]]) -> Path:
@@ -176,30 +192,6 @@ def test_page_is_self_contained_and_embeds_the_model() -> None:
 # ------------------------------------------------------------------ browser
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("headless Chromium is needed for the trace-page tests: apt-get install -y chromium")
-
-
-def body_attributes(html_path: Path, tmp_path: Path, fragment: str = "") -> dict[str, str]:
-    """Load the page in headless Chromium and return ``<body>``'s data-* attributes."""
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
-    done = subprocess.run(
-        [chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
-         f"--user-data-dir={profile}", "--window-size=1400,800", "--enable-logging=stderr",
-         "--dump-dom", html_path.resolve().as_uri() + fragment],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Uncaught" not in done.stderr, done.stderr[-2000:]
-    body = re.search(r"<body([^>]*)>", done.stdout)
-    assert body is not None, done.stdout[:500]
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
-
-
 @pytest.mark.slow
 def test_page_draws_every_arrow_in_chromium(tmp_path: Path) -> None:
     events = synthetic_trace(rounds=4, drop_every=9, view_change_after=2)
@@ -210,7 +202,10 @@ def test_page_draws_every_arrow_in_chromium(tmp_path: Path) -> None:
     assert attrs["errors"] == "0" and attrs["rendered"] == "1"
     assert int(attrs["arrows-drawn"]) == int(attrs["arrows-total"]) == model.arrows
     assert int(attrs["drops-drawn"]) == model.drops > 0
-    assert int(attrs["view-changes-drawn"]) == 4
+    # Four replicas ask for view 1 (hollow marks), three correct ones install it: one view change.
+    assert int(attrs["view-change-attempts-drawn"]) == 4
+    assert int(attrs["view-changes-drawn"]) == 3
+    assert (attrs["view-changes-total"], attrs["highest-view"]) == ("1", "1")
     assert int(attrs["faults-drawn"]) == 1 and int(attrs["lanes"]) == 5
 
     # Filters: view 1 keeps its own messages plus those without a view (requests).
@@ -254,12 +249,19 @@ def test_large_trace_stays_usable(tmp_path: Path) -> None:
     trace = write_trace(tmp_path / "big.jsonl", events)
     out = tmp_path / "big.html"
     assert cli_main(["trace", str(trace), "--html", str(out)]) == 0
+    # Zoomed out, thousands of arrows would be hairlines: the overview draws density bars.
     attrs = body_attributes(out, tmp_path)
-    assert attrs["errors"] == "0" and int(attrs["arrows-drawn"]) == model.arrows
+    assert attrs["errors"] == "0" and attrs["mode"] == "overview"
+    assert int(attrs["arrows-in-window"]) == model.arrows and attrs["arrows-drawn"] == "0"
+    assert int(attrs["density-bins"]) > 100 and int(attrs["slot-bands-drawn"]) == 400
+    # Asked for, every arrow is still drawn.
+    attrs = body_attributes(out, tmp_path, "#mode=detail")
+    assert attrs["mode"] == "detail" and int(attrs["arrows-drawn"]) == model.arrows
     html = out.read_text()
     assert html.count("<canvas") == 1 and html.count("<svg") == 0  # no node per arrow
-    # Zoomed in on a short window, only what is in it is drawn.
+    # Zoomed in on a short window, arrows again, and only what is in it.
     attrs = body_attributes(out, tmp_path, "#t=0-100")
+    assert attrs["mode"] == "detail" and attrs["density-bins"] == "0"
     assert 0 < int(attrs["arrows-drawn"]) < model.arrows // 20
 
 
@@ -269,10 +271,12 @@ def test_trace_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     assert "nope.jsonl: cannot read trace" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"ev":"meta"}\n{oops\n')
+    bad.write_text('{"ev":"meta"}\n{oops\n{"ev":"meta"}\n')
     assert cli_main(["trace", str(bad), "--html", str(tmp_path / "o.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ledgersim: error: ") and "bad.jsonl:2:" in err and "\n" not in err
+    assert cli_main(["trace", str(bad)]) == 2
+    assert "expected --html OUT, --json or both" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -293,6 +297,10 @@ def test_byzantine_primary_run_shows_a_view_change(tmp_path: Path) -> None:
     assert int(attrs["arrows-drawn"]) == model.arrows > 0
     assert int(attrs["view-changes-drawn"]) >= 1
     assert int(attrs["faults-drawn"]) >= 1
+    # The header counts NEW-VIEWs installed by correct replicas, the same figure as --json.
+    installed = {e["view"] for e in map(json.loads, trace.read_text().splitlines())
+                 if e["ev"] == "new_view"}  # fmt: skip
+    assert int(attrs["view-changes-total"]) == len(installed) == model.views.installed >= 1
     phases = {model.types[m[4]] for m in model.msgs}
     assert {"PrePrepare", "Prepare", "Commit", "ViewChange", "NewView"} <= phases
 

@@ -3,12 +3,14 @@
 The table (or ``--json``) sums the runs up; each failing seed is printed with
 the exact ``ledgersim run`` command that replays it, and the sweep exits 1 if
 any seed failed, so CI can run a shard of seeds per machine with ``--shard``.
+Ctrl-C prints the summary of the seeds done so far and exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from sim.errors import InputError, RunFailed
@@ -50,7 +52,14 @@ def sweep_command(args: argparse.Namespace) -> int:
         raise InputError("--dask and --jobs: choose one (--jobs is for local processes)")
     if args.replica:
         load_replica_class(args.replica)  # fail here, once, rather than in every worker
-    bar = ProgressBar(f"{scenario.name} sweep", unit="seeds", enabled=False if args.json else None)
+    bar = ProgressBar(
+        f"{scenario.name} sweep",
+        unit="seeds",
+        enabled=False if args.json else None,
+        show_failures=True,
+        show_eta=True,
+        plain_every=0.1,  # off a terminal: a line per 10% of the seeds
+    )
     with bar:
         report = sweep(
             scenario,
@@ -65,6 +74,12 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_sweep(report))
+    if report.interrupted:
+        print(
+            f"ledgersim: interrupted: {len(report.outcomes)} of {report.planned} seeds done",
+            file=sys.stderr,
+        )
+        return 130
     if report.failed:
         first = report.failed[0]
         raise RunFailed(
@@ -85,6 +100,8 @@ def format_sweep(report: SweepReport) -> str:
         f"runs          {data['runs']}  passed {data['passed']}  failed {data['failures']}"
         f"  (wall {data['wall_s']:.1f} s)",
     ]
+    if report.interrupted:
+        lines.append(f"interrupted   after {data['runs']} of {data['planned']} seeds")
     rows = [
         ("view changes", data["view_changes"]),
         ("committed", data["committed"]),

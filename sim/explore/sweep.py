@@ -10,6 +10,11 @@ dataclass, a seed, and the replica class as a ``module:Class`` string.
 The runner (one seed -> :class:`SeedOutcome`) is injectable, which is how the
 sweep machinery is tested without the simulator and how a mutant replica is
 swept to show that a failure is reported with a reproducing command.
+
+Ctrl-C stops a sweep cleanly: the workers ignore SIGINT (the terminal sends
+it to the whole process group, and a worker's traceback would say nothing
+useful), the parent stops them and returns the seeds finished so far, marked
+``interrupted``, so the caller can still print what was learnt.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import multiprocessing
 import os
 import re
 import shlex
+import signal
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -210,6 +217,9 @@ class SweepReport:
     replica_spec: str | None
     outcomes: list[SeedOutcome] = field(default_factory=list)
     wall_s: float = 0.0
+    planned: int = 0
+    """Seeds this shard was to run; more than ``len(outcomes)`` when interrupted."""
+    interrupted: bool = False
 
     @property
     def failed(self) -> list[SeedOutcome]:
@@ -228,6 +238,8 @@ class SweepReport:
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "replica": self.replica_spec,
             "runs": len(self.outcomes),
+            "planned": self.planned,
+            "interrupted": self.interrupted,
             "passed": len(self.outcomes) - len(self.failed),
             "failures": len(self.failed),
             "failing": [
@@ -277,6 +289,9 @@ def sweep(
 
     ``dask`` is a Dask scheduler's address: the seeds then run as tasks there
     (:mod:`sim.explore.cluster`) instead of in ``jobs`` local processes.
+
+    Ctrl-C (KeyboardInterrupt) ends the sweep early with the seeds done so far
+    and ``interrupted`` set, the workers stopped.
     """
     chosen = shard_seeds(seeds, shard)
     report = SweepReport(
@@ -285,14 +300,21 @@ def sweep(
         seeds=list(seeds),
         shard=shard,
         replica_spec=replica_spec,
+        planned=len(chosen),
     )
     started = time.perf_counter()
     if progress is not None:
         progress.update(0, len(chosen))
-    for outcome in _outcomes(scenario, chosen, jobs, runner, replica_spec, dask):
-        report.outcomes.append(outcome)
-        if progress is not None:
-            progress.advance()
+    outcomes = _outcomes(scenario, chosen, jobs, runner, replica_spec, dask)
+    try:
+        for outcome in outcomes:
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress.advance(failed=not outcome.ok)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        outcomes.close()  # leaves the pool: its workers are terminated
     report.outcomes.sort(key=lambda o: o.seed)
     report.wall_s = time.perf_counter() - started
     return report
@@ -305,7 +327,7 @@ def _outcomes(
     runner: Runner,
     replica_spec: str | None,
     dask: str | None = None,
-) -> Iterator[SeedOutcome]:
+) -> Generator[SeedOutcome, None, None]:
     workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
     work = [(runner, scenario, seed, replica_spec) for seed in seeds]
     if dask is not None:
@@ -317,5 +339,19 @@ def _outcomes(
         yield from map(_call, work)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    # Workers start with SIGINT ignored (a spawned interpreter keeps an ignored
+    # signal ignored), so there is no moment at which Ctrl-C gives them a traceback.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        pool = context.Pool(workers, initializer=_ignore_interrupts)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         yield from pool.imap_unordered(_call, work)
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it terminates the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

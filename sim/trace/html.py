@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
+from sim.trace.derive import STAGES, ViewFigures, periods, slots, view_figures
 
 PHASES = (
     "request",
@@ -73,6 +75,7 @@ class _Send:
     view: int | None
     seq: int | None
     size: int
+    digest: str | None = None
     outcomes: list[tuple[float, int, str]] = field(default_factory=list)
 
 
@@ -85,10 +88,20 @@ class TraceModel:
     types: list[str]
     reasons: list[str]
     msgs: list[list[Any]]
-    """``[t_send, t_end, from, to, type#, view|-1, seq|-1, status, bytes, reason#|-1]``."""
+    """``[t_send, t_end, from, to, type#, view|-1, seq|-1, status, bytes, reason#|-1, digest]``
+    (digest ``""`` when the message carries none)."""
     marks: list[list[Any]]
     """``[t, kind, replica|None, label, view|-1, seq|-1]``: faults, view changes, commits."""
     t_end: float
+    periods: list[list[Any]] = field(default_factory=list)
+    """See :func:`sim.trace.derive.periods`."""
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    """See :func:`sim.trace.derive.slots`."""
+    views: ViewFigures = field(default_factory=ViewFigures)
+    warnings: list[str] = field(default_factory=list)
+    """Shown on the page (e.g. the trace was cut off)."""
+    sent: dict[str, int] = field(default_factory=dict)
+    """Messages sent (hops, a duplicate counted once) by type."""
 
     @property
     def arrows(self) -> int:
@@ -112,30 +125,59 @@ class TraceModel:
             "msgs": self.msgs,
             "marks": self.marks,
             "tEnd": self.t_end,
+            "periods": self.periods,
+            "slots": self.slots,
+            "stages": list(STAGES),
+            "views": {
+                "installed": self.views.installed,
+                "installedViews": self.views.installed_views,
+                "installs": self.views.installs,
+                "attempts": self.views.attempts,
+                "highest": self.views.highest,
+            },
+            "warnings": self.warnings,
         }
 
 
 # ------------------------------------------------------------------ reading
 
 
-def read_trace(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a JSON-lines trace; a broken line is an InputError naming it."""
+def read_trace(path: str | Path, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """The events of a JSON-lines trace; a broken line is an InputError naming it.
+
+    With ``warnings`` given, a cut-off last line (a run killed while writing)
+    is left out and explained there instead, so what was written can be drawn.
+    """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source}: cannot read trace: {exc}") from None
-    return parse_trace(text.splitlines(), source)
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read trace: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if warnings is None:
+            raise InputError(f"{source}: cannot read trace: not UTF-8 ({exc.reason})") from None
+        # A kill can cut a multi-byte character in half; the cut line is dropped below.
+        text = raw.decode("utf-8", errors="replace")
+    return parse_trace(text.splitlines(), source, warnings)
 
 
-def parse_trace(lines: Iterable[str], source: str = "<trace>") -> list[dict[str, Any]]:
-    events = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+def parse_trace(
+    lines: Iterable[str], source: str = "<trace>", warnings: list[str] | None = None
+) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    for position, (number, line) in enumerate(numbered):
         try:
             event = json.loads(line)
         except json.JSONDecodeError as exc:
+            if warnings is not None and position == len(numbered) - 1 and events:
+                warnings.append(
+                    f"{source}:{number}: last line is cut off (was the run killed?); "
+                    f"drawing the {len(events)} events before it"
+                )
+                break
             raise InputError(f"{source}:{number}: expected a JSON object, {exc.msg}") from None
         if not isinstance(event, dict) or not isinstance(event.get("ev"), str):
             raise InputError(f'{source}:{number}: expected an object with an "ev" field')
@@ -187,7 +229,7 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
         if kind == "meta":
             meta = dict(event)
             continue
-        if kind not in ("send", "deliver", "drop", "commit", "view_change", "fault"):
+        if kind not in ("send", "deliver", "drop", "commit", "view_change", "new_view", "fault"):
             continue
         t = f.num("t")
         t_end = max(t_end, t)
@@ -203,6 +245,7 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
                 view=f.opt_int("view"),
                 seq=f.opt_int("seq"),
                 size=int(event.get("bytes") or 0),
+                digest=event["digest"] if isinstance(event.get("digest"), str) else None,
             )
             order.append(msg_id)
         elif kind in ("deliver", "drop"):
@@ -224,15 +267,19 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
         elif kind == "view_change":
             view = f.integer("view")
             marks.append(
-                [t, "view_change", f.integer("replica"), f"view change to {view}", view, -1]
+                [t, "view_change", f.integer("replica"), f"asks for view {view}", view, -1]
             )
+        elif kind == "new_view":
+            view = f.integer("view")
+            marks.append([t, "new_view", f.integer("replica"), f"installed view {view}", view, -1])
         else:
             fault_replica = f.opt_int("replica")
             fault_kind = f.text("kind", "fault")
             if fault_kind == "byzantine" and fault_replica is not None:
                 byzantine.add(fault_replica)
             detail = f.text("detail")
-            label = f"{fault_kind}: {detail}" if detail else fault_kind
+            label = detail if detail.startswith(fault_kind) else f"{fault_kind}: {detail}"
+            label = label if detail else fault_kind
             marks.append([t, "fault", fault_replica, label, -1, -1])
     types: list[str] = []
     reasons: list[str] = []
@@ -257,6 +304,7 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
                     status,
                     sent.size,
                     reasons.index(reason) if reason else -1,
+                    sent.digest or "",
                 ]
             )
     msgs.sort(key=lambda m: (m[0], m[1]))
@@ -269,6 +317,10 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
         msgs=msgs,
         marks=marks,
         t_end=t_end,
+        periods=periods(events, t_end),
+        slots=slots(events, meta),
+        views=view_figures(events, meta, byzantine),
+        sent=dict(Counter(sends[i].type for i in order)),
     )
 
 
@@ -308,6 +360,10 @@ def render_html(model: TraceModel, title: str = "ledgersim trace") -> str:
         "@@TITLE@@": escape(title),
         "@@CSS@@": _asset("trace.css"),
         "@@ERRORS_JS@@": _asset("trace-errors.js"),
+        "@@LABELS_JS@@": _asset("trace-labels.js"),
+        "@@LAYERS_JS@@": _asset("trace-layers.js"),
+        "@@SLOTS_JS@@": _asset("trace-slots.js"),
+        "@@HEADER_JS@@": _asset("trace-header.js"),
         "@@JS@@": _asset("trace.js"),
         "@@DATA@@": _script_json(model.to_json()),
     }
@@ -315,9 +371,22 @@ def render_html(model: TraceModel, title: str = "ledgersim trace") -> str:
     return re.sub("@@[A-Z_]+@@", lambda m: parts.get(m.group(0), m.group(0)), page)
 
 
+def load_model(trace_path: str | Path) -> TraceModel:
+    """A trace file's model; a cut-off last line is left out with a warning in the model."""
+    warnings: list[str] = []
+    model = build_model(read_trace(trace_path, warnings), str(trace_path))
+    model.warnings = warnings
+    return model
+
+
 def write_html(trace_path: str | Path, out_path: str | Path) -> TraceModel:
     """Read a trace file, write its picture; returns the model (counts for the CLI)."""
-    model = build_model(read_trace(trace_path), str(trace_path))
+    model = load_model(trace_path)
+    write_model(model, trace_path, out_path)
+    return model
+
+
+def write_model(model: TraceModel, trace_path: str | Path, out_path: str | Path) -> None:
     meta = model.meta
     title = f"ledgersim trace: {meta.get('scenario', Path(trace_path).stem)}"
     if "seed" in meta:
@@ -326,4 +395,3 @@ def write_html(trace_path: str | Path, out_path: str | Path) -> TraceModel:
         Path(out_path).write_text(render_html(model, title), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{out_path}: cannot write HTML: {exc.strerror or exc}") from None
-    return model

@@ -3,8 +3,12 @@
 One JSON object per line, times in virtual milliseconds. The first line is
 ``meta``; then ``send``/``deliver``/``drop`` per message hop (``id`` ties a
 send to its delivery or drop), ``commit`` per batch executed by a replica,
-``view_change`` when a replica's view grows, and ``fault`` for each scheduled
-fault as it takes effect. ``sim.cli.trace`` renders this as a picture, so the
+``view_change`` when a replica's view grows (it may be a view change that
+never completes), ``new_view`` when a correct replica installs a view and
+starts working in it (what "view changes" counts), and ``fault`` for each
+scheduled fault as it takes effect. PRE-PREPARE, PREPARE and COMMIT sends carry
+the batch digest's first 16 hex digits, so rival proposals for one sequence
+number can be told apart. ``sim.cli.trace`` renders this as a picture, so the
 field names are a contract; extra fields may be added, none removed.
 
 The writer is only created when a trace was asked for: the simulator's hot
@@ -43,7 +47,14 @@ class TraceWriter(Closing):
 
     def meta(self, scenario: str, seed: int, n: int, f: int, clients: list[int]) -> None:
         self.write(
-            {"ev": "meta", "scenario": scenario, "seed": seed, "n": n, "f": f, "clients": clients}
+            {
+                "ev": "meta",
+                "scenario": scenario,
+                "seed": seed,
+                "n": n,
+                "f": f,
+                "clients": clients,
+            }
         )
 
     def send(
@@ -56,20 +67,22 @@ class TraceWriter(Closing):
         view: int | None,
         seq: int | None,
         size: int,
+        digest: bytes | None = None,
     ) -> None:
-        self.write(
-            {
-                "ev": "send",
-                "t": _t(t),
-                "id": msg_id,
-                "from": src,
-                "to": dst,
-                "type": kind,
-                "view": view,
-                "seq": seq,
-                "bytes": size,
-            }
-        )
+        event: dict[str, Any] = {
+            "ev": "send",
+            "t": _t(t),
+            "id": msg_id,
+            "from": src,
+            "to": dst,
+            "type": kind,
+            "view": view,
+            "seq": seq,
+            "bytes": size,
+        }
+        if isinstance(digest, bytes):
+            event["digest"] = short_digest(digest)
+        self.write(event)
 
     def deliver(self, t: float, msg_id: int, src: int, dst: int, kind: str) -> None:
         self.write(
@@ -97,13 +110,22 @@ class TraceWriter(Closing):
                 "replica": replica,
                 "seq": seq,
                 "view": view,
-                "digest": digest.hex()[:16],
+                "digest": short_digest(digest),
                 "txs": txs,
             }
         )
 
     def view_change(self, t: float, replica: int, view: int) -> None:
         self.write({"ev": "view_change", "t": _t(t), "replica": replica, "view": view})
+
+    def view_installed(
+        self, t: float, replica: int, before: tuple[int, bool] | None, after: tuple[int, bool]
+    ) -> None:
+        """A ``new_view`` event when a step left the replica working in a view above 0
+        that it was not working in before (via NEW-VIEW, or catching up to one)."""
+        view, changing = after
+        if view > 0 and not changing and before != after:
+            self.write({"ev": "new_view", "t": _t(t), "replica": replica, "view": view})
 
     def fault(self, t: float, kind: str, replica: int | None, detail: str) -> None:
         event: dict[str, Any] = {"ev": "fault", "t": _t(t), "kind": kind}
@@ -117,6 +139,16 @@ class TraceWriter(Closing):
             self._out.close()
         else:
             self._out.flush()
+
+
+def view_state(replica: Any) -> tuple[int, bool]:
+    """``(view, in a view change)`` of a replica, compared before and after each step."""
+    return int(replica.view), bool(getattr(replica, "in_view_change", False))
+
+
+def short_digest(digest: bytes) -> str:
+    """Enough of a digest to tell batches apart on a picture (and match commits to proposals)."""
+    return digest.hex()[:16]
 
 
 def _t(t: float) -> float | int:

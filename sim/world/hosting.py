@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import cast
 
 from pbft.api import Event, LogMeasured, Output, Tick
+from sim.trace.writer import view_state
 from sim.world.byzantine import Behaviour, Emit
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
@@ -52,6 +53,8 @@ class Hosting(WorldState):
             event = rewritten
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
+        trace = self.trace
+        before = view_state(replica) if trace is not None else None
         out: Output = replica.step(event)
         if out.persist or out.compact:
             node.disk.append(out.persist, out.compact)
@@ -63,6 +66,8 @@ class Hosting(WorldState):
             if view > node.view and self.trace is not None:
                 self.trace.view_change(self.now, node.id, view)
             node.view = view
+        if trace is not None and behaviour is None:
+            trace.view_installed(self.now, node.id, before, view_state(replica))
         if out.persist:
             self._note_stable(node, replica.stable_checkpoint)
         if behaviour is None:

@@ -71,6 +71,7 @@ class Sending(WorldState):
                     getattr(message, "view", None),
                     getattr(message, "seq", None),
                     size,
+                    getattr(message, "digest", None),
                 )
             if not (0 <= dst < n or 0 <= dst - CLIENT_ID_BASE < clients):
                 self._dropped(msg_id, src, dst, kind, "unknown-destination")

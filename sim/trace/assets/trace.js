@@ -4,6 +4,13 @@
 // time window, so 100k messages cost a redraw, not 100k DOM nodes. Counters of
 // what was drawn are published as data-* attributes on <body>, which is how
 // the tests (headless Chromium) check the picture without looking at pixels.
+// Fault periods, sequence-number bands and the zoomed-out density strips are
+// drawn by trace-layers.js, labels placed by trace-labels.js, the per-slot
+// panel is trace-slots.js and the header and legend trace-header.js.
+//
+// This file is longer than the project's usual ~500 lines on purpose: it is one
+// closure over the typed-array model, the draw loop, stepping and the mouse,
+// which all share the view state; what stands alone lives in those other files.
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("trace-data").textContent);
@@ -19,8 +26,11 @@
     "state-transfer": "#4b5563",
     "other": "#94a3b8",
   };
-  const MARK_COLOURS = { fault: "#b91c1c", view_change: "#c026d3", commit: "#15803d" };
-  const LABEL_W = 150, AXIS_H = 30, LANE_H = 42, PAD_R = 18, PAD_B = 12;
+  // Rival batches for one sequence number: colours far from each other and from the phases'.
+  const BATCH_COLOURS = ["#111827", "#e11d48", "#0d9488", "#ca8a04"];
+  const MARK_COLOURS = { fault: "#b91c1c", view_change: "#c026d3", new_view: "#a21caf", commit: "#15803d" };
+  const LABEL_W = 170, AXIS_H = 30, SLOT_H = 30, LANE_H = 48, PAD_R = 18, PAD_B = 12;
+  const TOP = AXIS_H + SLOT_H;
   const DELIVERED = 0, DROPPED = 1, IN_FLIGHT = 2;
   const STATUS_NAMES = ["delivered", "dropped", "never delivered (run ended)"];
 
@@ -30,12 +40,14 @@
   const T0 = new Float64Array(N), T1 = new Float64Array(N);
   const FROM = new Int32Array(N), TO = new Int32Array(N), TYPE = new Int32Array(N);
   const VIEW = new Int32Array(N), SEQ = new Int32Array(N), STATUS = new Int8Array(N);
-  const REASON = new Int32Array(N), BYTES = new Int32Array(N);
+  const REASON = new Int32Array(N), BYTES = new Int32Array(N), BATCH = new Int8Array(N);
+  const DIGEST = new Array(N);
   let maxDur = 0;
   for (let i = 0; i < N; i++) {
     const m = msgs[i];
     T0[i] = m[0]; T1[i] = m[1]; FROM[i] = m[2]; TO[i] = m[3]; TYPE[i] = m[4];
     VIEW[i] = m[5]; SEQ[i] = m[6]; STATUS[i] = m[7]; BYTES[i] = m[8]; REASON[i] = m[9];
+    DIGEST[i] = m[10] || "";
     if (m[1] - m[0] > maxDur) maxDur = m[1] - m[0];
   }
   const phaseOfType = DATA.typePhase;
@@ -43,7 +55,25 @@
   const lanes = DATA.lanes;
   const laneOf = new Map();
   lanes.forEach((lane, index) => laneOf.set(lane.id, index));
-  const tStart = N ? Math.min(T0[0], marks.length ? marks[0][0] : Infinity) : (marks.length ? marks[0][0] : 0);
+
+  // Which batch of its slot each digest-carrying message names, when the slot had rivals.
+  const batchOf = new Map();  // seq -> Map(digest -> index)
+  const contested = new Set();
+  for (const slot of DATA.slots) {
+    batchOf.set(slot.seq, new Map(slot.digests.map((d, k) => [d, k])));
+    if (new Set(slot.proposals.map((p) => p[2])).size > 1) contested.add(slot.seq);
+  }
+  for (let i = 0; i < N; i++) {
+    BATCH[i] = -1;
+    if (DIGEST[i] && contested.has(SEQ[i])) {
+      const index = batchOf.get(SEQ[i]).get(DIGEST[i]);
+      if (index !== undefined) BATCH[i] = index;
+    }
+  }
+  const batchColour = (seq, index) => (contested.has(seq) ? BATCH_COLOURS[index % BATCH_COLOURS.length] : "#374151");
+
+  const firstT = Math.min(N ? T0[0] : Infinity, marks.length ? marks[0][0] : Infinity);
+  const tStart = isFinite(firstT) ? Math.max(0, firstT) : 0;
   const tEnd = Math.max(DATA.tEnd, tStart + 1);
 
   // Events in time order, for stepping: message i as i, mark j as -(j + 1).
@@ -58,17 +88,27 @@
   const stepTime = (s) => (s >= 0 ? T0[s] : marks[-s - 1][0]);
 
   // ---------------------------------------------------------------- state
+  const pad = (tEnd - tStart) * 0.01;
+  const fullWindow = [0, tEnd + pad];
   const st = {
-    t0: tStart - (tEnd - tStart) * 0.01,
-    t1: tEnd + (tEnd - tStart) * 0.01,
+    t0: fullWindow[0],
+    t1: fullWindow[1],
     view: null,
     seqLo: null,
     seqHi: null,
     keepUnnumbered: true,
     phaseOn: DATA.phases.map(() => true),
     cursor: -1,
+    mode: "auto",      // "auto" | "detail" | "overview"
+    batches: true,     // colour rival batches
   };
-  const fullWindow = [st.t0, st.t1];
+
+  // The window never starts before time 0 and never grows past four whole runs.
+  function setWindow(t0, t1) {
+    const span = Math.max(0.01, Math.min((fullWindow[1] - fullWindow[0]) * 4, t1 - t0));
+    t0 = Math.max(0, t0);
+    st.t0 = t0; st.t1 = t0 + span;
+  }
 
   function msgVisible(i) {
     if (!st.phaseOn[phaseOfType[TYPE[i]]]) return false;
@@ -100,12 +140,17 @@
   let plotW = 100;
   const drawn = new Int32Array(N);
   let drawnCount = 0;
+  let overview = false;
   const drawnMarks = [];
 
   const xOf = (t) => LABEL_W + ((t - st.t0) / (st.t1 - st.t0)) * plotW;
   const tOf = (x) => st.t0 + ((x - LABEL_W) / plotW) * (st.t1 - st.t0);
-  const yOfLane = (index) => AXIS_H + index * LANE_H + LANE_H / 2;
+  const yOfLane = (index) => TOP + index * LANE_H + LANE_H / 2;
   const yOf = (principal) => yOfLane(laneOf.has(principal) ? laneOf.get(principal) : 0);
+  const BOTTOM = TOP + lanes.length * LANE_H;
+  const layers = window.TraceLayers(DATA, {
+    ctx, xOf, yOfLane, laneOf, LANE_H, TOP, BOTTOM, LABEL_W, SLOT_Y: AXIS_H, SLOT_H, plotW: () => plotW,
+  });
 
   function lowerBound(t) {
     let lo = 0, hi = N;
@@ -132,7 +177,7 @@
   function draw() {
     const dpr = window.devicePixelRatio || 1;
     const W = Math.max(400, stage.clientWidth);
-    const H = AXIS_H + lanes.length * LANE_H + PAD_B;
+    const H = BOTTOM + PAD_B;
     canvas.width = Math.round(W * dpr);
     canvas.height = Math.round(H * dpr);
     canvas.style.height = H + "px";
@@ -141,9 +186,10 @@
     plotW = W - LABEL_W - PAD_R;
     const cursorT = st.cursor >= 0 ? stepTime(steps[st.cursor]) : Infinity;
     const current = st.cursor >= 0 ? steps[st.cursor] : null;
+    const labels = window.TraceLabels(ctx);
+    const selected = slotPanel ? slotPanel.selected() : null;
 
-    // Lanes and labels.
-    ctx.font = "13px system-ui, sans-serif";
+    // Lanes and their names.
     ctx.textBaseline = "middle";
     lanes.forEach((lane, index) => {
       const y = yOfLane(index);
@@ -152,17 +198,24 @@
       ctx.lineWidth = 1;
       ctx.beginPath(); ctx.moveTo(LABEL_W, y); ctx.lineTo(W - PAD_R, y); ctx.stroke();
       ctx.fillStyle = lane.byzantine ? "#b91c1c" : lane.kind === "client" ? "#1d4ed8" : "#111827";
-      ctx.fillText(lane.label, 8, y);
+      ctx.font = "bold 15px system-ui, sans-serif";
+      const [name, note] = lane.label.split(" (");
+      ctx.fillText(name, 8, note ? y - 8 : y);
+      if (note) { ctx.font = "bold 12px system-ui, sans-serif"; ctx.fillText("(" + note, 8, y + 9); }
     });
+    ctx.font = "12px system-ui, sans-serif"; ctx.fillStyle = "#6b7280"; ctx.textBaseline = "middle";
+    ctx.fillText("sequence numbers", 8, AXIS_H + SLOT_H / 2);
 
-    // Time axis.
-    const step = niceStep((st.t1 - st.t0) / Math.max(1, plotW / 90));
-    ctx.fillStyle = "#6b7280"; ctx.strokeStyle = "#e5e7eb"; ctx.font = "11px system-ui, sans-serif";
+    // Time axis (never below 0 ms).
+    const step = niceStep((st.t1 - st.t0) / Math.max(1, plotW / 100));
+    ctx.fillStyle = "#4b5563"; ctx.strokeStyle = "#e5e7eb"; ctx.font = "13px system-ui, sans-serif";
     ctx.textBaseline = "alphabetic"; ctx.textAlign = "center";
     const decimals = Math.max(0, -Math.floor(Math.log10(step)));
-    for (let k = Math.ceil(st.t0 / step); k * step <= st.t1; k++) {
+    let firstTick = null;
+    for (let k = Math.ceil(Math.max(0, st.t0) / step); k * step <= st.t1; k++) {
       const t = k * step;
       const x = xOf(t);
+      if (firstTick === null) firstTick = t;
       ctx.beginPath(); ctx.moveTo(x, AXIS_H - 6); ctx.lineTo(x, H - PAD_B); ctx.stroke();
       ctx.fillText(t.toFixed(decimals) + " ms", x, AXIS_H - 10);
     }
@@ -171,50 +224,59 @@
     ctx.save();
     ctx.beginPath(); ctx.rect(LABEL_W, 0, plotW, H); ctx.clip();
 
-    // Messages, bucketed by phase and status so each bucket is one stroke.
-    const phases = DATA.phases.length;
-    const buckets = [];
-    for (let k = 0; k < phases * 3; k++) buckets.push([]);
+    const periodCounts = layers.drawPeriods(st.t0, st.t1, labels);
+    const bands = layers.drawSlotBands(st.t0, st.t1, selected, batchColour, labels);
+
+    // Which messages are in the window; too many to tell apart means the overview.
     drawnCount = 0;
-    let drops = 0;
+    let drops = 0, rivals = 0;
     const first = lowerBound(st.t0 - maxDur);
     for (let i = first; i < N && T0[i] <= st.t1; i++) {
       if (T1[i] < st.t0 || !msgVisible(i)) continue;
       drawn[drawnCount++] = i;
       if (STATUS[i] === DROPPED) drops++;
-      buckets[phaseOfType[TYPE[i]] * 3 + STATUS[i]].push(i);
     }
-    const future = [];
-    for (let k = 0; k < buckets.length; k++) {
-      const list = buckets[k];
-      if (!list.length) continue;
-      const status = k % 3;
-      const colour = PHASE_COLOURS[DATA.phases[(k - status) / 3]] || "#94a3b8";
-      strokeMessages(list.filter((i) => T0[i] <= cursorT), colour, status, 1);
-      for (const i of list) if (T0[i] > cursorT) future.push(i);
+    overview = st.mode === "overview" || (st.mode === "auto" && drawnCount > Math.max(1500, plotW * 1.2));
+    let bins = 0, digestLabels = 0;
+    if (overview) {
+      bins = layers.drawDensity(drawn, drawnCount, FROM, TYPE, STATUS, T0, phaseOfType, PHASE_COLOURS);
+    } else {
+      // Bucketed by colour and status so each bucket is one stroke.
+      const buckets = new Map();
+      const future = [];
+      for (let k = 0; k < drawnCount; k++) {
+        const i = drawn[k];
+        if (T0[i] > cursorT) { future.push(i); continue; }
+        const rival = st.batches && BATCH[i] >= 0;
+        if (rival) rivals++;
+        const colour = rival ? BATCH_COLOURS[BATCH[i] % BATCH_COLOURS.length]
+          : PHASE_COLOURS[DATA.phases[phaseOfType[TYPE[i]]]] || "#94a3b8";
+        const key = colour + "/" + STATUS[i] + "/" + (rival ? 1 : 0);
+        if (!buckets.has(key)) buckets.set(key, []);
+        buckets.get(key).push(i);
+      }
+      for (const [key, list] of buckets) {
+        const [colour, status, rival] = key.split("/");
+        strokeMessages(list, colour, Number(status), 1, rival === "1" ? 2.4 : 1.4);
+      }
+      if (future.length) strokeMessages(future, "#9ca3af", DELIVERED, 0.15, 1.2);
+      digestLabels = drawDigestLabels(labels, cursorT);
     }
-    if (future.length) strokeMessages(future, "#9ca3af", DELIVERED, 0.15);
-    if (current !== null && current >= 0) {
-      ctx.save();
-      ctx.lineWidth = 3;
-      strokeMessages([current], "#111827", STATUS[current], 1, 3);
-      ctx.restore();
-    }
+    if (current !== null && current >= 0) strokeMessages([current], "#111827", STATUS[current], 1, 3.5);
 
-    // Marks on their lanes (faults across every lane when they name no replica).
+    // Marks on their lanes.
     drawnMarks.length = 0;
-    const counts = { fault: 0, view_change: 0, commit: 0 };
+    const counts = { fault: 0, view_change: 0, new_view: 0, commit: 0 };
     for (let j = 0; j < marks.length; j++) {
       const m = marks[j];
       if (m[0] < st.t0 || m[0] > st.t1 || !markVisible(j)) continue;
-      const x = xOf(m[0]);
-      const alpha = m[0] > cursorT ? 0.25 : 1;
-      ctx.globalAlpha = alpha;
-      drawMark(m, x, j === (current !== null && current < 0 ? -current - 1 : -1));
+      ctx.globalAlpha = m[0] > cursorT ? 0.25 : 1;
+      drawMark(m, xOf(m[0]), j === (current !== null && current < 0 ? -current - 1 : -1), labels);
       ctx.globalAlpha = 1;
       counts[m[1]] = (counts[m[1]] || 0) + 1;
       drawnMarks.push(j);
     }
+    labels.flush();
     if (st.cursor >= 0) {
       const x = xOf(cursorT);
       ctx.strokeStyle = "#111827"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
@@ -225,25 +287,43 @@
 
     const ds = document.body.dataset;
     ds.arrowsTotal = String(N);
-    ds.arrowsDrawn = String(drawnCount);
-    ds.dropsDrawn = String(drops);
-    ds.viewChangesDrawn = String(counts.view_change);
+    ds.arrowsDrawn = overview ? "0" : String(drawnCount);
+    ds.arrowsInWindow = String(drawnCount);
+    ds.dropsDrawn = overview ? "0" : String(drops);
+    ds.rivalArrowsDrawn = String(rivals);
+    ds.digestLabelsDrawn = String(digestLabels);
+    ds.mode = overview ? "overview" : "detail";
+    ds.densityBins = String(bins);
+    ds.slotBandsDrawn = String(bands);
+    ds.viewChangesDrawn = String(counts.new_view);
+    ds.viewChangeAttemptsDrawn = String(counts.view_change);
     ds.faultsDrawn = String(counts.fault);
     ds.commitsDrawn = String(counts.commit);
+    ds.crashedDrawn = String(periodCounts.crashed);
+    ds.pausedDrawn = String(periodCounts.paused);
+    ds.byzantineDrawn = String(periodCounts.byzantine);
+    ds.partitionLanesDrawn = String(periodCounts.partition);
+    ds.labelsDrawn = String(labels.drawn());
+    ds.labelsHidden = String(labels.hidden());
+    ds.labelOverlaps = String(labels.overlapCount());
+    ds.labelTexts = JSON.stringify(labels.texts());
+    ds.axisStart = String(firstTick === null ? st.t0 : firstTick);
+    ds.windowStart = String(st.t0);
     ds.lanes = String(lanes.length);
     ds.draws = String(Number(ds.draws || 0) + 1);
     ds.rendered = "1";
     document.getElementById("window-label").textContent =
-      fmtMs(st.t0) + " \u2013 " + fmtMs(st.t1) + " ms, " + drawnCount + " arrows";
+      fmtMs(st.t0) + " \u2013 " + fmtMs(st.t1) + " ms, " +
+      (overview ? drawnCount + " messages (overview: zoom in for arrows)" : drawnCount + " arrows");
   }
 
-  function strokeMessages(list, colour, status, alpha, head) {
-    const size = head || 5;
+  function strokeMessages(list, colour, status, alpha, width) {
+    const size = 5 + (width > 2 ? 1 : 0);
     ctx.globalAlpha = alpha;
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
-    ctx.lineWidth = ctx.lineWidth > 1 ? ctx.lineWidth : 1.2;
-    ctx.setLineDash(status === DROPPED ? [5, 4] : status === IN_FLIGHT ? [1, 3] : []);
+    ctx.lineWidth = width;
+    ctx.setLineDash(status === DROPPED ? [6, 4] : status === IN_FLIGHT ? [1, 3] : []);
     ctx.beginPath();
     for (const i of list) {
       const [x1, y1, y0] = endPoint(i);
@@ -264,36 +344,70 @@
       }
       ctx.fill();
     } else if (status === DROPPED) {
+      ctx.lineWidth = 2;
       for (const i of list) {
         const [x1, y1] = endPoint(i);
-        ctx.moveTo(x1 - 4, y1 - 4); ctx.lineTo(x1 + 4, y1 + 4);
-        ctx.moveTo(x1 + 4, y1 - 4); ctx.lineTo(x1 - 4, y1 + 4);
+        ctx.moveTo(x1 - 5, y1 - 5); ctx.lineTo(x1 + 5, y1 + 5);
+        ctx.moveTo(x1 + 5, y1 - 5); ctx.lineTo(x1 - 5, y1 + 5);
       }
       ctx.stroke();
     }
     ctx.globalAlpha = 1;
   }
 
-  function drawMark(m, x, highlighted) {
+  // A PRE-PREPARE's digest at its start, when few enough are in view to read them.
+  function drawDigestLabels(labels, cursorT) {
+    const pps = [];
+    for (let k = 0; k < drawnCount; k++) {
+      const i = drawn[k];
+      if (DIGEST[i] && DATA.phases[phaseOfType[TYPE[i]]] === "pre-prepare" && T0[i] <= cursorT) pps.push(i);
+    }
+    if (!pps.length) return 0;
+    const proposals = new Map();  // one label per proposal, not per recipient
+    for (const i of pps) {
+      const key = FROM[i] + "/" + SEQ[i] + "/" + DIGEST[i];
+      if (!proposals.has(key)) proposals.set(key, i);
+    }
+    if (proposals.size > plotW / 90) return 0;  // more would hide the arrows; zoom in to read them
+    let count = 0;
+    for (const i of proposals.values()) {
+      const colour = BATCH[i] >= 0 && st.batches ? BATCH_COLOURS[BATCH[i] % BATCH_COLOURS.length] : "#9a3412";
+      const y = yOf(FROM[i]);
+      const up = yOf(TO[i]) < y;
+      const text = "#" + SEQ[i] + " " + DIGEST[i].slice(0, 6);
+      if (labels.place(text, xOf(T0[i]) + 4, up ? y - 17 : y + 3, TOP, BOTTOM, { colour, font: "bold 12px ui-monospace, monospace" })) count++;
+    }
+    return count;
+  }
+
+  function drawMark(m, x, highlighted, labels) {
     const colour = MARK_COLOURS[m[1]] || "#374151";
-    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = highlighted ? 3 : 1.5;
-    const lane = m[2] === null || m[2] === undefined ? null : laneOf.get(m[2]);
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = highlighted ? 3 : 2;
+    const lane = m[2] === null || m[2] === undefined ? undefined : laneOf.get(m[2]);
+    const y = lane === undefined ? TOP + 8 : yOfLane(lane);
+    const top = lane === undefined ? TOP : y - LANE_H / 2;
+    const bottom = lane === undefined ? BOTTOM : y + LANE_H / 2;
     if (m[1] === "fault") {
-      const top = lane === undefined || lane === null ? AXIS_H : yOfLane(lane) - LANE_H / 2;
-      const bottom = lane === undefined || lane === null ? AXIS_H + lanes.length * LANE_H : top + LANE_H;
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
-      ctx.font = "bold 11px system-ui, sans-serif"; ctx.textBaseline = "top";
-      ctx.fillText("\u26A1 " + m[3].split(":")[0], x + 3, top + 2);
-    } else if (m[1] === "view_change") {
-      const y = lane === undefined ? AXIS_H + 8 : yOfLane(lane);
-      const r = highlighted ? 8 : 6;
+      if (lane === undefined && !m[3].startsWith("partition")) {  // partitions are labelled by their period
+        labels.place("\u26A1 " + m[3], x + 4, top + 2, TOP, BOTTOM, { colour });
+      } else if (lane !== undefined && !/^(crash|recover|byzantine|pause|resume)/.test(m[3])) {
+        labels.place("\u26A1 " + m[3], x + 4, top + 2, top, bottom, { colour });
+      }
+    } else if (m[1] === "view_change" || m[1] === "new_view") {
+      const r = highlighted ? 9 : 7;
       ctx.beginPath(); ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y);
-      ctx.closePath(); ctx.fill();
-      ctx.font = "bold 11px system-ui, sans-serif"; ctx.textBaseline = "bottom";
-      ctx.fillText("v" + m[4], x + r + 2, y - 2);
+      ctx.closePath();
+      if (m[1] === "new_view") {
+        ctx.fill();
+        labels.block(x - r, y - r, x + r, y + r);
+        labels.place("view " + m[4], x + r + 2, y - r - 8, top, bottom, { colour });
+      } else {
+        ctx.fillStyle = "#ffffff"; ctx.fill(); ctx.stroke();
+        labels.block(x - r, y - r, x + r, y + r);
+      }
     } else {
-      const y = lane === undefined ? AXIS_H + 8 : yOfLane(lane);
-      ctx.beginPath(); ctx.arc(x, y, highlighted ? 5 : 3, 0, 2 * Math.PI); ctx.fill();
+      ctx.beginPath(); ctx.arc(x, y, highlighted ? 6 : 4, 0, 2 * Math.PI); ctx.fill();
     }
   }
 
@@ -305,6 +419,7 @@
     const numbers = [];
     if (VIEW[i] >= 0) numbers.push("view " + VIEW[i]);
     if (SEQ[i] >= 0) numbers.push("seq " + SEQ[i]);
+    if (DIGEST[i]) numbers.push("batch " + DIGEST[i].slice(0, 8) + (BATCH[i] >= 0 ? " (rival #" + (BATCH[i] + 1) + ")" : ""));
     if (numbers.length) parts.push(numbers.join(", "));
     let fate = STATUS_NAMES[STATUS[i]];
     if (STATUS[i] === DROPPED && REASON[i] >= 0) fate += " (" + DATA.reasons[REASON[i]] + ")";
@@ -317,6 +432,12 @@
     const where = m[2] === null || m[2] === undefined ? "network" : nameOf(m[2]);
     return fmtMs(m[0]) + " ms  " + where + ": " + m[3];
   }
+
+  // ---------------------------------------------------------------- per-slot panel
+  const slotPanel = window.TraceSlots(DATA, {
+    batchColour, nameOf, fmt: fmtMs,
+    onSelect: () => { if (document.body.dataset.rendered === "1") draw(); },
+  });
 
   // ---------------------------------------------------------------- stepping
   const info = document.getElementById("step-info");
@@ -331,50 +452,67 @@
     st.cursor = k;
     const s = steps[k];
     const t = stepTime(s);
-    const span = st.t1 - st.t0;
-    if (t < st.t0 || t > st.t1) { st.t0 = t - span / 2; st.t1 = t + span / 2; }
+    if (t < st.t0 || t > st.t1) { const span = st.t1 - st.t0; setWindow(t - span / 2, t + span / 2); }
     info.textContent = "event " + (k + 1) + " of " + steps.length + ":  " +
       (s >= 0 ? describeMsg(s) : describeMark(-s - 1));
     document.body.dataset.cursor = String(k);
-    draw();
+    const seq = s >= 0 ? SEQ[s] : marks[-s - 1][5];
+    slotPanel.show(t);
+    if (seq >= 0 && slotPanel.has(seq)) slotPanel.select(seq); else draw();
   }
   function cursorOff() {
     st.cursor = -1;
     delete document.body.dataset.cursor;
     info.textContent = "Showing every event. Step with \u2190 / \u2192.";
+    slotPanel.show(Infinity);
     draw();
   }
 
   // ---------------------------------------------------------------- zoom and pan
   function zoom(factor, aroundT) {
     const t = aroundT === undefined ? (st.t0 + st.t1) / 2 : aroundT;
-    const span = Math.max(0.01, Math.min((fullWindow[1] - fullWindow[0]) * 4, (st.t1 - st.t0) * factor));
+    const span = (st.t1 - st.t0) * factor;
     const ratio = (t - st.t0) / (st.t1 - st.t0);
-    st.t0 = t - ratio * span;
-    st.t1 = st.t0 + span;
+    setWindow(t - ratio * span, t - ratio * span + span);
     draw();
   }
-  function fit() { st.t0 = fullWindow[0]; st.t1 = fullWindow[1]; draw(); }
+  function fit() { setWindow(fullWindow[0], fullWindow[1]); draw(); }
 
   let drag = null;
   canvas.addEventListener("mousedown", (e) => {
-    drag = { x: e.clientX, t0: st.t0, t1: st.t1 };
+    drag = { x: e.clientX, t0: st.t0, t1: st.t1, moved: false };
     canvas.classList.add("dragging");
   });
-  window.addEventListener("mouseup", () => { drag = null; canvas.classList.remove("dragging"); });
+  window.addEventListener("mouseup", (e) => {
+    if (drag && !drag.moved) click(e);
+    drag = null;
+    canvas.classList.remove("dragging");
+  });
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     const rect = canvas.getBoundingClientRect();
     zoom(e.deltaY > 0 ? 1.25 : 0.8, tOf(e.clientX - rect.left));
   }, { passive: false });
 
+  // A click on a sequence-number band or a numbered arrow opens that slot in the panel.
+  function click(e) {
+    const rect = canvas.getBoundingClientRect();
+    const px = e.clientX - rect.left, py = e.clientY - rect.top;
+    if (px < 0 || py < 0 || px > rect.width || py > rect.height) return;
+    const band = layers.bandAt(px, py);
+    if (band !== null) { slotPanel.select(band); return; }
+    const i = nearestArrow(px, py);
+    if (i >= 0 && SEQ[i] >= 0) slotPanel.select(SEQ[i]);
+  }
+
   // ---------------------------------------------------------------- hover
   const tooltip = document.getElementById("tooltip");
   let hoverPending = null;
   canvas.addEventListener("mousemove", (e) => {
     if (drag) {
+      if (Math.abs(e.clientX - drag.x) > 3) drag.moved = true;
       const dt = ((e.clientX - drag.x) / plotW) * (drag.t1 - drag.t0);
-      st.t0 = drag.t0 - dt; st.t1 = drag.t1 - dt;
+      setWindow(drag.t0 - dt, drag.t1 - dt);
       draw();
       return;
     }
@@ -383,18 +521,28 @@
     window.requestAnimationFrame(hover);
   });
   canvas.addEventListener("mouseleave", () => { tooltip.hidden = true; });
-  function hover() {
-    if (!hoverPending) return;
-    const [px, py] = hoverPending;
-    hoverPending = null;
-    let best = -1, bestD = 36, text = "";
+  function nearestArrow(px, py) {
+    if (overview) return -1;
+    let best = -1, bestD = 36;
     for (let k = 0; k < drawnCount; k++) {
       const i = drawn[k];
       const [x1, y1, y0] = endPoint(i);
       const d = segmentDistance2(px, py, xOf(T0[i]), y0, x1, y1);
       if (d < bestD) { bestD = d; best = i; }
     }
+    return best;
+  }
+  function hover() {
+    if (!hoverPending) return;
+    const [px, py] = hoverPending;
+    hoverPending = null;
+    let text = "";
+    const best = nearestArrow(px, py);
     if (best >= 0) text = describeMsg(best).split("  |  ").join("\n");
+    else if (overview && py > TOP) text = "zoomed out: bars show messages sent per lane.\nZoom in (+ or wheel) to see arrows.";
+    const band = layers.bandAt(px, py);
+    if (band !== null) text = "sequence number " + band + " (click for its panel)";
+    let bestD = 36;
     for (const j of drawnMarks) {
       const m = marks[j];
       const lane = laneOf.get(m[2]);
@@ -405,7 +553,7 @@
     if (!text) { tooltip.hidden = true; return; }
     tooltip.textContent = text;
     tooltip.hidden = false;
-    tooltip.style.left = Math.min(px + 14, stage.clientWidth - 260) + "px";
+    tooltip.style.left = Math.min(px + 14, stage.clientWidth - 300) + "px";
     tooltip.style.top = py + 14 + "px";
   }
   function segmentDistance2(px, py, ax, ay, bx, by) {
@@ -428,46 +576,28 @@
   }
   const seqLo = document.getElementById("seq-lo"), seqHi = document.getElementById("seq-hi");
   const keep = document.getElementById("keep-unnumbered");
+  const modeSelect = document.getElementById("mode");
+  const batchBox = document.getElementById("batch-colours");
   const numberOrNull = (text) => (text === "" || isNaN(Number(text)) ? null : Number(text));
   function readFilters() {
     st.view = numberOrNull(viewSelect.value);
     st.seqLo = numberOrNull(seqLo.value);
     st.seqHi = numberOrNull(seqHi.value);
     st.keepUnnumbered = keep.checked;
+    st.mode = modeSelect.value;
+    st.batches = batchBox.checked;
     writeHash();
     draw();
   }
-  for (const el of [viewSelect, seqLo, seqHi, keep]) el.addEventListener("change", readFilters);
+  for (const el of [viewSelect, seqLo, seqHi, keep, modeSelect, batchBox]) el.addEventListener("change", readFilters);
   seqLo.addEventListener("input", readFilters);
   seqHi.addEventListener("input", readFilters);
 
-  const legend = document.getElementById("legend");
-  const phaseCounts = DATA.phases.map(() => 0);
-  for (let i = 0; i < N; i++) phaseCounts[phaseOfType[TYPE[i]]]++;
-  DATA.phases.forEach((phase, p) => {
-    if (!phaseCounts[p]) return;
-    const label = document.createElement("label");
-    const box = document.createElement("input");
-    box.type = "checkbox"; box.checked = true; box.dataset.phase = phase;
-    box.addEventListener("change", () => { st.phaseOn[p] = box.checked; draw(); });
-    const swatch = document.createElement("span");
-    swatch.className = "swatch"; swatch.style.background = PHASE_COLOURS[phase];
-    label.append(box, swatch, document.createTextNode(phase + " (" + phaseCounts[p] + ")"));
-    legend.appendChild(label);
+  window.TraceHeader(DATA, {
+    N, TYPE, STATUS, phaseOfType, marks, contested, tStart, fmtMs,
+    PHASE_COLOURS, BATCH_COLOURS, MARK_COLOURS,
+    onPhase: (p, on) => { st.phaseOn[p] = on; draw(); },
   });
-  const dropped = document.createElement("span");
-  const dash = document.createElement("span");
-  dash.className = "swatch dashed";
-  dropped.append(dash, document.createTextNode(" dropped \u00D7"));
-  legend.appendChild(dropped);
-  for (const [kind, symbol, text] of [["view_change", "\u25C6", "view change"], ["fault", "\u26A1", "fault"], ["commit", "\u25CF", "commit"]]) {
-    const span = document.createElement("span");
-    const glyph = document.createElement("b");
-    glyph.style.color = MARK_COLOURS[kind];
-    glyph.textContent = symbol;
-    span.append(glyph, document.createTextNode(" " + text));
-    legend.appendChild(span);
-  }
 
   const buttons = {
     "step-first": () => moveCursor("first"),
@@ -478,22 +608,31 @@
     "zoom-in": () => zoom(0.5),
     "zoom-out": () => zoom(2),
     "zoom-fit": fit,
+    "slot-prev": () => slotPanel.step(-1),
+    "slot-next": () => slotPanel.step(1),
   };
-  for (const [id, action] of Object.entries(buttons)) document.getElementById(id).addEventListener("click", action);
+  for (const [id, action] of Object.entries(buttons)) {
+    const button = document.getElementById(id);
+    if (button) button.addEventListener("click", action);
+  }
   window.addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
     const keys = { ArrowRight: "step-fwd", ArrowLeft: "step-back", Home: "step-first", End: "step-last",
-                   Escape: "step-off", "+": "zoom-in", "=": "zoom-in", "-": "zoom-out", "0": "zoom-fit" };
+                   Escape: "step-off", "+": "zoom-in", "=": "zoom-in", "-": "zoom-out", "0": "zoom-fit",
+                   "[": "slot-prev", "]": "slot-next" };
     if (keys[e.key]) { e.preventDefault(); buttons[keys[e.key]](); }
+    else if (e.key === "o") { modeSelect.value = overview ? "detail" : "overview"; readFilters(); }
+    else if (e.key === "b") { batchBox.checked = !batchBox.checked; readFilters(); }
   });
   window.addEventListener("resize", draw);
 
-  // State in the URL (#view=1&seq=3-9&t=0-500&step=12), so a picture can be shared as a link.
+  // State in the URL (#view=1&seq=3-9&t=0-500&step=12&slot=4&mode=overview), so a picture can be shared as a link.
   function writeHash() {
     const parts = [];
     if (st.view !== null) parts.push("view=" + st.view);
     if (st.seqLo !== null || st.seqHi !== null) parts.push("seq=" + (st.seqLo ?? "") + "-" + (st.seqHi ?? ""));
     if (!st.keepUnnumbered) parts.push("keep=0");
+    if (st.mode !== "auto") parts.push("mode=" + st.mode);
     try { history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname); } catch (e) { /* file:// in some browsers */ }
   }
   function readHash() {
@@ -505,28 +644,16 @@
       st.seqLo = numberOrNull(lo || ""); st.seqHi = numberOrNull(hi || "");
     }
     if (params.get("keep") === "0") { keep.checked = false; st.keepUnnumbered = false; }
+    if (["auto", "detail", "overview"].includes(params.get("mode"))) { st.mode = params.get("mode"); modeSelect.value = st.mode; }
     if (params.has("t")) {
       const [a, b] = params.get("t").split("-").map(Number);
-      if (isFinite(a) && isFinite(b) && b > a) { st.t0 = a; st.t1 = b; }
+      if (isFinite(a) && isFinite(b) && b > a) setWindow(a, b);
     }
+    if (params.has("slot")) slotPanel.select(Number(params.get("slot")));
     return params.has("step") ? Number(params.get("step")) : null;
   }
 
-  // ---------------------------------------------------------------- summary and first draw
-  const meta = DATA.meta || {};
-  const count = (kind) => marks.filter((m) => m[1] === kind).length;
-  let droppedTotal = 0;
-  for (let i = 0; i < N; i++) if (STATUS[i] === DROPPED) droppedTotal++;
-  const bits = [];
-  if (meta.n !== undefined) bits.push("n = " + meta.n + ", f = " + meta.f);
-  if (meta.seed !== undefined) bits.push("seed " + meta.seed);
-  bits.push(N + " messages (" + droppedTotal + " dropped)");
-  bits.push(count("view_change") + " view changes", count("fault") + " faults", count("commit") + " commits");
-  bits.push(fmtMs(tStart) + "\u2013" + fmtMs(DATA.tEnd) + " ms virtual time");
-  document.getElementById("summary").textContent = bits.join(" \u00B7 ");
-  document.body.dataset.viewChangesTotal = String(count("view_change"));
-  document.body.dataset.dropsTotal = String(droppedTotal);
-
+  // ---------------------------------------------------------------- first draw
   const startStep = readHash();
   draw();
   if (startStep !== null && startStep > 0) {
