@@ -242,12 +242,14 @@ class ForgedViewChange(ProofCollector):
     """A primary that provokes a view change and then lies in its VIEW-CHANGEs' proofs.
 
     The set-up: as primary it behaves until ``stall_ms`` (default 1000); then
-    it sends its next PRE-PREPARE to all backups but one and withholds its
-    own COMMIT for it (so that slot is prepared at some replicas, committed
-    at none, unknown to one), and proposes nothing more. The backups' timers
+    it sends its next PRE-PREPARE to all backups but one and its own COMMIT
+    for it to the first backup only (so that slot can commit there, is
+    prepared at the others it reached, and unknown to the last one), and
+    proposes nothing more. The backups' timers
     expire and they move to the next view. From then on every VIEW-CHANGE it
-    sends, and one it broadcasts on its own as soon as it stalls (so it is at
-    hand when the next primary picks V), carries one forgery (``trick``):
+    sends, and one it broadcasts on its own half a view-change timeout after
+    it stalls (once the PREPAREs it staples have come in, and before the next
+    primary picks V), carries one forgery (``trick``):
 
     Checkpoint proof C, all claiming a stable checkpoint a full window above
     the genuine one (where nobody can serve state):
@@ -294,6 +296,8 @@ class ForgedViewChange(ProofCollector):
         self.half: PrePrepare | None = None
         """The PRE-PREPARE it sent to all backups but one when it stalled."""
         self.latest: PrePrepare | None = None
+        self._half_at = 0
+        self._now_ms = 0
         self.sent: dict[int, ViewChange] = {}
         """new view -> the forged VIEW-CHANGE sent for it (receivers keep one per view)."""
 
@@ -308,6 +312,7 @@ class ForgedViewChange(ProofCollector):
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         me = self.ctx.replica_id
         stalled = now_ms >= self.param("stall_ms", 1000)
+        self._now_ms = now_ms
         out: list[Emit] = []
         for send in sends:
             message: Any = send.message
@@ -316,16 +321,27 @@ class ForgedViewChange(ProofCollector):
             if isinstance(message, PrePrepare) and message.replica == me:
                 out.extend(self._propose(send, message, stalled))
             elif isinstance(message, Commit) and self._withheld(message):
-                continue
+                out.append(Emit(self.others()[0], message))
             elif isinstance(message, ViewChange) and message.replica == me:
                 out.append(Emit(send.to, self.forged(message.new_view, message)))
             elif isinstance(message, NewView) and message.replica == me:
                 out.append(Emit(send.to, self._own_new_view(message)))
             else:
                 out.append(Emit(send.to, message))
-        if stalled and self.ctx.view() + 1 not in self.sent:
-            out.append(Emit(BROADCAST, self.forged(self.ctx.view() + 1, None)))
+        view = self.ctx.view()
+        if self._ready_to_lie(now_ms) and view + 1 not in self.sent:
+            out.append(Emit(BROADCAST, self.forged(view + 1, None)))
         return out
+
+    def _ready_to_lie(self, now_ms: int) -> bool:
+        """Stalled, and (leading) the half-proposed slot had time to gather its PREPAREs."""
+        stall = self.param("stall_ms", 1000)
+        if now_ms < stall:
+            return False
+        if self.ctx.config.primary(self.ctx.view()) != self.ctx.replica_id:
+            return True
+        settle = self.ctx.config.view_change_timeout_ms / 2
+        return self.half is not None and now_ms >= self._half_at + settle
 
     def _propose(self, send: Send, pp: PrePrepare, stalled: bool) -> list[Emit]:
         if not stalled:
@@ -334,6 +350,7 @@ class ForgedViewChange(ProofCollector):
         if self.half is not None:
             return []
         self.half = pp
+        self._half_at = self._now_ms
         return [Emit(r, pp) for r in self.others()[:-1]]
 
     def _withheld(self, commit: Commit) -> bool:
