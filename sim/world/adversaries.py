@@ -245,7 +245,8 @@ class ForgedViewChange(ProofCollector):
     it sends its next PRE-PREPARE to all backups but one and its own COMMIT
     for it to the first backup only (so that slot can commit there, is
     prepared at the others it reached, and unknown to the last one), and
-    proposes nothing more. The backups' timers
+    proposes nothing more. With ``quiet`` = 1 it also stops voting then (no
+    PREPARE, COMMIT or CHECKPOINT), so the correct replicas need each other. The backups' timers
     expire and they move to the next view. From then on every VIEW-CHANGE it
     sends, and one it broadcasts on its own half a view-change timeout after
     it stalls (once the PREPAREs it staples have come in, and before the next
@@ -276,10 +277,10 @@ class ForgedViewChange(ProofCollector):
     The default, ``cycle``, uses trick number (new view mod 8). When it leads
     a view itself, its NEW-VIEW's V holds its forged VIEW-CHANGE and O is
     recomputed from that V, as a backup that accepted the forgery would.
-    Options: ``trick``, ``stall_ms``.
+    Options: ``trick``, ``stall_ms`` (default 1000), ``quiet`` (default 0).
     """
 
-    OPTIONS = ("trick", "stall_ms")
+    OPTIONS = ("trick", "stall_ms", "quiet")
     TRICKS: ClassVar[tuple[str, ...]] = (
         "unproven-stable",
         "fake-proof",
@@ -312,6 +313,7 @@ class ForgedViewChange(ProofCollector):
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         me = self.ctx.replica_id
         stalled = now_ms >= self.param("stall_ms", 1000)
+        quiet = stalled and bool(self.param("quiet", 0))
         self._now_ms = now_ms
         out: list[Emit] = []
         for send in sends:
@@ -322,6 +324,8 @@ class ForgedViewChange(ProofCollector):
                 out.extend(self._propose(send, message, stalled))
             elif isinstance(message, Commit) and self._withheld(message):
                 out.append(Emit(self.others()[0], message))
+            elif quiet and isinstance(message, (Prepare, Commit, Checkpoint)):
+                continue
             elif isinstance(message, ViewChange) and message.replica == me:
                 out.append(Emit(send.to, self.forged(message.new_view, message)))
             elif isinstance(message, NewView) and message.replica == me:
