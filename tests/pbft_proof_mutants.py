@@ -259,6 +259,42 @@ class SkipsCommitSignatures(Replica):
 # --------------------------------------------------- NEW-VIEW (subset-new-view)
 
 
+class TrustsViewChangesInNewView(Replica):
+    """Checks each VIEW-CHANGE it receives, but trusts those a NEW-VIEW carries in V.
+
+    The slip: "the primary already checked them". ``valid_view_change`` is
+    called without the wire payload only for V's members
+    (``pbft.view_change``), which is what this mutant keys on. Exposed by
+    ``subset-new-view`` with ``strip = 1``: V's VIEW-CHANGEs lose their
+    certificates, O loses the batches they prepared, and the primary's null
+    batches take those slots at replicas that had not executed them.
+    """
+
+    def valid_view_change(self, vc: ViewChange, payload: bytes | None = None) -> bool:
+        if payload is None:
+            return True
+        return super().valid_view_change(vc, payload)
+
+
+class NewViewFromPrimaryCertificates(Replica):
+    """Re-issues only the prepared certificates in the new primary's own VIEW-CHANGE.
+
+    The slip: trusting the primary to have merged everyone's P into its own.
+    Exposed by ``subset-new-view``, whose own VIEW-CHANGE forgets its
+    certificates: batches committed at some replicas become null batches at
+    the others. With a correct primary (which prepared them) it goes unnoticed.
+    """
+
+    def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
+        vcs = list(view_changes)
+        return plan_new_view(
+            vc
+            if vc.replica == self.config.primary(vc.new_view)
+            else dataclasses.replace(vc, prepared=())
+            for vc in vcs
+        )
+
+
 class NewViewLowestStable(Replica):
     """Takes min-s as the *lowest* stable checkpoint in V instead of the highest."""
 
@@ -303,6 +339,8 @@ PROOF_MUTANTS: dict[str, type[Replica]] = {
     "prepared-ignores-view": PreparedIgnoresView,
     "prepared-skips-signatures": PreparedSkipsSignatures,
     "skips-commit-signatures": SkipsCommitSignatures,
+    "trusts-view-changes-in-new-view": TrustsViewChangesInNewView,
+    "new-view-from-primary-certificates": NewViewFromPrimaryCertificates,
     "new-view-lowest-stable": NewViewLowestStable,
     "new-view-lowest-view-wins": NewViewLowestViewWins,
 }

@@ -28,9 +28,29 @@ from sim.scenario.model import (
     Scenario,
     WorkloadSpec,
 )
+from sim.world.adversaries import ForgedStateServer, ForgedViewChange
 from sim.world.byzantine import BEHAVIOURS
 
 DEFAULT_BEHAVIOURS = tuple(sorted(BEHAVIOURS))
+
+PROOF_BEHAVIOURS = ("forged-commit", "forged-state", "forged-view-change", "subset-new-view")
+"""The behaviours that forge or mix proofs (``sim.world.adversaries``), for tests aimed at
+a replica's proof checks: ``scenarios(behaviours=PROOF_BEHAVIOURS)``."""
+
+Params = tuple[tuple[str, float | int | str], ...]
+
+
+def behaviour_params(draw: st.DrawFn, behavior: str) -> Params:
+    """Options for ``behavior``: which forgery the proof forgers use, when a primary stalls."""
+    if behavior == "delay":
+        return (("delay_ms", draw(st.sampled_from([50, 200, 800]))),)
+    if behavior == "forged-state":
+        return (("trick", draw(st.sampled_from(("all", *ForgedStateServer.TRICKS)))),)
+    if behavior == "forged-view-change":
+        trick = draw(st.sampled_from(("cycle", *ForgedViewChange.TRICKS)))
+        stall = draw(st.sampled_from([1000, 200, 3000]))
+        return (("trick", trick), ("stall_ms", stall), ("quiet", draw(st.sampled_from([0, 1]))))
+    return ()
 
 
 @st.composite
@@ -113,9 +133,7 @@ def fault_schedules(
         at = draw(st.integers(0, max(gst - 1, 0)))
         if draw(st.sampled_from(["byzantine", "crash", "byzantine"])) == "byzantine":
             behavior = draw(st.sampled_from(behaviours))
-            params: tuple[tuple[str, float | int | str], ...] = ()
-            if behavior == "delay":
-                params = (("delay_ms", draw(st.sampled_from([50, 200, 800]))),)
+            params = behaviour_params(draw, behavior)
             faults.append(
                 Fault("byzantine", at_ms=at, replica=replica, behavior=behavior, params=params)
             )

@@ -48,7 +48,7 @@ from pbft.messages import (
     ViewChange,
     batch_digest,
 )
-from pbft.newview import plan_new_view
+from pbft.newview import NULL_DIGEST, plan_new_view
 from sim.world.byzantine import Behaviour, Context, Emit, Liar, _peek, behaviour
 
 FORGED_OPERATION = b"forged/"
@@ -241,7 +241,8 @@ class ProofCollector(Behaviour):
 class ForgedViewChange(ProofCollector):
     """A primary that provokes a view change and then lies in its VIEW-CHANGEs' proofs.
 
-    The set-up: as primary it behaves until ``stall_ms`` (default 1000); then
+    The attack is on how replicas judge C and P, and on what the NEW-VIEW
+    computation then makes of them. The set-up: as primary it behaves until ``stall_ms`` (default 1000); then
     it sends its next PRE-PREPARE to all backups but one and its own COMMIT
     for it to the first backup only (so that slot can commit there, is
     prepared at the others it reached, and unknown to the last one), and
@@ -520,8 +521,24 @@ class SubsetNewView(ProofCollector):
     make it, and V mixes stable checkpoints and views. It is still a valid
     quorum, so correct backups must accept it; safety holds because any
     quorum meets every commit quorum in a correct replica that prepared what
-    committed. No options.
+    committed. Then it also proposes null batches, in the new view, for
+    every slot above V's stable checkpoint that it saw voted on: O covers
+    every batch that may have committed, so a correct replica refuses them
+    as conflicting with O, while one that built a smaller O executes a null
+    batch where others executed a real one.
+
+    Option ``strip`` (default 0): when 1, the others' VIEW-CHANGEs in V also
+    lose their prepared certificates (keeping their now invalid
+    signatures), so V still looks like a quorum of distinct replicas for the
+    right view but O loses what they prepared: only a replica that checks
+    every VIEW-CHANGE a NEW-VIEW carries notices.
     """
+
+    OPTIONS = ("strip",)
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._hollowed: set[int] = set()
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         out: list[Emit] = []
@@ -533,8 +550,22 @@ class SubsetNewView(ProofCollector):
                 message = self._forgetful(message)
             elif isinstance(message, NewView) and message.replica == self.ctx.replica_id:
                 message = self.rebuild_new_view(message, self.choose(message))
+                out.extend(Emit(BROADCAST, pp) for pp in self._hollow(now_ms, message))
             out.append(Emit(send.to, message))
         return out
+
+    def _hollow(self, now_ms: int, nv: NewView) -> list[PrePrepare]:
+        """Null batches for the slots above V's checkpoint that it saw voted on (O's included)."""
+        if nv.view in self._hollowed:
+            return []
+        self._hollowed.add(nv.view)
+        top = max((seq for _view, seq in self.prepares), default=0)
+        start = max((vc.stable_seq for vc in nv.view_changes), default=0) + 1
+        me = self.ctx.replica_id
+        return [
+            self.sign(PrePrepare(nv.view, seq, NULL_DIGEST, now_ms, (), me, b""))
+            for seq in range(start, top + 1)
+        ]
 
     def _forgetful(self, vc: ViewChange) -> ViewChange:
         proofs = self.stable_proofs()
@@ -558,4 +589,7 @@ class SubsetNewView(ProofCollector):
             return (len(vc.prepared), views, vc.stable_seq, vc.replica)
 
         others = sorted(pool.values(), key=weight)[: self.ctx.config.quorum - 1]
+        if self.param("strip", 0):
+            # Their signatures stay as they were: they no longer match what they sign.
+            others = [dataclasses.replace(vc, prepared=()) for vc in others]
         return (self._forgetful(own), *others)
