@@ -242,16 +242,17 @@ class ForgedViewChange(ProofCollector):
     """A primary that provokes a view change and then lies in its VIEW-CHANGEs' proofs.
 
     The attack is on how replicas judge C and P, and on what the NEW-VIEW
-    computation then makes of them. The set-up: as primary it behaves until ``stall_ms`` (default 1000); then
-    it sends its next PRE-PREPARE to all backups but one and its own COMMIT
-    for it to the first backup only (so that slot can commit there, is
-    prepared at the others it reached, and unknown to the last one), and
-    proposes nothing more. With ``quiet`` = 1 it also stops voting then (no
-    PREPARE, COMMIT or CHECKPOINT), so the correct replicas need each other. The backups' timers
-    expire and they move to the next view. From then on every VIEW-CHANGE it
-    sends, and one it broadcasts on its own half a view-change timeout after
-    it stalls (once the PREPAREs it staples have come in, and before the next
-    primary picks V), carries one forgery (``trick``):
+    computation then makes of them. The set-up: as primary it behaves until
+    ``stall_ms`` (default 1000); then it sends its next PRE-PREPARE to all
+    backups but one and its own COMMIT for it to the first backup only (so
+    that slot can commit there, is prepared at the others it reached, and
+    unknown to the last one), and proposes nothing more. With ``quiet`` = 1
+    it also stops voting then (no PREPARE, COMMIT or CHECKPOINT), so the
+    correct replicas need each other. The backups' timers expire and they
+    move to the next view. From then on every VIEW-CHANGE it sends, and one
+    it broadcasts on its own half a view-change timeout after it stalls
+    (once the PREPAREs it staples have come in, and before the next primary
+    picks V), carries one forgery (``trick``):
 
     Checkpoint proof C, all claiming a stable checkpoint a full window above
     the genuine one (where nobody can serve state):
