@@ -4,15 +4,15 @@ tests/pbft_mutants.py breaks PBFT's rules (quorum sizes, who may propose);
 these keep the rules and slip in *checking the evidence* a peer hands over:
 a commit certificate in state transfer, a checkpoint proof, the checkpoint
 proof and prepared certificates inside a VIEW-CHANGE, the authentication of
-COMMITs, and the choices the NEW-VIEW computation makes. Each is a slip an
+COMMITs, and the VIEW-CHANGEs a NEW-VIEW carries. Each is a slip an
 implementer could plausibly make, and each is exposed by one behaviour of
 ``sim.world.adversaries`` (tests/test_adversaries.py runs the pairs and
 expects the simulator's safety or liveness checks to fire).
 
 The proof checks are small re-implementations with one knob turned off
 (``certificate_ok``, ``checkpoint_proof_ok``, ``prepared_proof_ok``), so
-each mutant names the one condition it drops; the NEW-VIEW and COMMIT
-mutants wrap the real code instead. ``HOOKS`` lists the replica methods
+each mutant names the one condition it drops; the VIEW-CHANGE, NEW-VIEW and
+COMMIT mutants wrap the real code instead. ``HOOKS`` lists the replica methods
 overridden here, so a renamed hook fails a test instead of silently turning
 a mutant into the real replica.
 """
@@ -20,7 +20,7 @@ a mutant into the real replica.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from ledger.codec import CodecError, decode
 from pbft.messages import (
@@ -31,7 +31,6 @@ from pbft.messages import (
     ViewChange,
     signing_bytes,
 )
-from pbft.newview import NewViewPlan, plan_new_view
 from pbft.replica import Replica
 
 # ----------------------------------------------------------- checks with knobs
@@ -65,16 +64,15 @@ def checkpoint_proof_ok(
     proof: Sequence[Checkpoint],
     *,
     distinct: bool = True,
-    digest: bool = True,
     signed: bool = True,
 ) -> tuple[int, bytes] | None:
-    """A checkpoint proof check, with the same knobs as :func:`certificate_ok`."""
+    """A checkpoint proof check, with knobs as in :func:`certificate_ok`."""
     if not proof:
         return None
     seq, first = proof[0].seq, proof[0].digest
     signers: list[int] = []
     for cp in proof:
-        if cp.seq != seq or (digest and cp.digest != first):
+        if cp.seq != seq or cp.digest != first:
             return None
         if not 0 <= cp.replica < replica.n or (distinct and cp.replica in signers):
             return None
@@ -89,10 +87,9 @@ def prepared_proof_ok(
     proof: PreparedProof,
     *,
     digest: bool = True,
-    view: bool = True,
     signed: bool = True,
 ) -> bool:
-    """A prepared certificate check whose PREPAREs may differ in digest or view if told."""
+    """A prepared certificate check whose PREPAREs may name another digest if told."""
     pp = proof.pre_prepare
     if not replica.accepts_pre_prepare_from(pp) or replica._batch_problem(pp) is not None:
         return False
@@ -100,9 +97,9 @@ def prepared_proof_ok(
         return False
     signers: set[int] = set()
     for p in proof.prepares:
-        if (p.seq, p.timestamp_ms) != (pp.seq, pp.timestamp_ms):
+        if (p.view, p.seq, p.timestamp_ms) != (pp.view, pp.seq, pp.timestamp_ms):
             return False
-        if (digest and p.digest != pp.digest) or (view and p.view != pp.view):
+        if digest and p.digest != pp.digest:
             return False
         if p.replica == pp.replica or p.replica in signers or not 0 <= p.replica < replica.n:
             return False
@@ -199,13 +196,6 @@ class CheckpointProofSkipsSignatures(Replica):
         return checkpoint_proof_ok(self, proof, signed=False)
 
 
-class CheckpointProofMixedDigests(Replica):
-    """Checks that a checkpoint proof's CHECKPOINTs agree on seq, not on the digest."""
-
-    def valid_checkpoint_proof(self, proof: Sequence[Checkpoint]) -> tuple[int, bytes] | None:
-        return checkpoint_proof_ok(self, proof, digest=False)
-
-
 class PreparedIgnoresDigest(Replica):
     """Accepts a prepared certificate whose PREPAREs are for another digest.
 
@@ -216,13 +206,6 @@ class PreparedIgnoresDigest(Replica):
 
     def _valid_prepared_proof(self, proof: PreparedProof) -> bool:
         return prepared_proof_ok(self, proof, digest=False)
-
-
-class PreparedIgnoresView(Replica):
-    """Accepts a prepared certificate whose PREPAREs were cast in another view."""
-
-    def _valid_prepared_proof(self, proof: PreparedProof) -> bool:
-        return prepared_proof_ok(self, proof, view=False)
 
 
 class PreparedSkipsSignatures(Replica):
@@ -276,56 +259,6 @@ class TrustsViewChangesInNewView(Replica):
         return super().valid_view_change(vc, payload)
 
 
-class NewViewFromPrimaryCertificates(Replica):
-    """Re-issues only the prepared certificates in the new primary's own VIEW-CHANGE.
-
-    The slip: trusting the primary to have merged everyone's P into its own.
-    Exposed by ``subset-new-view``, whose own VIEW-CHANGE forgets its
-    certificates: batches committed at some replicas become null batches at
-    the others. With a correct primary (which prepared them) it goes unnoticed.
-    """
-
-    def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
-        vcs = list(view_changes)
-        return plan_new_view(
-            vc
-            if vc.replica == self.config.primary(vc.new_view)
-            else dataclasses.replace(vc, prepared=())
-            for vc in vcs
-        )
-
-
-class NewViewLowestStable(Replica):
-    """Takes min-s as the *lowest* stable checkpoint in V instead of the highest."""
-
-    def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
-        vcs = list(view_changes)
-        low = min((vc.stable_seq for vc in vcs), default=0)
-        return plan_new_view([dataclasses.replace(vc, stable_seq=low) for vc in vcs])
-
-
-class NewViewLowestViewWins(Replica):
-    """Re-issues, per sequence number, the prepared certificate of the *lowest* view in V."""
-
-    def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
-        vcs = list(view_changes)
-        lowest: dict[int, int] = {}
-        for vc in vcs:
-            for p in vc.prepared:
-                seq, view = p.pre_prepare.seq, p.pre_prepare.view
-                lowest[seq] = min(lowest.get(seq, view), view)
-        oldest = [
-            dataclasses.replace(
-                vc,
-                prepared=tuple(
-                    p for p in vc.prepared if p.pre_prepare.view == lowest[p.pre_prepare.seq]
-                ),
-            )
-            for vc in vcs
-        ]
-        return plan_new_view(oldest)
-
-
 PROOF_MUTANTS: dict[str, type[Replica]] = {
     "state-without-certificate": AcceptsUncertifiedState,
     "certificate-counts-votes": CertificateCountsVotes,
@@ -334,15 +267,10 @@ PROOF_MUTANTS: dict[str, type[Replica]] = {
     "takes-unproven-stable-seq": TakesUnprovenStableSeq,
     "checkpoint-proof-counts-votes": CheckpointProofCountsVotes,
     "checkpoint-proof-skips-signatures": CheckpointProofSkipsSignatures,
-    "checkpoint-proof-mixed-digests": CheckpointProofMixedDigests,
     "prepared-ignores-digest": PreparedIgnoresDigest,
-    "prepared-ignores-view": PreparedIgnoresView,
     "prepared-skips-signatures": PreparedSkipsSignatures,
     "skips-commit-signatures": SkipsCommitSignatures,
     "trusts-view-changes-in-new-view": TrustsViewChangesInNewView,
-    "new-view-from-primary-certificates": NewViewFromPrimaryCertificates,
-    "new-view-lowest-stable": NewViewLowestStable,
-    "new-view-lowest-view-wins": NewViewLowestViewWins,
 }
 
 HOOKS: frozenset[str] = frozenset(

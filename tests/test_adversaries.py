@@ -60,6 +60,7 @@ DEFEATS = (
     Defeat("prepared-ignores-digest", "forged-view-change", "prepared-other-digest"),
     Defeat("prepared-skips-signatures", "forged-view-change", "prepared-unsigned"),
     Defeat("skips-commit-signatures", "forged-commit"),
+    Defeat("trusts-view-changes-in-new-view", "subset-new-view"),
 )
 
 
