@@ -16,13 +16,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pbft_proof_mutants import HOOKS, PROOF_MUTANTS
 
 from pbft.replica import Replica
-from sim.explore.strategies import DEFAULT_BEHAVIOURS, PROOF_BEHAVIOURS
+from sim.explore.strategies import DEFAULT_BEHAVIOURS, PROOF_BEHAVIOURS, scenarios
 from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario
 from sim.scenario.reproduce import failure_report
+from sim.world.adversaries import ForgedStateServer, ForgedViewChange
 from sim.world.byzantine import BEHAVIOURS
 from sim.world.results import RunResult
 from sim.world.simulation import run_scenario
@@ -108,11 +111,27 @@ def test_real_replica_passes_the_staged_scenario(behavior: str) -> None:
         assert result.committed == result.submitted == s.workload.requests
 
 
-@pytest.mark.parametrize("defeat", [d for d in DEFEATS if d.trick], ids=lambda d: d.trick)
-def test_real_replica_survives_each_forgery(defeat: Defeat) -> None:
-    s = staged(defeat.scenario, defeat.trick)
+FORGERIES = [("forged-state", t) for t in ForgedStateServer.TRICKS] + [
+    ("forged-view-change", t) for t in ForgedViewChange.TRICKS
+]
+
+
+@pytest.mark.parametrize(("behavior", "trick"), FORGERIES, ids=lambda x: x)
+def test_real_replica_survives_each_forgery(behavior: str, trick: str) -> None:
+    s = staged(STAGED[behavior], trick)
+    for seed in SEEDS:
+        run = replace(s, seed=seed)
+        result = run_scenario(run)
+        assert result.ok and not violations(result), failure_report(run, result)
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(replicas=st.sampled_from([4, 5, 7]), lossy=True, behaviours=PROOF_BEHAVIOURS))
+def test_real_replica_survives_drawn_proof_attacks(s: Scenario) -> None:
+    """The forgers as the public strategies draw them: inside the model, safe and live."""
     result = run_scenario(s)
-    assert result.ok and not violations(result), failure_report(s, result)
+    assert not violations(result), failure_report(s, result)
+    assert not result.liveness_checked or result.committed == result.submitted
 
 
 @pytest.mark.parametrize("defeat", DEFEATS, ids=lambda d: d.mutant)

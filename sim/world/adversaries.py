@@ -247,7 +247,8 @@ class ForgedViewChange(ProofCollector):
     backups but one and its own COMMIT for it to the first backup only (so
     that slot can commit there, is prepared at the others it reached, and
     unknown to the last one), and proposes nothing more. With ``quiet`` = 1
-    it also stops voting then (no PREPARE, COMMIT or CHECKPOINT), so the
+    it never sends CHECKPOINTs (so f+1 correct replicas' checkpoints stay
+    unproven) and stops its PREPAREs and COMMITs at the stall, so the
     correct replicas need each other. The backups' timers expire and they
     move to the next view. From then on every VIEW-CHANGE it sends, and one
     it broadcasts on its own half a view-change timeout after it stalls
@@ -260,7 +261,7 @@ class ForgedViewChange(ProofCollector):
     ``unproven-stable``   a genuine proof, but of the lower checkpoint;
     ``fake-proof``        a quorum of CHECKPOINTs in other replicas' names, unsigned;
     ``duplicate-signer``  its own CHECKPOINT repeated a quorum of times;
-    ``mixed-digest``      (at the newest checkpoint others signed) its own
+    ``mixed-digest``      (at the newest checkpoint 2f others signed) its own
                           CHECKPOINT with a wrong digest, first, beside the
                           others' genuine ones.
 
@@ -315,7 +316,7 @@ class ForgedViewChange(ProofCollector):
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         me = self.ctx.replica_id
         stalled = now_ms >= self.param("stall_ms", 1000)
-        quiet = stalled and bool(self.param("quiet", 0))
+        quiet = bool(self.param("quiet", 0))
         self._now_ms = now_ms
         out: list[Emit] = []
         for send in sends:
@@ -326,7 +327,7 @@ class ForgedViewChange(ProofCollector):
                 out.extend(self._propose(send, message, stalled))
             elif isinstance(message, Commit) and self._withheld(message):
                 out.append(Emit(self.others()[0], message))
-            elif quiet and isinstance(message, (Prepare, Commit, Checkpoint)):
+            elif quiet and self._silenced(message, stalled):
                 continue
             elif isinstance(message, ViewChange) and message.replica == me:
                 out.append(Emit(send.to, self.forged(message.new_view, message)))
@@ -348,6 +349,13 @@ class ForgedViewChange(ProofCollector):
             return True
         settle = self.ctx.config.view_change_timeout_ms / 2
         return self.half is not None and now_ms >= self._half_at + settle
+
+    @staticmethod
+    def _silenced(message: Any, stalled: bool) -> bool:
+        """What a quiet forger withholds: every CHECKPOINT, and its votes once stalled."""
+        return isinstance(message, Checkpoint) or (
+            stalled and isinstance(message, (Prepare, Commit))
+        )
 
     def _propose(self, send: Send, pp: PrePrepare, stalled: bool) -> list[Emit]:
         if not stalled:
@@ -413,10 +421,13 @@ class ForgedViewChange(ProofCollector):
         if trick == "fake-proof":
             names = [r for r in range(cfg.n) if r != me][: cfg.quorum - 1]
             return high, (own, *(Checkpoint(high, bogus, r, b"") for r in names))
-        # mixed-digest: the newest seq others signed, our wrong digest leading the proof
-        if not self.checkpoints:
+        # mixed-digest: the newest seq enough others signed, our wrong digest leading the proof
+        signed = [
+            s for s, cps in self.checkpoints.items() if len(_signed_by(cps, me)) >= cfg.quorum - 1
+        ]
+        if not signed:
             return stable, proof
-        seq = max(self.checkpoints)
+        seq = max(signed)
         genuine = _signed_by(self.checkpoints[seq], me)[: cfg.quorum - 1]
         wrong: Checkpoint = self.sign(Checkpoint(seq, bogus, me, b""))
         return seq, (wrong, *genuine)
