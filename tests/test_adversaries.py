@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pbft_proof_mutants import HOOKS, PROOF_MUTANTS
 
 from pbft.replica import Replica
-from sim.explore.strategies import DEFAULT_BEHAVIOURS, PROOF_BEHAVIOURS, scenarios
+from sim.explore.strategies import ALL_BEHAVIOURS, PROOF_BEHAVIOURS, scenarios
 from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario
 from sim.scenario.reproduce import failure_report
@@ -157,5 +157,5 @@ def test_adversaries_are_registered_documented_and_drawn() -> None:
         assert cls.__module__ == "sim.world.adversaries"
         assert cls.__doc__ and "attack" in cls.__doc__.lower()
         assert f"`{name}`" in docs
-        assert name in DEFAULT_BEHAVIOURS
+        assert name in ALL_BEHAVIOURS
     assert sorted(STAGED) == sorted(PROOF_BEHAVIOURS)
