@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pbft_proof_mutants import HOOKS, PROOF_MUTANTS
 
 from pbft.replica import Replica
+from sim.errors import InputError
 from sim.explore.strategies import ALL_BEHAVIOURS, PROOF_BEHAVIOURS, scenarios
 from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario
@@ -143,6 +144,13 @@ def test_adversary_defeats_the_weakened_replica(defeat: Defeat) -> None:
     print(f"{defeat.mutant} under {defeat.scenario}/{defeat.trick}: {caught}")
     calm = first_violation(without_adversary(s), mutant)
     assert calm is None, f"{defeat.mutant} fails even without the adversary: {calm}"
+
+
+@pytest.mark.parametrize("behavior", ["forged-state", "forged-view-change"])
+def test_an_unknown_trick_is_refused_in_one_line(behavior: str) -> None:
+    s = staged(STAGED[behavior], "no-such-trick")
+    with pytest.raises(InputError, match=rf"^behaviour {behavior}: trick: expected one of .*"):
+        run_scenario(s)
 
 
 def test_mutants_override_hooks_the_replica_has() -> None:

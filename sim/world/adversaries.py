@@ -27,6 +27,10 @@ Registered (imported by :mod:`sim.world.byzantine`):
                         later views.
 ``subset-new-view``     a new primary choosing the quorum of VIEW-CHANGEs that
                         carries the least, and forgetting its own certificates.
+
+The module runs past 500 lines, most of it the attack descriptions; it stays
+one module so that one import registers every forger and they share
+:class:`ProofCollector`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from pbft.messages import (
     batch_digest,
 )
 from pbft.newview import NULL_DIGEST, plan_new_view
+from sim.errors import InputError
 from sim.world.byzantine import Behaviour, Context, Emit, Liar, _peek, behaviour
 
 FORGED_OPERATION = b"forged/"
@@ -78,6 +83,17 @@ def forged_requests(
 
 def _signed_by(messages: dict[int, Any], exclude: int) -> list[Any]:
     return [messages[r] for r in sorted(messages) if r != exclude]
+
+
+def chosen_trick(behaviour: Behaviour, default: str, allowed: tuple[str, ...]) -> str:
+    """The ``trick`` option, refused in one line (exit status 2) if it names no trick."""
+    value = str(behaviour.ctx.params.get("trick", default))
+    if value not in (default, *allowed):
+        known = ", ".join((default, *allowed))
+        raise InputError(
+            f"behaviour {behaviour.name}: trick: expected one of {known}, got {value!r}"
+        )
+    return value
 
 
 # ------------------------------------------------------------------- state server
@@ -128,9 +144,13 @@ class ForgedStateServer(Behaviour):
                 out.append(Emit(send.to, message))
         return out
 
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        chosen = chosen_trick(self, "all", self.TRICKS)
+        self._tricks = self.TRICKS if chosen == "all" else (chosen,)
+
     def tricks(self) -> tuple[str, ...]:
-        chosen = str(self.ctx.params.get("trick", "all"))
-        return self.TRICKS if chosen == "all" else (chosen,)
+        return self._tricks
 
     def forgeries(self, chunk: StateChunk) -> list[StateChunk]:
         cut = int(self.param("cut", 1))
@@ -162,11 +182,9 @@ class ForgedStateServer(Behaviour):
             certificate = (own,) * quorum
         elif trick == "other-digest":
             certificate = batch.certificate
-        elif trick == "unsigned":
+        else:  # unsigned
             names = [me, *(r for r in range(self.ctx.config.n) if r != me)][:quorum]
             certificate = tuple(own if r == me else commit(r) for r in names)
-        else:
-            raise ValueError(f"forged-state: unknown trick {trick!r}; known: {self.TRICKS}")
         return dataclasses.replace(batch, requests=requests, certificate=certificate)
 
 
@@ -302,16 +320,14 @@ class ForgedViewChange(ProofCollector):
         self.latest: PrePrepare | None = None
         self._half_at = 0
         self._now_ms = 0
+        self._trick = chosen_trick(self, "cycle", self.TRICKS)
         self.sent: dict[int, ViewChange] = {}
         """new view -> the forged VIEW-CHANGE sent for it (receivers keep one per view)."""
 
     def trick(self, new_view: int) -> str:
-        chosen = str(self.ctx.params.get("trick", "cycle"))
-        if chosen == "cycle":
+        if self._trick == "cycle":
             return self.TRICKS[new_view % len(self.TRICKS)]
-        if chosen not in self.TRICKS:
-            raise ValueError(f"forged-view-change: unknown trick {chosen!r}; known: {self.TRICKS}")
-        return chosen
+        return self._trick
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         me = self.ctx.replica_id
