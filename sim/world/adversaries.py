@@ -265,13 +265,14 @@ class ForgedViewChange(ProofCollector):
     backups but one and its own COMMIT for it to the first backup only (so
     that slot can commit there, is prepared at the others it reached, and
     unknown to the last one), and proposes nothing more. With ``quiet`` = 1
-    it never sends CHECKPOINTs (so f+1 correct replicas' checkpoints stay
-    unproven) and stops its PREPAREs and COMMITs at the stall, so the
-    correct replicas need each other. The backups' timers expire and they
-    move to the next view. From then on every VIEW-CHANGE it sends, and one
-    it broadcasts on its own half a view-change timeout after it stalls
-    (once the PREPAREs it staples have come in, and before the next primary
-    picks V), carries one forgery (``trick``):
+    it never sends CHECKPOINTs (so a checkpoint 2f correct replicas reached
+    stays unproven without the last one) and stops its PREPAREs, COMMITs and
+    STATE-CHUNKs at the stall, so the correct replicas need each other. The
+    backups' timers expire and they move to the next view. From then on
+    every VIEW-CHANGE it sends, and one it broadcasts on its own half a
+    view-change timeout after it stalls (once the PREPAREs it staples have
+    come in, and before the next primary picks V), carries one forgery
+    (``trick``):
 
     Checkpoint proof C, all claiming a stable checkpoint a full window above
     the genuine one (where nobody can serve state):
@@ -368,9 +369,9 @@ class ForgedViewChange(ProofCollector):
 
     @staticmethod
     def _silenced(message: Any, stalled: bool) -> bool:
-        """What a quiet forger withholds: every CHECKPOINT, and its votes once stalled."""
+        """What a quiet forger withholds: every CHECKPOINT; its votes and state once stalled."""
         return isinstance(message, Checkpoint) or (
-            stalled and isinstance(message, (Prepare, Commit))
+            stalled and isinstance(message, (Prepare, Commit, StateChunk))
         )
 
     def _propose(self, send: Send, pp: PrePrepare, stalled: bool) -> list[Emit]:
