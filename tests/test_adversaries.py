@@ -146,6 +146,31 @@ def test_adversary_defeats_the_weakened_replica(defeat: Defeat) -> None:
     assert calm is None, f"{defeat.mutant} fails even without the adversary: {calm}"
 
 
+def with_fault(s: Scenario, behavior: str, params: dict[str, int]) -> Scenario:
+    """The same schedule with the Byzantine replica given another behaviour or options."""
+    faults = tuple(
+        replace(f, behavior=behavior, params=tuple(params.items())) if f.kind == "byzantine" else f
+        for f in s.faults
+    )
+    return replace(s, faults=faults)
+
+
+@pytest.mark.parametrize(
+    ("mutant", "scenario", "harmless"),
+    [
+        # the liar's set-up without the forged COMMITs
+        ("skips-commit-signatures", "forged-commit", ("liar", {"victim": 2})),
+        # the same subset primary, with V's VIEW-CHANGEs left intact
+        ("trusts-view-changes-in-new-view", "subset-new-view", ("subset-new-view", {"strip": 0})),
+    ],
+)
+def test_the_forgery_not_the_set_up_exposes_the_slip(
+    mutant: str, scenario: str, harmless: tuple[str, dict[str, int]]
+) -> None:
+    s = with_fault(staged(scenario), *harmless)
+    assert first_violation(s, PROOF_MUTANTS[mutant]) is None
+
+
 @pytest.mark.parametrize("behavior", ["forged-state", "forged-view-change"])
 def test_an_unknown_trick_is_refused_in_one_line(behavior: str) -> None:
     s = staged(STAGED[behavior], "no-such-trick")
