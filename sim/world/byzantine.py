@@ -568,3 +568,7 @@ class Liar(Behaviour):
             return pp
         empty: PrePrepare = self.sign(dataclasses.replace(pp, requests=(), digest=NULL_DIGEST))
         return empty
+
+
+# Behaviours that forge or mix proofs live in their own module; importing it registers them.
+from sim.world import adversaries as _adversaries  # noqa: E402, F401
