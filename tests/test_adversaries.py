@@ -27,7 +27,7 @@ from sim.scenario.model import Scenario
 from sim.scenario.reader import load_scenario
 from sim.scenario.reproduce import failure_report
 from sim.world.adversaries import ForgedStateServer, ForgedViewChange
-from sim.world.byzantine import BEHAVIOURS
+from sim.world.catalogue import BEHAVIOURS
 from sim.world.results import RunResult
 from sim.world.simulation import run_scenario
 

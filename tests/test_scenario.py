@@ -292,7 +292,7 @@ def test_generated_scenarios_round_trip_through_toml(scenario: Scenario) -> None
 
 def test_every_behaviour_option_may_be_written_on_the_fault_table() -> None:
     """Options come from each behaviour class's OPTIONS, so new behaviours need no parser change."""
-    from sim.world.byzantine import BEHAVIOURS
+    from sim.world.catalogue import BEHAVIOURS
 
     for name, cls in BEHAVIOURS.items():
         for option in cls.OPTIONS:

@@ -33,13 +33,10 @@ from sim.scenario.model import (
     Scenario,
     WorkloadSpec,
 )
-from sim.world import adversaries
 from sim.world.adversaries import ForgedStateServer, ForgedViewChange
-from sim.world.byzantine import BEHAVIOURS
+from sim.world.catalogue import BEHAVIOURS, PROOF_FORGERS
 
-PROOF_BEHAVIOURS = tuple(
-    sorted(name for name, cls in BEHAVIOURS.items() if cls.__module__ == adversaries.__name__)
-)
+PROOF_BEHAVIOURS = PROOF_FORGERS
 """The behaviours that forge or mix proofs (``sim.world.adversaries``), for tests aimed at
 a replica's proof checks: ``scenarios(behaviours=PROOF_BEHAVIOURS)``."""
 

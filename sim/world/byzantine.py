@@ -142,6 +142,7 @@ class Behaviour:
 
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {}
+"""Filled as behaviour modules are imported: read the full set from :mod:`sim.world.catalogue`."""
 
 B = TypeVar("B", bound=type[Behaviour])
 
@@ -568,7 +569,3 @@ class Liar(Behaviour):
             return pp
         empty: PrePrepare = self.sign(dataclasses.replace(pp, requests=(), digest=NULL_DIGEST))
         return empty
-
-
-# Behaviours that forge or mix proofs live in their own module; importing it registers them.
-from sim.world import adversaries as _adversaries  # noqa: E402, F401
