@@ -16,7 +16,7 @@ rejects the forged proof and carries on; a replica missing one of the checks
 accepts it and loses safety or liveness (tests/test_adversaries.py shows one
 such weakened replica per behaviour, from tests/pbft_proof_mutants.py).
 
-Registered (imported by :mod:`sim.world.byzantine`):
+Registered when imported (:mod:`sim.world.catalogue` imports this module):
 
 ``forged-state``        a state server answering FETCH-STATE with forged batches.
 ``forged-view-change``  a primary that stalls, then sends VIEW-CHANGEs with
