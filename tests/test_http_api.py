@@ -319,3 +319,29 @@ def test_upload_without_its_file_is_409(gateway: HttpGateway) -> None:
 def test_caller_keys_are_not_in_the_served_tree(gateway: HttpGateway) -> None:
     served = Path(gateway.crypto_dir).parent / "net" / "crypto"
     assert not list(served.glob("peerOrganizations/*/users/*/msp/keystore"))
+
+
+def test_patch_command_goes_through_the_gateway(
+    gateway: HttpGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli.main import main
+
+    keys_dir = Path(gateway.crypto_dir).parent  # holds callers-crypto; --network wants DIR/crypto
+    network = tmp_path / "mine"
+    network.mkdir()
+    (network / "crypto").symlink_to(keys_dir / "callers-crypto")
+    common = ["--network", str(network), "--gateway", gateway.url]
+    assert main(["patch", "list", *common, "--as", USER, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert ("hotfix", "1.0") in {(p["name"], p["version"]) for p in listed["patches"]}
+    data = tmp_path / "tool.bin"
+    data.write_bytes(b"cli through http")
+    upload = ["--file", str(data), "--name", "tool", "--version", "1.0", "--group", "lab"]
+    assert main(["patch", "upload", *common, "--as", ADMIN1, *upload]) == 0
+    assert main(["patch", "approve", *common, "--as", ADMIN2, "tool", "1.0"]) == 0
+    capsys.readouterr()
+    assert main(["patch", "list", *common, "--as", USER, "--json"]) == 0
+    statuses = {p["name"]: p["status"] for p in json.loads(capsys.readouterr().out)["patches"]}
+    assert statuses["tool"] == "released"
+    assert main(["patch", "list", *common, "--as", "Nobody@org1.example.com"]) == 2
+    assert "no MSP directory" in capsys.readouterr().err

@@ -55,8 +55,8 @@ class HttpGateway:
         self.http = httpx.Client(base_url=self.url, timeout=timeout_s)
         self._signers: dict[str, SigningIdentity] = {}
         self.acting: str | None = None
-        """The member of the latest request: file transfers go as them (``Gateway`` names no
-        user for files; in PatchClient they follow a call by the same member)."""
+        """The member last named (a request, or a key asked for): file transfers go as them.
+        ``Gateway`` names no user for files; in PatchClient they follow such a call."""
 
     def close(self) -> None:
         self.http.close()
@@ -70,6 +70,7 @@ class HttpGateway:
     # ------------------------------------------------------------------ keys
 
     def signer(self, name: str) -> SigningIdentity:
+        self.acting = name
         found = self._signers.get(name)
         if found is None:
             msp_dir = member_msp_dir(self.crypto_dir, name)
@@ -108,7 +109,6 @@ class HttpGateway:
         """Send one signed request; its JSON answer, or :class:`HttpError`."""
         raw = content if content is not None else b"" if body is None else json.dumps(body).encode()
         headers = self.signed_headers(user, method, target, raw)
-        self.acting = user
         if raw:
             headers["content-type"] = content_type
         try:
@@ -143,9 +143,7 @@ class HttpGateway:
 
     def _actor(self) -> str:
         if self.acting is None:
-            if len(self._signers) != 1:
-                raise Refused("file transfer: no member has made a request yet")
-            return next(iter(self._signers))
+            raise Refused("file transfer: no member has made a request yet")
         return self.acting
 
     def publish_file(self, data: bytes) -> list[str]:
