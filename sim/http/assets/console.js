@@ -79,7 +79,7 @@ async function adminView() {
   }
 }
 
-async function history() {
+async function showHistory() {
   const name = $("#history-name").value.trim();
   if (!name) return;
   const answer = await Signer.json("GET", `/api/patches/${enc(name)}/history`);
@@ -191,6 +191,6 @@ $("#forget").addEventListener("click", () => {
   say("key forgotten");
 });
 
-$("#history-load").addEventListener("click", () => history().catch((e) => say(e.message, true)));
+$("#history-load").addEventListener("click", () => showHistory().catch((e) => say(e.message, true)));
 $("#register").addEventListener("click", () => register().catch((e) => say(e.message, true)));
 setInterval(() => { if (current === "network") refresh(); }, 2000);
