@@ -345,3 +345,26 @@ def test_patch_command_goes_through_the_gateway(
     assert statuses["tool"] == "released"
     assert main(["patch", "list", *common, "--as", "Nobody@org1.example.com"]) == 2
     assert "no MSP directory" in capsys.readouterr().err
+
+
+def test_a_transaction_is_submitted_once(gateway: HttpGateway) -> None:
+    before = height(gateway)
+    body = {
+        "function": "register",
+        "args": ['{"os": "ubuntu-22.04", "groups": ["lab", "web", "db", "ops"]}'],
+    }
+    prepared = gateway.request(USER, "POST", "/api/tx", body)
+    key = gateway.signer(USER)
+    at = f"/api/tx/{prepared['tx_id']}"
+    endorsed = gateway.request(
+        USER,
+        "POST",
+        at + "/endorse",
+        {"signature": key.sign(bytes.fromhex(prepared["bytes"])).hex()},
+    )
+    signature = {"signature": key.sign(bytes.fromhex(endorsed["bytes"])).hex()}
+    assert gateway.request(USER, "POST", at + "/submit", signature)["validation_code"] == "VALID"
+    with pytest.raises(HttpError) as caught:
+        gateway.request(USER, "POST", at + "/submit", signature)
+    assert caught.value.status == 404
+    assert height(gateway) == before + 1

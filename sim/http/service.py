@@ -107,6 +107,7 @@ class NetworkService:
         self.lock = threading.Lock()
         self.nonces = NonceBook()
         self.pending: dict[str, Pending] = {}
+        self._book = threading.Lock()  # guards ``pending``: steps run on worker threads
         with self._network() as gateway:
             self.members = load_members(self.root / "crypto", gateway.config.msps)
             self.replicas = gateway.cfg.replicas
@@ -171,7 +172,6 @@ class NetworkService:
         """Step 1: the proposal bytes ``member`` is to sign."""
         if function not in WRITES:
             raise ApiError(400, f"unknown write {function!r} (one of {', '.join(WRITES)})")
-        self._expire()
         if function == "upload":
             self._file_is_placed(args)
         with self._network() as gateway:
@@ -181,7 +181,8 @@ class NetworkService:
         header = proposal_header(
             creator, DEFAULT_CHANNEL, CHAINCODE, function, args, now, os.urandom(NONCE_SIZE)
         )
-        self.pending[header.tx_id] = Pending(member.name, header, time.monotonic())
+        with self._book:
+            self.pending[header.tx_id] = Pending(member.name, header, time.monotonic())
         raw = encode(header)
         return {
             "tx_id": header.tx_id,
@@ -211,11 +212,17 @@ class NetworkService:
             ) from None
 
     def _pending(self, member: Member, tx_id: str) -> Pending:
-        self._expire()
-        pending = self.pending.get(tx_id)
+        with self._book:
+            self._expire()
+            pending = self.pending.get(tx_id)
         if pending is None or pending.caller != member.name:
             raise ApiError(404, f"no prepared transaction {tx_id!r} of {member.name}")
         return pending
+
+    def _forget(self, tx_id: str) -> bool:
+        """Drop a prepared transaction; False if it was gone already (a concurrent submit)."""
+        with self._book:
+            return self.pending.pop(tx_id, None) is not None
 
     def _expire(self) -> None:
         horizon = time.monotonic() - PENDING_TTL_S
@@ -245,7 +252,7 @@ class NetworkService:
                     pending.header.timestamp_ms,
                 )
             except EndorsementFailed as failed:
-                del self.pending[tx_id]
+                self._forget(tx_id)
                 raise ApiError(
                     409, f"{pending.header.function}: {failed}", kind=failed.kind
                 ) from None
@@ -269,7 +276,8 @@ class NetworkService:
             raise ApiError(409, f"transaction {tx_id} is not endorsed yet (POST .../endorse first)")
         self._check(member, pending.payload, signature_hex, "transaction")
         envelope = encode(Envelope(pending.payload, signature_bytes(signature_hex, member.ecdsa)))
-        del self.pending[tx_id]
+        if not self._forget(tx_id):
+            raise ApiError(409, f"transaction {tx_id} was already submitted")
         with self._network() as gateway:
             try:
                 reply = gateway.submit_envelope(envelope, member.name, pending.header.function)
