@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from sim.fabric.patchclient import PatchClient, build_manifest
 from sim.http.client import HttpGateway, member_msp_dir
+from sim.http.openapi import OPERATIONS
 
 ADMIN1 = "Admin@org1.example.com"
 ADMIN2 = "Admin@org2.example.com"
@@ -147,3 +148,30 @@ def test_network_view_shows_nodes_and_blocks(setup: tuple[HttpGateway, WebDriver
     assert sum("primary" in n for n in nodes) == 1
     assert any("approve by Admin@org2.example.com (VALID)" in b for b in rows(driver, "blocks"))
     screenshot(driver, "network")
+
+
+def test_docs_page_lists_the_api_and_sends_signed_requests_offline(
+    setup: tuple[HttpGateway, WebDriver],
+) -> None:
+    gateway, driver = setup
+    driver.get(gateway.url + "/docs")
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#operations section")) == len(OPERATIONS)
+    )
+    driver.find_element(By.ID, "identity").send_keys(ADMIN1)
+    driver.execute_script(
+        "document.getElementById('pem').value = arguments[0]", pem_of(gateway, ADMIN1)
+    )
+    driver.find_element(By.ID, "load").click()
+    whoami = driver.find_element(
+        By.XPATH, "//section[.//code[text()='GET /api/whoami']]//button[text()='Send']"
+    )
+    whoami.click()
+    answer = WebDriverWait(driver, WAIT_S).until(
+        lambda d: d.find_element(By.XPATH, "//section[.//code[text()='GET /api/whoami']]//pre").text
+    )
+    assert answer.startswith("200") and '"name": "Admin@org1.example.com"' in answer
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert all(url.startswith(gateway.url) for url in resources), resources
