@@ -311,7 +311,7 @@ class SimGateway:
         if isinstance(operation, Call):
             workload.source = _OneCall(operation)
         else:  # the session's one request carries the given envelope as it is
-            workload.next_operation = lambda *_: operation  # type: ignore[method-assign]
+            workload.presigned.append(operation)
         for slot in simulation.clients:
             slot.client.view = self.cfg.client_view
         try:
