@@ -34,7 +34,7 @@ import io
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,11 @@ from chaincode.endorser import Endorser
 from ledger.codec import decode
 from ledger.transaction import STATUS_OK, Envelope, TxPayload
 from msp import names
+from msp.ca import NetworkCrypto
+from msp.errors import MSPError
 from msp.identity import SigningIdentity
+from msp.layout import ORGS_DIR
+from msp.msp import read_crls
 from pbft.client import Client
 from pbft.replica import Replica
 from sim.errors import InputError
@@ -149,6 +153,31 @@ def init_sim_network(
     return cfg
 
 
+def crypto_dir(root: Path) -> Path:
+    """The network's cryptogen tree: what ``crypto revoke`` and ``verify-proof --msp`` use."""
+    return root / "crypto" / ORGS_DIR
+
+
+def _identities(root: Path, cfg: SimNetConfig) -> NetworkCrypto:
+    """The keys (regenerated from the seed) with the CRLs now on disk.
+
+    The seed gives back every key and certificate, but not what happened to
+    them since: ``ledgersim crypto revoke`` writes a CRL into the tree, and
+    an org's verifiers must honour it from the next command on.
+    """
+    crypto: NetworkCrypto = network_crypto(cfg.scenario())
+    try:
+        orgs = []
+        for org in crypto.orgs:
+            crls = tuple(read_crls(crypto_dir(root) / org.domain / "msp" / "crls"))
+            revoking = replace(org, crls=crls)
+            revoking.msp()  # refuses a CRL its CAs did not sign, here rather than mid-run
+            orgs.append(revoking)
+    except MSPError as exc:
+        raise InputError(f"{crypto_dir(root)}: {exc}") from None
+    return NetworkCrypto(tuple(orgs))
+
+
 def _save(root: Path, cfg: SimNetConfig) -> None:
     tmp = root / (SIMNET_FILE + ".tmp")
     tmp.write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n")
@@ -232,7 +261,7 @@ class SimGateway:
         self.root = root
         self.cfg = cfg
         scenario = cfg.scenario()
-        self.crypto = network_crypto(scenario)
+        self.crypto = _identities(root, cfg)
         self.policy = parse_policy(scenario)
         self.config = channel_config(self.crypto, self.policy)
         self.peer_names = _peer_names(cfg)
@@ -294,6 +323,7 @@ class SimGateway:
             progress=None,
             start_ms=self.cfg.clock_ms,
             resume=True,
+            identities=self.crypto,
         )
         workload = simulation.workload
         assert isinstance(workload, FabricWorkload)
