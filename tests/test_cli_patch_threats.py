@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from patchnet import ADMIN1, ADMIN2, SimNet
+from patchnet import ADMIN1, ADMIN2, USER1, SimNet
 
 from sim.fabric.gateway import Refused
 from sim.fabric.simnet import SimGateway
@@ -48,3 +48,77 @@ def test_the_peers_inside_a_session_honour_the_crl_too(
         assert gateway.sessions[-1].code != "VALID"
     _, listing, _ = net.patch("list", ADMIN1)
     assert [(v["name"], v["status"]) for v in listing["patches"]] == [("openssl", "pending")]
+
+
+def released_to_user1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> SimNet:
+    net = SimNet(tmp_path, capsys)
+    net.release("openssl", "3.0.1", FIX)
+    assert net.patch("register", USER1, "--os", "debian", "--group", "finance")[0] == 0
+    return net
+
+
+def downloads(net: SimNet) -> list[str]:
+    """Who the ledger says downloaded openssl 3.0.1."""
+    _, hist, _ = net.patch("history", ADMIN2, "openssl", "3.0.1")
+    return [e["creator"]["name"] for e in hist["events"] if e["action"] == "download"]
+
+
+def test_a_release_whose_deployer_was_revoked_is_not_fetched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The contract cannot read CRLs; the client checks the deployer's certificate itself."""
+    net = released_to_user1(tmp_path, capsys)
+    net.revoke(ADMIN1)
+    status, _, err = net.patch("download", USER1, "openssl")
+    assert status == 2 and err.count("\n") == 1
+    assert "deployer certificate is not trusted: certificate serial" in err and "revoked" in err
+    assert downloads(net) == []
+
+
+def test_a_client_trusting_other_cas_refuses_the_release(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = released_to_user1(tmp_path, capsys)
+    other = tmp_path / "other"
+    assert net.cli("net", "init", "--sim", str(other), "--seed", "99")[0] == 0
+    status, _, err = net.patch("download", USER1, "openssl", "--msp", str(other / "crypto"))
+    assert status == 2 and "not trusted: unknown CA" in err
+    assert downloads(net) == []
+
+
+def test_the_device_never_accepts_a_version_below_its_own_floor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = released_to_user1(tmp_path, capsys)
+    status, _, err = net.patch("download", USER1, "openssl", "--installed", "3.0.2")
+    assert status == 2 and "older than the installed 3.0.2: never go back" in err
+    assert downloads(net) == []
+
+
+def test_no_download_is_logged_when_no_peer_serves_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = released_to_user1(tmp_path, capsys)
+    for blob in (net.dir / "blobs").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    status, _, err = net.patch("download", USER1, "openssl")
+    assert status == 2 and err.count("\n") == 1 and "no peer served sha256:" in err
+    assert downloads(net) == []
+    status, _, err = net.patch("report", USER1, "openssl", "3.0.1", "--outcome", "installed")
+    assert status == 2
+
+
+def test_no_download_is_logged_when_the_out_path_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = released_to_user1(tmp_path, capsys)
+    missing = tmp_path / "no-such-dir" / "fix.patch"
+    status, _, err = net.patch("download", USER1, "openssl", "--out", str(missing))
+    assert status == 2 and err.count("\n") == 1 and "no such directory" in err
+    assert "Traceback" not in err and downloads(net) == []
+    assert net.patch("download", USER1, "openssl", "--out", str(tmp_path))[0] == 2  # a directory
+    assert downloads(net) == []
+    good = tmp_path / "fix.patch"
+    assert net.patch("download", USER1, "openssl", "--out", str(good))[0] == 0
+    assert good.read_bytes() == FIX and downloads(net) == [USER1]

@@ -14,17 +14,19 @@ import argparse
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from chaincode.patchset import PatchManifest, manifest_from_json
 from chaincode.patchset.manifest import ManifestError
+from msp.msp import MSPManager
 from sim.errors import InputError
 from sim.fabric import simnet
 from sim.fabric.gateway import Gateway, Refused
 from sim.fabric.patchclient import PatchClient, build_manifest
 from sim.fabric.tables import catalog_table, compliance_table, history_table
+from sim.fabric.verify import Trust, TrustError
 
 __all__ = ["open_gateway", "register"]
 
@@ -62,6 +64,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--network", type=Path, required=True, metavar="DIR")
         p.add_argument("--as", dest="user", required=True, metavar="IDENTITY")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--msp",
+            type=Path,
+            metavar="DIR",
+            help="the CA certificates and CRLs to trust (a cryptogen tree; default DIR/crypto)",
+        )
         p.set_defaults(handler=_run)
         return p
 
@@ -96,6 +104,11 @@ def register(subparsers: Any) -> None:
     dl.add_argument("name")
     dl.add_argument("version", nargs="?", default="")
     dl.add_argument("--out", type=Path, help="write the verified file here")
+    dl.add_argument(
+        "--installed",
+        metavar="VERSION",
+        help="the version this device has installed: never accept an older one",
+    )
     rp = action("report", "record an install outcome")
     rp.add_argument("name")
     rp.add_argument("version")
@@ -163,6 +176,31 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _writer(out: Path | None) -> Callable[[bytes], None] | None:
+    """Where a verified download goes; checked first, so no download is logged in vain."""
+    if out is None:
+        return None
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: no such directory {out.parent}")
+
+    def write(data: bytes) -> None:
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write: {exc.strerror}") from None
+
+    return write
+
+
+def _trust(args: argparse.Namespace) -> MSPManager:
+    """The client's own trust anchors: never what the gateway says."""
+    directory = args.msp if args.msp is not None else args.network / "crypto"
+    try:
+        return Trust.load(directory).msps
+    except TrustError as exc:
+        raise InputError(f"--msp: {exc}") from None
+
+
 def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     command, user = args.patch_command, args.user
     if command == "upload":
@@ -187,9 +225,9 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         reply = client.register(user, args.device_os, args.group)
         return reply, f"enrolled {reply['user_id']} (os {reply['os']}, groups {reply['groups']})"
     if command == "download":
-        got = client.download(user, args.name, args.version)
-        if args.out is not None:
-            args.out.write_bytes(got.fetch.data)
+        got = client.download(
+            user, args.name, args.version, installed=args.installed, deliver=_writer(args.out)
+        )
         reply = {
             **got.release,
             "served_by": got.fetch.served_by,
@@ -226,7 +264,7 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
 def _run(args: argparse.Namespace) -> int:
     with open_gateway(args.network) as gateway:
         try:
-            reply, text = _perform(PatchClient(gateway), args)
+            reply, text = _perform(PatchClient(gateway, _trust(args)), args)
         except Refused as exc:
             reason = str(exc).removeprefix(f"{args.patch_command}: ")
             raise InputError(f"patch {args.patch_command} refused: {reason}") from None

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chaincode.patchset import PatchManifest, manifest_to_json, sign_manifest
-from sim.fabric.distribution import DownloadFailed, FetchResult, ReleaseRejected, check_release
+from msp.msp import MSPManager
+from sim.fabric.distribution import (
+    DownloadFailed,
+    FetchResult,
+    ReleaseRejected,
+    ReleaseRequest,
+    check_release,
+)
 from sim.fabric.gateway import Gateway, Refused
 
 
@@ -59,8 +66,10 @@ def build_manifest(
 class PatchClient:
     """The paper's three experiments as calls: upload/approve, download/report, audit."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, trust: MSPManager) -> None:
         self.gateway = gateway
+        self.trust = trust
+        """The device's own trust anchors (CA certificates and CRLs): never the gateway's word."""
 
     def _submit(self, user: str, function: str, *args: str) -> dict[str, Any]:
         return json.loads(self.gateway.submit(user, function, args))
@@ -86,15 +95,30 @@ class PatchClient:
     def register(self, client: str, os_name: str, groups: Sequence[str]) -> dict[str, Any]:
         return self._submit(client, "register", json.dumps({"os": os_name, "groups": list(groups)}))
 
-    def download(self, client: str, name: str, version: str = "") -> Downloaded:
-        """Fetch and verify the file first; only then record the download with its hash."""
+    def download(
+        self,
+        client: str,
+        name: str,
+        version: str = "",
+        *,
+        installed: str | None = None,
+        deliver: Callable[[bytes], None] | None = None,
+    ) -> Downloaded:
+        """Check the release, fetch and verify the file, deliver it; only then record it.
+
+        ``installed`` is the device's own floor; ``deliver`` puts the verified
+        bytes where they are wanted (a file) and may fail: the download record
+        means the file arrived, so nothing is recorded if any step before fails.
+        """
         release = self._evaluate(client, "metadata", name, *([version] if version else []))
         try:
-            ref = check_release(release)
+            ref = check_release(release, ReleaseRequest(name, version, installed), self.trust)
             fetched = self.gateway.fetch_file(ref)
         except (ReleaseRejected, DownloadFailed) as exc:
             raise Refused(str(exc)) from None
         verified = hashlib.sha256(fetched.data).hexdigest()
+        if deliver is not None:
+            deliver(fetched.data)
         released = release["manifest"]["version"]
         record = self._submit(client, "download", name, released, verified)
         return Downloaded({**release, "download": record["download"]}, fetched)
