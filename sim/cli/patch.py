@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,15 @@ from msp.msp import MSPManager
 from sim.errors import InputError
 from sim.fabric import simnet
 from sim.fabric.gateway import Gateway, Refused
-from sim.fabric.patchclient import PatchClient, build_manifest
+from sim.fabric.patchclient import Freshness, PatchClient, build_manifest
+from sim.fabric.proof import DEFAULT_POLICY, ProofRejected, check_fresh, verify_proof
 from sim.fabric.tables import catalog_table, compliance_table, history_table
 from sim.fabric.verify import Trust, TrustError
 
 __all__ = ["open_gateway", "register"]
+
+MAX_MS = 2**53 - 1
+"""Times beyond this are refused: the contract's bound (docs/patchset.md, "The rules")."""
 
 
 @contextlib.contextmanager
@@ -109,6 +114,26 @@ def register(subparsers: Any) -> None:
         metavar="VERSION",
         help="the version this device has installed: never accept an older one",
     )
+    dl.add_argument(
+        "--max-age-ms",
+        type=int,
+        metavar="MS",
+        help="take the release from a verified proof no older than MS (TUF freeze attack)",
+    )
+    _channel_options(dl)
+    pr = action("proof", "a proof of a release that a device can check offline")
+    pr.add_argument("name")
+    pr.add_argument("version", nargs="?", default="")
+    pr.add_argument("--out", type=Path, required=True, help="write the proof file here")
+    vp = sub.add_parser("verify-proof", help="check a proof with only CA certificates and CRLs")
+    vp.add_argument("file", type=Path)
+    vp.add_argument("--msp", type=Path, required=True, metavar="DIR", help="CA certs and CRLs")
+    vp.add_argument("--installed", metavar="VERSION", help="refuse a release older than this")
+    vp.add_argument("--now-ms", type=int, metavar="MS", help="the device's clock (ledger time)")
+    vp.add_argument("--max-age-ms", type=int, metavar="MS", help="refuse an answer older than MS")
+    vp.add_argument("--json", action="store_true", help="machine-readable output")
+    _channel_options(vp)
+    vp.set_defaults(handler=_verify_proof)
     rp = action("report", "record an install outcome")
     rp.add_argument("name")
     rp.add_argument("version")
@@ -120,6 +145,16 @@ def register(subparsers: Any) -> None:
     hs.add_argument("version", nargs="?", default="")
     action("compliance", "who still has to install which mandatory patch")
     action("list", "every patch version and its status")
+
+
+def _channel_options(parser: argparse.ArgumentParser) -> None:
+    """What the device knows of the channel, to check a proof without asking the network."""
+    parser.add_argument(
+        "--replicas", type=int, default=4, metavar="N", help="replicas n (fixes the quorum)"
+    )
+    parser.add_argument(
+        "--policy", default=DEFAULT_POLICY, help=f"endorsement policy (default {DEFAULT_POLICY})"
+    )
 
 
 MANIFEST_OPTIONS = (
@@ -224,9 +259,26 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
     if command == "register":
         reply = client.register(user, args.device_os, args.group)
         return reply, f"enrolled {reply['user_id']} (os {reply['os']}, groups {reply['groups']})"
+    if command == "proof":
+        writer = _writer(args.out)
+        assert writer is not None
+        proof = client.proof(user, args.name, args.version)
+        writer((json.dumps(proof, sort_keys=True, indent=1) + "\n").encode())
+        manifest = proof["release"]["manifest"]
+        return {"out": str(args.out), "release": proof["release"]}, (
+            f"proof of {manifest['name']} {manifest['version']} written to {args.out}"
+        )
     if command == "download":
+        fresh = None
+        if args.max_age_ms is not None:
+            fresh = Freshness(_ms("--max-age-ms", args.max_age_ms), args.replicas, args.policy)
         got = client.download(
-            user, args.name, args.version, installed=args.installed, deliver=_writer(args.out)
+            user,
+            args.name,
+            args.version,
+            installed=args.installed,
+            deliver=_writer(args.out),
+            fresh=fresh,
         )
         reply = {
             **got.release,
@@ -259,6 +311,52 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         return reply, compliance_table(reply)
     reply = client.catalog(user)
     return reply, catalog_table(reply)
+
+
+def _ms(option: str, value: int) -> int:
+    if not 0 <= value <= MAX_MS:
+        raise InputError(f"{option}: must be between 0 and {MAX_MS} ms, got {value}")
+    return value
+
+
+def _verify_proof(args: argparse.Namespace) -> int:
+    """``patch verify-proof``: no network, no gateway; the CA certificates and CRLs only."""
+    if (args.now_ms is None) != (args.max_age_ms is None):
+        raise InputError("patch verify-proof: give --now-ms and --max-age-ms together")
+    try:
+        proof = json.loads(args.file.read_text())
+    except OSError as exc:
+        raise InputError(f"{args.file}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InputError(f"{args.file}: not JSON ({exc})") from None
+    msps = _trust(args)
+    try:
+        proven = verify_proof(
+            proof, msps, replicas=args.replicas, policy=args.policy, installed=args.installed
+        )
+        if args.max_age_ms is not None:
+            check_fresh(proven, _ms("--now-ms", args.now_ms), _ms("--max-age-ms", args.max_age_ms))
+    except ProofRejected as exc:
+        print(f"{args.file}: proof refused: {exc}", file=sys.stderr)
+        return 1
+    manifest = proven.release["manifest"]
+    reply = {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "sha256": manifest["file"]["sha256"],
+        "block": proven.block,
+        "block_time_ms": proven.block_time_ms,
+        "dated_ms": proven.dated_ms,
+        "tx_id": proven.tx_id,
+    }
+    print(
+        json.dumps(reply, sort_keys=True, indent=2)
+        if args.json
+        else f"proof verified: {manifest['name']} {manifest['version']} "
+        f"(sha256 {manifest['file']['sha256'][:16]}…), released and current as of block "
+        f"{proven.block} at {proven.dated_ms} ms"
+    )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,18 +12,20 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from chaincode.patchset import PatchManifest, manifest_to_json, sign_manifest
 from msp.msp import MSPManager
 from sim.fabric.distribution import (
     DownloadFailed,
     FetchResult,
+    FileRef,
     ReleaseRejected,
     ReleaseRequest,
     check_release,
 )
 from sim.fabric.gateway import Gateway, Refused
+from sim.fabric.proof import DEFAULT_POLICY, ProofRejected, check_fresh, verify_proof
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,28 @@ def build_manifest(
         deadline_ms,
         description,
     )
+
+
+@runtime_checkable
+class Prover(Protocol):
+    """A gateway that can give release proofs (``sim.fabric.proof``) and the device's time."""
+
+    def now_ms(self) -> int: ...
+
+    def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How old an answer about a release the device accepts, and what it knows of the channel.
+
+    ``replicas`` (n) and ``policy`` come from the device's configuration,
+    never from the answer: they fix the commit quorum and the endorsers.
+    """
+
+    max_age_ms: int
+    replicas: int
+    policy: str = DEFAULT_POLICY
 
 
 class PatchClient:
@@ -103,18 +127,22 @@ class PatchClient:
         *,
         installed: str | None = None,
         deliver: Callable[[bytes], None] | None = None,
+        fresh: Freshness | None = None,
     ) -> Downloaded:
         """Check the release, fetch and verify the file, deliver it; only then record it.
 
         ``installed`` is the device's own floor; ``deliver`` puts the verified
         bytes where they are wanted (a file) and may fail: the download record
         means the file arrived, so nothing is recorded if any step before fails.
+        With ``fresh``, the release comes from a proof the client verifies and
+        dates (TUF's freeze attack) instead of one peer's query answer.
         """
-        release = self._evaluate(client, "metadata", name, *([version] if version else []))
+        release, ref = self._checked_release(
+            client, ReleaseRequest(name, version, installed), fresh
+        )
         try:
-            ref = check_release(release, ReleaseRequest(name, version, installed), self.trust)
             fetched = self.gateway.fetch_file(ref)
-        except (ReleaseRejected, DownloadFailed) as exc:
+        except DownloadFailed as exc:
             raise Refused(str(exc)) from None
         verified = hashlib.sha256(fetched.data).hexdigest()
         if deliver is not None:
@@ -122,6 +150,36 @@ class PatchClient:
         released = release["manifest"]["version"]
         record = self._submit(client, "download", name, released, verified)
         return Downloaded({**release, "download": record["download"]}, fetched)
+
+    def _checked_release(
+        self, client: str, request: ReleaseRequest, fresh: Freshness | None
+    ) -> tuple[dict[str, Any], FileRef]:
+        version = (request.version,) if request.version else ()
+        try:
+            if fresh is None:
+                release = self._evaluate(client, "metadata", request.name, *version)
+            else:
+                proven = verify_proof(
+                    self.proof(client, request.name, request.version),
+                    self.trust,
+                    replicas=fresh.replicas,
+                    policy=fresh.policy,
+                    installed=request.installed,
+                )
+                check_fresh(proven, self._prover().now_ms(), fresh.max_age_ms)
+                release = proven.release
+            return release, check_release(release, request, self.trust)
+        except (ReleaseRejected, ProofRejected) as exc:
+            raise Refused(str(exc)) from None
+
+    def _prover(self) -> Prover:
+        if not isinstance(self.gateway, Prover):
+            raise Refused("this network gives no release proofs (simulated networks do)")
+        return self.gateway
+
+    def proof(self, client: str, name: str, version: str = "") -> dict[str, Any]:
+        """A proof of the release (``sim.fabric.proof``) that a device can check offline."""
+        return self._prover().prove(client, name, version)
 
     def report(
         self,

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from chaincode.endorser import Endorser
+from ledger.block import Block
 from ledger.codec import decode
 from ledger.transaction import STATUS_OK, Envelope, TxPayload
 from msp import names
@@ -48,14 +49,23 @@ from msp.identity import SigningIdentity
 from msp.layout import ORGS_DIR
 from msp.msp import read_crls
 from pbft.client import Client
+from pbft.messages import Commit
 from pbft.replica import Replica
 from sim.errors import InputError
 from sim.fabric.app import open_ledger_dir
 from sim.fabric.blobs import DirectoryBlobStore
 from sim.fabric.channel import channel_config, parse_policy
-from sim.fabric.distribution import Distribution, FetchResult, FileRef, PeerServer, ServeMode
+from sim.fabric.distribution import (
+    Distribution,
+    FetchResult,
+    FileRef,
+    PeerServer,
+    ReleaseRequest,
+    ServeMode,
+)
 from sim.fabric.gateway import CHAINCODE, Refused
 from sim.fabric.operations import Call
+from sim.fabric.proof import make_proof
 from sim.fabric.sdk import DEFAULT_CHANNEL, FabricClient
 from sim.fabric.workload import FabricWorkload
 from sim.scenario.model import Fault, NetworkSpec, Scenario, WorkloadSpec
@@ -406,6 +416,38 @@ class SimGateway:
         if len(answers) != 1:
             raise Refused(f"{function}: peers disagree ({len(answers)} different answers)")
         return next(iter(answers))
+
+    # ------------------------------------------------------------------ proofs
+
+    def now_ms(self) -> int:
+        """The network's virtual clock: a device's clock in this simulation."""
+        return self.cfg.clock_ms
+
+    def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]:
+        """Submit ``metadata`` as a transaction; the proof of the block that committed it."""
+        self.submit(user, "metadata", (name, version) if version else (name,))
+        tx_id = self.sessions[-1].tx_id
+        block, index = self._committed(tx_id)
+        signers = {}
+        for raw in block.metadata.certificate:
+            replica = decode(raw, Commit).replica
+            if 0 <= replica < self.cfg.replicas:
+                signers[replica] = self.crypto.signer(self.peer_names[replica]).public()
+        return make_proof(ReleaseRequest(name, version), block, index, signers)
+
+    def _committed(self, tx_id: str) -> tuple[Block, int]:
+        """The block (from a correct peer's ledger) holding ``tx_id``, and its index there."""
+        for replica in range(self.cfg.replicas):
+            if str(replica) in self.cfg.byzantine:
+                continue
+            ledger = open_ledger_dir(self.root / f"replica-{replica}" / "ledger", self.config)
+            try:
+                where = ledger.tx_location(tx_id)
+                if where is not None:
+                    return ledger.block(where.block), where.tx
+            finally:
+                ledger.close()
+        raise Refused(f"transaction {tx_id[:12]} is in no correct peer's ledger")
 
     def advance(self, ms: int) -> None:
         """Let ``ms`` of quiet virtual time pass before the next command (e.g. to a deadline)."""
