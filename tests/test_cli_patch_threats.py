@@ -122,3 +122,33 @@ def test_no_download_is_logged_when_the_out_path_cannot_be_written(
     good = tmp_path / "fix.patch"
     assert net.patch("download", USER1, "openssl", "--out", str(good))[0] == 0
     assert good.read_bytes() == FIX and downloads(net) == [USER1]
+
+
+LONE = "\udced"
+"""A lone UTF-16 surrogate: what a shell passes for bytes that are not UTF-8."""
+
+
+@pytest.mark.parametrize(
+    ("action", "argv", "reason"),
+    [
+        ("upload", ("--deadline-ms", str(2**70)), "deadline_ms must be null or an integer"),
+        ("upload", ("--description", f"fix{LONE}"), "description is not valid Unicode text"),
+        ("withdraw", ("openssl", "3.0.1", "--reason", LONE), "not valid Unicode text"),
+        ("download", (f"openssl{LONE}",), "not valid Unicode text"),
+        ("register", ("--os", f"debian{LONE}"), "not a valid name"),
+        ("history", (f"openssl{LONE}",), "not valid Unicode text"),
+    ],
+)
+def test_bad_text_and_huge_times_get_a_rule_message(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    action: str,
+    argv: tuple[str, ...],
+    reason: str,
+) -> None:
+    net = SimNet(tmp_path, capsys)
+    upload = ("--file", str(net.file(FIX)), "--name", "openssl", "--version", "3.0.2")
+    user = {"upload": ADMIN1, "withdraw": ADMIN1, "history": ADMIN1}.get(action, USER1)
+    status, _, err = net.patch(action, user, *(upload if action == "upload" else ()), *argv)
+    assert (status, err.count("\n")) == (2, 1) and reason in err, err
+    assert "Traceback" not in err

@@ -65,6 +65,19 @@ def build_manifest(
     )
 
 
+def _storable(function: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse text no proposal can carry (a lone UTF-16 surrogate) before encoding it."""
+    for position, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refused(
+                f"{function}: argument {position} ({arg!r}) is not valid Unicode text "
+                "(lone surrogate)"
+            ) from None
+    return args
+
+
 @runtime_checkable
 class Prover(Protocol):
     """A gateway that can give release proofs (``sim.fabric.proof``) and the device's time."""
@@ -96,10 +109,10 @@ class PatchClient:
         """The device's own trust anchors (CA certificates and CRLs): never the gateway's word."""
 
     def _submit(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.submit(user, function, args))
+        return json.loads(self.gateway.submit(user, function, _storable(function, args)))
 
     def _evaluate(self, user: str, function: str, *args: str) -> dict[str, Any]:
-        return json.loads(self.gateway.evaluate(user, function, args))
+        return json.loads(self.gateway.evaluate(user, function, _storable(function, args)))
 
     def upload(self, admin: str, manifest: PatchManifest, data: bytes) -> dict[str, Any]:
         if (hashlib.sha256(data).hexdigest(), len(data)) != (manifest.sha256, manifest.size):
