@@ -152,3 +152,26 @@ def test_bad_text_and_huge_times_get_a_rule_message(
     status, _, err = net.patch(action, user, *(upload if action == "upload" else ()), *argv)
     assert (status, err.count("\n")) == (2, 1) and reason in err, err
     assert "Traceback" not in err
+
+
+def stored_files(net: SimNet) -> set[str]:
+    """Every file on every peer, as ``<peer>/<path in its store>``."""
+    blobs = net.dir / "blobs"
+    return {str(p.relative_to(blobs)) for p in blobs.rglob("*") if p.is_file()}
+
+
+def test_a_refused_upload_leaves_no_file_on_the_peers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = SimNet(tmp_path, capsys)
+    net.release("openssl", "3.0.1", FIX)
+    kept = stored_files(net)
+    net.revoke(ADMIN2)
+    for user, version, reason in (
+        (USER1, "3.0.2", "requires an admin identity"),
+        (ADMIN2, "3.0.2", "revoked"),
+        (ADMIN1, "3.0.0", "no rollback or replay"),
+    ):
+        status, _, err = net.upload(user, "openssl", version, b"rogue bytes " + user.encode())
+        assert status == 2 and reason in err, err
+    assert stored_files(net) == kept and len(kept) == 4

@@ -118,8 +118,12 @@ class PatchClient:
         if (hashlib.sha256(data).hexdigest(), len(data)) != (manifest.sha256, manifest.size):
             raise Refused("the file does not match the manifest's sha256 and size")
         signature = sign_manifest(self.gateway.signer(admin), manifest)
+        args = (json.dumps(manifest_to_json(manifest)), signature)
+        # Endorse first, which writes nothing: an upload the peers refuse (not an
+        # admin, revoked, rollback...) must not leave its file on every peer.
+        self._evaluate(admin, "upload", *args)
         holders = self.gateway.publish_file(data)
-        reply = self._submit(admin, "upload", json.dumps(manifest_to_json(manifest)), signature)
+        reply = self._submit(admin, "upload", *args)
         reply["file_on"] = holders
         return reply
 
