@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from patchnet import ADMIN1, ADMIN2, USER1, SimNet
+from patchnet import ADMIN1, ADMIN2, USER1, SimNet, run
 
 from sim.fabric.gateway import Refused
 from sim.fabric.simnet import SimGateway
@@ -175,3 +175,12 @@ def test_a_refused_upload_leaves_no_file_on_the_peers(
         status, _, err = net.upload(user, "openssl", version, b"rogue bytes " + user.encode())
         assert status == 2 and reason in err, err
     assert stored_files(net) == kept and len(kept) == 4
+
+
+def test_the_demo_releases_only_on_two_sign_offs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ledgersim demo``'s Exam 1: pending after the upload, released by a second admin."""
+    status, text, _ = run(capsys, "demo")
+    assert status == 0
+    assert "status: pending (1 of 2 sign-offs: one administrator cannot release alone)" in text
+    assert f"2 of 2 sign-offs: deployed by {ADMIN1}, approved by {ADMIN2}" in text
+    assert "certificate\n    (chain to Org1's CA, not revoked)" in text

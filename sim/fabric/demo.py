@@ -407,10 +407,16 @@ def _experiments(gateway: SimGateway, out: DemoResult) -> None:
         f"  install deadline {deadline} ms) and places the file on {len(reply['file_on'])} peers."
     )
     _narrate(out, "upload", gateway.sessions[-1], reply)
-    out.say(f"    status: {reply['status']} ({reply['signoffs']} of 2 sign-offs)")
+    out.say(
+        f"    status: {reply['status']} ({reply['signoffs']} of {reply['approvals_required']} "
+        "sign-offs: one administrator cannot release alone)"
+    )
     reply = client.approve(ADMIN2, "openssl", "3.0.14")
     _narrate(out, "approve", gateway.sessions[-1], reply)
-    out.say(f"    status: {reply['status']} (approved by {', '.join(reply['approvals'])})")
+    out.say(
+        f"    status: {reply['status']} ({reply['signoffs']} of {reply['approvals_required']} "
+        f"sign-offs: deployed by {ADMIN1}, approved by {', '.join(reply['approvals'])})"
+    )
     out.say()
 
     out.say("Exam 2 - download the patch file set and record the log")
