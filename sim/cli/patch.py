@@ -353,7 +353,8 @@ def _verify_proof(args: argparse.Namespace) -> int:
         json.dumps(reply, sort_keys=True, indent=2)
         if args.json
         else f"proof verified: {manifest['name']} {manifest['version']} "
-        f"(sha256 {manifest['file']['sha256'][:16]}…), released and current as of block "
+        f"(sha256 {manifest['file']['sha256'][:16]}…), "
+        f"{'released' if proof['request']['version'] else 'released and current'} as of block "
         f"{proven.block} at {proven.dated_ms} ms"
     )
     return 0
