@@ -292,7 +292,8 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         manifest = got.release["manifest"]
         lines = [
             f"downloaded {manifest['name']} {manifest['version']} "
-            f"({manifest['file']['size']} B, sha256 verified, deployer signature verified)",
+            f"({manifest['file']['size']} B, sha256 verified, "
+            "deployer signature and certificate verified)",
             f"served by {got.fetch.served_by}",
         ]
         lines += [f"  rejected {a.peer}: {a.reason}" for a in got.fetch.rejected]
