@@ -213,3 +213,15 @@ def test_download_takes_the_release_from_a_fresh_verified_proof(
         capsys, "patch", "download", "zlib", *common, "--max-age-ms", "60000", "--json"
     )
     assert status == 0 and got["manifest"]["version"] == "1.3"
+
+
+def test_the_devices_channel_settings_are_checked_not_trusted(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """n < 4 would make the quorum vanish: a proof with no COMMIT at all must not pass."""
+    empty = edited(world, keep_commits(0))
+    refused(verify(capsys, empty, world["device"]), "need a quorum of 3")
+    status, _, err = verify(capsys, empty, world["device"], "--replicas", "0")
+    assert status == 2 and "--replicas: expected at least 4, got 0" in err
+    status, _, err = verify(capsys, world["proof"], world["device"], "--policy", "AND(")
+    assert status == 2 and err.startswith("ledgersim: error: --policy:") and err.count("\n") == 1

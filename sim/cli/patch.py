@@ -22,11 +22,19 @@ from typing import Any
 from chaincode.patchset import PatchManifest, manifest_from_json
 from chaincode.patchset.manifest import ManifestError
 from msp.msp import MSPManager
+from msp.policy import PolicyError
+from msp.policy import parse as parse_policy
 from sim.errors import InputError
 from sim.fabric import simnet
 from sim.fabric.gateway import Gateway, Refused
 from sim.fabric.patchclient import Freshness, PatchClient, build_manifest
-from sim.fabric.proof import DEFAULT_POLICY, ProofRejected, check_fresh, verify_proof
+from sim.fabric.proof import (
+    DEFAULT_POLICY,
+    MIN_REPLICAS,
+    ProofRejected,
+    check_fresh,
+    verify_proof,
+)
 from sim.fabric.tables import catalog_table, compliance_table, history_table
 from sim.fabric.verify import Trust, TrustError
 
@@ -271,7 +279,8 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
     if command == "download":
         fresh = None
         if args.max_age_ms is not None:
-            fresh = Freshness(_ms("--max-age-ms", args.max_age_ms), args.replicas, args.policy)
+            max_age = _ms("--max-age-ms", args.max_age_ms)
+            fresh = Freshness(max_age, _replicas(args.replicas), _policy(args.policy))
         got = client.download(
             user,
             args.name,
@@ -314,6 +323,21 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
     return reply, catalog_table(reply)
 
 
+def _replicas(value: int) -> int:
+    """``--replicas``: a channel of fewer than 4 replicas would make any proof pass."""
+    if value < MIN_REPLICAS:
+        raise InputError(f"--replicas: expected at least {MIN_REPLICAS}, got {value}")
+    return value
+
+
+def _policy(text: str) -> str:
+    try:
+        parse_policy(text)
+    except PolicyError as exc:
+        raise InputError(f"--policy: {exc}") from None
+    return text
+
+
 def _ms(option: str, value: int) -> int:
     if not 0 <= value <= MAX_MS:
         raise InputError(f"{option}: must be between 0 and {MAX_MS} ms, got {value}")
@@ -333,7 +357,11 @@ def _verify_proof(args: argparse.Namespace) -> int:
     msps = _trust(args)
     try:
         proven = verify_proof(
-            proof, msps, replicas=args.replicas, policy=args.policy, installed=args.installed
+            proof,
+            msps,
+            replicas=_replicas(args.replicas),
+            policy=_policy(args.policy),
+            installed=args.installed,
         )
         if args.max_age_ms is not None:
             check_fresh(proven, _ms("--now-ms", args.now_ms), _ms("--max-age-ms", args.max_age_ms))

@@ -53,6 +53,7 @@ from sim.scenario.model import NetworkSpec
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MIN_REPLICAS",
     "PROOF_FORMAT",
     "ProofRejected",
     "Proven",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 PROOF_FORMAT = "ledgersim.patchset.proof.v1"
+MIN_REPLICAS = 4
+"""PBFT needs n >= 3f + 1 with f >= 1; below that the quorum proves nothing (n = 0 needs none)."""
 DEFAULT_POLICY = NetworkSpec().endorsement_policy
 """The endorsement policy a verifier expects unless told otherwise (the networks' default)."""
 
@@ -142,6 +145,8 @@ def verify_proof(
     channel, never taken from the proof: a proof that named its own n could
     lower the quorum. ``installed`` is the device's floor.
     """
+    if replicas < MIN_REPLICAS:
+        raise ValueError(f"replicas must be at least {MIN_REPLICAS}, got {replicas}")
     try:
         if not isinstance(proof, dict) or proof.get("format") != PROOF_FORMAT:
             raise ProofRejected(f"not a release proof (format {PROOF_FORMAT!r} expected)")
