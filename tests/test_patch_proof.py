@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from patchnet import ADMIN1, ADMIN2, USER1, run
 
-from ledger.block import Block
+from ledger.block import Block, ValidationCode
 from ledger.codec import decode, encode
 from pbft.api import quorum_size
 from pbft.messages import Commit
 from sim.cli.main import main
+from sim.fabric.proof import ProofRejected, verify_proof
+from sim.fabric.verify import Trust
 
 FIX = b"zlib fix\n" * 64
 
@@ -225,3 +227,23 @@ def test_the_devices_channel_settings_are_checked_not_trusted(
     assert status == 2 and "--replicas: expected at least 4, got 0" in err
     status, _, err = verify(capsys, world["proof"], world["device"], "--policy", "AND(")
     assert status == 2 and err.startswith("ledgersim: error: --policy:") and err.count("\n") == 1
+
+
+def test_any_flipped_byte_of_the_block_is_refused_never_a_crash(
+    world: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Header, data, metadata (codes, certificate): every edit ends in ProofRejected."""
+    proof = json.loads(world["proof"].read_text())
+    raw = bytes.fromhex(proof["block"])
+    msps = Trust.load(world["device"]).msps
+    for at in range(0, len(raw), max(1, len(raw) // 97)):
+        flipped = bytearray(raw)
+        flipped[at] ^= 0x01
+        with pytest.raises(ProofRejected):
+            verify_proof({**proof, "block": bytes(flipped).hex()}, msps, replicas=4)
+    block = decode(raw, Block)
+    conflict = replace(block.metadata, validation_codes=(ValidationCode.MVCC_READ_CONFLICT,))
+    with pytest.raises(ProofRejected, match="is marked MVCC_READ_CONFLICT, not VALID"):
+        verify_proof(
+            {**proof, "block": encode(replace(block, metadata=conflict)).hex()}, msps, replicas=4
+        )

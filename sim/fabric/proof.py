@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.block import Block, ValidationCode
+from ledger.block import Block, ValidationCode, code_name
 from ledger.codec import CodecError, decode, encode
 from ledger.transaction import STATUS_OK, TxPayload
 from ledger.validator import ChannelConfig, check_creator, check_endorsed, parse
@@ -217,9 +217,9 @@ def _check_transaction(
     request: ReleaseRequest,
 ) -> None:
     """Valid creator, endorsed under the policy, asking for what the proof says it asked."""
-    code = block.metadata.validation_codes[index]
+    code = block.metadata.validation_codes[index]  # one per data item: the codec checks
     if code != ValidationCode.VALID:
-        raise ProofRejected(f"transaction {index} is marked {ValidationCode(code).name}")
+        raise ProofRejected(f"transaction {index} is marked {code_name(code)}, not VALID")
     try:
         config = ChannelConfig(DEFAULT_CHANNEL, msps, {CHAINCODE: parse_policy(policy)})
     except PolicyError as exc:
