@@ -96,6 +96,8 @@ class NodeParts:
     auth: Authenticator
     app: Application
     endorser: Endorser | None
+    repaired: str = ""
+    """What opening the data directory had to repair (a torn block-store tail), or ``""``."""
 
 
 class NodeHost:
@@ -264,6 +266,7 @@ class NodeHost:
             "log_syncs": self.log.syncs,
             "connections": self.connections,
             "recovered_records": len(self.log.recovered),
+            "disk_repair": self.parts.repaired,
             "started_at": self.started_at,
             "updated_at": time.time(),
         }
