@@ -14,7 +14,7 @@ from sim.errors import InputError
 from sim.live import broker, cluster, topics
 from sim.live.netconfig import load_config, node_dir
 from sim.live.node import open_node
-from sim.live.transport import BrokerURL, Transport
+from sim.live.transport import MAX_PAYLOAD, BrokerURL, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import Envelope
 from sim.world.disk import read_records
@@ -44,25 +44,50 @@ def test_record_log_compaction_replaces_everything_before(tmp_path: Path) -> Non
 
 
 def test_topics_name_sender_and_addressee() -> None:
-    to = topics.unicast("n1", 2, True, 1003)
-    assert topics.sender_of("n1", to) == 2 and topics.addressee_of(to) == 1003
-    everyone = topics.broadcast("n1", 1005, False)
-    assert topics.sender_of("n1", everyone) == 1005
-    assert topics.addressee_of(everyone) == BROADCAST
-    assert topics.sender_of("other", to) is None
-    assert topics.sender_of("n1", "ledgersim/n1/r/x/all") is None
+    reply = topics.unicast("n1", 2, True, 1003)
+    assert reply == "ledgersim/n1/r/2/u/client-0/1003"
+    assert topics.route_of("n1", reply) == topics.Route(2, True, 1003)
+    vote = topics.unicast("n1", 2, True, 1)
+    assert topics.route_of("n1", vote) == topics.Route(2, True, 1)
+    everyone = topics.broadcast("n1", 2005, False)
+    assert everyone == "ledgersim/n1/c/client-1/2005/all"
+    assert topics.route_of("n1", everyone) == topics.Route(2005, False, BROADCAST)
+    assert topics.route_of("other", reply) is None
+    assert topics.route_of("n1", "ledgersim/n1/r/x/all") is None
 
 
-def test_acl_lets_each_replica_write_only_under_its_own_prefix() -> None:
-    text = broker.acl_text("n1", 4)
-    sections = {
-        block.split("\n")[0]: block for block in text.split("\n\n") if block.startswith("user ")
-    }
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "ledgersim/n1/c/client-0/3/all",  # a replica id on a client topic
+        "ledgersim/n1/c/client-0/2005/all",  # user 1's client under user 0's account
+        "ledgersim/n1/r/1003/all",  # a client id on a replica topic
+        "ledgersim/n1/r/1/u/client-1/1003",  # a reply filed under the wrong account
+        "ledgersim/n1/r/1/to/1003",  # a reply on a replica-to-replica topic
+        "ledgersim/n1/c/client-0/1003/to/1004",  # client to client
+    ],
+)
+def test_topics_of_the_wrong_shape_have_no_route(topic: str) -> None:
+    assert topics.route_of("n1", topic) is None
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    blocks = [b for b in text.split("\n\n") if b.startswith("user ")]
+    return {b.split("\n")[0]: b.splitlines()[1:] for b in blocks}
+
+
+def test_acl_lets_each_account_write_only_under_its_own_prefix() -> None:
+    found = sections(broker.acl_text("n1", 4, users=3))
     for i in range(4):
-        writes = [ln for ln in sections[f"user replica-{i}"].splitlines() if " write " in ln]
+        writes = [ln for ln in found[f"user replica-{i}"] if " write " in ln]
         assert writes == [f"topic write ledgersim/n1/r/{i}/#"]
-    monitor = sections["user monitor"]
-    assert "write" not in monitor
+    for k in range(3):
+        assert found[f"user client-{k}"] == [
+            f"topic write ledgersim/n1/c/client-{k}/#",
+            f"topic read ledgersim/n1/r/+/u/client-{k}/+",
+        ]
+    assert all("write" not in ln for ln in found["user monitor"])
+    assert "user client" not in found  # no account shared by every user any more
 
 
 def test_password_hash_is_mosquitto_pbkdf2_format() -> None:
@@ -88,11 +113,27 @@ def test_transport_drops_garbage_and_mismatched_senders() -> None:
     got = transport.accept(topic, encode(Envelope(1, b"payload")))
     assert got is not None and (got.sender, got.payload, got.to) == (1, b"payload", BROADCAST)
     assert transport.accept(topics.unicast("n1", 1, True, 3), encode(Envelope(1, b"x"))) is None
+    # A client account posing as replica 3 on its own topic (issue 13): refused.
+    as_replica = "ledgersim/n1/c/client-0/3/all"
+    assert transport.accept(as_replica, encode(Envelope(3, b"x"))) is None
     drops = {k: v for k, v in transport.stats.items() if k.startswith("drop")}
     assert drops == {
         "drop.transport.undecodable.trailing-bytes": 1,
-        "drop.transport.sender-mismatch": 1,
+        "drop.transport.sender-mismatch": 2,
         "drop.transport.not-for-us": 1,
+    }
+
+
+def test_broker_config_limits_message_size_and_queue(tmp_path: Path) -> None:
+    files = broker.write_broker_files(tmp_path, "n1", 4, users=2)
+    text = files.config.read_text()
+    assert f"message_size_limit {MAX_PAYLOAD}\n" in text
+    assert f"max_queued_messages {broker.MAX_QUEUED_MESSAGES}\n" in text
+    assert set(files.passwords) == {
+        *(f"replica-{i}" for i in range(4)),
+        "client-0",
+        "client-1",
+        "monitor",
     }
 
 

@@ -93,7 +93,7 @@ class ClientPool:
         self.clients = {
             cid: Client(cid, self.config.pbft, auth, first_timestamp=first) for cid in self.ids
         }
-        self.broker = broker or client_broker(directory, self.config)
+        self.broker = broker or client_broker(directory, self.config, user)
         self.clock = Clock()
         self.transport = Transport(self.broker, self.config.net, *self.ids)
         self._idle: asyncio.Queue[int] = asyncio.Queue()

@@ -122,7 +122,7 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
         raise InputError("--bridged: starts its own two brokers; drop --broker")
     if managed:
         files = brokers.write_broker_files(
-            directory / BROKER_DIR, net, options.replicas, bridge=options.bridged
+            directory / BROKER_DIR, net, options.replicas, len(users), bridge=options.bridged
         )
         url = f"mqtt://127.0.0.1:{files.port}"
         if options.bridged:
@@ -156,18 +156,18 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
     return config
 
 
-def credentials(directory: Path, user: str) -> str | None:
-    """The broker password of a managed network's ``client``/``monitor`` account."""
-    path = directory / BROKER_DIR / f"{user}-password"
+def credentials(directory: Path, account: str) -> str | None:
+    """The broker password of a managed network's ``client-<k>``/``monitor`` account."""
+    path = directory / BROKER_DIR / f"{account}-password"
     return path.read_text().strip() if path.exists() else None
 
 
-def client_broker(
-    directory: Path, config: NetworkConfig, user: str = brokers.CLIENT_USER
-) -> BrokerURL:
+def client_broker(directory: Path, config: NetworkConfig, user: str) -> BrokerURL:
+    """The broker, logged in as the account of identity ``user`` (its clients only)."""
     url = BrokerURL.parse(broker_url_for(config, None))
-    password = credentials(directory, user)
-    return url.with_credentials(user, password) if password is not None else url
+    account = brokers.client_user(config.user_index(user))
+    password = credentials(directory, account)
+    return url.with_credentials(account, password) if password is not None else url
 
 
 def _read_pid(path: Path) -> int | None:

@@ -162,6 +162,7 @@ class PatchGateway:
         self._pools: dict[str, ClientPool] = {}
         self._gateways: dict[str, LiveGateway] = {}
         self._rng = random.SystemRandom()
+        self._signing: str | None = None
 
     def _run(self, work: Awaitable[T]) -> T:
         return self.loop.run_until_complete(work)
@@ -182,7 +183,17 @@ class PatchGateway:
 
     def signer(self, name: str) -> SigningIdentity:
         member = self.config.users[self.config.user_index(name)]
+        self._signing = name
         return load_signer(crypto_root(self.config, self.directory), member)
+
+    def _uploader_pool(self) -> ClientPool:
+        """The pool of the administrator who just signed the manifest (uploads are theirs)."""
+        name = self._signing
+        if name is None or not self.config.may_upload(self.config.client_id(name, 0)):
+            admins = (m.name for m in self.config.users if m.name.startswith("Admin@"))
+            name = next(admins, self.config.users[0].name)
+        self._gateway(name)
+        return self._pools[name]
 
     def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
         from sim.cli.patch import Refused
@@ -204,7 +215,7 @@ class PatchGateway:
             raise Refused(str(exc)) from None
 
     def publish_file(self, data: bytes) -> list[str]:
-        pool = self._any_pool()
+        pool = self._uploader_pool()
         digest = sha256_hex(data)
 
         async def put_everywhere() -> list[str]:

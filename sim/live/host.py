@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 import msgpack
 
 from ledger.codec import CodecError, decode, encode
-from pbft.api import Application, Authenticator, Deliver, Output, Tick
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output, Tick
+from pbft.messages import Request
 from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
 from sim.live.netconfig import NetworkConfig
@@ -47,6 +48,10 @@ from sim.live.wire import (
     FileResponse,
 )
 
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Largest patch file a node stores (it must fit one broker message)."""
+FILE_QUOTA_BYTES = 512 * 1024 * 1024
+"""Total bytes of patch files a node stores before it refuses more uploads."""
 STATUS_FILE = "status.json"
 BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
@@ -117,6 +122,9 @@ class NodeHost:
         else:
             self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
         self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
+        self.stored_bytes = sum(
+            p.stat().st_size for p in (parts.node_dir / BLOB_DIR).rglob("*") if p.is_file()
+        )
         self.wake_at: int | None = None
         self.stopping = asyncio.Event()
         self._last_status = 0.0
@@ -190,7 +198,29 @@ class NodeHost:
         if tag == FILE_REQUEST_TAG:
             await self._serve_file(incoming)
             return Output()
+        if not self._signed_by_sender(incoming):
+            self.transport.stats["drop.sender-mismatch"] += 1
+            return Output()
         return self.replica.step(Deliver(self.clock.now_ms(), incoming.sender, incoming.payload))
+
+    @staticmethod
+    def _signed_by_sender(incoming: Incoming) -> bool:
+        """Whether what came on a sender's topic is that sender's to send.
+
+        A replica topic carries that replica's own messages, or a client request
+        it relays to the primary; a client topic carries only that client's own
+        requests. So a replayed vote (genuinely signed, by someone else) is
+        refused before it costs a signature check. Undecodable bytes pass: the
+        replica counts them with their reason.
+        """
+        try:
+            message: Any = decode(incoming.payload)
+        except CodecError:
+            return True
+        if isinstance(message, Request):
+            return incoming.sender < CLIENT_ID_BASE or message.client == incoming.sender
+        signer = getattr(message, "replica", None)
+        return signer is None or signer == incoming.sender
 
     def _decode_request(self, incoming: Incoming, kind: type[R], service: str) -> R | None:
         """A peer's request, or ``None`` once its undecodability is counted (never raised)."""
@@ -211,7 +241,12 @@ class NodeHost:
         digest, data, error = request.digest, b"", ""
         try:
             if request.op == "put":
-                digest = self.blobs.put(request.data)
+                error = self._refuse_upload(request)
+                if error:
+                    self.transport.stats["drop.file.refused"] += 1
+                else:
+                    digest = self.blobs.put(request.data)
+                    self.stored_bytes += len(request.data)
             elif request.op == "get":
                 with contextlib.closing(self.blobs.open(request.digest) or _nothing()) as f:
                     data = f.read()
@@ -222,6 +257,17 @@ class NodeHost:
             error = str(exc)
         reply = FileResponse(request.request_id, self.parts.replica_id, digest, data, error)
         await self.transport.send(request.client, encode(reply))
+
+    def _refuse_upload(self, request: FileRequest) -> str:
+        """Why this upload is refused (not an uploader, too big, over quota), or ``""``."""
+        if not self.parts.config.may_upload(request.client):
+            return "refused: this identity may not upload files"
+        size = len(request.data)
+        if size > MAX_FILE_BYTES:
+            return f"refused: {size} bytes is over the {MAX_FILE_BYTES}-byte file limit"
+        if self.stored_bytes + size > FILE_QUOTA_BYTES and not self.blobs.has(request.digest):
+            return f"refused: the node's {FILE_QUOTA_BYTES}-byte file quota is full"
+        return ""
 
     async def _endorse(self, incoming: Incoming) -> None:
         request = self._decode_request(incoming, EndorseRequest, "endorse")

@@ -3,7 +3,8 @@
 QoS 0 everywhere (docs/live.md explains why): PBFT already survives loss and
 duplication, and at-least-once delivery would only add acknowledgements and
 duplicates. Incoming payloads are unwrapped from their :class:`Envelope`;
-anything undecodable or whose claimed sender disagrees with the topic is
+anything undecodable or whose claimed sender disagrees with the topic (a
+client id on a replica topic, a client under another user's account) is
 dropped here and counted in ``stats`` with its reason.
 """
 
@@ -28,6 +29,9 @@ from sim.live.wire import Envelope
 QOS = 0
 DISCONNECT_S = 2.0
 MAX_PAYLOAD = 9 * 1024 * 1024
+"""The largest legal envelope: a state-transfer chunk or a patch file of
+``sim.live.host.MAX_FILE_BYTES`` with room to spare. The broker refuses anything
+larger (``message_size_limit``), so an oversized message never reaches a node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +111,11 @@ class Transport:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             raise InputError(f"cannot reach broker at {self.broker}: {exc}") from None
-        subscriptions = (
-            topics.replica_subscriptions(self.net, self.principal)
-            if self.is_replica
-            else [
-                t for p in sorted(self.principals) for t in topics.client_subscriptions(self.net, p)
-            ]
-        )
+        if self.is_replica:
+            subscriptions = topics.replica_subscriptions(self.net, self.principal)
+        else:
+            accounts = sorted({topics.client_account(p) for p in self.principals})
+            subscriptions = [topics.inbox_of_account(self.net, a) for a in accounts]
         for topic in subscriptions:
             await client.subscribe(topic, qos=QOS)
         self._reader = asyncio.create_task(self._read())
@@ -173,14 +175,14 @@ class Transport:
         except CodecError as exc:
             self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
             return None
-        if envelope.sender != topics.sender_of(self.net, topic):
+        route = topics.route_of(self.net, topic)
+        if route is None or envelope.sender != route.sender:
             self.stats["drop.transport.sender-mismatch"] += 1
             return None
         if envelope.sender in self.principals:
             return None  # our own broadcast echoed back
-        to = topics.addressee_of(topic)
-        if to is None or (to != BROADCAST and to not in self.principals):
+        if route.to != BROADCAST and route.to not in self.principals:
             self.stats["drop.transport.not-for-us"] += 1
             return None
         self.stats["received"] += 1
-        return Incoming(envelope.sender, envelope.payload, to)
+        return Incoming(envelope.sender, envelope.payload, route.to)
