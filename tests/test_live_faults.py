@@ -1,4 +1,4 @@
-"""Disk faults and single-node operations on a live network (issue 13, items 4 and 5).
+"""Overload, disk faults and single-node operations on a live network (issue 13, items 2, 4, 5).
 
 One kv network for the module. Each test leaves every node running and the
 heads agreeing, so they can run in any order.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from ledger.blockstore import DATA_FILE, INDEX_FILE
 from sim.cli.main import main
 from sim.fabric.app import LEDGER_DIR
 from sim.live import broker, cluster
-from sim.live.load import run_load
+from sim.live.load import measure_capacity, run_load
 from sim.live.netconfig import load_config, node_dir
 from sim.world.disk import RECORDS_FILE
 
@@ -150,3 +151,33 @@ def test_node_command_input_errors_are_one_line(net: Path) -> None:
     assert code == 2 and err.count("\n") == 1 and "expected 0..3, got 7" in err
     code, _, err = cli("net", "up")
     assert code == 2 and err.count("\n") == 1 and "give the network directory" in err
+
+
+def view_changes(directory: Path) -> list[tuple[int, int]]:
+    return [(s["view"], s["stats"].get("view-change", 0)) for s in statuses(directory)]
+
+
+def test_overload_is_refused_not_collapsed_and_changes_no_view(
+    net: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Offered five times the capacity measured around it, goodput stays near capacity."""
+    wait_for("agreeing heads", lambda: heads_agree(net))
+    first = asyncio.run(measure_capacity(net, 5, concurrency=48))
+    before = view_changes(net)
+    capfd.readouterr()
+    rate = f"{5 * first:.1f}"
+    code, said, err = cli("load", "--network", str(net), "--rate", rate, "--duration", "8",
+                          "--json")  # fmt: skip
+    assert (code, err) == (0, "")
+    assert capfd.readouterr().err == ""  # nothing from the MQTT library either
+    report = json.loads(said)
+    # The machine is shared: capacity is taken as the mean of before and after.
+    capacity = (first + asyncio.run(measure_capacity(net, 5, concurrency=48))) / 2
+    assert report["refused"] > 0  # it really was overloaded, and said so
+    assert report["timed_out"] == report["error"] == report["invalid"] == 0
+    assert report["committed"] + report["refused"] == report["submitted"]
+    assert report["committed_tps"] >= 0.7 * capacity, (report["committed_tps"], capacity)
+    # What is admitted waits behind at most `clients` others: p99 within a few times that.
+    queueing_ms = report["clients"] / capacity * 1000
+    assert report["latency_ms"]["p99"] <= 3 * queueing_ms + 2000, (report, capacity)
+    assert view_changes(net) == before

@@ -40,8 +40,10 @@ from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import (
+    BUSY,
     ENDORSE_REQUEST_TAG,
     FILE_REQUEST_TAG,
+    Busy,
     EndorseRequest,
     EndorseResponse,
     FileRequest,
@@ -164,31 +166,51 @@ class NodeHost:
                     self.wake_at = None
                     out.extend(self.replica.step(Tick(self.clock.now_ms())))
                 budget -= 1
-                if budget <= 0 or transport.inbox.empty():
+                incoming = transport.take() if budget > 0 else None
+                if incoming is None:
                     break
-                incoming = transport.inbox.get_nowait()
             await self._carry_out(out)
+            await self._answer_busy()
             self.write_status()
         self.write_status(force=True)
 
     async def _next_incoming(self) -> Incoming | None:
+        if self.transport.lost.is_set() or not self.watched_alive():
+            raise ConnectionLost
+        found = self.transport.take()
+        if found is not None:
+            return found
         timeout = STATUS_INTERVAL_S
         if self.wake_at is not None:
             timeout = min(timeout, max(0.0, (self.wake_at - self.clock.now_ms()) / 1000))
-        if self.transport.lost.is_set() or not self.watched_alive():
-            raise ConnectionLost
-        stop = asyncio.ensure_future(self.stopping.wait())
-        lost = asyncio.ensure_future(self.transport.lost.wait())
-        get = asyncio.ensure_future(self.transport.inbox.get())
-        done, _ = await asyncio.wait(
-            {stop, lost, get}, timeout=timeout, return_when="FIRST_COMPLETED"
-        )
-        stop.cancel()
-        lost.cancel()
-        if get in done:
-            return get.result()
-        await stop_task(get)
-        return None
+        waits = [
+            asyncio.ensure_future(event.wait())
+            for event in (self.stopping, self.transport.lost, self.transport.arrived)
+        ]
+        await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+        for wait in waits:
+            await stop_task(wait)
+        return self.transport.take()
+
+    async def _answer_busy(self) -> None:
+        """Tell each client whose message was refused for load to retry later."""
+        refused, self.transport.refused = self.transport.refused, []
+        me = self.parts.replica_id
+        for incoming in refused:
+            tag = record_tag(incoming.payload)
+            try:
+                if tag == ENDORSE_REQUEST_TAG:
+                    asked = decode(incoming.payload, EndorseRequest)
+                    answer: Any = EndorseResponse(asked.request_id, me, b"", BUSY)
+                elif tag == FILE_REQUEST_TAG:
+                    wanted = decode(incoming.payload, FileRequest)
+                    answer = FileResponse(wanted.request_id, me, wanted.digest, b"", BUSY)
+                else:
+                    request = decode(incoming.payload, Request)
+                    answer = Busy(request.client, request.timestamp, me)
+            except CodecError:
+                continue  # garbage refused for load: nobody to answer
+            await self.transport.send(incoming.sender, encode(answer))
 
     async def _handle(self, incoming: Incoming) -> Output:
         tag = record_tag(incoming.payload)

@@ -27,6 +27,13 @@ from sim.live.tasks import stop_task
 from sim.live.wire import Envelope
 
 QOS = 0
+CLIENT_QUEUE_LIMIT = 256
+"""Client messages a node holds before it refuses more (``busy, retry later``).
+
+Replica-to-replica traffic has its own queue, served first and never refused:
+it is bounded by PBFT itself (watermarks, one vote per replica per slot), and
+delaying it behind a flood of client work is what turned overload into view
+changes."""
 DISCONNECT_S = 2.0
 MAX_PAYLOAD = 9 * 1024 * 1024
 """The largest legal envelope: a state-transfer chunk or a patch file of
@@ -86,6 +93,12 @@ class Transport:
             raise ValueError("a replica connection serves exactly one principal")
         self.stats: collections.Counter[str] = collections.Counter()
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        """Everything for a client connection; replica traffic for a replica's."""
+        self.client_inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        """A replica's admission queue for client messages (at most CLIENT_QUEUE_LIMIT)."""
+        self.refused: list[Incoming] = []
+        """Client messages refused for load, to be answered ``busy`` (bounded as well)."""
+        self.arrived = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self.lost = asyncio.Event()
@@ -159,11 +172,32 @@ class Transport:
             async for message in self._client.messages:
                 incoming = self.accept(message.topic.value, message.payload)
                 if incoming is not None:
-                    self.inbox.put_nowait(incoming)
+                    self.admit(incoming)
         except aiomqtt.MqttError:
             pass
         finally:
             self.lost.set()
+
+    def admit(self, incoming: Incoming) -> None:
+        """Queue an accepted message; a replica refuses client work beyond its queue limit."""
+        if not self.is_replica or incoming.sender < CLIENT_ID_BASE:
+            self.inbox.put_nowait(incoming)
+        elif self.client_inbox.qsize() < CLIENT_QUEUE_LIMIT:
+            self.client_inbox.put_nowait(incoming)
+        else:
+            self.stats["drop.busy"] += 1
+            if len(self.refused) < CLIENT_QUEUE_LIMIT:
+                self.refused.append(incoming)
+        self.arrived.set()
+
+    def take(self) -> Incoming | None:
+        """The next message to handle, replica traffic first; ``None`` when both are empty."""
+        if not self.inbox.empty():
+            return self.inbox.get_nowait()
+        if not self.client_inbox.empty():
+            return self.client_inbox.get_nowait()
+        self.arrived.clear()
+        return None
 
     def accept(self, topic: str, payload: object) -> Incoming | None:
         """Unwrap one broker message, or count why it was dropped."""
