@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sim.cli.net",
     "sim.cli.patch",
     "sim.cli.load",
+    "sim.cli.nemesis",
     "sim.cli.bench",
 )
 

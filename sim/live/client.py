@@ -29,7 +29,7 @@ from ledger.codec import CodecError, decode, encode
 from pbft.api import Deliver, Tick
 from sim.errors import InputError
 from sim.live.cluster import client_broker
-from sim.live.host import Clock, record_tag
+from sim.live.host import RECONNECT_S, Clock, record_tag
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import CLIENT_SLOTS, NetworkConfig, load_config
 from sim.live.node import crypto_root
@@ -237,16 +237,23 @@ class ClientPool:
     async def _run(self) -> None:
         # asyncio.wait, not wait_for: on 3.11 wait_for can swallow the cancellation
         # that closes the pool, leaving this loop running forever.
-        inbox = self.transport.inbox
         get: asyncio.Future[Incoming] | None = None
         try:
             while True:
+                if self.transport.lost.is_set():
+                    if get is not None:
+                        get.cancel()
+                        get = None
+                    await self._reconnect()
                 timeout = 1.0
                 if self._wake:
                     timeout = max(0.0, (min(self._wake.values()) - self.clock.now_ms()) / 1000)
                 if get is None:
-                    get = asyncio.ensure_future(inbox.get())
-                done, _ = await asyncio.wait({get}, timeout=timeout)
+                    get = asyncio.ensure_future(self.transport.inbox.get())
+                lost: asyncio.Future[Any] = asyncio.ensure_future(self.transport.lost.wait())
+                waits: set[asyncio.Future[Any]] = {get, lost}
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+                await stop_task(lost)
                 if get in done:
                     incoming, get = get.result(), None
                     await self._route(incoming)
@@ -257,6 +264,31 @@ class ClientPool:
         finally:
             if get is not None:
                 get.cancel()
+
+    async def _reconnect(self) -> None:
+        """A new broker connection after the old one dropped (a broker restart, say).
+
+        Answers awaited outside PBFT are lost with the connection: their callers
+        learn at once (:class:`NoReply`) rather than after their timeout. PBFT
+        requests need nothing: the client state machines retransmit on their
+        timers, and replies for them arrive on the new connection.
+        """
+        for future in self._answers.values():
+            if not future.done():
+                future.set_exception(NoReply("connection to the broker lost"))
+        old = self.transport
+        await old.__aexit__(None, None, None)
+        while True:
+            fresh = Transport(self.broker, self.config.net, *self.ids)
+            try:
+                await fresh.__aenter__()
+            except InputError:
+                await asyncio.sleep(RECONNECT_S)
+                continue
+            fresh.stats.update(old.stats)
+            fresh.stats["reconnects"] += 1
+            self.transport = fresh
+            return
 
     async def _route(self, incoming: Incoming) -> None:
         tag = record_tag(incoming.payload) or 0

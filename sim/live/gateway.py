@@ -164,16 +164,13 @@ class LiveGateway:
         _proposal, tx = await self.endorse(function, args)
         return tx.payload
 
-    async def load_transaction(self, key: str, value: str, timeout_s: float = 30.0) -> bool:
+    async def load_transaction(self, key: str, value: str, timeout_s: float = 30.0) -> Submitted:
         """One transaction of ``ledgersim load``: a ``kv`` put of a fresh key (no conflicts).
 
         The kv contract is deployed on every channel, so a patch-management
         network measures the same endorse-order-validate path.
         """
-        submitted = await self.submit(
-            "put", key, value, chaincode="kv", timeout_s=timeout_s, admit=True
-        )
-        return submitted.outcome.valid
+        return await self.submit("put", key, value, chaincode="kv", timeout_s=timeout_s, admit=True)
 
 
 class PatchGateway:

@@ -36,8 +36,8 @@ from sim.live.client import Busy, ClientPool, NoReply
 from sim.live.netconfig import NetworkConfig, load_config
 from sim.world.results import percentiles
 
-Submit = Callable[[int], Awaitable[bool]]
-"""Issue request number ``k``; True when it committed valid."""
+Submit = Callable[[int], Awaitable[tuple[bool, str]]]
+"""Issue request number ``k``; whether it committed valid, and its transaction id."""
 
 OUTCOMES = ("committed", "invalid", "refused", "timed_out", "error")
 """How a request can end; ``failed`` in a report is refused + timed_out + error."""
@@ -65,6 +65,7 @@ class Done:
     at_s: float
     outcome: str
     latency_ms: float | None
+    tx_id: str = ""
 
 
 async def run_load(
@@ -101,10 +102,10 @@ async def run_load(
             delay = scheduled - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            outcome = await attempt(submit, k, timeout_s)
+            outcome, tx_id = await attempt(submit, k, timeout_s)
             now = time.monotonic()
             latency = (now - scheduled) * 1000 if outcome == "committed" else None
-            ends.append(Done(k, now - start, outcome, latency))
+            ends.append(Done(k, now - start, outcome, latency, tx_id))
             if progress is not None:
                 progress(len(ends), total)
 
@@ -122,7 +123,7 @@ async def run_load(
     }
     if timeline:
         report["timeline"] = per_second(ends)
-        report["committed_keys"] = sorted(d.k for d in ends if d.outcome == "committed")
+        report["committed_tx_ids"] = sorted(d.tx_id for d in ends if d.outcome == "committed")
     return report
 
 
@@ -130,17 +131,17 @@ def default_user(config: NetworkConfig) -> str:
     return next(m.name for m in config.users if "@" in m.name and "User" in m.name)
 
 
-async def attempt(submit: Submit, k: int, timeout_s: float) -> str:
-    """One request, classified (never raised)."""
+async def attempt(submit: Submit, k: int, timeout_s: float) -> tuple[str, str]:
+    """One request's outcome (never raised), and its transaction id once ordered."""
     try:
-        ok = await asyncio.wait_for(submit(k), timeout_s)
+        ok, tx_id = await asyncio.wait_for(submit(k), timeout_s)
     except Busy:
-        return "refused"
+        return "refused", ""
     except (TimeoutError, NoReply):
-        return "timed_out"
+        return "timed_out", ""
     except (InputError, EndorsementFailed):
-        return "error"
-    return "committed" if ok else "invalid"
+        return "error", ""
+    return ("committed" if ok else "invalid"), tx_id
 
 
 def summarise(ends: list[Done], elapsed_s: float) -> dict[str, Any]:
@@ -195,7 +196,7 @@ async def measure_capacity(
         async def worker() -> None:
             nonlocal committed
             while time.monotonic() < deadline:
-                if await attempt(submit, next(counter), 30.0) == "committed":
+                if (await attempt(submit, next(counter), 30.0))[0] == "committed":
                     committed += 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -205,16 +206,17 @@ async def measure_capacity(
 def submitter(pool: ClientPool, chaincode: str, tag: str, timeout_s: float) -> Submit:
     if chaincode == "none":
 
-        async def raw(k: int) -> bool:
+        async def raw(k: int) -> tuple[bool, str]:
             await pool.invoke(load_key(tag, k).encode(), timeout_s, wait_for_client=False)
-            return True
+            return True, load_key(tag, k)
 
         return raw
     from sim.live.gateway import LiveGateway
 
     gateway = LiveGateway(pool)
 
-    async def fabric(k: int) -> bool:
-        return await gateway.load_transaction(load_key(tag, k), str(k), timeout_s)
+    async def fabric(k: int) -> tuple[bool, str]:
+        done = await gateway.load_transaction(load_key(tag, k), str(k), timeout_s)
+        return done.outcome.valid, done.tx_id
 
     return fabric
