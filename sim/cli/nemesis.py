@@ -86,6 +86,12 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"{'at s':>6} {'healed':>6}  fault")
     for fault in report["faults"]:
         print(f"{fault['struck_s']:>6} {fault['healed_s']:>6}  {fault['kind']} {fault['targets']}")
+    nodes = "  ".join(
+        f"{n['id']}: view {n['view']}{' (changing)' if n['in_view_change'] else ''} "
+        f"height {n['height']}"
+        for n in report["nodes"]
+    )
+    print(f"nodes at the end  {nodes}")
     print(f"{'check':<26} {'':<4}  detail")
     for check in report["checks"]:
         print(f"{check['name']:<26} {'ok' if check['ok'] else 'FAIL':<4}  {check['detail']}")

@@ -58,7 +58,7 @@ STATUS_FILE = "status.json"
 BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
 MAX_EVENTS_PER_SYNC = 256
-RECONNECT_S = 1.0
+RECONNECT_S = 0.5
 
 R = TypeVar("R")
 """A request record type a peer may send a node."""

@@ -124,8 +124,9 @@ async def run_nemesis(
     say("healed; waiting for the network to settle")
     settle_s = await wait_settled(directory, config, SETTLED_TIMEOUT_S)
     probe = await run_load(directory, min(rate, 10.0), 2.0, timeout_s=15.0)
-    if settle_s is None:  # the probe may have unstuck it; one more look
-        settle_s = await wait_settled(directory, config, 10.0)
+    # The chains are compared once the probe's blocks have reached every node.
+    after_probe = await wait_settled(directory, config, SETTLED_TIMEOUT_S / 2)
+    settle_s = None if after_probe is None else settle_s
     checks = await asyncio.to_thread(
         run_checks,
         directory,
@@ -149,6 +150,17 @@ async def run_nemesis(
         "timeline": report["timeline"],
         "probe": {k: probe[k] for k in ("submitted", "committed", "failed")},
         "settled_after_s": settle_s,
+        "nodes": [
+            {
+                "id": i,
+                "view": st.get("view"),
+                "in_view_change": st.get("in_view_change"),
+                "height": st.get("height"),
+                "view_changes": st.get("stats", {}).get("view-change", 0),
+                "connections": st.get("connections"),
+            }
+            for i, st in enumerate(statuses(directory, config))
+        ],
         "checks": checks,
         "ok": all(c["ok"] for c in checks),
     }
