@@ -32,7 +32,7 @@ from sim.fabric.app import LEDGER_DIR
 from sim.fabric.blobs import sha256_hex
 from sim.live import broker, cluster, topics
 from sim.live.host import read_status
-from sim.live.load import run_load
+from sim.live.load import measure_capacity, run_load
 from sim.live.netconfig import NetworkConfig, load_config, node_dir
 from sim.live.wire import Envelope
 
@@ -417,38 +417,65 @@ def restart(directory: Path, replica: int) -> None:
     cluster.wait_started(directory, config, [replica], 30)
 
 
+def settled_view(directory: Path, ids: list[int], above: int) -> bool:
+    now = [statuses(directory)[i] for i in ids]
+    return all(s.get("view", 0) > above and not s.get("in_view_change") for s in now)
+
+
 def test_kill9_a_backup_then_the_primary_under_load(net: Path) -> None:
+    """At about 70 % of the capacity measured first: no commit lost, a view change completes.
+
+    (That the restarted old primary rejoins the current view is not asserted: it
+    can be left alone in a view change, a PBFT liveness gap; see docs/live.md.)
+    """
     config = load_config(net)
     wait_for("agreeing heads before the faults", lambda: heads_agree(net))
+    capacity = asyncio.run(measure_capacity(net, 4, concurrency=32))
     height_before = statuses(net)[1]["height"]
+    view_before = max(s["view"] for s in statuses(net))
+    primary = view_before % config.n
+    backup = (primary + 2) % config.n
+    others = [i for i in range(config.n) if i != primary]
+
+    def grew(by: int) -> Callable[[], bool]:
+        target = max(s["height"] for s in statuses(net)) + by
+        return lambda: max(s["height"] for s in statuses(net)) >= target
+
     with ThreadPoolExecutor(1) as pool:
-        load = pool.submit(asyncio.run, run_load(net, rate=15, duration_s=12, timeout_s=40))
-        time.sleep(2)
-        kill9(net, 2)  # a backup
-        time.sleep(2)
-        restart(net, 2)
-        time.sleep(1.5)
-        kill9(net, 0)  # the primary of view 0
-        time.sleep(3)
-        committed_without_0 = statuses(net)[1]["height"]
-        restart(net, 0)
-        report = load.result(timeout=90)
-    assert report["failed"] == 0 and report["committed"] == report["submitted"]
+        load = pool.submit(
+            asyncio.run, run_load(net, rate=0.7 * capacity, duration_s=14, timeout_s=40)
+        )
+        wait_for("commits under load", grew(2))
+        kill9(net, backup)
+        wait_for("commits without the backup", grew(2))
+        restart(net, backup)
+        reached = max(s["height"] for s in statuses(net))
+        wait_for("the backup to catch up", lambda: statuses(net)[backup]["height"] >= reached, 30)
+        kill9(net, primary)
+        wait_for(
+            "a view change without the primary", lambda: settled_view(net, others, view_before), 30
+        )
+        committed_without_primary = statuses(net)[others[0]]["height"]
+        wait_for("commits in the new view", grew(2))
+        restart(net, primary)
+        report = load.result(timeout=120)
+    # During the view change arrivals may be refused (busy) but none is lost or stuck.
+    assert report["timed_out"] == report["error"] == report["invalid"] == 0, report
+    assert report["committed"] + report["refused"] == report["submitted"]
     survivors = statuses(net)
-    assert min(s["view"] for s in (survivors[1], survivors[3])) >= 1  # a view change happened
-    assert survivors[1]["height"] > committed_without_0 > height_before
+    assert survivors[others[0]]["height"] > committed_without_primary > height_before
 
     def caught_up() -> bool:
         now = statuses(net)
-        return all(now[i]["last_executed"] >= committed_without_0 for i in (0, 2))
+        return all(now[i]["last_executed"] >= committed_without_primary for i in (backup, primary))
 
-    wait_for("restarted nodes to catch up by state transfer", caught_up, 30)
+    wait_for("restarted nodes to catch up", caught_up, 30)
     cluster.down(net)
     chains = [block_hashes(net, i) for i in range(config.n)]
     longest = max(chains, key=len)
     for chain in chains:
         assert chain == longest[: len(chain)]  # no committed block lost or changed
-        assert len(chain) >= committed_without_0
+        assert len(chain) >= committed_without_primary
     for i in range(config.n):
         crypto = str(net / config.crypto_dir)
         assert main(["ledger", "verify", str(node_dir(net, i)), "--msp", crypto]) == 0
