@@ -215,3 +215,60 @@ def test_status_of_a_directory_without_a_network_is_one_line(
     assert main(["net", "status", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no live network here" in err and err.count("\n") == 0
+
+
+def test_a_replica_serves_replica_traffic_first_and_refuses_client_work_beyond_its_queue() -> None:
+    from sim.live.transport import CLIENT_QUEUE_LIMIT, Incoming
+
+    transport = Transport(BrokerURL("127.0.0.1", 1), "n1", 0)
+    for k in range(CLIENT_QUEUE_LIMIT + 3):
+        transport.admit(Incoming(1000 + k, b"client work", 0))
+    transport.admit(Incoming(2, b"a vote", BROADCAST))
+    assert transport.stats["drop.busy"] == 3
+    assert [i.sender for i in transport.refused] == [
+        1000 + CLIENT_QUEUE_LIMIT + k for k in range(3)
+    ]
+    first = transport.take()
+    assert first is not None and first.payload == b"a vote"  # though it arrived last
+    taken = 0
+    while transport.take() is not None:
+        taken += 1
+    assert taken == CLIENT_QUEUE_LIMIT and not transport.arrived.is_set()
+
+
+def test_a_client_connection_queues_everything_in_order() -> None:
+    from sim.live.transport import Incoming
+
+    transport = Transport(BrokerURL("127.0.0.1", 1), "n1", 1003)
+    for k in range(300):
+        transport.admit(Incoming(k % 4, b"reply", 1003))
+    assert transport.inbox.qsize() == 300 and not transport.refused
+
+
+def test_f_plus_one_busy_answers_give_a_request_up(network: Path) -> None:
+    import asyncio
+
+    from sim.live.client import Busy, ClientPool
+    from sim.live.wire import Busy as WireBusy
+
+    async def scenario() -> None:
+        user = load_config(network).users[1].name
+        pool = ClientPool(network, user, 1, broker=BrokerURL("127.0.0.1", 1))
+        cid = pool.ids[0]
+        pool.clients[cid].submit(b"op", pool.clock.now_ms())
+        request = pool.clients[cid].outstanding
+        assert request is not None
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        pool._waiting[cid] = future  # what invoke() does, without a broker
+        pool._refused(WireBusy(cid, request.timestamp - 1, 0), 0)  # an older request: ignored
+        pool._refused(WireBusy(cid, request.timestamp, 0), 0)
+        pool._refused(WireBusy(cid, request.timestamp, 0), 0)  # the same replica again
+        assert not future.done()  # f = 1: one busy replica is not enough
+        pool._refused(WireBusy(cid, request.timestamp, 2), 2)
+        assert isinstance(future.exception(), Busy)
+        fresh = pool.clients[cid]
+        assert not fresh.busy  # the id is free for the next request, at a later timestamp
+        fresh.submit(b"next", pool.clock.now_ms())
+        assert fresh.outstanding is not None and fresh.outstanding.timestamp > request.timestamp
+
+    asyncio.run(scenario())
