@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 WIDTH, HEIGHT, MARGIN = 900, 300, 40
+STACK = (("committed", "#3a3"), ("refused", "#aaa"), ("timed_out", "#e90"), ("error", "#a33"))
+"""How each second's requests ended, bottom to top, and their colours."""
 
 
 def timeline_svg(report: dict[str, Any]) -> str:
     rows = report["timeline"]
     seconds = max(1, len(rows), int(max((f["healed_s"] for f in report["faults"]), default=0)) + 1)
-    peak = max([1, *(r["committed"] + r["refused"] + r["timed_out"] for r in rows)])
+    peak = max([1, *(sum(r[key] for key, _ in STACK) for r in rows)])
     plot_w, plot_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
 
     def x(t: float) -> float:
@@ -32,18 +34,19 @@ def timeline_svg(report: dict[str, Any]) -> str:
         f"{report['seed']}, {report['rate']:g} tx/s offered; green committed, grey refused, "
         "orange timed out per second; red: faults</text>",
     ]
-    for fault in report["faults"]:
+    for number, fault in enumerate(report["faults"]):
         x0, x1 = x(fault["struck_s"]), x(fault["healed_s"])
+        label_y = MARGIN + 12 + 14 * (number % 2)  # alternate rows: neighbours do not overlap
         label = f"{fault['kind']} {fault['targets'] or ''}"
         parts += [
             f'<rect x="{x0:.1f}" y="{MARGIN}" width="{max(1.0, x1 - x0):.1f}" '
             f'height="{plot_h}" fill="#f4b6b6" opacity="0.6"/>',
-            f'<text x="{x0 + 2:.1f}" y="{MARGIN + 12}" fill="#900">{escape(label)}</text>',
+            f'<text x="{x0 + 2:.1f}" y="{label_y}" fill="#900">{escape(label)}</text>',
         ]
     bar = plot_w / seconds * 0.8
     for row in rows:
         base = 0
-        for key, colour in (("committed", "#3a3"), ("refused", "#aaa"), ("timed_out", "#e90")):
+        for key, colour in STACK:
             value = row[key]
             if value:
                 parts.append(
