@@ -86,3 +86,27 @@ def test_nemesis_run_passes_its_checks(net: Path, tmp_path: Path) -> None:
     assert before > 0 and after > 0
     assert plot.read_text().count("#f4b6b6") == len(kinds)  # one shaded window per fault
     assert "nemesis: healed" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--faults", "kill-backup,meteor"], "--faults: expected a comma list of"),
+        (["--duration", "3"], "--duration: expected at least 10 seconds"),
+        (["--rate", "0"], "--rate: expected a positive number"),
+    ],
+)
+def test_bad_nemesis_options_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["nemesis", "--network", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_nemesis_without_a_network_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["nemesis", "--network", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no live network here" in err
