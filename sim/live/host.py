@@ -58,6 +58,8 @@ STATUS_FILE = "status.json"
 BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
 MAX_EVENTS_PER_SYNC = 256
+CLIENT_BATCH = 16
+"""Client messages handled at most before the replica's pending output is flushed."""
 RECONNECT_S = 0.5
 
 R = TypeVar("R")
@@ -166,7 +168,13 @@ class NodeHost:
                     self.wake_at = None
                     out.extend(self.replica.step(Tick(self.clock.now_ms())))
                 budget -= 1
-                incoming = transport.take() if budget > 0 else None
+                # PBFT output waits for a few endorsements at most: once only client
+                # work is queued, persist and send what the replica produced first.
+                pending = bool(out.send or out.persist)
+                client_work = transport.inbox.empty()
+                if budget <= 0 or (client_work and pending and budget % CLIENT_BATCH == 0):
+                    break
+                incoming = transport.take()
                 if incoming is None:
                     break
             await self._carry_out(out)

@@ -49,7 +49,7 @@ def pool_size(rate: float) -> int:
     This is also the admission limit: past it, arrivals are refused. A larger
     pool admits more and makes the admitted wait longer, not the network faster.
     """
-    return max(4, min(256, int(rate * 2) + 1))
+    return max(4, min(128, int(rate * 2) + 1))
 
 
 def load_key(tag: str, k: int) -> str:

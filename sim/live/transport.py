@@ -27,8 +27,11 @@ from sim.live.tasks import stop_task
 from sim.live.wire import Envelope
 
 QOS = 0
-CLIENT_QUEUE_LIMIT = 256
+CLIENT_QUEUE_LIMIT = 1024
 """Client messages a node holds before it refuses more (``busy, retry later``).
+
+Well above what one gateway keeps in flight (``sim.live.load.pool_size``, two
+messages each): refusing a request that peers already endorsed wastes their work.
 
 Replica-to-replica traffic has its own queue, served first and never refused:
 it is bounded by PBFT itself (watermarks, one vote per replica per slot), and
