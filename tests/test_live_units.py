@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -272,3 +273,17 @@ def test_f_plus_one_busy_answers_give_a_request_up(network: Path) -> None:
         assert fresh.outstanding is not None and fresh.outstanding.timestamp > request.timestamp
 
     asyncio.run(scenario())
+
+
+def test_net_up_takes_the_directory_once_either_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli.net import _up_directory
+
+    parser_args = {"directory": None, "data_dir": tmp_path}
+    assert _up_directory(argparse.Namespace(**parser_args)) == tmp_path  # the older spelling
+    assert _up_directory(argparse.Namespace(directory=tmp_path, data_dir=None)) == tmp_path
+    assert _up_directory(argparse.Namespace(directory=tmp_path, data_dir=tmp_path)) == tmp_path
+    assert main(["net", "up", str(tmp_path / "a"), "--data-dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the network directory once" in err
