@@ -24,14 +24,15 @@ import aiomqtt
 import pytest
 
 from ledger.blockstore import BlockStore
-from ledger.codec import encode
+from ledger.codec import decode, encode
 from pbft.messages import Prepare, Request
 from sim.cli.main import main
 from sim.errors import InputError
 from sim.fabric.app import LEDGER_DIR
+from sim.fabric.blobs import sha256_hex
 from sim.live import broker, cluster, topics
 from sim.live.host import read_status
-from sim.live.load import run_load
+from sim.live.load import measure_capacity, run_load
 from sim.live.netconfig import NetworkConfig, load_config, node_dir
 from sim.live.wire import Envelope
 
@@ -166,7 +167,7 @@ def test_forged_and_garbage_messages_are_dropped_and_counted(net: Path) -> None:
     client_items = [
         (topics.broadcast(config.net, 1001, False), encode(Envelope(1001, encode(forged_request))))
     ]
-    asyncio.run(publish_as(net, config, "client", client_items))
+    asyncio.run(publish_as(net, config, "client-0", client_items))
 
     def counted() -> bool:
         return all(
@@ -269,6 +270,135 @@ def test_workload_commits_and_every_ledger_verifies(net: Path) -> None:
         assert main(["ledger", "verify", str(node_dir(net, i)), "--msp", crypto]) == 0
 
 
+def login(directory: Path, config: NetworkConfig, account: str) -> aiomqtt.Client:
+    port = int(config.broker_url.rsplit(":", 1)[1])
+    return aiomqtt.Client(
+        "127.0.0.1", port, username=account, password=password(directory, account)
+    )
+
+
+async def traffic_while_loading(
+    directory: Path, config: NetworkConfig, account: str
+) -> list[tuple[str, bytes]]:
+    """Every message ``account`` receives on ``ledgersim/<net>/#`` while a load runs."""
+    got: list[tuple[str, bytes]] = []
+    async with login(directory, config, account) as reader:
+        await reader.subscribe(f"{topics.network_root(config.net)}/#")
+
+        async def collect() -> None:
+            async for message in reader.messages:
+                assert isinstance(message.payload, bytes)
+                got.append((message.topic.value, message.payload))
+
+        task = asyncio.create_task(collect())
+        await run_load(directory, rate=10, duration_s=1, user=USER, timeout_s=20)
+        await asyncio.sleep(0.5)
+        task.cancel()
+    return got
+
+
+def test_a_client_account_reads_no_replica_traffic(net: Path) -> None:
+    config = load_config(net)
+    seen_by_monitor = asyncio.run(traffic_while_loading(net, config, "monitor"))
+    replica_votes = [t for t, _ in seen_by_monitor if "/r/" in t and "/u/" not in t]
+    assert replica_votes  # the probe can see what it looks for
+    user1 = f"client-{config.user_index(ADMIN1)}"
+    seen_by_other_user = asyncio.run(traffic_while_loading(net, config, user1))
+    assert seen_by_other_user == []  # neither votes nor the load's replies (another user's)
+
+
+def genuine_prepare(seen: list[tuple[str, bytes]]) -> Envelope:
+    for _topic, payload in seen:
+        envelope = decode(payload, Envelope)
+        if isinstance(decode(envelope.payload), Prepare):
+            return envelope
+    raise AssertionError("no PREPARE seen")
+
+
+def test_a_client_posing_as_a_replica_is_refused_and_counted(net: Path) -> None:
+    config = load_config(net)
+    prepare = genuine_prepare(asyncio.run(traffic_while_loading(net, config, "monitor")))
+    account = f"client-{config.user_index(USER)}"
+    client = config.client_id(USER, 3)
+    before = statuses(net)
+    on_replica_topic = topics.broadcast(config.net, prepare.sender, True)
+    posing = f"{topics.account_prefix(config.net, account)}/{prepare.sender}/all"
+    replayed = topics.broadcast(config.net, client, False)
+
+    async def scenario() -> list[str]:
+        async with login(net, config, "monitor") as monitor:
+            await monitor.subscribe(f"{topics.network_root(config.net)}/#")
+            items = [
+                (on_replica_topic, encode(prepare)),  # the broker's ACL refuses this one
+                (posing, encode(prepare)),  # a replica id on a client topic
+                (replayed, encode(Envelope(client, prepare.payload))),  # someone else's vote
+            ]
+            await publish_as(net, config, account, items)
+            return await topics_carrying(monitor, encode(prepare))
+
+    assert asyncio.run(scenario()) == [posing]
+
+    def counted(i: int, key: str) -> int:
+        return int(statuses(net)[i]["dropped"].get(key, 0) - before[i]["dropped"].get(key, 0))
+
+    wait_for(
+        "every node to count both",
+        lambda: all(
+            counted(i, "drop.transport.sender-mismatch") >= 1
+            and counted(i, "drop.sender-mismatch") >= 1
+            for i in range(config.n)
+        ),
+        10,
+    )
+
+
+def test_the_broker_refuses_an_oversized_message(net: Path) -> None:
+    config = load_config(net)
+    account = f"client-{config.user_index(USER)}"
+    topic = topics.broadcast(config.net, config.client_id(USER, 4), False)
+    huge = encode(Envelope(config.client_id(USER, 4), b"x" * (12 * 1024 * 1024)))
+    small = encode(Envelope(config.client_id(USER, 4), b"after the big one"))
+
+    async def scenario() -> list[int]:
+        async with login(net, config, "monitor") as monitor:
+            await monitor.subscribe(f"{topics.network_root(config.net)}/#")
+            with contextlib.suppress(aiomqtt.MqttError):  # the broker may hang up on it
+                await publish_as(net, config, account, [(topic, huge)])
+            await publish_as(net, config, account, [(topic, small)])
+            sizes: list[int] = []
+
+            async def collect() -> None:
+                async for message in monitor.messages:
+                    if message.topic.value == topic:
+                        assert isinstance(message.payload, bytes)
+                        sizes.append(len(message.payload))
+                        if message.payload == small:
+                            return
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(collect(), 10)
+            return sizes
+
+    assert asyncio.run(scenario()) == [len(small)]
+
+
+def test_only_administrators_upload_files(net: Path) -> None:
+    from sim.live.client import ClientPool
+
+    data = b"not a patch, just disk space\n" * 100
+    digest = sha256_hex(data)
+
+    async def put_as(user: str) -> list[str]:
+        async with ClientPool(net, user) as pool:
+            answers = [await pool.file(i, "put", digest, data) for i in range(4)]
+        return [a.error for a in answers]
+
+    refused = asyncio.run(put_as(USER))
+    assert all("may not upload" in error for error in refused)
+    assert not any((node_dir(net, i) / "blobs" / digest[:2] / digest).exists() for i in range(4))
+    assert asyncio.run(put_as(ADMIN2)) == ["", "", "", ""]
+
+
 def block_hashes(directory: Path, replica: int) -> list[bytes]:
     store = BlockStore.open(node_dir(directory, replica) / LEDGER_DIR, readonly=True)
     return [store.get(k).hash for k in range(store.height)]
@@ -287,38 +417,65 @@ def restart(directory: Path, replica: int) -> None:
     cluster.wait_started(directory, config, [replica], 30)
 
 
+def settled_view(directory: Path, ids: list[int], above: int) -> bool:
+    now = [statuses(directory)[i] for i in ids]
+    return all(s.get("view", 0) > above and not s.get("in_view_change") for s in now)
+
+
 def test_kill9_a_backup_then_the_primary_under_load(net: Path) -> None:
+    """At about 70 % of the capacity measured first: no commit lost, a view change completes.
+
+    (That the restarted old primary rejoins the current view is not asserted: it
+    can be left alone in a view change, a PBFT liveness gap; see docs/live.md.)
+    """
     config = load_config(net)
     wait_for("agreeing heads before the faults", lambda: heads_agree(net))
+    capacity = asyncio.run(measure_capacity(net, 4, concurrency=32))
     height_before = statuses(net)[1]["height"]
+    view_before = max(s["view"] for s in statuses(net))
+    primary = view_before % config.n
+    backup = (primary + 2) % config.n
+    others = [i for i in range(config.n) if i != primary]
+
+    def grew(by: int) -> Callable[[], bool]:
+        target = max(s["height"] for s in statuses(net)) + by
+        return lambda: max(s["height"] for s in statuses(net)) >= target
+
     with ThreadPoolExecutor(1) as pool:
-        load = pool.submit(asyncio.run, run_load(net, rate=15, duration_s=12, timeout_s=40))
-        time.sleep(2)
-        kill9(net, 2)  # a backup
-        time.sleep(2)
-        restart(net, 2)
-        time.sleep(1.5)
-        kill9(net, 0)  # the primary of view 0
-        time.sleep(3)
-        committed_without_0 = statuses(net)[1]["height"]
-        restart(net, 0)
-        report = load.result(timeout=90)
-    assert report["failed"] == 0 and report["committed"] == report["submitted"]
+        load = pool.submit(
+            asyncio.run, run_load(net, rate=0.7 * capacity, duration_s=14, timeout_s=40)
+        )
+        wait_for("commits under load", grew(2))
+        kill9(net, backup)
+        wait_for("commits without the backup", grew(2))
+        restart(net, backup)
+        reached = max(s["height"] for s in statuses(net))
+        wait_for("the backup to catch up", lambda: statuses(net)[backup]["height"] >= reached, 30)
+        kill9(net, primary)
+        wait_for(
+            "a view change without the primary", lambda: settled_view(net, others, view_before), 30
+        )
+        committed_without_primary = statuses(net)[others[0]]["height"]
+        wait_for("commits in the new view", grew(2))
+        restart(net, primary)
+        report = load.result(timeout=120)
+    # During the view change arrivals may be refused (busy) but none is lost or stuck.
+    assert report["timed_out"] == report["error"] == report["invalid"] == 0, report
+    assert report["committed"] + report["refused"] == report["submitted"]
     survivors = statuses(net)
-    assert min(s["view"] for s in (survivors[1], survivors[3])) >= 1  # a view change happened
-    assert survivors[1]["height"] > committed_without_0 > height_before
+    assert survivors[others[0]]["height"] > committed_without_primary > height_before
 
     def caught_up() -> bool:
         now = statuses(net)
-        return all(now[i]["last_executed"] >= committed_without_0 for i in (0, 2))
+        return all(now[i]["last_executed"] >= committed_without_primary for i in (backup, primary))
 
-    wait_for("restarted nodes to catch up by state transfer", caught_up, 30)
+    wait_for("restarted nodes to catch up", caught_up, 30)
     cluster.down(net)
     chains = [block_hashes(net, i) for i in range(config.n)]
     longest = max(chains, key=len)
     for chain in chains:
         assert chain == longest[: len(chain)]  # no committed block lost or changed
-        assert len(chain) >= committed_without_0
+        assert len(chain) >= committed_without_primary
     for i in range(config.n):
         crypto = str(net / config.crypto_dir)
         assert main(["ledger", "verify", str(node_dir(net, i)), "--msp", crypto]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sim.errors import InputError
 from sim.live import broker, cluster, topics
 from sim.live.netconfig import load_config, node_dir
 from sim.live.node import open_node
-from sim.live.transport import BrokerURL, Transport
+from sim.live.transport import MAX_PAYLOAD, BrokerURL, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import Envelope
 from sim.world.disk import read_records
@@ -44,25 +45,50 @@ def test_record_log_compaction_replaces_everything_before(tmp_path: Path) -> Non
 
 
 def test_topics_name_sender_and_addressee() -> None:
-    to = topics.unicast("n1", 2, True, 1003)
-    assert topics.sender_of("n1", to) == 2 and topics.addressee_of(to) == 1003
-    everyone = topics.broadcast("n1", 1005, False)
-    assert topics.sender_of("n1", everyone) == 1005
-    assert topics.addressee_of(everyone) == BROADCAST
-    assert topics.sender_of("other", to) is None
-    assert topics.sender_of("n1", "ledgersim/n1/r/x/all") is None
+    reply = topics.unicast("n1", 2, True, 1003)
+    assert reply == "ledgersim/n1/r/2/u/client-0/1003"
+    assert topics.route_of("n1", reply) == topics.Route(2, True, 1003)
+    vote = topics.unicast("n1", 2, True, 1)
+    assert topics.route_of("n1", vote) == topics.Route(2, True, 1)
+    everyone = topics.broadcast("n1", 2005, False)
+    assert everyone == "ledgersim/n1/c/client-1/2005/all"
+    assert topics.route_of("n1", everyone) == topics.Route(2005, False, BROADCAST)
+    assert topics.route_of("other", reply) is None
+    assert topics.route_of("n1", "ledgersim/n1/r/x/all") is None
 
 
-def test_acl_lets_each_replica_write_only_under_its_own_prefix() -> None:
-    text = broker.acl_text("n1", 4)
-    sections = {
-        block.split("\n")[0]: block for block in text.split("\n\n") if block.startswith("user ")
-    }
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "ledgersim/n1/c/client-0/3/all",  # a replica id on a client topic
+        "ledgersim/n1/c/client-0/2005/all",  # user 1's client under user 0's account
+        "ledgersim/n1/r/1003/all",  # a client id on a replica topic
+        "ledgersim/n1/r/1/u/client-1/1003",  # a reply filed under the wrong account
+        "ledgersim/n1/r/1/to/1003",  # a reply on a replica-to-replica topic
+        "ledgersim/n1/c/client-0/1003/to/1004",  # client to client
+    ],
+)
+def test_topics_of_the_wrong_shape_have_no_route(topic: str) -> None:
+    assert topics.route_of("n1", topic) is None
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    blocks = [b for b in text.split("\n\n") if b.startswith("user ")]
+    return {b.split("\n")[0]: b.splitlines()[1:] for b in blocks}
+
+
+def test_acl_lets_each_account_write_only_under_its_own_prefix() -> None:
+    found = sections(broker.acl_text("n1", 4, users=3))
     for i in range(4):
-        writes = [ln for ln in sections[f"user replica-{i}"].splitlines() if " write " in ln]
+        writes = [ln for ln in found[f"user replica-{i}"] if " write " in ln]
         assert writes == [f"topic write ledgersim/n1/r/{i}/#"]
-    monitor = sections["user monitor"]
-    assert "write" not in monitor
+    for k in range(3):
+        assert found[f"user client-{k}"] == [
+            f"topic write ledgersim/n1/c/client-{k}/#",
+            f"topic read ledgersim/n1/r/+/u/client-{k}/+",
+        ]
+    assert all("write" not in ln for ln in found["user monitor"])
+    assert "user client" not in found  # no account shared by every user any more
 
 
 def test_password_hash_is_mosquitto_pbkdf2_format() -> None:
@@ -88,11 +114,27 @@ def test_transport_drops_garbage_and_mismatched_senders() -> None:
     got = transport.accept(topic, encode(Envelope(1, b"payload")))
     assert got is not None and (got.sender, got.payload, got.to) == (1, b"payload", BROADCAST)
     assert transport.accept(topics.unicast("n1", 1, True, 3), encode(Envelope(1, b"x"))) is None
+    # A client account posing as replica 3 on its own topic (issue 13): refused.
+    as_replica = "ledgersim/n1/c/client-0/3/all"
+    assert transport.accept(as_replica, encode(Envelope(3, b"x"))) is None
     drops = {k: v for k, v in transport.stats.items() if k.startswith("drop")}
     assert drops == {
         "drop.transport.undecodable.trailing-bytes": 1,
-        "drop.transport.sender-mismatch": 1,
+        "drop.transport.sender-mismatch": 2,
         "drop.transport.not-for-us": 1,
+    }
+
+
+def test_broker_config_limits_message_size_and_queue(tmp_path: Path) -> None:
+    files = broker.write_broker_files(tmp_path, "n1", 4, users=2)
+    text = files.config.read_text()
+    assert f"message_size_limit {MAX_PAYLOAD}\n" in text
+    assert f"max_queued_messages {broker.MAX_QUEUED_MESSAGES}\n" in text
+    assert set(files.passwords) == {
+        *(f"replica-{i}" for i in range(4)),
+        "client-0",
+        "client-1",
+        "monitor",
     }
 
 
@@ -174,3 +216,74 @@ def test_status_of_a_directory_without_a_network_is_one_line(
     assert main(["net", "status", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no live network here" in err and err.count("\n") == 0
+
+
+def test_a_replica_serves_replica_traffic_first_and_refuses_client_work_beyond_its_queue() -> None:
+    from sim.live.transport import CLIENT_QUEUE_LIMIT, Incoming
+
+    transport = Transport(BrokerURL("127.0.0.1", 1), "n1", 0)
+    for k in range(CLIENT_QUEUE_LIMIT + 3):
+        transport.admit(Incoming(1000 + k, b"client work", 0))
+    transport.admit(Incoming(2, b"a vote", BROADCAST))
+    assert transport.stats["drop.busy"] == 3
+    assert [i.sender for i in transport.refused] == [
+        1000 + CLIENT_QUEUE_LIMIT + k for k in range(3)
+    ]
+    first = transport.take()
+    assert first is not None and first.payload == b"a vote"  # though it arrived last
+    taken = 0
+    while transport.take() is not None:
+        taken += 1
+    assert taken == CLIENT_QUEUE_LIMIT and not transport.arrived.is_set()
+
+
+def test_a_client_connection_queues_everything_in_order() -> None:
+    from sim.live.transport import Incoming
+
+    transport = Transport(BrokerURL("127.0.0.1", 1), "n1", 1003)
+    for k in range(300):
+        transport.admit(Incoming(k % 4, b"reply", 1003))
+    assert transport.inbox.qsize() == 300 and not transport.refused
+
+
+def test_f_plus_one_busy_answers_give_a_request_up(network: Path) -> None:
+    import asyncio
+
+    from sim.live.client import Busy, ClientPool
+    from sim.live.wire import Busy as WireBusy
+
+    async def scenario() -> None:
+        user = load_config(network).users[1].name
+        pool = ClientPool(network, user, 1, broker=BrokerURL("127.0.0.1", 1))
+        cid = pool.ids[0]
+        pool.clients[cid].submit(b"op", pool.clock.now_ms())
+        request = pool.clients[cid].outstanding
+        assert request is not None
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        pool._waiting[cid] = future  # what invoke() does, without a broker
+        pool._refused(WireBusy(cid, request.timestamp - 1, 0), 0)  # an older request: ignored
+        pool._refused(WireBusy(cid, request.timestamp, 0), 0)
+        pool._refused(WireBusy(cid, request.timestamp, 0), 0)  # the same replica again
+        assert not future.done()  # f = 1: one busy replica is not enough
+        pool._refused(WireBusy(cid, request.timestamp, 2), 2)
+        assert isinstance(future.exception(), Busy)
+        fresh = pool.clients[cid]
+        assert not fresh.busy  # the id is free for the next request, at a later timestamp
+        fresh.submit(b"next", pool.clock.now_ms())
+        assert fresh.outstanding is not None and fresh.outstanding.timestamp > request.timestamp
+
+    asyncio.run(scenario())
+
+
+def test_net_up_takes_the_directory_once_either_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli.net import _up_directory
+
+    parser_args = {"directory": None, "data_dir": tmp_path}
+    assert _up_directory(argparse.Namespace(**parser_args)) == tmp_path  # the older spelling
+    assert _up_directory(argparse.Namespace(directory=tmp_path, data_dir=None)) == tmp_path
+    assert _up_directory(argparse.Namespace(directory=tmp_path, data_dir=tmp_path)) == tmp_path
+    assert main(["net", "up", str(tmp_path / "a"), "--data-dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the network directory once" in err

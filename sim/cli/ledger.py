@@ -202,6 +202,13 @@ def run_verify(args: argparse.Namespace) -> int:
         )
     finally:
         store.close()
+    torn = store.recovery
+    torn_text = (
+        f"{torn.reason}; {torn.dropped_bytes} bytes after block "
+        f"{store.height - 1} not verified (a node cuts them off when it starts)"
+        if torn.dropped_bytes
+        else ""
+    )
     if report.problem is not None:
         raise RunFailed(f"{args.dir}: {report.problem}")
     head = report.head
@@ -215,6 +222,7 @@ def run_verify(args: argparse.Namespace) -> int:
                     "head_hash": None if head is None else head.hash.hex(),
                     "certificates_checked": not args.no_certificates,
                     "validation_replayed": report.codes_replayed,
+                    "torn_tail": torn_text or None,
                 }
             )
         )
@@ -223,4 +231,6 @@ def run_verify(args: argparse.Namespace) -> int:
         print(
             f"ok: {report.blocks} blocks verified (n = {n}, validation codes replayed){head_text}"
         )
+        if torn_text:
+            print(torn_text)
     return 0

@@ -22,6 +22,7 @@ from sim.cli import (
     hunt,
     ledger,
     load,
+    nemesis,
     net,
     patch,
     run,
@@ -30,7 +31,7 @@ from sim.cli import (
 )
 from sim.errors import InputError, RunFailed
 
-COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, gateway, load, bench)
+COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, gateway, load, nemesis, bench)
 """In the order ``ledgersim --help`` lists them."""
 
 

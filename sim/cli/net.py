@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 from dataclasses import asdict
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def register(subparsers: Any) -> None:
     sub = net.add_subparsers(dest="net_command", required=True, metavar="SUBCOMMAND")
 
     up = sub.add_parser("up", help="create (if needed) and start a local live network")
-    up.add_argument("--data-dir", type=Path, required=True, help="network directory")
+    up.add_argument("directory", type=Path, nargs="?", help="network directory")
+    up.add_argument("--data-dir", type=Path, help="the same as DIRECTORY (older spelling)")
     up.add_argument("--replicas", type=int, default=4, help="n >= 4 (default 4)")
     up.add_argument("--orgs", type=int, default=2, help="organisations (default 2)")
     up.add_argument("--users", type=int, default=2, help="client users per org (default 2)")
@@ -55,6 +57,12 @@ def register(subparsers: Any) -> None:
     status.add_argument("directory", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
+
+    one = sub.add_parser("node", help="start, stop, kill -9 or restart one node")
+    one.add_argument("action", choices=("start", "stop", "kill", "restart"))
+    one.add_argument("directory", type=Path, help="network directory")
+    one.add_argument("id", type=int, help="replica id")
+    one.set_defaults(handler=_node_action)
 
     init = sub.add_parser("init", help="a simulated network kept in a directory (--sim DIR)")
     _add_init_arguments(init)
@@ -135,19 +143,42 @@ def _up(args: argparse.Namespace) -> int:
         endorsement_policy=args.policy,
         pbft=pbft,
     )
-    config = cluster.up(args.data_dir, options)
-    report = cluster.status(args.data_dir)
+    where = _up_directory(args)
+    failed: dict[int, str] = {}
+    try:
+        config = cluster.up(where, options)
+    except cluster.NodesFailed as exc:
+        config, failed = cluster.load_config(where), exc.failed
+    report = cluster.status(where)
     if args.json:
+        report["failed"] = {str(i): why for i, why in failed.items()}
         print(json.dumps(report, indent=2))
-        return 0
-    where = args.data_dir
+        return 1 if failed else 0
     print(f"network {config.net}: {config.n} nodes (f={config.pbft.f}) via {config.broker_url}")
     for node in report["nodes"]:
-        print(f"  node {node['id']}  {node['name']:<24} pid {node['pid']}")
+        pid = node["pid"] or "-- not running"
+        print(f"  node {node['id']}  {node['name']:<24} pid {pid}")
     print(f"status:  ledgersim net status {where}")
     print(f"patch:   ledgersim patch ... --network {where} --as {config.users[0].name}")
     print(f"load:    ledgersim load --network {where} --rate 50 --duration 10")
     print(f"stop:    ledgersim net down {where}")
+    for i, why in sorted(failed.items()):
+        print(f"node {i} {why} (the others keep running; see {where}/replica-{i}/node.log)")
+    return 1 if failed else 0
+
+
+def _up_directory(args: argparse.Namespace) -> Path:
+    """``net up DIR`` like ``status``/``down``, or the older ``--data-dir DIR``."""
+    given = {p for p in (args.directory, args.data_dir) if p is not None}
+    if len(given) != 1:
+        raise InputError("net up: give the network directory once (DIRECTORY or --data-dir)")
+    return given.pop()
+
+
+def _node_action(args: argparse.Namespace) -> int:
+    from sim.live import cluster
+
+    print(cluster.node_action(args.directory, args.id, args.action))
     return 0
 
 
@@ -193,6 +224,8 @@ def _node(args: argparse.Namespace) -> int:
     if broker.password is None and secret.exists():
         broker = broker.with_credentials(replica_user(args.id), secret.read_text().strip())
     parts = open_node(args.config, args.id, args.data_dir)
+    if parts.repaired:
+        print(f"node {args.id}: {parts.repaired}", file=sys.stderr, flush=True)
     watch = os.environ.get(WATCH_ENV)
     asyncio.run(serve(parts, broker, int(watch) if watch and watch.isdigit() else None))
     return 0

@@ -29,13 +29,15 @@ from ledger.codec import CodecError, decode, encode
 from pbft.api import Deliver, Tick
 from sim.errors import InputError
 from sim.live.cluster import client_broker
-from sim.live.host import Clock, record_tag
+from sim.live.host import RECONNECT_S, Clock, record_tag
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import CLIENT_SLOTS, NetworkConfig, load_config
 from sim.live.node import crypto_root
 from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
 from sim.live.wire import (
+    BUSY,
+    BUSY_TAG,
     ENDORSE_RESPONSE_TAG,
     FILE_RESPONSE_TAG,
     EndorseRequest,
@@ -43,9 +45,18 @@ from sim.live.wire import (
     FileRequest,
     FileResponse,
 )
+from sim.live.wire import Busy as WireBusy
 
 ANSWERS = {ENDORSE_RESPONSE_TAG: EndorseResponse, FILE_RESPONSE_TAG: FileResponse}
 """Request/response records a peer answers outside PBFT, by their codec tag."""
+
+
+class Busy(Exception):
+    """Refused for load, by this process's admission limit or by the nodes: retry later."""
+
+
+class NoReply(InputError):
+    """No f+1 matching replies in time: the network is down, partitioned or far behind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +104,7 @@ class ClientPool:
         self.clients = {
             cid: Client(cid, self.config.pbft, auth, first_timestamp=first) for cid in self.ids
         }
-        self.broker = broker or client_broker(directory, self.config)
+        self.broker = broker or client_broker(directory, self.config, user)
         self.clock = Clock()
         self.transport = Transport(self.broker, self.config.net, *self.ids)
         self._idle: asyncio.Queue[int] = asyncio.Queue()
@@ -101,6 +112,7 @@ class ClientPool:
         self._answers: dict[int, asyncio.Future[Any]] = {}
         self._request_ids = itertools.count(random.SystemRandom().randrange(1 << 40))
         self._wake: dict[int, int] = {}
+        self._busy_from: dict[int, set[int]] = {}
         self._kick = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
 
@@ -124,16 +136,27 @@ class ClientPool:
     def f(self) -> int:
         return self.config.pbft.f
 
-    async def invoke(self, operation: bytes, timeout_s: float = 30.0) -> Outcome:
-        """Order ``operation`` through PBFT; the result f+1 replicas agree on."""
+    async def invoke(
+        self, operation: bytes, timeout_s: float = 30.0, *, wait_for_client: bool = True
+    ) -> Outcome:
+        """Order ``operation`` through PBFT; the result f+1 replicas agree on.
+
+        With ``wait_for_client=False`` a pool whose clients are all busy refuses
+        at once (:class:`Busy`) instead of queueing the operation: admission
+        control for an open-loop load. :class:`Busy` is raised too when f+1
+        replicas refuse the request for load.
+        """
+        if not wait_for_client and self._idle.empty():
+            raise Busy(f"all {len(self.ids)} clients of this process have a request in flight")
         cid = await self._idle.get()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[cid] = future
+        self._busy_from.pop(cid, None)
         try:
             await self._apply(cid, self.clients[cid].submit(operation, self.clock.now_ms()))
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
-            raise InputError(
+            raise NoReply(
                 f"no f+1 replies within {timeout_s:.0f} s from network {self.config.net} "
                 f"(are the nodes up? `ledgersim net status {self.directory}`)"
             ) from None
@@ -144,11 +167,36 @@ class ClientPool:
             else:  # still retrying a request we gave up on: retire this client id
                 self._wake.pop(cid, None)
 
+    def _refused(self, busy: WireBusy, replica: int) -> None:
+        """Count a node's refusal; at f+1 the request is given up and the client id reused."""
+        client = self.clients.get(busy.client)
+        request = None if client is None else client.outstanding
+        if client is None or request is None or request.timestamp != busy.timestamp:
+            return
+        refusing = self._busy_from.setdefault(busy.client, set())
+        refusing.add(replica)
+        if len(refusing) <= self.f:
+            return
+        future = self._waiting.get(busy.client)
+        if future is None or future.done():
+            return
+        # A fresh state machine for this id, above every timestamp it used: if the
+        # refused request is executed after all, it is simply one more commit.
+        fresh = type(client)(
+            busy.client, self.config.pbft, client.auth, first_timestamp=request.timestamp + 1
+        )
+        fresh.view = client.view
+        self.clients[busy.client] = fresh
+        self._wake.pop(busy.client, None)
+        future.set_exception(Busy(f"{len(refusing)} replicas are busy: retry later"))
+
     async def endorse(self, replica: int, proposal: bytes, timeout_s: float = 10.0) -> bytes:
         """Ask peer ``replica`` to endorse a signed proposal; its response bytes."""
         request_id = next(self._request_ids)
         request = EndorseRequest(request_id, self.ids[0], proposal)
         response = await self._ask(replica, request_id, encode(request), timeout_s)
+        if response.error == BUSY:
+            raise Busy(f"peer {replica} is busy: retry later")
         if response.error:
             raise InputError(f"peer {replica} could not endorse: {response.error}")
         return bytes(response.response)
@@ -189,16 +237,23 @@ class ClientPool:
     async def _run(self) -> None:
         # asyncio.wait, not wait_for: on 3.11 wait_for can swallow the cancellation
         # that closes the pool, leaving this loop running forever.
-        inbox = self.transport.inbox
         get: asyncio.Future[Incoming] | None = None
         try:
             while True:
+                if self.transport.lost.is_set():
+                    if get is not None:
+                        get.cancel()
+                        get = None
+                    await self._reconnect()
                 timeout = 1.0
                 if self._wake:
                     timeout = max(0.0, (min(self._wake.values()) - self.clock.now_ms()) / 1000)
                 if get is None:
-                    get = asyncio.ensure_future(inbox.get())
-                done, _ = await asyncio.wait({get}, timeout=timeout)
+                    get = asyncio.ensure_future(self.transport.inbox.get())
+                lost: asyncio.Future[Any] = asyncio.ensure_future(self.transport.lost.wait())
+                waits: set[asyncio.Future[Any]] = {get, lost}
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+                await stop_task(lost)
                 if get in done:
                     incoming, get = get.result(), None
                     await self._route(incoming)
@@ -210,8 +265,43 @@ class ClientPool:
             if get is not None:
                 get.cancel()
 
+    async def _reconnect(self) -> None:
+        """A new broker connection after the old one dropped (a broker restart, say).
+
+        Answers awaited outside PBFT are lost with the connection: their callers
+        learn at once (:class:`NoReply`) rather than after their timeout. PBFT
+        requests need nothing: the client state machines retransmit on their
+        timers, and replies for them arrive on the new connection.
+        """
+        for future in self._answers.values():
+            if not future.done():
+                future.set_exception(NoReply("connection to the broker lost"))
+        old = self.transport
+        await old.__aexit__(None, None, None)
+        while True:
+            fresh = Transport(self.broker, self.config.net, *self.ids)
+            try:
+                await fresh.__aenter__()
+            except InputError:
+                await asyncio.sleep(RECONNECT_S)
+                continue
+            fresh.stats.update(old.stats)
+            fresh.stats["reconnects"] += 1
+            self.transport = fresh
+            return
+
     async def _route(self, incoming: Incoming) -> None:
-        kind = ANSWERS.get(record_tag(incoming.payload) or 0)
+        tag = record_tag(incoming.payload) or 0
+        if tag == BUSY_TAG:
+            try:
+                busy = decode(incoming.payload, WireBusy)
+            except CodecError:
+                self.transport.stats["drop.answer.undecodable"] += 1
+                return
+            if busy.replica == incoming.sender and busy.client == incoming.to:
+                self._refused(busy, incoming.sender)
+            return
+        kind = ANSWERS.get(tag)
         if kind is not None:
             try:
                 answer: Any = decode(incoming.payload, kind)

@@ -1,8 +1,9 @@
-"""Bringing a whole live network up and down on this host (``ledgersim net up/down/status``).
+"""Bringing a whole live network up and down on this host (``ledgersim net up/down/status/node``).
 
 Also the Python API the tests and the benchmark use: :func:`up` returns once
-every node runs and has reported its status; :func:`start_node` restarts one
-node (after a ``kill -9``); :func:`down` stops the nodes and the broker this
+every node runs and has reported its status (a node that fails is reported
+and the others keep running); :func:`node_action` starts, stops, kills or
+restarts one node; :func:`down` stops the nodes and the broker this
 directory started. ``UpOptions(bridged=True)`` starts a second managed broker
 bridged to the first and attaches the upper half of the replicas and every
 client to it (one host standing in for two sites). Process ids are recorded
@@ -12,8 +13,11 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +28,7 @@ from typing import Any
 from msp.errors import MSPError
 from msp.names import admin_name, org_domain, org_mspid, replica_peer_name, user_name
 from pbft.api import PBFTConfig
-from sim.errors import InputError
+from sim.errors import InputError, RunFailed
 from sim.live import broker as brokers
 from sim.live.host import read_status
 from sim.live.netconfig import (
@@ -118,7 +122,7 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
         raise InputError("--bridged: starts its own two brokers; drop --broker")
     if managed:
         files = brokers.write_broker_files(
-            directory / BROKER_DIR, net, options.replicas, bridge=options.bridged
+            directory / BROKER_DIR, net, options.replicas, len(users), bridge=options.bridged
         )
         url = f"mqtt://127.0.0.1:{files.port}"
         if options.bridged:
@@ -152,18 +156,18 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
     return config
 
 
-def credentials(directory: Path, user: str) -> str | None:
-    """The broker password of a managed network's ``client``/``monitor`` account."""
-    path = directory / BROKER_DIR / f"{user}-password"
+def credentials(directory: Path, account: str) -> str | None:
+    """The broker password of a managed network's ``client-<k>``/``monitor`` account."""
+    path = directory / BROKER_DIR / f"{account}-password"
     return path.read_text().strip() if path.exists() else None
 
 
-def client_broker(
-    directory: Path, config: NetworkConfig, user: str = brokers.CLIENT_USER
-) -> BrokerURL:
+def client_broker(directory: Path, config: NetworkConfig, user: str) -> BrokerURL:
+    """The broker, logged in as the account of identity ``user`` (its clients only)."""
     url = BrokerURL.parse(broker_url_for(config, None))
-    password = credentials(directory, user)
-    return url.with_credentials(user, password) if password is not None else url
+    account = brokers.client_user(config.user_index(user))
+    password = credentials(directory, account)
+    return url.with_credentials(account, password) if password is not None else url
 
 
 def _read_pid(path: Path) -> int | None:
@@ -237,10 +241,13 @@ def node_pid(directory: Path, replica_id: int) -> int | None:
     return _read_pid(node_dir(directory, replica_id) / PID_FILE)
 
 
-def wait_started(directory: Path, config: NetworkConfig, ids: list[int], timeout_s: float) -> None:
-    """Until each node in ``ids`` has written its status; a node that dies is an error."""
+def wait_for_nodes(
+    directory: Path, ids: list[int], timeout_s: float = START_TIMEOUT_S
+) -> dict[int, str]:
+    """Until each node in ``ids`` has written its status or failed; why each failed one did."""
     deadline = time.monotonic() + timeout_s
     pending = set(ids)
+    failed: dict[int, str] = {}
     while pending:
         for i in sorted(pending):
             ndir = node_dir(directory, i)
@@ -249,10 +256,28 @@ def wait_started(directory: Path, config: NetworkConfig, ids: list[int], timeout
                 continue
             pid = node_pid(directory, i)
             if pid is None or not brokers.pid_alive(pid):
-                raise InputError(f"node {i} exited at start: {last_line(ndir / NODE_LOG)}")
+                failed[i] = f"exited at start: {last_line(ndir / NODE_LOG)}"
+                pending.discard(i)
         if pending and time.monotonic() > deadline:
-            raise InputError(f"nodes {sorted(pending)} did not start within {timeout_s:.0f} s")
+            failed.update({i: f"did not start within {timeout_s:.0f} s" for i in pending})
+            break
         time.sleep(0.1)
+    return failed
+
+
+class NodesFailed(RunFailed):
+    """Some nodes did not start; the others, and the broker, were left running."""
+
+    def __init__(self, failed: dict[int, str]) -> None:
+        super().__init__("; ".join(f"node {i} {why}" for i, why in sorted(failed.items())))
+        self.failed = failed
+
+
+def wait_started(directory: Path, config: NetworkConfig, ids: list[int], timeout_s: float) -> None:
+    """Until each node in ``ids`` has written its status; a node that fails is an error."""
+    failed = wait_for_nodes(directory, ids, timeout_s)
+    if failed:
+        raise NodesFailed(failed)
 
 
 def last_line(path: Path) -> str:
@@ -279,12 +304,58 @@ def up(
         if pid is None or not brokers.pid_alive(pid):
             start_node(directory, config, i)
             started.append(i)
-    try:
-        wait_started(directory, config, started, timeout_s)
-    except InputError:
-        down(directory)  # no half-started network left behind
-        raise
+    # A node that fails to start is reported, never a reason to stop the others:
+    # they may be serving clients already (this is also how one node is restarted).
+    wait_started(directory, config, started, timeout_s)
     return config
+
+
+NODE_ACTIONS = ("start", "stop", "kill", "restart")
+
+
+def node_action(
+    directory: Path, replica_id: int, action: str, timeout_s: float = START_TIMEOUT_S
+) -> str:
+    """Start, stop (SIGTERM), kill (SIGKILL) or restart one node; what happened, in one line.
+
+    Only that node is touched: a failure to start is raised (:class:`NodesFailed`)
+    with the last line of its log, and every other process keeps running.
+    """
+    config = load_config(directory)
+    if not 0 <= replica_id < config.n:
+        raise InputError(f"node id: expected 0..{config.n - 1}, got {replica_id}")
+    if action not in NODE_ACTIONS:
+        raise InputError(f"node action: expected one of {', '.join(NODE_ACTIONS)}, got {action!r}")
+    pid = node_pid(directory, replica_id)
+    running = pid is not None and brokers.pid_alive(pid)
+    said = []
+    if action in ("stop", "kill", "restart"):
+        if pid is None or not running:
+            said.append(f"node {replica_id} was not running")
+        elif action == "kill":
+            kill_process(pid)
+            said.append(f"killed node {replica_id} (pid {pid}, SIGKILL)")
+        else:
+            brokers.stop_process(pid)
+            said.append(f"stopped node {replica_id} (pid {pid})")
+        running = False
+    if action in ("start", "restart"):
+        if running:
+            said.append(f"node {replica_id} already running (pid {pid})")
+        else:
+            new_pid = start_node(directory, config, replica_id)
+            wait_started(directory, config, [replica_id], timeout_s)
+            said.append(f"started node {replica_id} (pid {new_pid})")
+    return "; ".join(said)
+
+
+def kill_process(pid: int, timeout_s: float = 5.0) -> None:
+    """SIGKILL ``pid`` and wait until it is gone (a crash, as the nemesis makes them)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while brokers.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def down(directory: Path) -> list[str]:

@@ -74,6 +74,7 @@ class LiveGateway:
         )
         self.policy = parse(config.endorsement_policy)
         self.chaincode = config.chaincode
+        self.in_flight = 0
 
     async def endorse(
         self, function: str, args: Sequence[str], chaincode: str | None = None
@@ -86,14 +87,20 @@ class LiveGateway:
             asyncio.ensure_future(self.pool.endorse(i, wire, ENDORSE_TIMEOUT_S))
             for i in range(self.pool.config.n)
         ]
+        from sim.live.client import Busy  # (kept off the shared import block)
+
         answered: list[_Answered] = []
         problems: list[str] = []
+        busy = 0
         last = "no peer answered"
         try:
             for next_done in asyncio.as_completed(asks):
                 try:
                     raw = await next_done
                     response = decode(raw, ProposalResponse)
+                except Busy:
+                    busy += 1
+                    continue
                 except (InputError, CodecError) as exc:
                     problems.append(str(exc))
                     continue
@@ -111,6 +118,8 @@ class LiveGateway:
         finally:
             for ask in asks:
                 ask.cancel()
+        if busy:
+            raise Busy(f"{busy} of {len(asks)} peers are busy: retry later")
         raise EndorsementFailed("; ".join(problems) or last, "refused")
 
     def _endorser_identity(self, response: ProposalResponse) -> Identity | None:
@@ -123,11 +132,29 @@ class LiveGateway:
             return None
 
     async def submit(
-        self, function: str, *args: str, chaincode: str | None = None, timeout_s: float = 30.0
+        self,
+        function: str,
+        *args: str,
+        chaincode: str | None = None,
+        timeout_s: float = 30.0,
+        admit: bool = False,
     ) -> Submitted:
-        """Endorse, order and wait for the agreed outcome of one transaction."""
-        _proposal, tx = await self.endorse(function, args, chaincode)
-        done = await self.pool.invoke(tx.envelope, timeout_s)
+        """Endorse, order and wait for the agreed outcome of one transaction.
+
+        ``admit``: admission control for open-loop load. At most one transaction
+        per PBFT client of the pool is in flight; beyond that the call is refused
+        at once (``sim.live.client.Busy``), before any signing work is spent on it.
+        """
+        if admit and self.in_flight >= len(self.pool.ids):
+            from sim.live.client import Busy
+
+            raise Busy(f"{self.in_flight} transactions in flight: retry later")
+        self.in_flight += 1
+        try:
+            _proposal, tx = await self.endorse(function, args, chaincode)
+            done = await self.pool.invoke(tx.envelope, timeout_s, wait_for_client=not admit)
+        finally:
+            self.in_flight -= 1
         result = outcome(done.result)
         if result is None:
             raise InputError(f"transaction {tx.tx_id}: replicas returned no ledger outcome")
@@ -138,14 +165,13 @@ class LiveGateway:
         _proposal, tx = await self.endorse(function, args)
         return tx.payload
 
-    async def load_transaction(self, k: int, tag: str) -> bool:
+    async def load_transaction(self, key: str, value: str, timeout_s: float = 30.0) -> Submitted:
         """One transaction of ``ledgersim load``: a ``kv`` put of a fresh key (no conflicts).
 
         The kv contract is deployed on every channel, so a patch-management
         network measures the same endorse-order-validate path.
         """
-        submitted = await self.submit("put", f"load-{tag}-{k}", str(k), chaincode="kv")
-        return submitted.outcome.valid
+        return await self.submit("put", key, value, chaincode="kv", timeout_s=timeout_s, admit=True)
 
 
 class PatchGateway:
@@ -163,6 +189,7 @@ class PatchGateway:
         self._pools: dict[str, ClientPool] = {}
         self._gateways: dict[str, LiveGateway] = {}
         self._rng = random.SystemRandom()
+        self._signing: str | None = None
 
     def _run(self, work: Awaitable[T]) -> T:
         return self.loop.run_until_complete(work)
@@ -183,7 +210,17 @@ class PatchGateway:
 
     def signer(self, name: str) -> SigningIdentity:
         member = self.config.users[self.config.user_index(name)]
+        self._signing = name
         return load_signer(crypto_root(self.config, self.directory), member)
+
+    def _uploader_pool(self) -> ClientPool:
+        """The pool of the administrator who just signed the manifest (uploads are theirs)."""
+        name = self._signing
+        if name is None or not self.config.may_upload(self.config.client_id(name, 0)):
+            admins = (m.name for m in self.config.users if m.name.startswith("Admin@"))
+            name = next(admins, self.config.users[0].name)
+        self._gateway(name)
+        return self._pools[name]
 
     def submit(self, user: str, function: str, args: Sequence[str]) -> bytes:
         try:
@@ -201,7 +238,7 @@ class PatchGateway:
             raise Refused(str(exc)) from None
 
     def publish_file(self, data: bytes) -> list[str]:
-        pool = self._any_pool()
+        pool = self._uploader_pool()
         digest = sha256_hex(data)
 
         async def put_everywhere() -> list[str]:

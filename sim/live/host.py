@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 import msgpack
 
 from ledger.codec import CodecError, decode, encode
-from pbft.api import Application, Authenticator, Deliver, Output, Tick
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output, Tick
+from pbft.messages import Request
 from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
 from sim.live.netconfig import NetworkConfig
@@ -39,19 +40,27 @@ from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
 from sim.live.wal import RecordLog
 from sim.live.wire import (
+    BUSY,
     ENDORSE_REQUEST_TAG,
     FILE_REQUEST_TAG,
+    Busy,
     EndorseRequest,
     EndorseResponse,
     FileRequest,
     FileResponse,
 )
 
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Largest patch file a node stores (it must fit one broker message)."""
+FILE_QUOTA_BYTES = 512 * 1024 * 1024
+"""Total bytes of patch files a node stores before it refuses more uploads."""
 STATUS_FILE = "status.json"
 BLOB_DIR = "blobs"
 STATUS_INTERVAL_S = 0.5
 MAX_EVENTS_PER_SYNC = 256
-RECONNECT_S = 1.0
+CLIENT_BATCH = 16
+"""Client messages handled at most before the replica's pending output is flushed."""
+RECONNECT_S = 0.5
 
 R = TypeVar("R")
 """A request record type a peer may send a node."""
@@ -96,6 +105,8 @@ class NodeParts:
     auth: Authenticator
     app: Application
     endorser: Endorser | None
+    repaired: str = ""
+    """What opening the data directory had to repair (a torn block-store tail), or ``""``."""
 
 
 class NodeHost:
@@ -115,6 +126,9 @@ class NodeHost:
         else:
             self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
         self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
+        self.stored_bytes = sum(
+            p.stat().st_size for p in (parts.node_dir / BLOB_DIR).rglob("*") if p.is_file()
+        )
         self.wake_at: int | None = None
         self.stopping = asyncio.Event()
         self._last_status = 0.0
@@ -154,31 +168,57 @@ class NodeHost:
                     self.wake_at = None
                     out.extend(self.replica.step(Tick(self.clock.now_ms())))
                 budget -= 1
-                if budget <= 0 or transport.inbox.empty():
+                # PBFT output waits for a few endorsements at most: once only client
+                # work is queued, persist and send what the replica produced first.
+                pending = bool(out.send or out.persist)
+                client_work = transport.inbox.empty()
+                if budget <= 0 or (client_work and pending and budget % CLIENT_BATCH == 0):
                     break
-                incoming = transport.inbox.get_nowait()
+                incoming = transport.take()
+                if incoming is None:
+                    break
             await self._carry_out(out)
+            await self._answer_busy()
             self.write_status()
         self.write_status(force=True)
 
     async def _next_incoming(self) -> Incoming | None:
+        if self.transport.lost.is_set() or not self.watched_alive():
+            raise ConnectionLost
+        found = self.transport.take()
+        if found is not None:
+            return found
         timeout = STATUS_INTERVAL_S
         if self.wake_at is not None:
             timeout = min(timeout, max(0.0, (self.wake_at - self.clock.now_ms()) / 1000))
-        if self.transport.lost.is_set() or not self.watched_alive():
-            raise ConnectionLost
-        stop = asyncio.ensure_future(self.stopping.wait())
-        lost = asyncio.ensure_future(self.transport.lost.wait())
-        get = asyncio.ensure_future(self.transport.inbox.get())
-        done, _ = await asyncio.wait(
-            {stop, lost, get}, timeout=timeout, return_when="FIRST_COMPLETED"
-        )
-        stop.cancel()
-        lost.cancel()
-        if get in done:
-            return get.result()
-        await stop_task(get)
-        return None
+        waits = [
+            asyncio.ensure_future(event.wait())
+            for event in (self.stopping, self.transport.lost, self.transport.arrived)
+        ]
+        await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+        for wait in waits:
+            await stop_task(wait)
+        return self.transport.take()
+
+    async def _answer_busy(self) -> None:
+        """Tell each client whose message was refused for load to retry later."""
+        refused, self.transport.refused = self.transport.refused, []
+        me = self.parts.replica_id
+        for incoming in refused:
+            tag = record_tag(incoming.payload)
+            try:
+                if tag == ENDORSE_REQUEST_TAG:
+                    asked = decode(incoming.payload, EndorseRequest)
+                    answer: Any = EndorseResponse(asked.request_id, me, b"", BUSY)
+                elif tag == FILE_REQUEST_TAG:
+                    wanted = decode(incoming.payload, FileRequest)
+                    answer = FileResponse(wanted.request_id, me, wanted.digest, b"", BUSY)
+                else:
+                    request = decode(incoming.payload, Request)
+                    answer = Busy(request.client, request.timestamp, me)
+            except CodecError:
+                continue  # garbage refused for load: nobody to answer
+            await self.transport.send(incoming.sender, encode(answer))
 
     async def _handle(self, incoming: Incoming) -> Output:
         tag = record_tag(incoming.payload)
@@ -188,7 +228,29 @@ class NodeHost:
         if tag == FILE_REQUEST_TAG:
             await self._serve_file(incoming)
             return Output()
+        if not self._signed_by_sender(incoming):
+            self.transport.stats["drop.sender-mismatch"] += 1
+            return Output()
         return self.replica.step(Deliver(self.clock.now_ms(), incoming.sender, incoming.payload))
+
+    @staticmethod
+    def _signed_by_sender(incoming: Incoming) -> bool:
+        """Whether what came on a sender's topic is that sender's to send.
+
+        A replica topic carries that replica's own messages, or a client request
+        it relays to the primary; a client topic carries only that client's own
+        requests. So a replayed vote (genuinely signed, by someone else) is
+        refused before it costs a signature check. Undecodable bytes pass: the
+        replica counts them with their reason.
+        """
+        try:
+            message: Any = decode(incoming.payload)
+        except CodecError:
+            return True
+        if isinstance(message, Request):
+            return incoming.sender < CLIENT_ID_BASE or message.client == incoming.sender
+        signer = getattr(message, "replica", None)
+        return signer is None or signer == incoming.sender
 
     def _decode_request(self, incoming: Incoming, kind: type[R], service: str) -> R | None:
         """A peer's request, or ``None`` once its undecodability is counted (never raised)."""
@@ -209,7 +271,12 @@ class NodeHost:
         digest, data, error = request.digest, b"", ""
         try:
             if request.op == "put":
-                digest = self.blobs.put(request.data)
+                error = self._refuse_upload(request)
+                if error:
+                    self.transport.stats["drop.file.refused"] += 1
+                else:
+                    digest = self.blobs.put(request.data)
+                    self.stored_bytes += len(request.data)
             elif request.op == "get":
                 with contextlib.closing(self.blobs.open(request.digest) or _nothing()) as f:
                     data = f.read()
@@ -220,6 +287,17 @@ class NodeHost:
             error = str(exc)
         reply = FileResponse(request.request_id, self.parts.replica_id, digest, data, error)
         await self.transport.send(request.client, encode(reply))
+
+    def _refuse_upload(self, request: FileRequest) -> str:
+        """Why this upload is refused (not an uploader, too big, over quota), or ``""``."""
+        if not self.parts.config.may_upload(request.client):
+            return "refused: this identity may not upload files"
+        size = len(request.data)
+        if size > MAX_FILE_BYTES:
+            return f"refused: {size} bytes is over the {MAX_FILE_BYTES}-byte file limit"
+        if self.stored_bytes + size > FILE_QUOTA_BYTES and not self.blobs.has(request.digest):
+            return f"refused: the node's {FILE_QUOTA_BYTES}-byte file quota is full"
+        return ""
 
     async def _endorse(self, incoming: Incoming) -> None:
         request = self._decode_request(incoming, EndorseRequest, "endorse")
@@ -264,6 +342,7 @@ class NodeHost:
             "log_syncs": self.log.syncs,
             "connections": self.connections,
             "recovered_records": len(self.log.recovered),
+            "disk_repair": self.parts.repaired,
             "started_at": self.started_at,
             "updated_at": time.time(),
         }

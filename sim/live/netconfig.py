@@ -76,6 +76,16 @@ class NetworkConfig:
             return None
         return self.users[index]
 
+    def may_upload(self, client_id: int) -> bool:
+        """Whether a client may store patch files on the peers: administrators' clients only.
+
+        Uploading is an administrator's act in the patch workflow (the chaincode
+        takes the upload transaction from admins only); anyone else storing
+        files would only be filling the peers' disks.
+        """
+        member = self.user_of_client(client_id)
+        return member is not None and member.name.startswith("Admin@")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,

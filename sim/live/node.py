@@ -48,12 +48,15 @@ def check_data_dir(config: NetworkConfig, replica_id: int, data_dir: Path) -> No
 
 def open_application(
     config: NetworkConfig, signer: SigningIdentity, directory: Directory, data_dir: Path
-) -> tuple[Application, Endorser | None]:
-    """The replicated state machine (the ledger, durable in ``data_dir``, or a plain log)."""
+) -> tuple[Application, Endorser | None, str]:
+    """The replicated state machine (the ledger, durable in ``data_dir``, or a plain log).
+
+    The third item is the one-line account of a disk repair made on opening, or ``""``.
+    """
     if config.chaincode == "none":
         from pbft.memapp import MemoryApplication
 
-        return MemoryApplication(), None
+        return MemoryApplication(), None, ""
     from sim.live.ledgerapp import open_ledger_application
 
     return open_ledger_application(config, signer, directory, data_dir)
@@ -70,7 +73,7 @@ def open_node(location: Path, replica_id: int, data_dir: Path) -> NodeParts:
     root = crypto_root(config, location)
     signer = load_signer(root, config.replicas[replica_id])
     directory = Directory(config, root)
-    app, endorser = open_application(config, signer, directory, data_dir)
+    app, endorser, repaired = open_application(config, signer, directory, data_dir)
     return NodeParts(
-        replica_id, config, data_dir, MspAuthenticator(signer, directory), app, endorser
+        replica_id, config, data_dir, MspAuthenticator(signer, directory), app, endorser, repaired
     )

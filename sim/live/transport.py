@@ -3,7 +3,8 @@
 QoS 0 everywhere (docs/live.md explains why): PBFT already survives loss and
 duplication, and at-least-once delivery would only add acknowledgements and
 duplicates. Incoming payloads are unwrapped from their :class:`Envelope`;
-anything undecodable or whose claimed sender disagrees with the topic is
+anything undecodable or whose claimed sender disagrees with the topic (a
+client id on a replica topic, a client under another user's account) is
 dropped here and counted in ``stats`` with its reason.
 """
 
@@ -26,8 +27,21 @@ from sim.live.tasks import stop_task
 from sim.live.wire import Envelope
 
 QOS = 0
+CLIENT_QUEUE_LIMIT = 1024
+"""Client messages a node holds before it refuses more (``busy, retry later``).
+
+Well above what one gateway keeps in flight (``sim.live.load.pool_size``, two
+messages each): refusing a request that peers already endorsed wastes their work.
+
+Replica-to-replica traffic has its own queue, served first and never refused:
+it is bounded by PBFT itself (watermarks, one vote per replica per slot), and
+delaying it behind a flood of client work is what turned overload into view
+changes."""
 DISCONNECT_S = 2.0
 MAX_PAYLOAD = 9 * 1024 * 1024
+"""The largest legal envelope: a state-transfer chunk or a patch file of
+``sim.live.host.MAX_FILE_BYTES`` with room to spare. The broker refuses anything
+larger (``message_size_limit``), so an oversized message never reaches a node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +96,12 @@ class Transport:
             raise ValueError("a replica connection serves exactly one principal")
         self.stats: collections.Counter[str] = collections.Counter()
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        """Everything for a client connection; replica traffic for a replica's."""
+        self.client_inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        """A replica's admission queue for client messages (at most CLIENT_QUEUE_LIMIT)."""
+        self.refused: list[Incoming] = []
+        """Client messages refused for load, to be answered ``busy`` (bounded as well)."""
+        self.arrived = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self.lost = asyncio.Event()
@@ -107,13 +127,11 @@ class Transport:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             raise InputError(f"cannot reach broker at {self.broker}: {exc}") from None
-        subscriptions = (
-            topics.replica_subscriptions(self.net, self.principal)
-            if self.is_replica
-            else [
-                t for p in sorted(self.principals) for t in topics.client_subscriptions(self.net, p)
-            ]
-        )
+        if self.is_replica:
+            subscriptions = topics.replica_subscriptions(self.net, self.principal)
+        else:
+            accounts = sorted({topics.client_account(p) for p in self.principals})
+            subscriptions = [topics.inbox_of_account(self.net, a) for a in accounts]
         for topic in subscriptions:
             await client.subscribe(topic, qos=QOS)
         self._reader = asyncio.create_task(self._read())
@@ -157,11 +175,32 @@ class Transport:
             async for message in self._client.messages:
                 incoming = self.accept(message.topic.value, message.payload)
                 if incoming is not None:
-                    self.inbox.put_nowait(incoming)
+                    self.admit(incoming)
         except aiomqtt.MqttError:
             pass
         finally:
             self.lost.set()
+
+    def admit(self, incoming: Incoming) -> None:
+        """Queue an accepted message; a replica refuses client work beyond its queue limit."""
+        if not self.is_replica or incoming.sender < CLIENT_ID_BASE:
+            self.inbox.put_nowait(incoming)
+        elif self.client_inbox.qsize() < CLIENT_QUEUE_LIMIT:
+            self.client_inbox.put_nowait(incoming)
+        else:
+            self.stats["drop.busy"] += 1
+            if len(self.refused) < CLIENT_QUEUE_LIMIT:
+                self.refused.append(incoming)
+        self.arrived.set()
+
+    def take(self) -> Incoming | None:
+        """The next message to handle, replica traffic first; ``None`` when both are empty."""
+        if not self.inbox.empty():
+            return self.inbox.get_nowait()
+        if not self.client_inbox.empty():
+            return self.client_inbox.get_nowait()
+        self.arrived.clear()
+        return None
 
     def accept(self, topic: str, payload: object) -> Incoming | None:
         """Unwrap one broker message, or count why it was dropped."""
@@ -173,14 +212,14 @@ class Transport:
         except CodecError as exc:
             self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
             return None
-        if envelope.sender != topics.sender_of(self.net, topic):
+        route = topics.route_of(self.net, topic)
+        if route is None or envelope.sender != route.sender:
             self.stats["drop.transport.sender-mismatch"] += 1
             return None
         if envelope.sender in self.principals:
             return None  # our own broadcast echoed back
-        to = topics.addressee_of(topic)
-        if to is None or (to != BROADCAST and to not in self.principals):
+        if route.to != BROADCAST and route.to not in self.principals:
             self.stats["drop.transport.not-for-us"] += 1
             return None
         self.stats["received"] += 1
-        return Incoming(envelope.sender, envelope.payload, to)
+        return Incoming(envelope.sender, envelope.payload, route.to)

@@ -18,6 +18,10 @@ ENDORSE_REQUEST_TAG = 151
 ENDORSE_RESPONSE_TAG = 152
 FILE_REQUEST_TAG = 153
 FILE_RESPONSE_TAG = 154
+BUSY_TAG = 155
+
+BUSY = "busy, retry later"
+"""The error text of an endorsement or file request a node refused for load."""
 
 
 @record(ENVELOPE_TAG)
@@ -71,3 +75,17 @@ class FileResponse:
     digest: str
     data: bytes
     error: str
+
+
+@record(BUSY_TAG)
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """A node refused a client's PBFT request for load (its admission queue was full).
+
+    Sent instead of silence, so the client can give up on that request at once
+    when f+1 nodes say so, rather than retransmitting into an overloaded network.
+    """
+
+    client: int
+    timestamp: int
+    replica: int

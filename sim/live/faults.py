@@ -1,0 +1,109 @@
+"""Striking and healing a nemesis run's faults on a live network's real processes.
+
+The schedule (``sim.live.schedule``) names roles; :meth:`Nemesis.targets`
+resolves them to replica ids at the moment a fault strikes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from ledger.blockstore import DATA_FILE
+from sim.fabric.app import LEDGER_DIR
+from sim.live import broker as brokers
+from sim.live import cluster
+from sim.live.host import read_status
+from sim.live.netconfig import NetworkConfig, node_dir
+from sim.live.schedule import Fault
+
+
+def current_primary(directory: Path, config: NetworkConfig) -> int:
+    """The primary of the highest view a running node reports."""
+    views = [
+        (report or {}).get("view") or 0
+        for report in (read_status(node_dir(directory, i)) for i in range(config.n))
+    ]
+    return max(views) % config.n
+
+
+class Nemesis:
+    """Strikes and heals faults on one network directory; remembers what it did."""
+
+    def __init__(self, directory: Path, config: NetworkConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.paused: set[int] = set()
+        self.down: set[int] = set()
+        self.broker_down = False
+
+    def targets(self, fault: Fault) -> list[int]:
+        n = self.config.n
+        primary = current_primary(self.directory, self.config)
+        if fault.kind == "kill-primary":
+            return [primary]
+        backups = sorted(i for i in range(n) if i != primary)
+        if fault.kind == "broker-restart":
+            return []
+        if fault.kind == "pause":
+            return [fault.pick % n]
+        first = backups[fault.pick % len(backups)]
+        if fault.kind == "kill-two":
+            return [first, backups[(fault.pick + 1) % len(backups)]]
+        return [first]
+
+    def strike(self, fault: Fault, targets: list[int]) -> None:
+        if fault.kind == "broker-restart":
+            pid = broker_pid(self.directory)
+            if pid is not None:
+                cluster.kill_process(pid)
+            self.broker_down = True
+            return
+        for i in targets:
+            pid = cluster.node_pid(self.directory, i)
+            if pid is None or not brokers.pid_alive(pid):
+                continue
+            if fault.kind == "pause":
+                os.kill(pid, signal.SIGSTOP)
+                self.paused.add(i)
+            else:
+                cluster.kill_process(pid)
+                self.down.add(i)
+        if fault.kind == "torn-tail":
+            for i in targets:
+                tear(node_dir(self.directory, i) / LEDGER_DIR / DATA_FILE, fault.cut_bytes)
+
+    def heal(self) -> list[str]:
+        """Undo every fault in force; what could not be undone (a node failing to start)."""
+        problems: list[str] = []
+        if self.broker_down:
+            cluster.start_broker(self.directory, self.config)
+            self.broker_down = False
+        for i in sorted(self.paused):
+            pid = cluster.node_pid(self.directory, i)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        self.paused.clear()
+        restarting = sorted(self.down)
+        for i in restarting:
+            cluster.start_node(self.directory, self.config, i)
+        failed = cluster.wait_for_nodes(self.directory, restarting)
+        problems += [f"node {i} {why}" for i, why in sorted(failed.items())]
+        self.down.clear()
+        return problems
+
+
+def tear(path: Path, cut_bytes: int) -> None:
+    """Cut the last ``cut_bytes`` bytes off a file, as a crash mid-write leaves it."""
+    with contextlib.suppress(OSError):
+        os.truncate(path, max(0, path.stat().st_size - cut_bytes))
+
+
+def broker_pid(directory: Path) -> int | None:
+    try:
+        return int((directory / cluster.BROKER_DIR / cluster.PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
