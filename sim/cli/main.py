@@ -31,7 +31,21 @@ from sim.cli import (
 )
 from sim.errors import InputError, RunFailed
 
-COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, gateway, load, nemesis, bench)
+COMMANDS = (
+    demo,
+    run,
+    sweep,
+    hunt,
+    trace,
+    crypto,
+    ledger,
+    net,
+    patch,
+    gateway,
+    load,
+    nemesis,
+    bench,
+)
 """In the order ``ledgersim --help`` lists them."""
 
 

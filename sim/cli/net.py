@@ -13,8 +13,8 @@ import argparse
 import asyncio
 import json
 import os
-from dataclasses import asdict
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
