@@ -22,6 +22,7 @@ from sim.errors import InputError
 from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
 from sim.scenario.table import Table, show
 from sim.world.auth import CRYPTO_KINDS
+from sim.world.behaviour_options import Option, declared
 from sim.world.byzantine import BEHAVIOURS
 from sim.world.faults import FAULT_KINDS
 from sim.world.network import LATENCY_KINDS
@@ -51,13 +52,30 @@ _FAULT_REQUIRED: dict[str, tuple[str, ...]] = {
 ParamValue = float | int | str
 
 
-def behaviour_options() -> dict[str, frozenset[str]]:
-    """Every registered Byzantine behaviour (``sim.world.byzantine``) with its option keys.
+def behaviour_options() -> dict[str, dict[str, Option]]:
+    """Every registered Byzantine behaviour (``sim.world.byzantine``) with its options.
 
     The behaviour class declares them (``OPTIONS``); they may be written in a
     ``params`` sub-table or directly on the ``[[fault]]`` table.
     """
-    return {name: frozenset(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
+    return {name: declared(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
+
+
+def parse_byzantine_flag(spec: str, n: int) -> tuple[int, str]:
+    """``ID:BEHAVIOUR`` from a command line (``net init --byzantine``), checked like a scenario's.
+
+    The replica id must be in 0..n-1 and the behaviour registered; anything
+    else is one line for exit status 2, before any file is written.
+    """
+    replica, _, name = spec.partition(":")
+    if not replica.isdigit() or not name:
+        raise InputError(f"--byzantine: expected ID:BEHAVIOUR, got {spec!r}")
+    if int(replica) >= n:
+        raise InputError(f"--byzantine: {spec}: expected a replica id in 0..{n - 1}, got {replica}")
+    if name not in BEHAVIOURS:
+        known = ", ".join(sorted(BEHAVIOURS))
+        raise InputError(f"--byzantine: {spec}: unknown behaviour {name!r} (known: {known})")
+    return int(replica), name
 
 
 # ------------------------------------------------------------------ tables
@@ -205,7 +223,8 @@ class _FaultReader:
             fault = replace(fault, replica=self.replica(t, "replica"))
         if kind == "byzantine":
             behaviour = t.choice("behavior", "", sorted(self.behaviours))
-            fault = replace(fault, behavior=behaviour, params=self.params(t, behaviour))
+            params = self.params(t, behaviour, fault.replica or 0)
+            fault = replace(fault, behavior=behaviour, params=params)
         elif kind == "partition":
             fault = replace(fault, groups=self.groups(t))
         elif kind == "link":
@@ -220,7 +239,7 @@ class _FaultReader:
                 extra_delay_ms=t.number("extra_delay_ms", 0.0),
             )
         allowed = _FAULT_COMMON | _FAULT_KEYS[kind]
-        options = self.behaviours.get(fault.behavior or "", frozenset())
+        options = set(self.behaviours.get(fault.behavior or "", {}))
         for name in entry:
             if name not in allowed and name not in options:
                 raise InputError(
@@ -235,25 +254,35 @@ class _FaultReader:
             raise t.fail(name, f"a replica id in 0..{self.n - 1}", value)
         return value
 
-    def params(self, t: Table, behaviour: str) -> tuple[tuple[str, ParamValue], ...]:
-        """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself."""
-        options = self.behaviours.get(behaviour, frozenset())
+    def params(self, t: Table, behaviour: str, me: int) -> tuple[tuple[str, ParamValue], ...]:
+        """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself.
+
+        Each is checked against the behaviour's declaration (type, range, a
+        replica id other than ``me``); a key it does not declare is refused.
+        """
+        options = self.behaviours.get(behaviour, {})
         found: dict[str, ParamValue] = {}
         if t.has("params"):
             sub = t.table("params")
             for name in sub.data:
-                found[name] = self.param_value(sub, name)
+                if name not in options:
+                    known = ", ".join(sorted(options)) or "none"
+                    raise InputError(
+                        f"{self.source}: {sub.key(name)}: unknown option for behaviour"
+                        f" {behaviour!r} (its options: {known})"
+                    )
+                found[name] = self.param_value(sub, options[name], me)
         for name in sorted(options):
             if t.has(name):
-                found[name] = self.param_value(t, name)
+                found[name] = self.param_value(t, options[name], me)
         return tuple(sorted(found.items()))
 
-    @staticmethod
-    def param_value(t: Table, name: str) -> ParamValue:
-        value = t.raw(name)
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise t.fail(name, "a number or a string", value)
-        return value
+    def param_value(self, t: Table, option: Option, me: int) -> ParamValue:
+        value = t.raw(option.name)
+        accepted = option.accept(value, self.n, me)
+        if accepted is None:
+            raise t.fail(option.name, option.expected(self.n, me), value)
+        return accepted
 
     def groups(self, t: Table) -> tuple[tuple[int, ...], ...]:
         """Disjoint groups of replica ids; replicas left out form one more group together.
