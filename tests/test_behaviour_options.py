@@ -121,3 +121,9 @@ def test_list_behaviours_shows_each_with_its_options_and_attack(
             assert f"- {option.describe()}" in out
     assert "- delay_ms (integer >= 0, default 1000): how long each message is held" in out
     assert "re-sends old messages" in out  # replay's attack, from its docstring
+
+
+def test_docs_describe_every_behaviour() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "scenarios.md").read_text()
+    for name in behaviour_options():
+        assert f"| `{name}` |" in text, f"docs/scenarios.md does not describe {name}"

@@ -51,6 +51,15 @@ _FAULT_REQUIRED: dict[str, tuple[str, ...]] = {
 
 ParamValue = float | int | str
 
+MAX_SEED = 2**64 - 1
+"""As ``--seed``: seeds are hashed into per-subsystem generators as 64-bit values."""
+MAX_REPLICAS = 100
+"""The largest network the benchmarks measure; beyond it set-up (a key pair per
+replica) and the all-to-all PBFT traffic make a run take minutes with no output."""
+MAX_CLIENTS = 1000
+"""Each client is a key pair and a state machine; a thousand already saturates
+any network the simulator runs in reasonable time."""
+
 
 def behaviour_options() -> dict[str, dict[str, Option]]:
     """Every registered Byzantine behaviour (``sim.world.byzantine``) with its options.
@@ -102,7 +111,7 @@ def _read_latency(t: Table) -> Latency:
 
 def _read_network(t: Table) -> NetworkSpec:
     d = NetworkSpec()
-    replicas = t.integer("replicas", d.replicas, minimum=4)
+    replicas = t.integer("replicas", d.replicas, minimum=4, maximum=MAX_REPLICAS)
     orgs = t.integer("orgs", min(d.orgs, replicas), minimum=1)
     if orgs > replicas:
         raise t.fail("orgs", f"at most one org per replica (<= {replicas})", orgs)
@@ -158,7 +167,7 @@ def _check_policy_orgs(source: str, network: NetworkSpec, policy: Policy, explic
 def _read_workload(t: Table) -> WorkloadSpec:
     d = WorkloadSpec()
     spec = WorkloadSpec(
-        clients=t.integer("clients", d.clients, minimum=1),
+        clients=t.integer("clients", d.clients, minimum=1, maximum=MAX_CLIENTS),
         requests=t.integer("requests", d.requests),
         rate_per_s=t.number("rate_per_s", d.rate_per_s, minimum=0.001),
         chaincode=t.choice("chaincode", d.chaincode, CHAINCODES),
@@ -354,6 +363,8 @@ def parse_scenario(text: str, source: str = "<memory>") -> Scenario:
     top = Table(source, "", data)
     name = top.string("name", Path(source).stem if source != "<memory>" else "unnamed")
     seed = top.integer("seed", 0)
+    if seed > MAX_SEED:  # worded as --seed words it
+        raise top.fail("seed", "an integer >= 0 and < 2**64", seed)
     duration_ms = top.integer("duration_ms", Scenario().duration_ms, minimum=1)
     network = _read_network(top.table("network"))
     workload = _read_workload(top.table("workload"))
