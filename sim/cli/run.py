@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.cli.args import seed
+from sim.cli.wording import plural
 from sim.errors import InputError, RunFailed
 from sim.explore.sweep import failed_expectations, load_replica_class
 from sim.fabric.channel import CHAINCODES
@@ -219,12 +220,8 @@ def _views(summary: Mapping[str, Any]) -> str:
     text = f"view changes {installed}"
     highest, attempts = summary.get("highest_view"), summary.get("view_change_attempts")
     if attempts:
-        text += f" (highest view {highest}, {_plural(attempts, 'attempt')})"
+        text += f" (highest view {highest}, {plural(attempts, 'attempt')})"
     return text
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
@@ -259,7 +256,7 @@ def _note(replica: Mapping[str, Any], replicas: Sequence[Mapping[str, Any]]) -> 
     tallest = max((int(r.get("height", 0)) for r in replicas if not r.get("byzantine")), default=0)
     height = int(replica.get("height", 0))
     if not replica.get("byzantine") and height < tallest:
-        return f"behind ({_plural(tallest - height, 'block')})"
+        return f"behind ({plural(tallest - height, 'block')})"
     return ""
 
 
