@@ -3,12 +3,14 @@
 #   mosquitto  the MQTT broker of the live-network tests
 #   openssl    certificates and signatures are checked by the real openssl
 #   chromium   the trace page is rendered in a headless browser
-# Idempotent: does nothing when all three are present.
+#   chromium-driver  Selenium drives that browser in the gateway console tests
+# Idempotent: does nothing when all of them are present.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

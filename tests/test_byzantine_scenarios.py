@@ -16,7 +16,7 @@ from pbft_scenarios import assert_healthy, byzantine, pbft_scenario
 
 from sim.scenario.model import Expect, Fault, Latency, Scenario, WorkloadSpec
 from sim.scenario.reproduce import failure_report
-from sim.world.byzantine import BEHAVIOURS
+from sim.world.catalogue import BEHAVIOURS
 from sim.world.simulation import run_scenario
 
 

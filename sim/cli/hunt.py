@@ -19,7 +19,7 @@ from sim.cli.args import seed as seed_arg
 from sim.cli.wording import plural
 from sim.errors import InputError, RunFailed
 from sim.explore.hunt import HuntReport, hunt
-from sim.explore.strategies import DEFAULT_BEHAVIOURS
+from sim.explore.strategies import ALL_BEHAVIOURS, DEFAULT_BEHAVIOURS
 from sim.explore.sweep import load_replica_class, reproduce_command
 from sim.scenario.reader import load_scenario
 
@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--behaviours",
         metavar="A,B",
-        help=f"Byzantine behaviours to draw from (default: all: {','.join(DEFAULT_BEHAVIOURS)})",
+        help="Byzantine behaviours to draw from, or 'all' to add the proof forgers "
+        f"(default: {','.join(DEFAULT_BEHAVIOURS)})",
     )
     parser.add_argument("--out", metavar="FILE", default="hunt-repro.toml", help="repro file")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -72,12 +73,14 @@ def _minutes(text: str) -> float:
 def _behaviours(text: str | None) -> tuple[str, ...]:
     if text is None:
         return DEFAULT_BEHAVIOURS
+    if text.strip() == "all":
+        return ALL_BEHAVIOURS
     chosen = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in chosen if name not in DEFAULT_BEHAVIOURS]
+    unknown = [name for name in chosen if name not in ALL_BEHAVIOURS]
     if unknown or not chosen:
         raise InputError(
             f"--behaviours: unknown {', '.join(unknown) or '(none given)'}; "
-            f"expected some of {', '.join(DEFAULT_BEHAVIOURS)}"
+            f"expected 'all' or some of {', '.join(ALL_BEHAVIOURS)}"
         )
     return chosen
 

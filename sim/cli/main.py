@@ -14,10 +14,23 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sim.cli import bench, crypto, demo, hunt, ledger, load, net, patch, run, sweep, trace
+from sim.cli import (
+    bench,
+    crypto,
+    demo,
+    gateway,
+    hunt,
+    ledger,
+    load,
+    net,
+    patch,
+    run,
+    sweep,
+    trace,
+)
 from sim.errors import InputError, RunFailed
 
-COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, load, bench)
+COMMANDS = (demo, run, sweep, hunt, trace, crypto, ledger, net, patch, gateway, load, bench)
 """In the order ``ledgersim --help`` lists them."""
 
 

@@ -30,12 +30,20 @@ __all__ = ["open_gateway", "register"]
 
 
 @contextlib.contextmanager
-def open_gateway(directory: Path) -> Iterator[Gateway]:
+def open_gateway(directory: Path, url: str | None = None) -> Iterator[Gateway]:
     """The gateway for a network directory: simulated (``simnet.json``) or live.
 
     The live runtime is imported only for a live directory: it brings asyncio
-    and the MQTT client, which no other patch command needs.
+    and the MQTT client, which no other patch command needs. With ``url`` the
+    network is reached through that HTTP gateway, signing here with the keys
+    under ``directory/crypto``.
     """
+    if url is not None:
+        from sim.http.client import HttpGateway
+
+        with HttpGateway(url, directory / "crypto") as remote:
+            yield remote
+        return
     if simnet.is_sim_network(directory):
         with simnet.SimGateway.open(directory) as gateway:
             yield gateway
@@ -62,6 +70,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("--network", type=Path, required=True, metavar="DIR")
         p.add_argument("--as", dest="user", required=True, metavar="IDENTITY")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--gateway", metavar="URL", help="through an HTTP gateway; sign with DIR/crypto keys"
+        )
         p.set_defaults(handler=_run)
         return p
 
@@ -225,7 +236,7 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
 
 
 def _run(args: argparse.Namespace) -> int:
-    with open_gateway(args.network) as gateway:
+    with open_gateway(args.network, args.gateway) as gateway:
         try:
             reply, text = _perform(PatchClient(gateway), args)
         except Refused as exc:

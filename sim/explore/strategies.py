@@ -9,6 +9,11 @@ global stabilisation time ``gst_ms`` — so safety *and* liveness must hold.
 that may never heal): safety may then legitimately break, which is what a
 researcher exploring the edge of the model wants to see.
 
+The Byzantine replicas draw from ``DEFAULT_BEHAVIOURS`` unless given
+``behaviours=``; ``PROOF_BEHAVIOURS`` are the ones that forge or mix proofs
+(``sim.world.adversaries``), drawn with their options by
+:func:`behaviour_params`.
+
 Shrinking works towards fewer faults, fewer replicas, fixed latency and no
 loss, so a failing example ends up small enough to read. Draws are kept
 small (a few dozen requests) so a property run costs well under a second.
@@ -28,9 +33,34 @@ from sim.scenario.model import (
     Scenario,
     WorkloadSpec,
 )
-from sim.world.byzantine import BEHAVIOURS
+from sim.world.adversaries import ForgedStateServer, ForgedViewChange
+from sim.world.catalogue import BEHAVIOURS, PROOF_FORGERS
 
-DEFAULT_BEHAVIOURS = tuple(sorted(BEHAVIOURS))
+PROOF_BEHAVIOURS = PROOF_FORGERS
+"""The behaviours that forge or mix proofs (``sim.world.adversaries``), for tests aimed at
+a replica's proof checks: ``scenarios(behaviours=PROOF_BEHAVIOURS)``."""
+
+DEFAULT_BEHAVIOURS = tuple(sorted(name for name in BEHAVIOURS if name not in PROOF_BEHAVIOURS))
+"""What schedules draw unless told otherwise. The proof forgers are left out so that
+derandomized property tests written before them keep drawing the same examples;
+``ALL_BEHAVIOURS`` has both."""
+
+ALL_BEHAVIOURS = tuple(sorted(BEHAVIOURS))
+
+Params = tuple[tuple[str, float | int | str], ...]
+
+
+def behaviour_params(draw: st.DrawFn, behavior: str) -> Params:
+    """Options for ``behavior``: which forgery the proof forgers use, when a primary stalls."""
+    if behavior == "delay":
+        return (("delay_ms", draw(st.sampled_from([50, 200, 800]))),)
+    if behavior == "forged-state":
+        return (("trick", draw(st.sampled_from(("all", *ForgedStateServer.TRICKS)))),)
+    if behavior == "forged-view-change":
+        trick = draw(st.sampled_from(("cycle", *ForgedViewChange.TRICKS)))
+        stall = draw(st.sampled_from([1000, 200, 3000]))
+        return (("trick", trick), ("stall_ms", stall), ("quiet", draw(st.sampled_from([0, 1]))))
+    return ()
 
 
 @st.composite
@@ -113,9 +143,7 @@ def fault_schedules(
         at = draw(st.integers(0, max(gst - 1, 0)))
         if draw(st.sampled_from(["byzantine", "crash", "byzantine"])) == "byzantine":
             behavior = draw(st.sampled_from(behaviours))
-            params: tuple[tuple[str, float | int | str], ...] = ()
-            if behavior == "delay":
-                params = (("delay_ms", draw(st.sampled_from([50, 200, 800]))),)
+            params = behaviour_params(draw, behavior)
             faults.append(
                 Fault("byzantine", at_ms=at, replica=replica, behavior=behavior, params=params)
             )

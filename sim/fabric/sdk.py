@@ -217,15 +217,8 @@ class FabricClient:
 
     def propose(self, chaincode: str, function: str, args: Sequence[str], now_ms: int) -> Proposal:
         nonce = self.rng.randbytes(NONCE_SIZE)
-        header = TxHeader(
-            compute_tx_id(nonce, self.creator),
-            self.channel,
-            chaincode,
-            function,
-            tuple(args),
-            now_ms,
-            self.creator,
-            nonce,
+        header = proposal_header(
+            self.creator, self.channel, chaincode, function, args, now_ms, nonce
         )
         raw = encode(header)
         return Proposal(header, SignedProposal(raw, self.signer.sign(raw)))
@@ -238,42 +231,16 @@ class FabricClient:
         now_ms: int,
     ) -> Transaction:
         """Ask ``endorsers`` in order until an agreeing group satisfies ``policy``."""
-        groups: dict[bytes, tuple[ProposalResult, list[Endorsement], list[Identity]]] = {}
-        problems: list[str] = []
-        for endorser in endorsers:
-            response = endorser.process(proposal.signed, now_ms)
-            if (
-                response.status != STATUS_OK
-                or response.result is None
-                or response.endorsement is None
-            ):
-                problems.append(f"{endorser.identity.name}: {response.message}")
-                continue
-            key = encode(response.result)
-            result, endorsements, identities = groups.setdefault(key, (response.result, [], []))
-            identity = self._identity(response.endorsement.endorser)
-            if identity is None or identity in identities:
-                continue
-            endorsements.append(response.endorsement)
-            identities.append(identity)
-            if policy.evaluate(identities):
-                return self._assemble(proposal, result, endorsements, identities)
-        if not groups:
-            raise EndorsementFailed("; ".join(problems) or "no endorsers", "refused")
-        best, endorsements, _ = max(groups.values(), key=lambda group: len(group[1]))
-        if len(groups) > 1:
-            kind = "disagree"
-            problems.append(f"endorsers disagree ({len(groups)} different results)")
-        else:
-            kind = "insufficient"
-            problems.append("not enough endorsements to satisfy the policy")
-        raise EndorsementFailed("; ".join(problems), kind, best, endorsements)
+        result, endorsements, identities = collect_endorsements(
+            proposal.signed, endorsers, policy, self.msps, now_ms
+        )
+        return self._assemble(proposal, result, endorsements, identities)
 
     def envelope(
         self, proposal: Proposal, result: ProposalResult, endorsements: Sequence[Endorsement]
     ) -> bytes:
         """Sign the transaction payload: the bytes to submit for ordering."""
-        payload = encode(TxPayload(proposal.header, result, tuple(endorsements)))
+        payload = transaction_payload(proposal.header, result, endorsements)
         return encode(Envelope(payload, self.signer.sign(payload)))
 
     def _assemble(
@@ -290,8 +257,83 @@ class FabricClient:
             tuple(i.name for i in identities),
         )
 
-    def _identity(self, who: SerializedIdentity) -> Identity | None:
-        try:
-            return self.msps.identity(who.mspid, who.cert_pem)
-        except MSPError:
-            return None
+
+# -------------------------------------------------------------- the split flow
+# A client whose key lives elsewhere (an HTTP caller, a browser) cannot use
+# FabricClient, which signs as it goes. These are its steps with the signing
+# left out: the caller signs ``encode(header)`` and then the payload bytes.
+
+
+def proposal_header(
+    creator: SerializedIdentity,
+    channel: str,
+    chaincode: str,
+    function: str,
+    args: Sequence[str],
+    now_ms: int,
+    nonce: bytes,
+) -> TxHeader:
+    """The proposal ``creator`` is to sign (its tx id binds the nonce to the creator)."""
+    return TxHeader(
+        compute_tx_id(nonce, creator),
+        channel,
+        chaincode,
+        function,
+        tuple(args),
+        now_ms,
+        creator,
+        nonce,
+    )
+
+
+def transaction_payload(
+    header: TxHeader, result: ProposalResult, endorsements: Sequence[Endorsement]
+) -> bytes:
+    """The bytes the creator signs to turn an endorsed proposal into an envelope."""
+    return encode(TxPayload(header, result, tuple(endorsements)))
+
+
+def collect_endorsements(
+    signed: SignedProposal,
+    endorsers: Iterable[Endorser],
+    policy: EndorsementPolicy,
+    msps: MSPManager,
+    now_ms: int,
+) -> tuple[ProposalResult, list[Endorsement], list[Identity]]:
+    """Ask ``endorsers`` in order until an agreeing group satisfies ``policy``.
+
+    Raises :class:`EndorsementFailed` with the largest agreeing group otherwise.
+    """
+    groups: dict[bytes, tuple[ProposalResult, list[Endorsement], list[Identity]]] = {}
+    problems: list[str] = []
+    for endorser in endorsers:
+        response = endorser.process(signed, now_ms)
+        if response.status != STATUS_OK or response.result is None or response.endorsement is None:
+            problems.append(f"{endorser.identity.name}: {response.message}")
+            continue
+        key = encode(response.result)
+        result, endorsements, identities = groups.setdefault(key, (response.result, [], []))
+        identity = _endorser_identity(msps, response.endorsement.endorser)
+        if identity is None or identity in identities:
+            continue
+        endorsements.append(response.endorsement)
+        identities.append(identity)
+        if policy.evaluate(identities):
+            return result, endorsements, identities
+    if not groups:
+        raise EndorsementFailed("; ".join(problems) or "no endorsers", "refused")
+    best, endorsements, _ = max(groups.values(), key=lambda group: len(group[1]))
+    if len(groups) > 1:
+        kind = "disagree"
+        problems.append(f"endorsers disagree ({len(groups)} different results)")
+    else:
+        kind = "insufficient"
+        problems.append("not enough endorsements to satisfy the policy")
+    raise EndorsementFailed("; ".join(problems), kind, best, endorsements)
+
+
+def _endorser_identity(msps: MSPManager, who: SerializedIdentity) -> Identity | None:
+    try:
+        return msps.identity(who.mspid, who.cert_pem)
+    except MSPError:
+        return None

@@ -278,6 +278,17 @@ class SimGateway:
         # Endorse first, as a Fabric gateway does: a refusal is reported at once and
         # never ordered (the workload would submit it anyway, to be marked invalid).
         self.evaluate(user, function, args)
+        return self._order(user, function, Call(CHAINCODE, function, tuple(args), signer=user))
+
+    def submit_envelope(self, envelope: bytes, user: str, function: str) -> bytes:
+        """Order and commit an envelope its creator already signed (the HTTP gateway's path).
+
+        Nothing here signs for the user: the session's client carries the bytes as
+        they are. Same outcome rules as :meth:`submit`; ``self.sessions[-1]`` has the code.
+        """
+        return self._order(user, function, envelope)
+
+    def _order(self, user: str, function: str, operation: Call | bytes) -> bytes:
         seed = self._next_seed()
         scenario = self.cfg.scenario()
         started = time.perf_counter()
@@ -297,7 +308,10 @@ class SimGateway:
         )
         workload = simulation.workload
         assert isinstance(workload, FabricWorkload)
-        workload.source = _OneCall(Call(CHAINCODE, function, tuple(args), signer=user))
+        if isinstance(operation, Call):
+            workload.source = _OneCall(operation)
+        else:  # the session's one request carries the given envelope as it is
+            workload.presigned.append(operation)
         for slot in simulation.clients:
             slot.client.view = self.cfg.client_view
         try:

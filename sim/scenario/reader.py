@@ -23,7 +23,7 @@ from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, Wo
 from sim.scenario.table import Table, show
 from sim.world.auth import CRYPTO_KINDS
 from sim.world.behaviour_options import Option, declared
-from sim.world.byzantine import BEHAVIOURS
+from sim.world.catalogue import BEHAVIOURS
 from sim.world.faults import FAULT_KINDS
 from sim.world.network import LATENCY_KINDS
 

@@ -147,6 +147,7 @@ class Behaviour:
 
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {}
+"""Filled as behaviour modules are imported: read the full set from :mod:`sim.world.catalogue`."""
 
 B = TypeVar("B", bound=type[Behaviour])
 

@@ -9,7 +9,7 @@ Every action is traced.
 
 from __future__ import annotations
 
-from sim.world.byzantine import Context, make_behaviour
+from sim.world.catalogue import Context, make_behaviour
 from sim.world.config import derive_rng
 from sim.world.faults import FaultAction
 from sim.world.network import LinkFault

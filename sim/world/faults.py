@@ -58,7 +58,7 @@ def check_faults(scenario: Scenario) -> None:
         ):
             raise InputError(f"{where}[{i}].replica: expected a replica id 0..{n - 1}")
         if fault.kind == "byzantine":
-            from sim.world.byzantine import BEHAVIOURS
+            from sim.world.catalogue import BEHAVIOURS
 
             if fault.behavior not in BEHAVIOURS:
                 raise InputError(

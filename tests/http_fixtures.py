@@ -1,0 +1,61 @@
+"""A real gateway process on 127.0.0.1 over a fresh simulated network, for the HTTP tests.
+
+The network directory the gateway serves has every member's keystore removed:
+the callers sign with keys from their own copy of the MSP tree, so a test
+that passes shows the gateway needs no member's private key on disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from sim.fabric.simnet import init_sim_network
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_gateway(tmp: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, the callers' crypto tree) of a gateway started for the test."""
+    network = tmp / "net"
+    init_sim_network(network, seed=7)
+    keys = tmp / "callers-crypto"
+    shutil.copytree(network / "crypto", keys)
+    for keystore in (network / "crypto").glob("peerOrganizations/*/users/*/msp/keystore"):
+        shutil.rmtree(keystore)
+    port = free_port()
+    log = (tmp / "gateway.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim", "gateway", "--network", str(network), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/openapi.json", timeout=2)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp / "gateway.log").read_text()) from None
+                time.sleep(0.2)
+        yield url, keys
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
