@@ -57,6 +57,19 @@ BAD = [
         fault("forge-signature", "as = 1"),
         f"fault[0].params.as: {NOT_ITSELF}, got 1",
     ),
+    (
+        fault("forged-state", "trick = 'nope'"),
+        'fault[0].params.trick: expected one of "all", "no-certificate", "repeated-signature",'
+        ' "other-digest", "unsigned", got "nope"',
+    ),
+    (
+        fault("forged-view-change", "stall_ms = -5"),
+        "fault[0].params.stall_ms: expected an integer >= 0, got -5",
+    ),
+    (
+        fault("subset-new-view", "strip = 2"),
+        "fault[0].params.strip: expected true, false, 0 or 1, got 2",
+    ),
     (fault("liar", "hollow = 3"), "fault[0].params.hollow: expected true, false, 0 or 1, got 3"),
     (
         fault("delay", "delay = 5"),
