@@ -18,7 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from sim.fabric.patchclient import PatchClient
 from sim.fabric.simnet import init_sim_network
+from sim.fabric.verify import Trust
+from sim.http.client import HttpGateway
 
 
 def free_port() -> int:
@@ -59,3 +62,8 @@ def running_gateway(tmp: Path) -> Iterator[tuple[str, Path]]:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def patch_client(gateway: HttpGateway) -> PatchClient:
+    """A patch client over HTTP that trusts the callers' own CA certificates and CRLs."""
+    return PatchClient(gateway, Trust.load(gateway.crypto_dir).msps)

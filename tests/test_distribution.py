@@ -23,12 +23,15 @@ from sim.fabric.distribution import (
     FileRef,
     PeerServer,
     ReleaseRejected,
+    ReleaseRequest,
     ServeMode,
     TransferModel,
     check_release,
 )
 
 PAYLOAD = bytes(range(256)) * 300  # 76.8 kB, no two 32-byte windows alike
+CRYPTO = generate_network(2, 1, 1, seed=b"distribution")
+MSPS = CRYPTO.msps()
 NAMES = [f"peer{i // 2}.org{i % 2 + 1}.example.com" for i in range(4)]
 
 
@@ -180,7 +183,7 @@ def test_directory_store_round_trip(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def release() -> dict[str, Any]:
-    crypto = generate_network(2, 1, 1, seed=b"distribution")
+    crypto = CRYPTO
 
     def who(name: str) -> Creator:
         s = crypto.signer(name)
@@ -209,7 +212,9 @@ def release() -> dict[str, Any]:
 
 
 def test_a_genuine_release_checks_out(release: dict[str, Any]) -> None:
-    assert check_release(release) == FileRef(sha256_hex(PAYLOAD), len(PAYLOAD))
+    assert check_release(release, ReleaseRequest("tzdata"), MSPS) == FileRef(
+        sha256_hex(PAYLOAD), len(PAYLOAD)
+    )
 
 
 @pytest.mark.parametrize(
@@ -232,4 +237,4 @@ def test_tampered_release_metadata_is_refused(
         target = target[key]
     target[path[-1]] = value
     with pytest.raises(ReleaseRejected, match=reason):
-        check_release(tampered)
+        check_release(tampered, ReleaseRequest("tzdata"), MSPS)

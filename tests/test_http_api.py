@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from http_fixtures import running_gateway
+from http_fixtures import patch_client, running_gateway
 
 from chaincode.patchset import manifest_to_json, sign_manifest
 from msp.keys import P256_ORDER
-from sim.fabric.patchclient import PatchClient, build_manifest
+from sim.fabric.patchclient import build_manifest
 from sim.http.client import HttpError, HttpGateway
 from sim.http.signing import NONCE, SIGNATURE
 
@@ -63,7 +63,7 @@ def assert_json_error(response: httpx.Response, status: int, fragment: str) -> N
 
 
 def test_exam1_upload_and_approve_release_a_patch(gateway: HttpGateway) -> None:
-    client = PatchClient(gateway)
+    client = patch_client(gateway)
     manifest = build_manifest(
         DATA, name="hotfix", version="1.0", file_name="hotfix.bin", groups=["lab"]
     )
@@ -78,7 +78,7 @@ def test_exam1_upload_and_approve_release_a_patch(gateway: HttpGateway) -> None:
 
 
 def test_exam2_download_checks_the_file_and_report_is_recorded(gateway: HttpGateway) -> None:
-    client = PatchClient(gateway)
+    client = patch_client(gateway)
     client.register(USER, "ubuntu-22.04", ["lab"])
     got = client.download(USER, "hotfix")
     assert got.fetch.data == DATA
@@ -303,17 +303,21 @@ def test_unknown_routes_and_bad_fields_are_json_4xx(gateway: HttpGateway) -> Non
 
 
 def test_upload_without_its_file_is_409(gateway: HttpGateway) -> None:
+    """An upload may be prepared and endorsed before its file is placed, never ordered."""
     data = b"never placed"
     manifest = build_manifest(data, name="ghost", version="1.0", file_name="ghost.bin")
     signature = sign_manifest(gateway.signer(ADMIN1), manifest)
+    before = height(gateway)
+    prepared = gateway.request(
+        ADMIN1,
+        "POST",
+        "/api/patches",
+        {"manifest": manifest_to_json(manifest), "signature": signature},
+    )
     with pytest.raises(HttpError) as caught:
-        gateway.request(
-            ADMIN1,
-            "POST",
-            "/api/patches",
-            {"manifest": manifest_to_json(manifest), "signature": signature},
-        )
+        gateway.sign_and_send(ADMIN1, prepared)
     assert caught.value.status == 409 and "/api/files" in str(caught.value)
+    assert height(gateway) == before
 
 
 def test_caller_keys_are_not_in_the_served_tree(gateway: HttpGateway) -> None:

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_fixtures import running_gateway
+from http_fixtures import patch_client, running_gateway
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from sim.fabric.patchclient import PatchClient, build_manifest
+from sim.fabric.patchclient import build_manifest
 from sim.http.client import HttpGateway, member_msp_dir
 from sim.http.openapi import OPERATIONS
 
@@ -80,7 +80,7 @@ def test_admin_approves_in_the_browser_and_compliance_changes(
     setup: tuple[HttpGateway, WebDriver],
 ) -> None:
     gateway, driver = setup
-    client = PatchClient(gateway)
+    client = patch_client(gateway)
     clock = gateway.request(ADMIN1, "GET", "/api/network")["clock_ms"]
     data = b"browser approved fix"
     manifest = build_manifest(

@@ -14,19 +14,34 @@ import argparse
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from chaincode.patchset import PatchManifest, manifest_from_json
 from chaincode.patchset.manifest import ManifestError
+from msp.msp import MSPManager
+from msp.policy import PolicyError
+from msp.policy import parse as parse_policy
 from sim.errors import InputError
 from sim.fabric import simnet
 from sim.fabric.gateway import Gateway, Refused
-from sim.fabric.patchclient import PatchClient, build_manifest
+from sim.fabric.patchclient import Freshness, PatchClient, build_manifest
+from sim.fabric.proof import (
+    DEFAULT_POLICY,
+    MIN_REPLICAS,
+    ProofRejected,
+    check_fresh,
+    verify_proof,
+)
 from sim.fabric.tables import catalog_table, compliance_table, history_table
+from sim.fabric.verify import Trust, TrustError
 
 __all__ = ["open_gateway", "register"]
+
+MAX_MS = 2**53 - 1
+"""Times beyond this are refused: the contract's bound (docs/patchset.md, "The rules")."""
 
 
 @contextlib.contextmanager
@@ -73,6 +88,12 @@ def register(subparsers: Any) -> None:
         p.add_argument(
             "--gateway", metavar="URL", help="through an HTTP gateway; sign with DIR/crypto keys"
         )
+        p.add_argument(
+            "--msp",
+            type=Path,
+            metavar="DIR",
+            help="the CA certificates and CRLs to trust (a cryptogen tree; default DIR/crypto)",
+        )
         p.set_defaults(handler=_run)
         return p
 
@@ -107,6 +128,31 @@ def register(subparsers: Any) -> None:
     dl.add_argument("name")
     dl.add_argument("version", nargs="?", default="")
     dl.add_argument("--out", type=Path, help="write the verified file here")
+    dl.add_argument(
+        "--installed",
+        metavar="VERSION",
+        help="the version this device has installed: never accept an older one",
+    )
+    dl.add_argument(
+        "--max-age-ms",
+        type=int,
+        metavar="MS",
+        help="take the release from a verified proof no older than MS (TUF freeze attack)",
+    )
+    _channel_options(dl)
+    pr = action("proof", "a proof of a release that a device can check offline")
+    pr.add_argument("name")
+    pr.add_argument("version", nargs="?", default="")
+    pr.add_argument("--out", type=Path, required=True, help="write the proof file here")
+    vp = sub.add_parser("verify-proof", help="check a proof with only CA certificates and CRLs")
+    vp.add_argument("file", type=Path)
+    vp.add_argument("--msp", type=Path, required=True, metavar="DIR", help="CA certs and CRLs")
+    vp.add_argument("--installed", metavar="VERSION", help="refuse a release older than this")
+    vp.add_argument("--now-ms", type=int, metavar="MS", help="the device's clock (ledger time)")
+    vp.add_argument("--max-age-ms", type=int, metavar="MS", help="refuse an answer older than MS")
+    vp.add_argument("--json", action="store_true", help="machine-readable output")
+    _channel_options(vp)
+    vp.set_defaults(handler=_verify_proof)
     rp = action("report", "record an install outcome")
     rp.add_argument("name")
     rp.add_argument("version")
@@ -118,6 +164,16 @@ def register(subparsers: Any) -> None:
     hs.add_argument("version", nargs="?", default="")
     action("compliance", "who still has to install which mandatory patch")
     action("list", "every patch version and its status")
+
+
+def _channel_options(parser: argparse.ArgumentParser) -> None:
+    """What the device knows of the channel, to check a proof without asking the network."""
+    parser.add_argument(
+        "--replicas", type=int, default=4, metavar="N", help="replicas n (fixes the quorum)"
+    )
+    parser.add_argument(
+        "--policy", default=DEFAULT_POLICY, help=f"endorsement policy (default {DEFAULT_POLICY})"
+    )
 
 
 MANIFEST_OPTIONS = (
@@ -174,6 +230,31 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _writer(out: Path | None) -> Callable[[bytes], None] | None:
+    """Where a verified download goes; checked first, so no download is logged in vain."""
+    if out is None:
+        return None
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: no such directory {out.parent}")
+
+    def write(data: bytes) -> None:
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write: {exc.strerror}") from None
+
+    return write
+
+
+def _trust(args: argparse.Namespace) -> MSPManager:
+    """The client's own trust anchors: never what the gateway says."""
+    directory = args.msp if args.msp is not None else args.network / "crypto"
+    try:
+        return Trust.load(directory).msps
+    except TrustError as exc:
+        raise InputError(f"--msp: {exc}") from None
+
+
 def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     command, user = args.patch_command, args.user
     if command == "upload":
@@ -198,10 +279,28 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         reply = client.register(user, args.device_os, args.group)
         groups = ", ".join(reply["groups"]) or "none"
         return reply, f"enrolled {reply['user_id']} (os {reply['os']}, groups {groups})"
+    if command == "proof":
+        writer = _writer(args.out)
+        assert writer is not None
+        proof = client.proof(user, args.name, args.version)
+        writer((json.dumps(proof, sort_keys=True, indent=1) + "\n").encode())
+        manifest = proof["release"]["manifest"]
+        return {"out": str(args.out), "release": proof["release"]}, (
+            f"proof of {manifest['name']} {manifest['version']} written to {args.out}"
+        )
     if command == "download":
-        got = client.download(user, args.name, args.version)
-        if args.out is not None:
-            args.out.write_bytes(got.fetch.data)
+        fresh = None
+        if args.max_age_ms is not None:
+            max_age = _ms("--max-age-ms", args.max_age_ms)
+            fresh = Freshness(max_age, _replicas(args.replicas), _policy(args.policy))
+        got = client.download(
+            user,
+            args.name,
+            args.version,
+            installed=args.installed,
+            deliver=_writer(args.out),
+            fresh=fresh,
+        )
         reply = {
             **got.release,
             "served_by": got.fetch.served_by,
@@ -214,7 +313,8 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         manifest = got.release["manifest"]
         lines = [
             f"downloaded {manifest['name']} {manifest['version']} "
-            f"({manifest['file']['size']} B, sha256 verified, deployer signature verified)",
+            f"({manifest['file']['size']} B, sha256 verified, "
+            "deployer signature and certificate verified)",
             f"served by {got.fetch.served_by}",
         ]
         lines += [f"  rejected {a.peer}: {a.reason}" for a in got.fetch.rejected]
@@ -235,10 +335,76 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
     return reply, catalog_table(reply)
 
 
+def _replicas(value: int) -> int:
+    """``--replicas``: a channel of fewer than 4 replicas would make any proof pass."""
+    if value < MIN_REPLICAS:
+        raise InputError(f"--replicas: expected at least {MIN_REPLICAS}, got {value}")
+    return value
+
+
+def _policy(text: str) -> str:
+    try:
+        parse_policy(text)
+    except PolicyError as exc:
+        raise InputError(f"--policy: {exc}") from None
+    return text
+
+
+def _ms(option: str, value: int) -> int:
+    if not 0 <= value <= MAX_MS:
+        raise InputError(f"{option}: must be between 0 and {MAX_MS} ms, got {value}")
+    return value
+
+
+def _verify_proof(args: argparse.Namespace) -> int:
+    """``patch verify-proof``: no network, no gateway; the CA certificates and CRLs only."""
+    if (args.now_ms is None) != (args.max_age_ms is None):
+        raise InputError("patch verify-proof: give --now-ms and --max-age-ms together")
+    try:
+        proof = json.loads(args.file.read_text())
+    except OSError as exc:
+        raise InputError(f"{args.file}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InputError(f"{args.file}: not JSON ({exc})") from None
+    msps = _trust(args)
+    try:
+        proven = verify_proof(
+            proof,
+            msps,
+            replicas=_replicas(args.replicas),
+            policy=_policy(args.policy),
+            installed=args.installed,
+        )
+        if args.max_age_ms is not None:
+            check_fresh(proven, _ms("--now-ms", args.now_ms), _ms("--max-age-ms", args.max_age_ms))
+    except ProofRejected as exc:
+        print(f"{args.file}: proof refused: {exc}", file=sys.stderr)
+        return 1
+    manifest = proven.release["manifest"]
+    reply = {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "sha256": manifest["file"]["sha256"],
+        "block": proven.block,
+        "block_time_ms": proven.block_time_ms,
+        "dated_ms": proven.dated_ms,
+        "tx_id": proven.tx_id,
+    }
+    print(
+        json.dumps(reply, sort_keys=True, indent=2)
+        if args.json
+        else f"proof verified: {manifest['name']} {manifest['version']} "
+        f"(sha256 {manifest['file']['sha256'][:16]}…), "
+        f"{'released' if proof['request']['version'] else 'released and current'} as of block "
+        f"{proven.block} at {proven.dated_ms} ms"
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     with open_gateway(args.network, args.gateway) as gateway:
         try:
-            reply, text = _perform(PatchClient(gateway), args)
+            reply, text = _perform(PatchClient(gateway, _trust(args)), args)
         except Refused as exc:
             reason = str(exc).removeprefix(f"{args.patch_command}: ")
             raise InputError(f"patch {args.patch_command} refused: {reason}") from None

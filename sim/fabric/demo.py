@@ -32,7 +32,7 @@ from typing import Any
 from msp import names
 from sim.fabric.app import open_ledger_dir, unwrap_request
 from sim.fabric.channel import channel_config, parse_policy
-from sim.fabric.distribution import check_release
+from sim.fabric.distribution import ReleaseRequest, check_release
 from sim.fabric.patchclient import PatchClient, build_manifest
 from sim.fabric.simnet import Session, SimGateway, init_sim_network
 from sim.fabric.tables import compliance_table, history_table
@@ -379,7 +379,7 @@ def _introduce(out: DemoResult) -> None:
 
 
 def _experiments(gateway: SimGateway, out: DemoResult) -> None:
-    client = PatchClient(gateway)
+    client = PatchClient(gateway, gateway.config.msps)
     gateway.record_traces = True
     _introduce(out)
 
@@ -407,10 +407,16 @@ def _experiments(gateway: SimGateway, out: DemoResult) -> None:
         f"  install deadline {deadline} ms) and places the file on {len(reply['file_on'])} peers."
     )
     _narrate(out, "upload", gateway.sessions[-1], reply)
-    out.say(f"    status: {reply['status']} ({reply['signoffs']} of 2 sign-offs)")
+    out.say(
+        f"    status: {reply['status']} ({reply['signoffs']} of {reply['approvals_required']} "
+        "sign-offs: one administrator cannot release alone)"
+    )
     reply = client.approve(ADMIN2, "openssl", "3.0.14")
     _narrate(out, "approve", gateway.sessions[-1], reply)
-    out.say(f"    status: {reply['status']} (approved by {', '.join(reply['approvals'])})")
+    out.say(
+        f"    status: {reply['status']} ({reply['signoffs']} of {reply['approvals_required']} "
+        f"sign-offs: deployed by {ADMIN1}, approved by {', '.join(reply['approvals'])})"
+    )
     out.say()
 
     out.say("Exam 2 - download the patch file set and record the log")
@@ -426,8 +432,10 @@ def _experiments(gateway: SimGateway, out: DemoResult) -> None:
     # The honest order (docs/patchset.md): ask for the release, check it, fetch and
     # verify the file, and only then record the download with the verified SHA-256.
     release = json.loads(gateway.evaluate(USER1, "metadata", ("openssl", "3.0.14")))
-    fetched = gateway.fetch_file(check_release(release))
-    out.say("  - metadata (a query): manifest digest and the deployer's signature verify")
+    request = ReleaseRequest("openssl", "3.0.14")
+    fetched = gateway.fetch_file(check_release(release, request, gateway.config.msps))
+    out.say("  - metadata (a query): manifest digest, the deployer's signature and certificate")
+    out.say("    (chain to Org1's CA, not revoked) verify; it is the release asked for")
     for attempt in fetched.attempts:
         out.say(
             f"    file from {attempt.peer}: {attempt.outcome} ({attempt.reason}), "

@@ -6,8 +6,10 @@ therefore trusts no server: it asks the peers one after another, reads no
 more than the declared size, checks the hash, and moves on when a peer is
 down, lacks the file, or serves anything else (a Byzantine peer serving
 altered bytes costs time, never integrity). Before fetching, it checks the
-release metadata itself (the manifest digest and the deployer's signature),
-as a TUF/Uptane client checks signed metadata before it trusts a target.
+release metadata itself (the manifest digest, the deployer's signature and
+certificate against its own CA certificates and CRLs, and that the answer is
+the release it asked for), as a TUF/Uptane client checks signed metadata
+before it trusts a target.
 
 Time is virtual: every attempt costs a round trip, a refused connection costs
 a timeout, and bytes cost ``size / bandwidth``; the caller adds the total to
@@ -25,9 +27,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from chaincode.patchset import manifest_digest, manifest_from_json
+from chaincode.patchset import PatchManifest, manifest_digest, manifest_from_json
+from chaincode.patchset.manifest import compare_versions
 from msp.errors import MSPError
 from msp.identity import Identity
+from msp.msp import MSPManager, at_virtual_ms
 from sim.fabric.blobs import BlobStore
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "FileRef",
     "PeerServer",
     "ReleaseRejected",
+    "ReleaseRequest",
     "ServeMode",
     "TransferModel",
     "check_release",
@@ -58,12 +63,27 @@ class ReleaseRejected(Exception):
     """Release metadata from the ledger that the client refuses to act on."""
 
 
-def check_release(release: dict[str, Any]) -> FileRef:
-    """Check a ``download`` reply before fetching: digest, deployer signature, file reference.
+@dataclass(frozen=True, slots=True)
+class ReleaseRequest:
+    """What the device asked for, and what it already has: an answer must fit both."""
 
-    The contract already verified all of this at upload; checking again on the
-    client means a lying peer answering the query (or an endorser bug) cannot
-    steer a client to an unsigned file.
+    name: str
+    version: str = ""
+    """The version asked for; empty for "the current release"."""
+    installed: str | None = None
+    """The device's own record of the version it has installed (its floor)."""
+
+
+def check_release(release: dict[str, Any], request: ReleaseRequest, msps: MSPManager) -> FileRef:
+    """Check a ``metadata`` reply before fetching; the file it names, or ``ReleaseRejected``.
+
+    The contract already checked all of this, but the reply comes from a
+    peer, so the client checks again with its own trust anchors (``msps``:
+    the channel's CA certificates and CRLs): the deployer's certificate must
+    chain to a CA of its organisation, not be revoked and carry the admin
+    role; the signature must verify under it; and the answer must be about
+    what was asked (name, version, or the current release), released, not
+    expired at the time it claims, and never older than the device's floor.
     """
     try:
         manifest = manifest_from_json(release["manifest"])
@@ -74,6 +94,10 @@ def check_release(release: dict[str, Any]) -> FileRef:
         identity = Identity.from_pem(deployer["mspid"], release["deployer_cert"])
         if identity.name != deployer["name"]:
             raise ReleaseRejected("the deployer certificate does not name the deployer")
+        as_of = int(release["as_of_ms"])
+        trusted = msps.validate(identity, at_virtual_ms(as_of), role="admin")
+        if not trusted.ok:
+            raise ReleaseRejected(f"the deployer certificate is not trusted: {trusted.reason}")
         verdict = identity.check(digest, bytes.fromhex(release["signature"]))
         if not verdict.ok:
             raise ReleaseRejected(f"the deployer signature does not verify: {verdict.reason}")
@@ -83,9 +107,32 @@ def check_release(release: dict[str, Any]) -> FileRef:
             manifest.size,
         ):
             raise ReleaseRejected("the fetch location disagrees with the signed manifest")
+        _check_answers_request(release, manifest, request, as_of)
     except (KeyError, TypeError, ValueError, MSPError) as exc:
         raise ReleaseRejected(f"malformed release metadata: {exc!r}") from None
     return FileRef(manifest.sha256, manifest.size)
+
+
+def _check_answers_request(
+    release: dict[str, Any], manifest: PatchManifest, request: ReleaseRequest, as_of: int
+) -> None:
+    """The answer is the release asked for, still good, and not a step back for this device."""
+    what = f"{manifest.name} {manifest.version}"
+    if manifest.name != request.name:
+        raise ReleaseRejected(f"asked for {request.name}, the answer is about {manifest.name}")
+    if request.version and compare_versions(manifest.version, request.version) != 0:
+        raise ReleaseRejected(f"asked for {request.name} {request.version}, the answer is {what}")
+    if release.get("status", "released") != "released" or release["released_ms"] is None:
+        raise ReleaseRejected(f"{what} is not a release (status {release.get('status')})")
+    if not request.version and release["head"]["current"] != manifest.version:
+        raise ReleaseRejected(f"{what} is not the current release of {manifest.name}")
+    if int(release["expires_ms"]) <= as_of:
+        raise ReleaseRejected(f"{what} expired at {release['expires_ms']} (answer of {as_of})")
+    for floor in (request.installed, release.get("installed")):
+        if floor is not None and compare_versions(manifest.version, floor) < 0:
+            raise ReleaseRejected(
+                f"{what} is older than the installed {floor}: never go back (no downgrade)"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,24 +34,38 @@ import io
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from chaincode.endorser import Endorser
+from ledger.block import Block
 from ledger.codec import decode
 from ledger.transaction import STATUS_OK, Envelope, TxPayload
 from msp import names
+from msp.ca import NetworkCrypto
+from msp.errors import MSPError
 from msp.identity import SigningIdentity
+from msp.layout import ORGS_DIR
+from msp.msp import read_crls
 from pbft.client import Client
+from pbft.messages import Commit
 from pbft.replica import Replica
 from sim.errors import InputError
 from sim.fabric.app import open_ledger_dir
 from sim.fabric.blobs import DirectoryBlobStore
 from sim.fabric.channel import channel_config, parse_policy
-from sim.fabric.distribution import Distribution, FetchResult, FileRef, PeerServer, ServeMode
+from sim.fabric.distribution import (
+    Distribution,
+    FetchResult,
+    FileRef,
+    PeerServer,
+    ReleaseRequest,
+    ServeMode,
+)
 from sim.fabric.gateway import CHAINCODE, Refused
 from sim.fabric.operations import Call
+from sim.fabric.proof import make_proof
 from sim.fabric.sdk import DEFAULT_CHANNEL, FabricClient
 from sim.fabric.workload import FabricWorkload
 from sim.scenario.model import Fault, NetworkSpec, Scenario, WorkloadSpec
@@ -149,6 +163,31 @@ def init_sim_network(
     return cfg
 
 
+def crypto_dir(root: Path) -> Path:
+    """The network's cryptogen tree: what ``crypto revoke`` and ``verify-proof --msp`` use."""
+    return root / "crypto" / ORGS_DIR
+
+
+def _identities(root: Path, cfg: SimNetConfig) -> NetworkCrypto:
+    """The keys (regenerated from the seed) with the CRLs now on disk.
+
+    The seed gives back every key and certificate, but not what happened to
+    them since: ``ledgersim crypto revoke`` writes a CRL into the tree, and
+    an org's verifiers must honour it from the next command on.
+    """
+    crypto: NetworkCrypto = network_crypto(cfg.scenario())
+    try:
+        orgs = []
+        for org in crypto.orgs:
+            crls = tuple(read_crls(crypto_dir(root) / org.domain / "msp" / "crls"))
+            revoking = replace(org, crls=crls)
+            revoking.msp()  # refuses a CRL its CAs did not sign, here rather than mid-run
+            orgs.append(revoking)
+    except MSPError as exc:
+        raise InputError(f"{crypto_dir(root)}: {exc}") from None
+    return NetworkCrypto(tuple(orgs))
+
+
 def _save(root: Path, cfg: SimNetConfig) -> None:
     tmp = root / (SIMNET_FILE + ".tmp")
     tmp.write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n")
@@ -232,7 +271,7 @@ class SimGateway:
         self.root = root
         self.cfg = cfg
         scenario = cfg.scenario()
-        self.crypto = network_crypto(scenario)
+        self.crypto = _identities(root, cfg)
         self.policy = parse_policy(scenario)
         self.config = channel_config(self.crypto, self.policy)
         self.peer_names = _peer_names(cfg)
@@ -305,6 +344,7 @@ class SimGateway:
             progress=None,
             start_ms=self.cfg.clock_ms,
             resume=True,
+            identities=self.crypto,
         )
         workload = simulation.workload
         assert isinstance(workload, FabricWorkload)
@@ -390,6 +430,38 @@ class SimGateway:
         if len(answers) != 1:
             raise Refused(f"{function}: peers disagree ({len(answers)} different answers)")
         return next(iter(answers))
+
+    # ------------------------------------------------------------------ proofs
+
+    def now_ms(self) -> int:
+        """The network's virtual clock: a device's clock in this simulation."""
+        return self.cfg.clock_ms
+
+    def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]:
+        """Submit ``metadata`` as a transaction; the proof of the block that committed it."""
+        self.submit(user, "metadata", (name, version) if version else (name,))
+        tx_id = self.sessions[-1].tx_id
+        block, index = self._committed(tx_id)
+        signers = {}
+        for raw in block.metadata.certificate:
+            replica = decode(raw, Commit).replica
+            if 0 <= replica < self.cfg.replicas:
+                signers[replica] = self.crypto.signer(self.peer_names[replica]).public()
+        return make_proof(ReleaseRequest(name, version), block, index, signers)
+
+    def _committed(self, tx_id: str) -> tuple[Block, int]:
+        """The block (from a correct peer's ledger) holding ``tx_id``, and its index there."""
+        for replica in range(self.cfg.replicas):
+            if str(replica) in self.cfg.byzantine:
+                continue
+            ledger = open_ledger_dir(self.root / f"replica-{replica}" / "ledger", self.config)
+            try:
+                where = ledger.tx_location(tx_id)
+                if where is not None:
+                    return ledger.block(where.block), where.tx
+            finally:
+                ledger.close()
+        raise Refused(f"transaction {tx_id[:12]} is in no correct peer's ledger")
 
     def advance(self, ms: int) -> None:
         """Let ``ms`` of quiet virtual time pass before the next command (e.g. to a deadline)."""

@@ -270,6 +270,15 @@ def _structure_problem(
         return f"follows block {previous.number}"
     if block.header.previous_hash != previous.hash:
         return "previous_hash does not match the header hash of the block before"
+    return ordering_problem(block, trust, n, certificates)
+
+
+def ordering_problem(block: Block, trust: Trust, n: int, certificates: bool = True) -> str | None:
+    """Why ``block`` on its own is not proven ordered: data hash, sequence number, certificate.
+
+    Everything but the link to the block before, so a single block (a patch
+    release proof) is checked by the same code as a walk over the chain.
+    """
     if not block.data_hash_ok():
         return "data_hash does not match the block's data"
     if block.metadata.seq != block.number:

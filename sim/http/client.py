@@ -24,6 +24,7 @@ from msp.loader import load_signing_identity
 from sim.errors import InputError
 from sim.fabric.distribution import DownloadFailed, FetchResult, FileRef
 from sim.fabric.gateway import Refused
+from sim.http.service import READS
 from sim.http.signing import IDENTITY, NONCE, SIGNATURE, TIMESTAMP, request_digest
 
 TIMEOUT_S = 300.0
@@ -136,10 +137,21 @@ class HttpGateway:
         return json.dumps(result["response"]).encode()
 
     def evaluate(self, user: str, function: str, args: Sequence[str]) -> bytes:
-        answer = self.request(
-            user, "POST", "/api/query", {"function": function, "args": list(args)}
-        )
-        return json.dumps(answer).encode()
+        """A query's answer; for a write, the peers' endorsement of it, which orders nothing.
+
+        Reads go to ``/api/query``. A write is prepared and endorsed but never
+        submitted (the gateway forgets it when it expires): that is how a caller
+        learns the contract would refuse it before doing anything irreversible,
+        such as placing a file on every peer.
+        """
+        call = {"function": function, "args": list(args)}
+        if function in READS:
+            return json.dumps(self.request(user, "POST", "/api/query", call)).encode()
+        prepared = self.request(user, "POST", "/api/tx", call)
+        signature = self.signer(user).sign(bytes.fromhex(prepared["bytes"])).hex()
+        endorse_at = f"/api/tx/{prepared['tx_id']}/endorse"
+        endorsed = self.request(user, "POST", endorse_at, {"signature": signature})
+        return json.dumps(endorsed["response"]).encode()
 
     def _actor(self) -> str:
         if self.acting is None:

@@ -172,8 +172,6 @@ class NetworkService:
         """Step 1: the proposal bytes ``member`` is to sign."""
         if function not in WRITES:
             raise ApiError(400, f"unknown write {function!r} (one of {', '.join(WRITES)})")
-        if function == "upload":
-            self._file_is_placed(args)
         with self._network() as gateway:
             now = gateway.cfg.clock_ms
             gateway.advance(GAP_MS)
@@ -195,7 +193,7 @@ class NetworkService:
         }
 
     def _file_is_placed(self, args: Sequence[str]) -> None:
-        """Refuse an upload whose file is not on the peers yet: devices could not fetch it."""
+        """Refuse to order an upload whose file is not on the peers: devices could not fetch it."""
         try:
             manifest = json.loads(args[0])
             sha256, size = manifest["file"]["sha256"], int(manifest["file"]["size"])
@@ -275,6 +273,10 @@ class NetworkService:
         if pending.payload is None:
             raise ApiError(409, f"transaction {tx_id} is not endorsed yet (POST .../endorse first)")
         self._check(member, pending.payload, signature_hex, "transaction")
+        if pending.header.function == "upload":
+            # Checked here, not when prepared: a caller endorses first (the peers may
+            # refuse the upload), places the file, then submits.
+            self._file_is_placed(pending.header.args)
         envelope = encode(Envelope(pending.payload, signature_bytes(signature_hex, member.ecdsa)))
         if not self._forget(tx_id):
             raise ApiError(409, f"transaction {tx_id} was already submitted")

@@ -54,6 +54,7 @@ class WorldState:
         liveness_bound_ms: float | None = None,
         start_ms: int = 0,
         resume: bool = False,
+        identities: Any = None,
     ) -> None:
         from sim.world.auth import authenticators
 
@@ -86,6 +87,9 @@ class WorldState:
 
         wl = scenario.workload
         auths, crypto = authenticators(scenario, wl.clients)
+        # A caller holding the network's identities from disk (its CRLs included)
+        # gives them to the peers' endorsers and validators; the keys are the same.
+        crypto = crypto if identities is None else identities
         self.workload: Workload = workload_for(scenario, crypto, derive_rng(seed, "operations"))
         self.fault_model = fault_model(scenario)
         byzantine = frozenset(
