@@ -155,6 +155,21 @@ def test_flipped_code_names_block_and_transaction(
     assert expected in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_failing_verify_json_still_prints_its_verdict_on_stdout(
+    run_dir: Path, blocks: list[Block], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    number, tx = first_with(blocks, V.VALID)
+    node = copy_node(run_dir, tmp_path)
+    tampered = list(blocks)
+    tampered[number] = with_code(blocks[number], tx, V.MVCC_READ_CONFLICT)
+    rewrite_store(node, tampered)
+    assert verify(node, run_dir, "--json") == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["ok"] is False and f"block {number} tx {tx}" in report["problem"]
+    assert len(err.strip().splitlines()) == 1 and f"block {number} tx {tx}" in err
+
+
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_any_single_changed_code_is_the_first_problem(

@@ -9,6 +9,7 @@ from typing import Any
 
 from sim.bench import SECTIONS, Options, run_suite
 from sim.bench.report import markdown, render
+from sim.cli.wording import plural
 
 
 def register(subparsers: Any) -> None:
@@ -59,5 +60,40 @@ def run(args: argparse.Namespace) -> int:
         print(markdown(result))
     else:
         print(render(result))
+        explanation = missed_explanation(result["targets"], args.quick)
+        if explanation:
+            print("\n" + explanation)
     failed = [name for name, s in result["sections"].items() if s["status"] == "failed"]
     return 1 if failed else 0
+
+
+def missed_explanation(targets: list[dict[str, Any]], quick: bool) -> str:
+    """What a MISSED verdict means and what it does not, so the table does not end on it alone.
+
+    Targets are goals for the full suite on an otherwise idle machine; a miss
+    is reported, not failed (the exit status only reflects sections that
+    could not run).
+    """
+    missed = [t for t in targets if t["met"] is False]
+    if not missed:
+        return ""
+    lines = [f"{plural(len(missed), 'target')} MISSED:"]
+    for t in missed:
+        lines.append(
+            f"  {t['name']}: measured {t['value']:.4g}, goal {t['comparison']} {t['threshold']:g}"
+        )
+    lines.append(
+        "A miss means this machine, during this run, measured worse than the goal; it is"
+        " not a failure (exit status 0)."
+    )
+    if quick:
+        lines.append(
+            "--quick runs small sizes, so fixed start-up costs weigh more: judge the targets"
+            " with a full `ledgersim bench` on an idle machine (see BENCHMARKS.md)."
+        )
+    else:
+        lines.append(
+            "Other load on the machine lowers every figure: check the load average in the"
+            " header and rerun when the machine is idle (see BENCHMARKS.md)."
+        )
+    return "\n".join(lines)

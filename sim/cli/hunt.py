@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.cli.args import seed as seed_arg
+from sim.cli.wording import plural
 from sim.errors import InputError, RunFailed
 from sim.explore.hunt import HuntReport, hunt
 from sim.explore.strategies import ALL_BEHAVIOURS, DEFAULT_BEHAVIOURS
@@ -140,6 +141,7 @@ def format_hunt(report: HuntReport, command: str | None) -> str:
         return "\n".join(lines)
     found = report.violation
     lines.append(f"violation       {'; '.join(found.reasons)}")
-    lines.append(f"shrunk to       {len(found.scenario.faults)} faults, seed {found.result.seed}")
+    faults = plural(len(found.scenario.faults), "fault")
+    lines.append(f"shrunk to       {faults}, seed {found.result.seed}")
     lines.append(f"replay          {command}")
     return "\n".join(lines)

@@ -188,20 +188,29 @@ def run_verify(args: argparse.Namespace) -> int:
         raise InputError(f"--replicas: expected a number >= 1, got {n}")
     config = load_channel(store_dir(args.dir), trust.msps, args.policy)
     try:
-        store = open_store(args.dir)
-    except BlockStoreCorrupt as exc:
-        raise RunFailed(f"{args.dir}: {exc}") from None
-    try:
-        report = verify_blocks(
-            _blocks(store, args.dir),
-            trust,
-            n,
-            unwrap_request,
-            not args.no_certificates,
-            config=config,
-        )
-    finally:
-        store.close()
+        try:
+            store = open_store(args.dir)
+        except BlockStoreCorrupt as exc:
+            raise RunFailed(f"{args.dir}: {exc}") from None
+        try:
+            report = verify_blocks(
+                _blocks(store, args.dir),
+                trust,
+                n,
+                unwrap_request,
+                not args.no_certificates,
+                config=config,
+            )
+        finally:
+            store.close()
+        if report.problem is not None:
+            raise RunFailed(f"{args.dir}: {report.problem}")
+    except RunFailed as exc:
+        # --json callers get the verdict on stdout either way; the line on stderr and
+        # exit status 1 stay as for the human output.
+        if args.json:
+            print(json.dumps({"ok": False, "problem": str(exc), "replicas": n}))
+        raise
     torn = store.recovery
     torn_text = (
         f"{torn.reason}; {torn.dropped_bytes} bytes after block "
@@ -209,14 +218,13 @@ def run_verify(args: argparse.Namespace) -> int:
         if torn.dropped_bytes
         else ""
     )
-    if report.problem is not None:
-        raise RunFailed(f"{args.dir}: {report.problem}")
     head = report.head
     if args.json:
         print(
             json.dumps(
                 {
                     "ok": True,
+                    "problem": None,
                     "blocks": report.blocks,
                     "replicas": n,
                     "head_hash": None if head is None else head.hash.hex(),

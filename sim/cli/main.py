@@ -60,9 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Like ``parse_args``, but a stray argument is reported with the usage of the
+    sub-command it was given to (``ledgersim run X --bogus`` shows ``run``'s usage)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        innermost(parser, words).error("unrecognized arguments: " + " ".join(extras))
+    return args
+
+
+def innermost(parser: argparse.ArgumentParser, words: Sequence[str]) -> argparse.ArgumentParser:
+    """The deepest sub-command parser the words name (``ledger verify`` -> verify's)."""
+    for word in words:
+        for action in parser._actions:  # argparse offers no public way to reach sub-parsers
+            if isinstance(action, argparse._SubParsersAction) and word in action.choices:
+                parser = action.choices[word]
+                break
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(build_parser(), argv)
         status: int = args.handler(args)
     except InputError as exc:
         print(f"ledgersim: error: {exc}", file=sys.stderr)

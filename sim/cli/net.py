@@ -20,6 +20,7 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.fabric import simnet
+from sim.scenario.reader import parse_byzantine_flag
 from sim.world.auth import network_crypto
 
 
@@ -96,10 +97,8 @@ def _add_init_arguments(parser: argparse.ArgumentParser) -> None:
 def _init(args: argparse.Namespace) -> int:
     byzantine: dict[int, str] = {}
     for spec in args.byzantine:
-        replica, _, behaviour = spec.partition(":")
-        if not replica.isdigit() or not behaviour:
-            raise InputError(f"--byzantine: expected ID:BEHAVIOUR, got {spec!r}")
-        byzantine[int(replica)] = behaviour
+        replica, behaviour = parse_byzantine_flag(spec, args.replicas)
+        byzantine[replica] = behaviour
     cfg = simnet.init_sim_network(
         args.sim,
         seed=args.seed,

@@ -277,7 +277,8 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         return reply, f"{args.name} {args.version} withdrawn: {args.reason}"
     if command == "register":
         reply = client.register(user, args.device_os, args.group)
-        return reply, f"enrolled {reply['user_id']} (os {reply['os']}, groups {reply['groups']})"
+        groups = ", ".join(reply["groups"]) or "none"
+        return reply, f"enrolled {reply['user_id']} (os {reply['os']}, groups {groups})"
     if command == "proof":
         writer = _writer(args.out)
         assert writer is not None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.cli.args import seed
+from sim.cli.wording import plural
 from sim.errors import InputError, RunFailed
 from sim.explore.sweep import failed_expectations, load_replica_class
 from sim.fabric.channel import CHAINCODES
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
         help="run one scenario in the deterministic simulator",
         description="Run a scenario file in the deterministic simulator and check its [expect].",
     )
-    parser.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file (TOML)")
+    parser.add_argument("scenario", metavar="SCENARIO.toml", nargs="?", help="scenario file (TOML)")
     parser.add_argument("--seed", type=seed, default=None, help="override the file's seed")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of every message")
@@ -46,11 +47,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no table; only failures"
     )
-    parser.add_argument("--replica", metavar="MODULE:CLASS", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--replica",
+        metavar="MODULE:CLASS",
+        help="run this replica class instead of pbft.replica.Replica (a mutant, an experiment)",
+    )
+    parser.add_argument(
+        "--list-behaviours",
+        action="store_true",
+        help="list the Byzantine behaviours, their options and the attack each mounts; then exit",
+    )
     parser.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.list_behaviours:
+        print(behaviour_listing())
+        return 0
+    if args.scenario is None:
+        raise InputError("run: a SCENARIO.toml is required (or --list-behaviours)")
     scenario = load_scenario(args.scenario)
     if (
         args.data_dir is not None
@@ -126,6 +141,22 @@ def _open_trace(path: str) -> TextIO:
 # ------------------------------------------------------------------ table
 
 
+def behaviour_listing() -> str:
+    """Each behaviour: its name, the attack (its docstring's first line), its options."""
+    from sim.scenario.reader import behaviour_options
+    from sim.world.byzantine import BEHAVIOURS
+
+    lines: list[str] = []
+    for name, options in sorted(behaviour_options().items()):
+        doc = (BEHAVIOURS[name].__doc__ or "").strip()
+        attack = " ".join(doc.split("\n\n")[0].split())
+        lines.append(f"{name}\n    {attack}")
+        lines += [f"    - {option.describe()}" for option in options.values()]
+        if not options:
+            lines.append("    (no options)")
+    return "\n".join(lines)
+
+
 def format_run(
     scenario: Scenario, summary: dict[str, Any], checks: Mapping[str, Mapping[str, Any]]
 ) -> str:
@@ -138,8 +169,7 @@ def format_run(
         f"seed       {summary.get('seed')}    n = {summary.get('n')}, f = {summary.get('f')}"
         f"    virtual {summary.get('virtual_ms', scenario.duration_ms)} ms,"
         f" wall {summary.get('wall_s', 0):.2f} s",
-        f"requests   {summary.get('submitted')} submitted, {summary.get('committed')} committed"
-        f"    view changes {summary.get('view_changes')}",
+        f"requests   {_requests(summary)}    {_views(summary)}",
         f"latency    p50 {_ms(latency.get('p50'))}, p99 {_ms(latency.get('p99'))}"
         f"    throughput {summary.get('throughput_tps', 0):.1f} tx/s (virtual)",
         "safety     " + ("ok" if safety.get("ok") else f"VIOLATED ({len(violations)})"),
@@ -172,11 +202,30 @@ def _fault_model_line(model: Mapping[str, Any]) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
+def _requests(summary: Mapping[str, Any]) -> str:
+    """Requested, submitted and committed: a run too short to submit them all says so."""
+    requested, submitted = summary.get("requested"), summary.get("submitted")
+    text = f"{submitted} submitted, {summary.get('committed')} committed"
+    if requested is not None and requested != submitted:
+        text = f"{requested} requested, " + text
+    return text
+
+
+def _views(summary: Mapping[str, Any]) -> str:
+    """Installed view changes first; the highest view and attempts say what did not complete."""
+    installed = summary.get("view_changes")
+    text = f"view changes {installed}"
+    highest, attempts = summary.get("highest_view"), summary.get("view_change_attempts")
+    if attempts:
+        text += f" (highest view {highest}, {plural(attempts, 'attempt')})"
+    return text
 
 
 def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
-    header = ("replica", "view", "height", "head_hash", "byzantine")
+    header = ("replica", "view", "height", "head_hash", "byzantine", "note")
     rows = [
         (
             str(r.get("id")),
@@ -184,6 +233,7 @@ def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
             str(r.get("height")),
             str(r.get("head_hash", ""))[:16],
             "yes" if r.get("byzantine") else "",
+            _note(r, replicas),
         )
         for r in replicas
     ]
@@ -192,6 +242,22 @@ def _replica_table(replicas: Sequence[dict[str, Any]]) -> list[str]:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
     ]
+
+
+def _note(replica: Mapping[str, Any], replicas: Sequence[Mapping[str, Any]]) -> str:
+    """Why a head differs: crashed, or merely behind the tallest correct replica.
+
+    A shorter ledger is not a disagreement (agreement is judged per sequence
+    number by the safety check), so a lagging replica is labelled rather than
+    left looking divergent.
+    """
+    if replica.get("crashed"):
+        return "crashed"
+    tallest = max((int(r.get("height", 0)) for r in replicas if not r.get("byzantine")), default=0)
+    height = int(replica.get("height", 0))
+    if not replica.get("byzantine") and height < tallest:
+        return f"behind ({plural(tallest - height, 'block')})"
+    return ""
 
 
 def expectation_lines(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from sim.cli.wording import plural
 from sim.errors import InputError
 from sim.trace.html import load_model, write_model
 from sim.trace.summary import summary
@@ -45,8 +46,8 @@ def trace_command(args: argparse.Namespace) -> int:
         views = model.views
         line = (
             f"wrote {args.html}: {len(model.lanes)} lanes, {model.arrows} messages "
-            f"({model.drops} dropped), {views.installed} view changes installed "
-            f"(highest view {views.highest}), {model.count_marks('fault')} faults"
+            f"({model.drops} dropped), {plural(views.installed, 'view change')} installed "
+            f"(highest view {views.highest}), {plural(model.count_marks('fault'), 'fault')}"
         )
         print(line, file=sys.stderr if args.json else sys.stdout)
     if args.json:

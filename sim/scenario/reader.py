@@ -22,6 +22,7 @@ from sim.errors import InputError
 from sim.scenario.model import Expect, Fault, Latency, NetworkSpec, Scenario, WorkloadSpec
 from sim.scenario.table import Table, show
 from sim.world.auth import CRYPTO_KINDS
+from sim.world.behaviour_options import Option, declared
 from sim.world.catalogue import BEHAVIOURS
 from sim.world.faults import FAULT_KINDS
 from sim.world.network import LATENCY_KINDS
@@ -50,14 +51,40 @@ _FAULT_REQUIRED: dict[str, tuple[str, ...]] = {
 
 ParamValue = float | int | str
 
+MAX_SEED = 2**64 - 1
+"""As ``--seed``: seeds are hashed into per-subsystem generators as 64-bit values."""
+MAX_REPLICAS = 100
+"""The largest network the benchmarks measure; beyond it set-up (a key pair per
+replica) and the all-to-all PBFT traffic make a run take minutes with no output."""
+MAX_CLIENTS = 1000
+"""Each client is a key pair and a state machine; a thousand already saturates
+any network the simulator runs in reasonable time."""
 
-def behaviour_options() -> dict[str, frozenset[str]]:
-    """Every registered Byzantine behaviour (``sim.world.byzantine``) with its option keys.
+
+def behaviour_options() -> dict[str, dict[str, Option]]:
+    """Every registered Byzantine behaviour (``sim.world.byzantine``) with its options.
 
     The behaviour class declares them (``OPTIONS``); they may be written in a
     ``params`` sub-table or directly on the ``[[fault]]`` table.
     """
-    return {name: frozenset(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
+    return {name: declared(cls.OPTIONS) for name, cls in BEHAVIOURS.items()}
+
+
+def parse_byzantine_flag(spec: str, n: int) -> tuple[int, str]:
+    """``ID:BEHAVIOUR`` from a command line (``net init --byzantine``), checked like a scenario's.
+
+    The replica id must be in 0..n-1 and the behaviour registered; anything
+    else is one line for exit status 2, before any file is written.
+    """
+    replica, _, name = spec.partition(":")
+    if not replica.isdigit() or not name:
+        raise InputError(f"--byzantine: expected ID:BEHAVIOUR, got {spec!r}")
+    if int(replica) >= n:
+        raise InputError(f"--byzantine: {spec}: expected a replica id in 0..{n - 1}, got {replica}")
+    if name not in BEHAVIOURS:
+        known = ", ".join(sorted(BEHAVIOURS))
+        raise InputError(f"--byzantine: {spec}: unknown behaviour {name!r} (known: {known})")
+    return int(replica), name
 
 
 # ------------------------------------------------------------------ tables
@@ -84,7 +111,7 @@ def _read_latency(t: Table) -> Latency:
 
 def _read_network(t: Table) -> NetworkSpec:
     d = NetworkSpec()
-    replicas = t.integer("replicas", d.replicas, minimum=4)
+    replicas = t.integer("replicas", d.replicas, minimum=4, maximum=MAX_REPLICAS)
     orgs = t.integer("orgs", min(d.orgs, replicas), minimum=1)
     if orgs > replicas:
         raise t.fail("orgs", f"at most one org per replica (<= {replicas})", orgs)
@@ -140,7 +167,7 @@ def _check_policy_orgs(source: str, network: NetworkSpec, policy: Policy, explic
 def _read_workload(t: Table) -> WorkloadSpec:
     d = WorkloadSpec()
     spec = WorkloadSpec(
-        clients=t.integer("clients", d.clients, minimum=1),
+        clients=t.integer("clients", d.clients, minimum=1, maximum=MAX_CLIENTS),
         requests=t.integer("requests", d.requests),
         rate_per_s=t.number("rate_per_s", d.rate_per_s, minimum=0.001),
         chaincode=t.choice("chaincode", d.chaincode, CHAINCODES),
@@ -205,7 +232,8 @@ class _FaultReader:
             fault = replace(fault, replica=self.replica(t, "replica"))
         if kind == "byzantine":
             behaviour = t.choice("behavior", "", sorted(self.behaviours))
-            fault = replace(fault, behavior=behaviour, params=self.params(t, behaviour))
+            params = self.params(t, behaviour, fault.replica or 0)
+            fault = replace(fault, behavior=behaviour, params=params)
         elif kind == "partition":
             fault = replace(fault, groups=self.groups(t))
         elif kind == "link":
@@ -220,7 +248,7 @@ class _FaultReader:
                 extra_delay_ms=t.number("extra_delay_ms", 0.0),
             )
         allowed = _FAULT_COMMON | _FAULT_KEYS[kind]
-        options = self.behaviours.get(fault.behavior or "", frozenset())
+        options = set(self.behaviours.get(fault.behavior or "", {}))
         for name in entry:
             if name not in allowed and name not in options:
                 raise InputError(
@@ -235,25 +263,35 @@ class _FaultReader:
             raise t.fail(name, f"a replica id in 0..{self.n - 1}", value)
         return value
 
-    def params(self, t: Table, behaviour: str) -> tuple[tuple[str, ParamValue], ...]:
-        """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself."""
-        options = self.behaviours.get(behaviour, frozenset())
+    def params(self, t: Table, behaviour: str, me: int) -> tuple[tuple[str, ParamValue], ...]:
+        """Behaviour options, from a ``params`` sub-table and/or keys on the fault itself.
+
+        Each is checked against the behaviour's declaration (type, range, a
+        replica id other than ``me``); a key it does not declare is refused.
+        """
+        options = self.behaviours.get(behaviour, {})
         found: dict[str, ParamValue] = {}
         if t.has("params"):
             sub = t.table("params")
             for name in sub.data:
-                found[name] = self.param_value(sub, name)
+                if name not in options:
+                    known = ", ".join(sorted(options)) or "none"
+                    raise InputError(
+                        f"{self.source}: {sub.key(name)}: unknown option for behaviour"
+                        f" {behaviour!r} (its options: {known})"
+                    )
+                found[name] = self.param_value(sub, options[name], me)
         for name in sorted(options):
             if t.has(name):
-                found[name] = self.param_value(t, name)
+                found[name] = self.param_value(t, options[name], me)
         return tuple(sorted(found.items()))
 
-    @staticmethod
-    def param_value(t: Table, name: str) -> ParamValue:
-        value = t.raw(name)
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise t.fail(name, "a number or a string", value)
-        return value
+    def param_value(self, t: Table, option: Option, me: int) -> ParamValue:
+        value = t.raw(option.name)
+        accepted = option.accept(value, self.n, me)
+        if accepted is None:
+            raise t.fail(option.name, option.expected(self.n, me), value)
+        return accepted
 
     def groups(self, t: Table) -> tuple[tuple[int, ...], ...]:
         """Disjoint groups of replica ids; replicas left out form one more group together.
@@ -325,6 +363,8 @@ def parse_scenario(text: str, source: str = "<memory>") -> Scenario:
     top = Table(source, "", data)
     name = top.string("name", Path(source).stem if source != "<memory>" else "unnamed")
     seed = top.integer("seed", 0)
+    if seed > MAX_SEED:  # worded as --seed words it
+        raise top.fail("seed", "an integer >= 0 and < 2**64", seed)
     duration_ms = top.integer("duration_ms", Scenario().duration_ms, minimum=1)
     network = _read_network(top.table("network"))
     workload = _read_workload(top.table("workload"))

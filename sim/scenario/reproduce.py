@@ -10,10 +10,10 @@ keeps the file short.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
-from sim.scenario.model import Fault, Scenario
+from sim.scenario.model import Expect, Fault, Scenario
 
 
 def _value(value: Any) -> str:
@@ -83,18 +83,57 @@ def to_toml(scenario: Scenario) -> str:
     return "\n".join(lines) + "\n"
 
 
-def failure_report(scenario: Scenario, result: Any) -> str:
-    """What a failing check prints: the seed, the scenario as a file, and the result.
+def failure_report(
+    scenario: Scenario,
+    result: Any,
+    *,
+    claim: Expect | None = None,
+    replica_class: type | None = None,
+) -> str:
+    """What a failing check prints: a scenario file and a command that fails the same way.
 
     ``result`` is a :class:`sim.world.results.RunResult` (typed loosely so this
-    module stays importable without the simulator).
+    module stays importable without the simulator). The file carries an
+    ``[expect]`` table stating the claim, so ``ledgersim run`` exits 1 on it:
+    ``claim`` when given, else what the run visibly broke (safety, or every
+    request committing), merged over the scenario's own expectations. With
+    ``replica_class`` (the class the run used instead of ``pbft.replica.Replica``)
+    the command names it with ``--replica``.
     """
+    stated = claim if claim is not None else _broken(scenario, result)
+    file = to_toml(replace(scenario, expect=_merged(scenario.expect, stated)))
+    command = f"ledgersim run repro.toml --seed {result.seed}"
+    if replica_class is not None:
+        module = replica_class.__module__
+        command = f"PYTHONPATH=. {command} --replica {module}:{replica_class.__qualname__}"
     summary = result.to_json()
-    summary.pop("wall_s", None)
+    note = ""
+    if not any(getattr(stated, f.name) is not None for f in fields(stated)):
+        note = (
+            "\n(nothing [expect] can state failed: the failing check is your own, so run"
+            " it on this scenario and seed)"
+        )
     return (
         f"seed {result.seed} (scenario {scenario.name!r}); save this as repro.toml and run "
-        f"`ledgersim run repro.toml --seed {result.seed}`:\n\n{to_toml(scenario)}\n"
+        f"`{command}`:\n\n{file}\n"
         f"safety: {summary['safety']}\nliveness: {summary['liveness']}\n"
-        f"submitted {summary['submitted']}, committed {summary['committed']}, "
-        f"view changes {summary['view_changes']}"
+        f"requested {summary['requested']}, submitted {summary['submitted']}, "
+        f"committed {summary['committed']}, view changes {summary['view_changes']} "
+        f"(highest view {summary['highest_view']}){note}"
     )
+
+
+def _broken(scenario: Scenario, result: Any) -> Expect:
+    """The claims a run visibly failed, as ``[expect]`` keys."""
+    if not result.safe:
+        return Expect(safety=True)
+    everything = result.submitted > 0 and result.committed == result.submitted
+    if not (everything and result.submitted >= result.requested):
+        return Expect(all_committed=True)
+    return Expect()
+
+
+def _merged(own: Expect, stated: Expect) -> Expect:
+    """``stated`` wins where it says something; the scenario's own keys stay otherwise."""
+    changes = {f.name: getattr(stated, f.name) for f in fields(stated)}
+    return replace(own, **{k: v for k, v in changes.items() if v is not None})

@@ -81,17 +81,22 @@ class Table:
         self.used.add(name)
         return self.data[name]
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         if name not in self.data:
             return default
-        return self.require_int(name, minimum=minimum)
+        return self.require_int(name, minimum=minimum, maximum=maximum)
 
-    def require_int(self, name: str, *, minimum: int = 0) -> int:
+    def require_int(self, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        """An integer in range; ``maximum`` is a limit the program states (and documents)."""
         if name not in self.data:
             raise self.missing(name, f"an integer >= {minimum}")
         value = self.raw(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(name, f"an integer >= {minimum}", value)
+        if maximum is not None and value > maximum:
+            raise self.fail(name, f"an integer in {minimum}..{maximum} (the limit)", value)
         return value
 
     def opt_int(self, name: str, *, minimum: int = 0) -> int | None:

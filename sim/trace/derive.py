@@ -105,6 +105,11 @@ class ViewFigures:
     in (a NEW-VIEW took effect); ``attempts`` counts replicas moving to a higher
     view, including changes that never completed; ``highest`` is the highest
     view any correct replica reached, completed or not.
+
+    This is the one place these figures are defined: the simulator feeds it as
+    the run goes (``sim.world.invariants.History.views_figures``) and the trace
+    reader feeds it from the trace's events (:func:`view_figures`), so a run's
+    result and its trace page cannot disagree.
     """
 
     installed_views: list[int] = field(default_factory=list)
@@ -116,6 +121,30 @@ class ViewFigures:
     def installed(self) -> int:
         return len(self.installed_views)
 
+    def attempt(self, view: int) -> None:
+        """A correct replica moved up to ``view`` (its view-change timer fired, or it followed)."""
+        self.attempts += 1
+        self.highest = max(self.highest, view)
+
+    def install(self, view: int) -> None:
+        """A correct replica started working in ``view`` (see :func:`installs_view`)."""
+        self.installs += 1
+        self.highest = max(self.highest, view)
+        if view not in self.installed_views:
+            self.installed_views.append(view)
+            self.installed_views.sort()
+
+
+def installs_view(before: tuple[int, bool] | None, after: tuple[int, bool]) -> bool:
+    """Whether one step installed a view: ``(view, in a view change)`` before and after.
+
+    It did when the replica is left working (not changing views) in a view above
+    0 that it was not working in before -- through a NEW-VIEW, or by catching up
+    to a view the others installed.
+    """
+    view, changing = after
+    return view > 0 and not changing and before != after
+
 
 def view_figures(
     events: Iterable[Mapping[str, Any]], meta: Mapping[str, Any], byzantine: set[int]
@@ -126,7 +155,6 @@ def view_figures(
     its sends (both were added together).
     """
     figures = ViewFigures()
-    installed: set[int] = set()
     new_view_sends: dict[int, int] = {}
     delivered_new_views: set[int] = set()
     recorded_installs = False
@@ -135,12 +163,9 @@ def view_figures(
         replica = event.get("replica")
         view = event.get("view")
         if ev == "view_change" and isinstance(view, int) and replica not in byzantine:
-            figures.attempts += 1
-            figures.highest = max(figures.highest, view)
+            figures.attempt(view)
         elif ev == "new_view" and isinstance(view, int) and replica not in byzantine:
-            figures.installs += 1
-            installed.add(view)
-            figures.highest = max(figures.highest, view)
+            figures.install(view)
         elif ev == "send" and "digest" in event:
             recorded_installs = True  # a trace that has digests also logs installs
         elif ev == "send" and _is_new_view(event.get("type")) and isinstance(view, int):
@@ -148,9 +173,8 @@ def view_figures(
                 new_view_sends[event["id"]] = view
         elif ev == "deliver" and event.get("id") in new_view_sends:
             delivered_new_views.add(new_view_sends[event["id"]])
-    if not installed and not recorded_installs:
-        installed = {v for v in delivered_new_views if v > 0}
-    figures.installed_views = sorted(installed)
+    if not figures.installed_views and not recorded_installs:
+        figures.installed_views = sorted(v for v in delivered_new_views if v > 0)
     return figures
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sim.closing import Closing
+from sim.trace.derive import installs_view
 
 
 def _dump(obj: dict[str, Any]) -> str:
@@ -123,9 +124,8 @@ class TraceWriter(Closing):
     ) -> None:
         """A ``new_view`` event when a step left the replica working in a view above 0
         that it was not working in before (via NEW-VIEW, or catching up to one)."""
-        view, changing = after
-        if view > 0 and not changing and before != after:
-            self.write({"ev": "new_view", "t": _t(t), "replica": replica, "view": view})
+        if installs_view(before, after):
+            self.write({"ev": "new_view", "t": _t(t), "replica": replica, "view": after[0]})
 
     def fault(self, t: float, kind: str, replica: int | None, detail: str) -> None:
         event: dict[str, Any] = {"ev": "fault", "t": _t(t), "kind": kind}

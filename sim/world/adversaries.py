@@ -54,6 +54,7 @@ from pbft.messages import (
 )
 from pbft.newview import NULL_DIGEST, plan_new_view
 from sim.errors import InputError
+from sim.world.behaviour_options import Option
 from sim.world.byzantine import Behaviour, Context, Emit, Liar, _peek, behaviour
 
 FORGED_OPERATION = b"forged/"
@@ -126,12 +127,15 @@ class ForgedStateServer(Behaviour):
     Options: ``trick`` (default: all of them), ``cut`` (default 1).
     """
 
-    OPTIONS = ("trick", "cut")
     TRICKS: ClassVar[tuple[str, ...]] = (
         "no-certificate",
         "repeated-signature",
         "other-digest",
         "unsigned",
+    )
+    OPTIONS = (
+        Option.choice("trick", "all", TRICKS, "the forged certificate (all: one chunk per trick)"),
+        Option.integer("cut", 1, "batches each forged chunk stops short of the checkpoint"),
     )
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
@@ -302,7 +306,6 @@ class ForgedViewChange(ProofCollector):
     Options: ``trick``, ``stall_ms`` (default 1000), ``quiet`` (default 0).
     """
 
-    OPTIONS = ("trick", "stall_ms", "quiet")
     TRICKS: ClassVar[tuple[str, ...]] = (
         "unproven-stable",
         "fake-proof",
@@ -312,6 +315,11 @@ class ForgedViewChange(ProofCollector):
         "prepared-other-view",
         "prepared-unsigned",
         "mixed-views",
+    )
+    OPTIONS = (
+        Option.choice("trick", "cycle", TRICKS, "the forged proof (cycle: one per view)"),
+        Option.integer("stall_ms", 1000, "when, as primary, it stalls half-way through a batch"),
+        Option.flag("quiet", "withhold its CHECKPOINTs throughout and its votes after the stall"),
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -563,7 +571,9 @@ class SubsetNewView(ProofCollector):
     every VIEW-CHANGE a NEW-VIEW carries notices.
     """
 
-    OPTIONS = ("strip",)
+    OPTIONS = (
+        Option.flag("strip", "also strip the others' VIEW-CHANGEs in V of their certificates"),
+    )
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

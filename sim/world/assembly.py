@@ -49,7 +49,7 @@ class ResultAssembly(WorldState):
                     stable_checkpoint=node.stable,
                 )
             )
-        correct_views = [node.view for node in self.nodes if node.id not in history.byzantine]
+        views = history.view_figures
         commits = {
             r: [(s, d.hex()) for s, d in sorted(seqs.items())]
             for r, seqs in sorted(history.executed.items())
@@ -65,7 +65,9 @@ class ResultAssembly(WorldState):
             requested=self.scenario.workload.requests,
             submitted=self.submitted,
             committed=self.committed,
-            view_changes=max(correct_views, default=0) - self.start_view,
+            view_changes=views.installed,
+            highest_view=max(views.highest, self.start_view),
+            view_change_attempts=views.attempts,
             messages=dict(self.messages),
             bytes=dict(self.bytes),
             latencies_ms=self.latencies,

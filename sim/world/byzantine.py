@@ -41,8 +41,11 @@ Built in:
                       batches (see the class).
 
 Options reach a behaviour as the fault's ``params`` (a ``params = { ... }``
-sub-table in a scenario file); each class's docstring lists the ones it reads
-and its ``OPTIONS`` names them.
+sub-table in a scenario file). Each class declares them in ``OPTIONS`` with
+their types and ranges (:class:`sim.world.behaviour_options.Option`); the
+scenario reader refuses a value out of range or an undeclared key, and
+``ledgersim run --list-behaviours`` lists them with the first line of each
+class's docstring (the attack it mounts).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from pbft.messages import (
     signing_bytes,
 )
 from pbft.newview import NULL_DIGEST
+from sim.world.behaviour_options import Option
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,9 @@ class Behaviour:
     """Base class: behaves correctly. Override :meth:`incoming` and/or :meth:`outgoing`."""
 
     name: ClassVar[str] = "correct"
-    OPTIONS: ClassVar[tuple[str, ...]] = ()
-    """Option keys a scenario may give this behaviour (``sim.scenario.reader`` accepts them)."""
+    OPTIONS: ClassVar[tuple[Option | str, ...]] = ()
+    """The options a scenario may give this behaviour, with types and ranges
+    (``sim.scenario.reader`` checks them; a bare name accepts any number or string)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -254,7 +259,7 @@ class ForgeSignature(Behaviour):
     Options: ``as``, the replica it impersonates (default: the next replica id).
     """
 
-    OPTIONS = ("as",)
+    OPTIONS = (Option.replica("as", "the replica it impersonates (default: the next id)"),)
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         n = self.ctx.config.n
@@ -278,7 +283,7 @@ class Replay(Behaviour):
     chance per step of one replay to a random replica (default 0.3).
     """
 
-    OPTIONS = ("rate",)
+    OPTIONS = (Option.probability("rate", 0.3, "chance per step of re-sending an old message"),)
     KEEP = 64
 
     def __init__(self, ctx: Context) -> None:
@@ -324,7 +329,9 @@ class FakeViewChange(Behaviour):
     batch it helped commit can drop out of the next view.
     """
 
-    OPTIONS = ("interval_ms",)
+    OPTIONS = (
+        Option.integer("interval_ms", 500, "time between fabricated VIEW-CHANGEs", minimum=1),
+    )
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -406,7 +413,7 @@ class RoguePrimary(Behaviour):
     again for the next ``ahead`` slots (default 2) itself, to everyone, before the
     primary gets there; executing it would run those requests twice."""
 
-    OPTIONS = ("ahead",)
+    OPTIONS = (Option.integer("ahead", 2, "slots past each seen batch it proposes", minimum=1),)
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -438,7 +445,7 @@ class FarSequence(Behaviour):
     """As primary, also proposes each batch again ``copies`` times (default 4) at sequence
     numbers whole watermark windows ahead: far above H, where no correct replica looks."""
 
-    OPTIONS = ("copies",)
+    OPTIONS = (Option.integer("copies", 4, "far-away copies of each batch it proposes", minimum=1),)
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         out = super().outgoing(now_ms, sends)
@@ -467,7 +474,7 @@ class Delay(Behaviour):
     Options: ``delay_ms``, how long (default 1000).
     """
 
-    OPTIONS = ("delay_ms",)
+    OPTIONS = (Option.integer("delay_ms", 1000, "how long each message is held"),)
 
     def outgoing(self, now_ms: int, sends: list[Send]) -> list[Emit]:
         hold = self.param("delay_ms", 1000.0)
@@ -515,7 +522,12 @@ class Liar(Behaviour):
     COMMITs, so nothing it executes can be dropped by the next view.
     """
 
-    OPTIONS = ("victim", "hollow")
+    OPTIONS = (
+        Option.replica("victim", "the one replica told the truth (default: the next id)"),
+        Option.flag(
+            "hollow", "as primary, reuse the lied-about slots for empty batches", default=1
+        ),
+    )
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

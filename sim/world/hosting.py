@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import cast
 
 from pbft.api import Event, LogMeasured, Output, Tick
+from sim.trace.derive import installs_view
 from sim.trace.writer import view_state
 from sim.world.byzantine import Behaviour, Emit
 from sim.world.slots import ReplicaSlot
@@ -54,7 +55,7 @@ class Hosting(WorldState):
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
         trace = self.trace
-        before = view_state(replica) if trace is not None else None
+        before = view_state(replica)
         out: Output = replica.step(event)
         if out.persist or out.compact:
             node.disk.append(out.persist, out.compact)
@@ -63,11 +64,17 @@ class Hosting(WorldState):
         view = replica.view
         if view != node.view:
             self.history.record_view(node.id, view)
-            if view > node.view and self.trace is not None:
-                self.trace.view_change(self.now, node.id, view)
+            if view > node.view:
+                self.history.record_view_attempt(node.id, view)
+                if trace is not None:
+                    trace.view_change(self.now, node.id, view)
             node.view = view
-        if trace is not None and behaviour is None:
-            trace.view_installed(self.now, node.id, before, view_state(replica))
+        if behaviour is None:
+            after = view_state(replica)
+            if installs_view(before, after):
+                self.history.record_view_install(node.id, view)
+            if trace is not None:
+                trace.view_installed(self.now, node.id, before, after)
         if out.persist:
             self._note_stable(node, replica.stable_checkpoint)
         if behaviour is None:

@@ -38,6 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.trace.derive import ViewFigures
+
 RequestKey = tuple[int, int]
 """(client id, client timestamp): PBFT's identity of a request."""
 
@@ -69,6 +71,9 @@ class History:
     """Replica -> per incarnation, successive stable checkpoints (seq, digest if known)."""
     log_slots: dict[int, int] = field(default_factory=dict)
     """Replica -> the most protocol-log slots it was seen holding (sampled)."""
+    view_figures: ViewFigures = field(default_factory=ViewFigures)
+    """Correct replicas' view-change attempts and installs: the run's ``view_changes``,
+    ``highest_view`` and ``view_change_attempts``, defined once for runs and traces."""
 
     @property
     def correct(self) -> list[int]:
@@ -108,6 +113,16 @@ class History:
     def record_view(self, replica: int, view: int) -> None:
         lives = self.views.setdefault(replica, [[]])
         lives[-1].append(view)
+
+    def record_view_attempt(self, replica: int, view: int) -> None:
+        """``replica`` moved up to ``view``; only correct replicas' moves are counted."""
+        if replica not in self.byzantine:
+            self.view_figures.attempt(view)
+
+    def record_view_install(self, replica: int, view: int) -> None:
+        """``replica`` started working in ``view`` (``sim.trace.derive.installs_view``)."""
+        if replica not in self.byzantine:
+            self.view_figures.install(view)
 
     def record_log_size(self, replica: int, slots: int) -> None:
         if slots > self.log_slots.get(replica, 0):

@@ -67,6 +67,7 @@ class RunResult:
     submitted: int
     committed: int
     view_changes: int
+    """Distinct views above 0 some correct replica installed (``sim.trace.derive.ViewFigures``)."""
     messages: dict[str, int]
     bytes: dict[str, int]
     latencies_ms: list[float]
@@ -84,6 +85,10 @@ class RunResult:
     events: int = 0
     requested: int = 0
     """How many requests the workload was asked for (``workload.requests``)."""
+    highest_view: int = 0
+    """The highest view a correct replica was in, whether or not that view was installed."""
+    view_change_attempts: int = 0
+    """Times a correct replica moved to a higher view, completed or not."""
 
     @property
     def safe(self) -> bool:
@@ -117,9 +122,16 @@ class RunResult:
             "submitted": self.submitted,
             "committed": self.committed,
             "view_changes": self.view_changes,
+            "highest_view": self.highest_view,
+            "view_change_attempts": self.view_change_attempts,
             "messages": dict(sorted(self.messages.items())),
             "bytes": dict(sorted(self.bytes.items())),
-            "latency_ms": percentiles(self.latencies_ms),
+            # null, not 0.0, when nothing committed: a latency of 0 would read as instant
+            "latency_ms": (
+                percentiles(self.latencies_ms)
+                if self.latencies_ms
+                else dict.fromkeys(("p50", "p90", "p99", "max"))
+            ),
             "throughput_tps": self.throughput_tps,
             "virtual_ms": round(self.end_ms, 3),
             "events": self.events,

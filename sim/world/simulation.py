@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from pbft.api import ReplicaFactory
 from sim.scenario.model import Scenario
@@ -85,7 +85,43 @@ def run_scenario(
     the virtual clock starts; ``resume`` continues the replicas an earlier run
     left in ``data_dir`` (see the module's docstring): give it a ``start_ms``
     past that run's end, or the primary's agreed times would go backwards.
+    ``sim.world.runs.simulate`` runs the same way and also hands back the
+    history, the replicas and the messages, for checks of one's own.
     """
+    _, result = execute(
+        Simulation,
+        scenario,
+        seed,
+        trace=trace,
+        data_dir=data_dir,
+        replica_class=replica_class,
+        progress=progress,
+        liveness_bound_ms=liveness_bound_ms,
+        client_class=client_class,
+        start_ms=start_ms,
+        resume=resume,
+    )
+    return result
+
+
+S = TypeVar("S", bound=Simulation)
+
+
+def execute(
+    cls: type[S],
+    scenario: Scenario,
+    seed: int | None = None,
+    *,
+    trace: str | Path | IO[str] | TraceWriter | None = None,
+    data_dir: str | Path | None = None,
+    replica_class: ReplicaFactory | None = None,
+    progress: Progress | None = None,
+    liveness_bound_ms: float | None = None,
+    client_class: ClientFactory | None = None,
+    start_ms: int = 0,
+    resume: bool = False,
+) -> tuple[S, RunResult]:
+    """:func:`run_scenario` with the simulation class chosen, returning the finished simulation."""
     if replica_class is None:
         from pbft.replica import Replica
 
@@ -99,7 +135,7 @@ def run_scenario(
     owned = writer is not trace
     started = time.perf_counter()
     try:
-        sim = Simulation(
+        sim = cls(
             scenario,
             run_seed,
             trace=writer,
@@ -114,7 +150,7 @@ def run_scenario(
         if writer is not None:
             writer.meta(scenario.name, run_seed, sim.n, sim.f, [c.id for c in sim.clients])
         sim.run()
-        return sim.result(time.perf_counter() - started)
+        return sim, sim.result(time.perf_counter() - started)
     finally:
         if owned and writer is not None:
             writer.close()
