@@ -7,9 +7,7 @@ the project's one-line message and exit status 2 like every other bad input.
 from __future__ import annotations
 
 from sim.errors import InputError
-
-MAX_SEED = 2**64 - 1
-"""Seeds are hashed into per-subsystem generators; any 64-bit value replays exactly."""
+from sim.scenario.reader import MAX_SEED
 
 
 def seed(text: str) -> int:
