@@ -9,7 +9,9 @@ screenshot of each view (docs/img/console-*.png were made that way).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,6 +137,35 @@ def test_device_downloads_with_the_hash_checked_in_the_browser(
     screenshot(driver, "device")
     history = gateway.request(ADMIN1, "GET", "/api/patches/hotfix/history")
     assert "download" in [e["action"] for e in history["events"]]
+
+
+def test_device_saves_a_proof_that_verifies_offline(
+    setup: tuple[HttpGateway, WebDriver], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli.main import main
+
+    gateway, driver = setup
+    driver.get(gateway.url + "/console")
+    sign_in(driver, gateway, USER)
+    driver.find_element(By.XPATH, "//nav/button[@data-view='device']").click()
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: d.find_element(
+            By.XPATH, "//table[@id='catalog']//button[text()='Download proof']"
+        )
+    ).click()
+    link = WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element(By.ID, "proof-link"))
+    assert link.get_attribute("download") == "hotfix-1.0.proof.json"
+    saved = driver.execute_async_script(
+        "fetch(arguments[0]).then(r => r.text()).then(arguments[1])", link.get_attribute("href")
+    )
+    proof = tmp_path / "saved.proof.json"
+    proof.write_text(saved)
+    device = tmp_path / "device" / "peerOrganizations"
+    for org in (Path(gateway.crypto_dir) / "peerOrganizations").iterdir():
+        shutil.copytree(org / "msp", device / org.name / "msp")
+    capsys.readouterr()
+    assert main(["patch", "verify-proof", str(proof), "--msp", str(device), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "1.0"
 
 
 def test_network_view_shows_nodes_and_blocks(setup: tuple[HttpGateway, WebDriver]) -> None:

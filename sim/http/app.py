@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from chaincode.patchset.manifest import canonical_json
+from sim.fabric.proof import proof_text
 from sim.http.errors import ApiError
 from sim.http.identities import Member
 from sim.http.openapi import openapi_document
@@ -223,6 +224,14 @@ async def get_file(request: Request, member: Member, service: NetworkService) ->
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
+async def get_proof(request: Request, member: Member, service: NetworkService) -> Any:
+    """The proof file's exact text (``ledgersim patch proof --out`` writes the same bytes)."""
+    name, version = _path(request, "name"), request.query_params.get("version", "")
+    tx_id = request.query_params.get("tx_id", "")
+    proof = await run_in_threadpool(service.proof, member, name, version, tx_id)
+    return Response(proof_text(proof), media_type="application/json")
+
+
 async def get_tx(request: Request, member: Member, service: NetworkService) -> Any:
     return await run_in_threadpool(service.transaction, _path(request, "tx_id"))
 
@@ -284,6 +293,7 @@ def create_app(service: NetworkService) -> Starlette:
         Route("/api/patches", api(_prepare("upload", _upload_args)), methods=["POST"]),
         Route("/api/patches/{name}/metadata", api(_query("metadata", "name"))),
         Route("/api/patches/{name}/history", api(_query("history", "name"))),
+        Route("/api/patches/{name}/proof", api(get_proof)),
         Route("/api/compliance", api(_query("compliance"))),
         Route(p + "/approve", api(_prepare("approve", _name_version)), methods=["POST"]),
         Route(p + "/withdraw", api(_prepare("withdraw", _withdraw_args)), methods=["POST"]),

@@ -108,6 +108,28 @@ async function download(p) {
   $("#message").append(" ", link);
 }
 
+// The gateway cannot order the metadata call for us (it would have to sign as us): we sign
+// it here, then ask for the proof of the block that committed it, to save as a file that
+// `ledgersim patch verify-proof FILE --msp DIR` checks offline.
+async function proof(p) {
+  say(`proof of ${p.name} ${p.version}: signing the metadata call in the browser…`);
+  const prepared = await Signer.json("POST", "/api/tx", { function: "metadata", args: [p.name, p.version] });
+  const done = await Signer.write(prepared);
+  const target = `/api/patches/${enc(p.name)}/proof?version=${enc(p.version)}&tx_id=${enc(done.tx_id)}`;
+  const response = await Signer.request("GET", target);
+  if (!response.ok) throw new Error((await response.json()).error);
+  const body = await response.text();
+  const block = JSON.parse(body);
+  say(`proof of ${p.name} ${p.version}: metadata call ${done.validation_code} (tx ${done.tx_id.slice(0, 12)}), ` +
+    `${Object.keys(block.commit_signers).length} commit signers`);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([body], { type: "application/json" }));
+  link.download = `${p.name}-${p.version}.proof.json`;
+  link.id = "proof-link";
+  link.textContent = `save ${link.download}`;
+  $("#message").append(" ", link);
+}
+
 async function report(p) {
   const prepared = await Signer.json("POST", `/api/patches/${enc(p.name)}/${enc(p.version)}/report`,
     { outcome: "installed", rebooted: false });
@@ -120,7 +142,8 @@ async function deviceView() {
   fill("#catalog", patches.map((p) => {
     const actions = document.createElement("span");
     if (p.status === "released") {
-      actions.append(button("Download", () => download(p)), " ", button("Report installed", () => report(p)));
+      actions.append(button("Download", () => download(p)), " ", button("Download proof", () => proof(p)),
+        " ", button("Report installed", () => report(p)));
     }
     const status = Object.assign(document.createElement("span"), { className: p.status, textContent: p.status });
     return row([p.name, p.version, status, `${p.policy.install}, ${p.policy.reboot}`, actions]);
