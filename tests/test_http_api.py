@@ -144,6 +144,28 @@ def test_proof_needs_the_callers_own_committed_metadata_call(gateway: HttpGatewa
     assert_json_error(raw(gateway, USER, "GET", target, b""), 409, "not a metadata call")
 
 
+def test_activity_counts_what_the_blocks_hold(gateway: HttpGateway) -> None:
+    """Throughput per second agrees with the blocks' own times and codes, read one by one."""
+    activity = gateway.request(USER, "GET", "/api/network/activity?seconds=300")
+    since, until = activity["since_ms"], activity["until_ms"]
+    expected: dict[int, int] = {}
+    for number in range(1, height(gateway)):
+        meta = gateway.request(USER, "GET", f"/api/blocks/{number}")["metadata"]
+        if since <= meta["timestamp_ms"] <= until:
+            second = meta["timestamp_ms"] // 1000
+            expected[second] = expected.get(second, 0) + meta["validation_codes"].count("VALID")
+    got = {s["second"]: s["transactions"] for s in activity["ledger"]["per_second"]}
+    assert {s: n for s, n in got.items() if n} == expected and sum(expected.values()) >= 4
+    covered = len(got)  # the network is younger than 300 s: the window starts at 0
+    assert covered == until // 1000 + 1 and activity["ledger"]["seconds"] == covered
+    assert activity["ledger"]["tx_per_s"] == sum(expected.values()) / covered
+    sent = sum(s["messages"] for s in activity["gateway_sessions"]["per_second"])
+    assert sent > 0 and activity["down"] == {} and activity["byzantine"] == {}
+    for bad in ("0", "301", "abc", "-1"):
+        response = raw(gateway, USER, "GET", f"/api/network/activity?seconds={bad}", b"")
+        assert_json_error(response, 400, "seconds must be")
+
+
 def test_committed_transaction_and_its_block_are_readable(gateway: HttpGateway) -> None:
     prepared = gateway.request(
         USER, "POST", "/api/devices", {"os": "ubuntu-22.04", "groups": ["lab", "web"]}

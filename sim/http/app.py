@@ -247,6 +247,13 @@ async def get_network(request: Request, member: Member, service: NetworkService)
     return await run_in_threadpool(service.nodes)
 
 
+async def get_activity(request: Request, member: Member, service: NetworkService) -> Any:
+    text = request.query_params.get("seconds", "60")
+    if not text.isdigit() or len(text) > 6:
+        raise ApiError(400, f"seconds must be a positive integer, got {text!r}")
+    return await run_in_threadpool(service.activity_figures, int(text))
+
+
 # ---------------------------------------------------------------------- app
 
 
@@ -309,6 +316,7 @@ def create_app(service: NetworkService) -> Starlette:
         Route("/api/files/{sha256}", api(get_file)),
         Route("/api/blocks/{number}", api(get_block)),
         Route("/api/network", api(get_network)),
+        Route("/api/network/activity", api(get_activity)),
     ]
     app = Starlette(
         routes=routes,

@@ -41,6 +41,12 @@ OPERATIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("post", "/api/files", "Place a file on the peers (application/octet-stream)", "File"),
     ("get", "/api/files/{sha256}", "Stream a file from any peer, SHA-256 and size checked", None),
     ("get", "/api/blocks/{number}", "A block: header, data, metadata", None),
+    (
+        "get",
+        "/api/network/activity",
+        "Per-second throughput and message rate, view changes and faults (docs/gateway.md)",
+        None,
+    ),
     ("get", "/api/network", "Each node's view, height, head and role", None),
 )
 
@@ -108,6 +114,9 @@ def _operation(method: str, path: str, summary: str, body: str | None) -> dict[s
     ]
     if path.endswith(("/metadata", "/history", "/proof")):
         params.append({"name": "version", "in": "query", "required": False, "schema": _string()})
+    if path == "/api/network/activity":
+        window = _string("the window in seconds of the network's clock (1-300, default 60)")
+        params.append({"name": "seconds", "in": "query", "required": False, "schema": window})
     if path.endswith("/proof"):
         tx = _string("a committed metadata transaction (default: the caller's latest)")
         params.append({"name": "tx_id", "in": "query", "required": False, "schema": tx})

@@ -32,7 +32,7 @@ from typing import Any
 from chaincode.endorser import Endorser
 from chaincode.shim import ContractError, Creator
 from chaincode.simulation import SimulationStub
-from ledger.block import ValidationCode, code_name
+from ledger.block import Block, ValidationCode, code_name
 from ledger.codec import encode
 from ledger.peer import PeerLedger
 from ledger.transaction import (
@@ -63,6 +63,7 @@ from sim.fabric.sdk import (
     transaction_payload,
 )
 from sim.fabric.simnet import GAP_MS, SimGateway, is_sim_network
+from sim.http.activity import MAX_SECONDS, SECOND_MS, ActivityLog, ledger_figures, session_figures
 from sim.http.errors import ApiError
 from sim.http.identities import Member, load_members
 from sim.http.signing import (
@@ -110,14 +111,20 @@ class NetworkService:
         self.nonces = NonceBook()
         self.pending: dict[str, Pending] = {}
         self._book = threading.Lock()  # guards ``pending``: steps run on worker threads
+        self.activity = ActivityLog(0)
         with self._network() as gateway:
             self.members = load_members(self.root / "crypto", gateway.config.msps)
             self.replicas = gateway.cfg.replicas
+        self.activity.replicas = self.replicas
 
     @contextmanager
     def _network(self) -> Iterator[SimGateway]:
         with self.lock, SimGateway.open(self.root) as gateway:
-            yield gateway
+            gateway.record_traces = True  # for the network view (sim.http.activity)
+            try:
+                yield gateway
+            finally:  # a refused session still ran: its messages and view changes count
+                self.activity.record(gateway.sessions)
 
     # ------------------------------------------------------------------ who is calling
 
@@ -421,6 +428,44 @@ class NetworkService:
             except ProofRejected as exc:
                 raise ApiError(409, f"transaction {tx_id[:12]} proves no release: {exc}") from None
         return proof
+
+    def activity_figures(self, seconds: int) -> dict[str, Any]:
+        """Throughput, message rate, view changes and faults over the last ``seconds``.
+
+        Each figure says where it comes from (:mod:`sim.http.activity`): the
+        ledger, the sessions this gateway ran, or the network's configuration.
+        """
+        if not 1 <= seconds <= MAX_SECONDS:
+            raise ApiError(400, f"seconds must be 1 to {MAX_SECONDS}, got {seconds}")
+        with self._network() as gateway, ExitStack() as stack:
+            until = gateway.cfg.clock_ms
+            since = max(0, until - seconds * SECOND_MS + 1)
+            _peer, ledger = next(self._ledgers(gateway, stack))
+            blocks: list[Block] = []
+            for number in range(ledger.height - 1, -1, -1):
+                blocks.append(ledger.block(number))
+                if blocks[-1].metadata.timestamp_ms < since:
+                    break  # one block before the window: did the first one change view?
+            byzantine = dict(gateway.cfg.byzantine)
+        blocks.reverse()
+        summaries = self.activity.snapshot()
+        # Down only as observed: a replica configured ``silent`` is reported as Byzantine
+        # (``byzantine``) until a session shows it sending nothing.
+        down: dict[str, str] = {}
+        if summaries:
+            latest = summaries[-1]
+            for replica in latest.silent:
+                down[str(replica)] = f"sent nothing during the last session ({latest.function})"
+        return {
+            "clock": "the simulated network's virtual milliseconds",
+            "since_ms": since,
+            "until_ms": until,
+            "window_s": seconds,
+            "ledger": ledger_figures(blocks, since, until),
+            "gateway_sessions": session_figures(summaries, since, until),
+            "down": down,
+            "byzantine": byzantine,
+        }
 
     def nodes(self) -> dict[str, Any]:
         with self._network() as gateway, ExitStack() as stack:

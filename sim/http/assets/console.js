@@ -157,13 +157,67 @@ async function register() {
   say(`register: ${done.validation_code}`);
 }
 
+// The activity strip: bars for committed transactions per second (from block times),
+// a line for messages per second (from the sessions this gateway ran), and a mark per event.
+const MARK = { view_change: "#1f5fbf", fault: "#c07400", down: "#c0261b" };
+function drawStrip(activity) {
+  const canvas = $("#rate-strip");
+  const g = canvas.getContext("2d");
+  const txs = activity.ledger.per_second, msgs = activity.gateway_sessions.per_second;
+  const w = canvas.width, h = canvas.height, step = w / Math.max(txs.length, 1);
+  const first = txs.length ? txs[0].second : 0;
+  g.clearRect(0, 0, w, h);
+  const txMax = Math.max(1, ...txs.map((s) => s.transactions));
+  g.fillStyle = "#2f6fb3";
+  txs.forEach((s, i) => {
+    const bar = (h - 12) * s.transactions / txMax;
+    g.fillRect(i * step + 1, h - bar, Math.max(step - 2, 1), bar);
+  });
+  const msgMax = Math.max(1, ...msgs.map((s) => s.messages));
+  g.strokeStyle = "#6b7785";
+  g.beginPath();
+  msgs.forEach((s, i) => {
+    const x = i * step + step / 2, y = h - 2 - (h - 14) * s.messages / msgMax;
+    if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+  });
+  g.stroke();
+  for (const e of events(activity)) {
+    g.fillStyle = MARK[e.kind] || "#000";
+    g.fillRect((e.t_ms / 1000 - first) * step, 0, 2, h);
+  }
+  g.fillStyle = "#1d232a";
+  g.font = "11px sans-serif";
+  g.fillText(`max ${txMax} tx/s, ${msgMax} msg/s`, 4, 11);
+}
+
+function events(activity) {
+  return [...activity.ledger.events, ...activity.gateway_sessions.events].sort((a, b) => a.t_ms - b.t_ms);
+}
+
+async function activityView() {
+  const seconds = Math.min(300, Math.max(1, parseInt($("#window-s").value, 10) || 60));
+  const activity = await Signer.json("GET", `/api/network/activity?seconds=${seconds}`);
+  const committed = activity.ledger.per_second.reduce((sum, s) => sum + s.transactions, 0);
+  $("#throughput").textContent = `${activity.ledger.tx_per_s.toFixed(2)} committed transactions/s ` +
+    `(${committed} in the last ${activity.ledger.seconds} s, up to ${activity.until_ms} ms); ` +
+    `${activity.gateway_sessions.sessions} sessions run by this gateway`;
+  drawStrip(activity);
+  fill("#events", events(activity).reverse().map((e) => row([
+    e.t_ms, e.kind.replace("_", " "), e.replica, e.view, e.detail, e.source,
+  ], e.kind)));
+  return activity;
+}
+
 let shownHeight = 0;
 async function networkView() {
   const net = await Signer.json("GET", "/api/network");
-  fill("#nodes", net.nodes.map((n) => row([
-    n.replica, n.peer, n.up ? (n.byzantine ? `up (${n.byzantine})` : "up") : "DOWN", n.role, n.view,
-    n.height, n.head ? n.head.slice(0, 16) : "",
-  ], n.up ? "" : "down")));
+  const down = (await activityView()).down;
+  fill("#nodes", net.nodes.map((n) => {
+    const state = !n.up ? "DOWN" : down[n.replica] ? `DOWN (${down[n.replica]})`
+      : n.byzantine ? `up (${n.byzantine})` : "up";
+    return row([n.replica, n.peer, state, n.role, n.view, n.height, n.head ? n.head.slice(0, 16) : ""],
+      n.up && !down[n.replica] ? "" : "down");
+  }));
   const height = Math.max(...net.nodes.map((n) => n.height || 0));
   const first = Math.max(shownHeight, height - 10, 1);
   for (let number = first; number < height; number++) {
