@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from sim.fabric.patchclient import PatchClient
 from sim.fabric.simnet import init_sim_network
@@ -31,10 +34,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(tmp: Path) -> Iterator[tuple[str, Path]]:
+def running_gateway(
+    tmp: Path, byzantine: dict[int, str] | None = None
+) -> Iterator[tuple[str, Path]]:
     """(base URL, the callers' crypto tree) of a gateway started for the test."""
     network = tmp / "net"
-    init_sim_network(network, seed=7)
+    init_sim_network(network, seed=7, byzantine=byzantine)
     keys = tmp / "callers-crypto"
     shutil.copytree(network / "crypto", keys)
     for keystore in (network / "crypto").glob("peerOrganizations/*/users/*/msp/keystore"):
@@ -67,3 +72,17 @@ def running_gateway(tmp: Path) -> Iterator[tuple[str, Path]]:
 def patch_client(gateway: HttpGateway) -> PatchClient:
     """A patch client over HTTP that trusts the callers' own CA certificates and CRLs."""
     return PatchClient(gateway, Trust.load(gateway.crypto_dir).msps)
+
+
+@contextmanager
+def headless_chromium() -> Iterator[WebDriver]:
+    """Debian's Chromium driven through its chromedriver: nothing is downloaded."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

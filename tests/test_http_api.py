@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,74 @@ def test_exam3_history_and_compliance(gateway: HttpGateway) -> None:
     assert [(r["user_id"], r["status"]) for r in rows] == [
         ("Org1/User1@org1.example.com", "installed")
     ]
+
+
+def test_release_proof_over_http_verifies_offline_with_only_cas_and_crls(
+    gateway: HttpGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``patch proof --gateway`` signs metadata here; verify-proof needs only msp/ dirs."""
+    from sim.cli.main import main
+
+    callers = Path(gateway.crypto_dir)
+    network = tmp_path / "mine"
+    network.mkdir()
+    (network / "crypto").symlink_to(callers)
+    proof_file = tmp_path / "proof.json"
+    common = ["--network", str(network), "--gateway", gateway.url, "--as", USER]
+    assert main(["patch", "proof", "hotfix", *common, "--out", str(proof_file)]) == 0
+    device = tmp_path / "device" / "peerOrganizations"
+    for org in (callers / "peerOrganizations").iterdir():
+        shutil.copytree(org / "msp", device / org.name / "msp")
+    assert not list(device.rglob("keystore")) and not list(device.rglob("*_sk"))
+    capsys.readouterr()
+    verify = ["patch", "verify-proof", str(proof_file), "--msp", str(device), "--json"]
+    assert main(verify) == 0
+    proven = json.loads(capsys.readouterr().out)
+    assert (proven["name"], proven["version"]) == ("hotfix", "1.0")
+    # Without tx_id the route proves the caller's latest metadata call: the same bytes.
+    latest = raw(gateway, USER, "GET", "/api/patches/hotfix/proof", b"")
+    assert latest.status_code == 200 and latest.content == proof_file.read_bytes()
+    # A changed release inside the file no longer verifies.
+    edited = json.loads(proof_file.read_text())
+    edited["release"]["manifest"]["file"]["sha256"] = "0" * 64
+    proof_file.write_text(json.dumps(edited))
+    assert main(verify) == 1
+
+
+def test_proof_needs_the_callers_own_committed_metadata_call(gateway: HttpGateway) -> None:
+    assert_json_error(
+        raw(gateway, ADMIN2, "GET", "/api/patches/hotfix/proof", b""),
+        404,
+        "no committed metadata transaction",
+    )
+    registered = gateway.sign_and_send(
+        USER,
+        gateway.request(USER, "POST", "/api/devices", {"os": "ubuntu-22.04", "groups": ["lab"]}),
+    )
+    target = f"/api/patches/hotfix/proof?tx_id={registered['tx_id']}"
+    assert_json_error(raw(gateway, USER, "GET", target, b""), 409, "not a metadata call")
+
+
+def test_activity_counts_what_the_blocks_hold(gateway: HttpGateway) -> None:
+    """Throughput per second agrees with the blocks' own times and codes, read one by one."""
+    activity = gateway.request(USER, "GET", "/api/network/activity?seconds=300")
+    since, until = activity["since_ms"], activity["until_ms"]
+    expected: dict[int, int] = {}
+    for number in range(1, height(gateway)):
+        meta = gateway.request(USER, "GET", f"/api/blocks/{number}")["metadata"]
+        if since <= meta["timestamp_ms"] <= until:
+            second = meta["timestamp_ms"] // 1000
+            expected[second] = expected.get(second, 0) + meta["validation_codes"].count("VALID")
+    got = {s["second"]: s["transactions"] for s in activity["ledger"]["per_second"]}
+    assert {s: n for s, n in got.items() if n} == expected and sum(expected.values()) >= 4
+    covered = len(got)  # the network is younger than 300 s: the window starts at 0
+    assert covered == until // 1000 + 1 and activity["ledger"]["seconds"] == covered
+    assert activity["ledger"]["tx_per_s"] == sum(expected.values()) / covered
+    sent = sum(s["messages"] for s in activity["gateway_sessions"]["per_second"])
+    assert sent > 0 and activity["down"] == {} and activity["byzantine"] == {}
+    for bad in ("0", "301", "abc", "-1"):
+        response = raw(gateway, USER, "GET", f"/api/network/activity?seconds={bad}", b"")
+        assert_json_error(response, 400, "seconds must be")
 
 
 def test_committed_transaction_and_its_block_are_readable(gateway: HttpGateway) -> None:

@@ -33,6 +33,7 @@ from sim.fabric.proof import (
     MIN_REPLICAS,
     ProofRejected,
     check_fresh,
+    proof_text,
     verify_proof,
 )
 from sim.fabric.tables import catalog_table, compliance_table, history_table
@@ -283,7 +284,7 @@ def _perform(client: PatchClient, args: argparse.Namespace) -> tuple[dict[str, A
         writer = _writer(args.out)
         assert writer is not None
         proof = client.proof(user, args.name, args.version)
-        writer((json.dumps(proof, sort_keys=True, indent=1) + "\n").encode())
+        writer(proof_text(proof).encode())
         manifest = proof["release"]["manifest"]
         return {"out": str(args.out), "release": proof["release"]}, (
             f"proof of {manifest['name']} {manifest['version']} written to {args.out}"

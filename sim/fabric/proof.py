@@ -59,6 +59,7 @@ __all__ = [
     "Proven",
     "check_fresh",
     "make_proof",
+    "proof_text",
     "verify_proof",
 ]
 
@@ -129,6 +130,11 @@ def make_proof(
             for replica, who in sorted(signers.items())
         },
     }
+
+
+def proof_text(proof: Mapping[str, Any]) -> str:
+    """A proof file's text: the same bytes whether the CLI or the HTTP gateway writes it."""
+    return json.dumps(proof, sort_keys=True, indent=1) + "\n"
 
 
 def verify_proof(

@@ -440,7 +440,10 @@ class SimGateway:
     def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]:
         """Submit ``metadata`` as a transaction; the proof of the block that committed it."""
         self.submit(user, "metadata", (name, version) if version else (name,))
-        tx_id = self.sessions[-1].tx_id
+        return self.proof_of(self.sessions[-1].tx_id, name, version)
+
+    def proof_of(self, tx_id: str, name: str, version: str = "") -> dict[str, Any]:
+        """The proof of an already committed ``metadata`` transaction (a caller signed it)."""
         block, index = self._committed(tx_id)
         signers = {}
         for raw in block.metadata.certificate:

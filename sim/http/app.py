@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from chaincode.patchset.manifest import canonical_json
+from sim.fabric.proof import proof_text
 from sim.http.errors import ApiError
 from sim.http.identities import Member
 from sim.http.openapi import openapi_document
@@ -223,6 +224,14 @@ async def get_file(request: Request, member: Member, service: NetworkService) ->
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
+async def get_proof(request: Request, member: Member, service: NetworkService) -> Any:
+    """The proof file's exact text (``ledgersim patch proof --out`` writes the same bytes)."""
+    name, version = _path(request, "name"), request.query_params.get("version", "")
+    tx_id = request.query_params.get("tx_id", "")
+    proof = await run_in_threadpool(service.proof, member, name, version, tx_id)
+    return Response(proof_text(proof), media_type="application/json")
+
+
 async def get_tx(request: Request, member: Member, service: NetworkService) -> Any:
     return await run_in_threadpool(service.transaction, _path(request, "tx_id"))
 
@@ -236,6 +245,13 @@ async def get_block(request: Request, member: Member, service: NetworkService) -
 
 async def get_network(request: Request, member: Member, service: NetworkService) -> Any:
     return await run_in_threadpool(service.nodes)
+
+
+async def get_activity(request: Request, member: Member, service: NetworkService) -> Any:
+    text = request.query_params.get("seconds", "60")
+    if not text.isdigit() or len(text) > 6:
+        raise ApiError(400, f"seconds must be a positive integer, got {text!r}")
+    return await run_in_threadpool(service.activity_figures, int(text))
 
 
 # ---------------------------------------------------------------------- app
@@ -284,6 +300,7 @@ def create_app(service: NetworkService) -> Starlette:
         Route("/api/patches", api(_prepare("upload", _upload_args)), methods=["POST"]),
         Route("/api/patches/{name}/metadata", api(_query("metadata", "name"))),
         Route("/api/patches/{name}/history", api(_query("history", "name"))),
+        Route("/api/patches/{name}/proof", api(get_proof)),
         Route("/api/compliance", api(_query("compliance"))),
         Route(p + "/approve", api(_prepare("approve", _name_version)), methods=["POST"]),
         Route(p + "/withdraw", api(_prepare("withdraw", _withdraw_args)), methods=["POST"]),
@@ -299,6 +316,7 @@ def create_app(service: NetworkService) -> Starlette:
         Route("/api/files/{sha256}", api(get_file)),
         Route("/api/blocks/{number}", api(get_block)),
         Route("/api/network", api(get_network)),
+        Route("/api/network/activity", api(get_activity)),
     ]
     app = Starlette(
         routes=routes,

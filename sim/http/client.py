@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -152,6 +153,23 @@ class HttpGateway:
         endorse_at = f"/api/tx/{prepared['tx_id']}/endorse"
         endorsed = self.request(user, "POST", endorse_at, {"signature": signature})
         return json.dumps(endorsed["response"]).encode()
+
+    # ------------------------------------------------------------------ Prover protocol
+
+    def now_ms(self) -> int:
+        """The network's clock as the gateway reports it (a simulated network's virtual time)."""
+        return int(self.request(self._actor(), "GET", "/api/network")["clock_ms"])
+
+    def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]:
+        """Order ``metadata`` signed here, then fetch the proof of the block that committed it."""
+        args = [name, version] if version else [name]
+        prepared = self.request(user, "POST", "/api/tx", {"function": "metadata", "args": args})
+        tx_id = self.sign_and_send(user, prepared)["tx_id"]
+        query = urlencode({"version": version, "tx_id": tx_id})
+        proof: dict[str, Any] = self.request(
+            user, "GET", f"/api/patches/{quote(name, safe='')}/proof?{query}"
+        )
+        return proof
 
     def _actor(self) -> str:
         if self.acting is None:

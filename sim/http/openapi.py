@@ -18,6 +18,12 @@ OPERATIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("post", "/api/patches", "Prepare an upload (file first via POST /api/files)", "Upload"),
     ("get", "/api/patches/{name}/metadata", "Release metadata for the caller's device", None),
     ("get", "/api/patches/{name}/history", "Every change, download and report of a patch", None),
+    (
+        "get",
+        "/api/patches/{name}/proof",
+        "Offline proof of a release: the block holding the caller's committed metadata call",
+        None,
+    ),
     ("get", "/api/compliance", "Who still has to install what (administrators)", None),
     ("post", "/api/patches/{name}/{version}/approve", "Prepare an approval", None),
     ("post", "/api/patches/{name}/{version}/withdraw", "Prepare a withdrawal sign-off", "Reason"),
@@ -35,6 +41,12 @@ OPERATIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("post", "/api/files", "Place a file on the peers (application/octet-stream)", "File"),
     ("get", "/api/files/{sha256}", "Stream a file from any peer, SHA-256 and size checked", None),
     ("get", "/api/blocks/{number}", "A block: header, data, metadata", None),
+    (
+        "get",
+        "/api/network/activity",
+        "Per-second throughput and message rate, view changes and faults (docs/gateway.md)",
+        None,
+    ),
     ("get", "/api/network", "Each node's view, height, head and role", None),
 )
 
@@ -100,8 +112,14 @@ def _operation(method: str, path: str, summary: str, body: str | None) -> dict[s
         for part in path.split("/")
         if part.startswith("{")
     ]
-    if path.endswith(("/metadata", "/history")):
+    if path.endswith(("/metadata", "/history", "/proof")):
         params.append({"name": "version", "in": "query", "required": False, "schema": _string()})
+    if path == "/api/network/activity":
+        window = _string("the window in seconds of the network's clock (1-300, default 60)")
+        params.append({"name": "seconds", "in": "query", "required": False, "schema": window})
+    if path.endswith("/proof"):
+        tx = _string("a committed metadata transaction (default: the caller's latest)")
+        params.append({"name": "tx_id", "in": "query", "required": False, "schema": tx})
     if path == "/api/files/{sha256}":
         params.append({"name": "size", "in": "query", "required": True, "schema": _string()})
     operation: dict[str, Any] = {

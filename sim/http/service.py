@@ -32,7 +32,7 @@ from typing import Any
 from chaincode.endorser import Endorser
 from chaincode.shim import ContractError, Creator
 from chaincode.simulation import SimulationStub
-from ledger.block import code_name
+from ledger.block import Block, ValidationCode, code_name
 from ledger.codec import encode
 from ledger.peer import PeerLedger
 from ledger.transaction import (
@@ -53,6 +53,7 @@ from sim.errors import InputError
 from sim.fabric.app import open_ledger_dir, unwrap_request
 from sim.fabric.distribution import DownloadFailed, FileRef
 from sim.fabric.gateway import CHAINCODE, Refused
+from sim.fabric.proof import ProofRejected
 from sim.fabric.sdk import (
     DEFAULT_CHANNEL,
     EndorsementFailed,
@@ -62,6 +63,7 @@ from sim.fabric.sdk import (
     transaction_payload,
 )
 from sim.fabric.simnet import GAP_MS, SimGateway, is_sim_network
+from sim.http.activity import MAX_SECONDS, SECOND_MS, ActivityLog, ledger_figures, session_figures
 from sim.http.errors import ApiError
 from sim.http.identities import Member, load_members
 from sim.http.signing import (
@@ -75,7 +77,8 @@ from sim.http.signing import (
 PENDING_TTL_S = 600.0
 """A prepared transaction not submitted within this many seconds is forgotten."""
 MAX_PENDING = 1_000
-WRITES = ("upload", "approve", "withdraw", "register", "download", "report", "reassign")
+WRITES = ("upload", "approve", "withdraw", "register", "download", "report", "reassign", "metadata")
+"""Writes the gateway prepares; ``metadata`` is ordered only to be proven (a release proof)."""
 READS = ("catalog", "metadata", "history", "compliance")
 
 
@@ -108,14 +111,20 @@ class NetworkService:
         self.nonces = NonceBook()
         self.pending: dict[str, Pending] = {}
         self._book = threading.Lock()  # guards ``pending``: steps run on worker threads
+        self.activity = ActivityLog(0)
         with self._network() as gateway:
             self.members = load_members(self.root / "crypto", gateway.config.msps)
             self.replicas = gateway.cfg.replicas
+        self.activity.replicas = self.replicas
 
     @contextmanager
     def _network(self) -> Iterator[SimGateway]:
         with self.lock, SimGateway.open(self.root) as gateway:
-            yield gateway
+            gateway.record_traces = True  # for the network view (sim.http.activity)
+            try:
+                yield gateway
+            finally:  # a refused session still ran: its messages and view changes count
+                self.activity.record(gateway.sessions)
 
     # ------------------------------------------------------------------ who is calling
 
@@ -390,6 +399,74 @@ class NetworkService:
             "validation_code": code_name(status.code),
         }
 
+    def proof(self, member: Member, name: str, version: str, tx_id: str = "") -> dict[str, Any]:
+        """The release proof of a ``metadata`` transaction ``member`` signed and had committed.
+
+        The gateway cannot submit one itself (it would have to sign as the
+        caller), so the caller orders ``metadata`` through the write flow first;
+        without ``tx_id`` the proof is of its latest VALID one asking exactly this.
+        """
+        asked = (name, version) if version else (name,)
+        with self._network() as gateway, ExitStack() as stack:
+            _peer, ledger = next(self._ledgers(gateway, stack))
+            if tx_id and _metadata_args(ledger, tx_id) != asked:
+                raise ApiError(
+                    409, f"transaction {tx_id[:12]} is not a metadata call for {' '.join(asked)}"
+                )
+            tx_id = tx_id or _latest_metadata(ledger, member, asked) or ""
+            if not tx_id:
+                wanted = " ".join(asked)
+                raise ApiError(
+                    404,
+                    f"{member.name} has no committed metadata transaction for {wanted}: "
+                    "order one first (POST /api/tx {function: metadata}, endorse, submit)",
+                )
+            try:
+                proof = gateway.proof_of(tx_id, name, version)
+            except Refused as exc:
+                raise ApiError(404, str(exc)) from None
+            except ProofRejected as exc:
+                raise ApiError(409, f"transaction {tx_id[:12]} proves no release: {exc}") from None
+        return proof
+
+    def activity_figures(self, seconds: int) -> dict[str, Any]:
+        """Throughput, message rate, view changes and faults over the last ``seconds``.
+
+        Each figure says where it comes from (:mod:`sim.http.activity`): the
+        ledger, the sessions this gateway ran, or the network's configuration.
+        """
+        if not 1 <= seconds <= MAX_SECONDS:
+            raise ApiError(400, f"seconds must be 1 to {MAX_SECONDS}, got {seconds}")
+        with self._network() as gateway, ExitStack() as stack:
+            until = gateway.cfg.clock_ms
+            since = max(0, until - seconds * SECOND_MS + 1)
+            _peer, ledger = next(self._ledgers(gateway, stack))
+            blocks: list[Block] = []
+            for number in range(ledger.height - 1, -1, -1):
+                blocks.append(ledger.block(number))
+                if blocks[-1].metadata.timestamp_ms < since:
+                    break  # one block before the window: did the first one change view?
+            byzantine = dict(gateway.cfg.byzantine)
+        blocks.reverse()
+        summaries = self.activity.snapshot()
+        # Down only as observed: a replica configured ``silent`` is reported as Byzantine
+        # (``byzantine``) until a session shows it sending nothing.
+        down: dict[str, str] = {}
+        if summaries:
+            latest = summaries[-1]
+            for replica in latest.silent:
+                down[str(replica)] = f"sent nothing during the last session ({latest.function})"
+        return {
+            "clock": "the simulated network's virtual milliseconds",
+            "since_ms": since,
+            "until_ms": until,
+            "window_s": seconds,
+            "ledger": ledger_figures(blocks, since, until),
+            "gateway_sessions": session_figures(summaries, since, until),
+            "down": down,
+            "byzantine": byzantine,
+        }
+
     def nodes(self) -> dict[str, Any]:
         with self._network() as gateway, ExitStack() as stack:
             view = gateway.cfg.client_view
@@ -416,6 +493,37 @@ class NetworkService:
                 "commands": gateway.cfg.commands,
                 "nodes": rows,
             }
+
+
+def _metadata_args(ledger: PeerLedger, tx_id: str) -> tuple[str, ...] | None:
+    """The arguments of committed transaction ``tx_id`` if it is a ``metadata`` call."""
+    where = ledger.tx_location(tx_id)
+    if where is None:
+        return None
+    _code, _envelope, payload = parse_item(ledger.block(where.block).data[where.tx], unwrap_request)
+    if payload is None or payload.header.function != "metadata":
+        return None
+    return tuple(payload.header.args)
+
+
+def _latest_metadata(ledger: PeerLedger, member: Member, asked: tuple[str, ...]) -> str | None:
+    """The id of ``member``'s latest VALID ``metadata`` transaction with exactly ``asked``."""
+    for number in range(ledger.height - 1, -1, -1):
+        block = ledger.block(number)
+        for index in range(len(block.data) - 1, -1, -1):
+            if block.metadata.validation_codes[index] != ValidationCode.VALID:
+                continue
+            _code, _envelope, payload = parse_item(block.data[index], unwrap_request)
+            if payload is None:
+                continue
+            header = payload.header
+            if (
+                header.function == "metadata"
+                and tuple(header.args) == asked
+                and header.creator.cert_pem == member.identity.cert_pem
+            ):
+                return header.tx_id
+    return None
 
 
 def _describe_item(item: bytes) -> dict[str, Any]:

@@ -108,6 +108,28 @@ async function download(p) {
   $("#message").append(" ", link);
 }
 
+// The gateway cannot order the metadata call for us (it would have to sign as us): we sign
+// it here, then ask for the proof of the block that committed it, to save as a file that
+// `ledgersim patch verify-proof FILE --msp DIR` checks offline.
+async function proof(p) {
+  say(`proof of ${p.name} ${p.version}: signing the metadata call in the browser…`);
+  const prepared = await Signer.json("POST", "/api/tx", { function: "metadata", args: [p.name, p.version] });
+  const done = await Signer.write(prepared);
+  const target = `/api/patches/${enc(p.name)}/proof?version=${enc(p.version)}&tx_id=${enc(done.tx_id)}`;
+  const response = await Signer.request("GET", target);
+  if (!response.ok) throw new Error((await response.json()).error);
+  const body = await response.text();
+  const block = JSON.parse(body);
+  say(`proof of ${p.name} ${p.version}: metadata call ${done.validation_code} (tx ${done.tx_id.slice(0, 12)}), ` +
+    `${Object.keys(block.commit_signers).length} commit signers`);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([body], { type: "application/json" }));
+  link.download = `${p.name}-${p.version}.proof.json`;
+  link.id = "proof-link";
+  link.textContent = `save ${link.download}`;
+  $("#message").append(" ", link);
+}
+
 async function report(p) {
   const prepared = await Signer.json("POST", `/api/patches/${enc(p.name)}/${enc(p.version)}/report`,
     { outcome: "installed", rebooted: false });
@@ -120,7 +142,8 @@ async function deviceView() {
   fill("#catalog", patches.map((p) => {
     const actions = document.createElement("span");
     if (p.status === "released") {
-      actions.append(button("Download", () => download(p)), " ", button("Report installed", () => report(p)));
+      actions.append(button("Download", () => download(p)), " ", button("Download proof", () => proof(p)),
+        " ", button("Report installed", () => report(p)));
     }
     const status = Object.assign(document.createElement("span"), { className: p.status, textContent: p.status });
     return row([p.name, p.version, status, `${p.policy.install}, ${p.policy.reboot}`, actions]);
@@ -134,13 +157,67 @@ async function register() {
   say(`register: ${done.validation_code}`);
 }
 
+// The activity strip: bars for committed transactions per second (from block times),
+// a line for messages per second (from the sessions this gateway ran), and a mark per event.
+const MARK = { view_change: "#1f5fbf", fault: "#c07400", down: "#c0261b" };
+function drawStrip(activity) {
+  const canvas = $("#rate-strip");
+  const g = canvas.getContext("2d");
+  const txs = activity.ledger.per_second, msgs = activity.gateway_sessions.per_second;
+  const w = canvas.width, h = canvas.height, step = w / Math.max(txs.length, 1);
+  const first = txs.length ? txs[0].second : 0;
+  g.clearRect(0, 0, w, h);
+  const txMax = Math.max(1, ...txs.map((s) => s.transactions));
+  g.fillStyle = "#2f6fb3";
+  txs.forEach((s, i) => {
+    const bar = (h - 12) * s.transactions / txMax;
+    g.fillRect(i * step + 1, h - bar, Math.max(step - 2, 1), bar);
+  });
+  const msgMax = Math.max(1, ...msgs.map((s) => s.messages));
+  g.strokeStyle = "#6b7785";
+  g.beginPath();
+  msgs.forEach((s, i) => {
+    const x = i * step + step / 2, y = h - 2 - (h - 14) * s.messages / msgMax;
+    if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+  });
+  g.stroke();
+  for (const e of events(activity)) {
+    g.fillStyle = MARK[e.kind] || "#000";
+    g.fillRect((e.t_ms / 1000 - first) * step, 0, 2, h);
+  }
+  g.fillStyle = "#1d232a";
+  g.font = "11px sans-serif";
+  g.fillText(`max ${txMax} tx/s, ${msgMax} msg/s`, 4, 11);
+}
+
+function events(activity) {
+  return [...activity.ledger.events, ...activity.gateway_sessions.events].sort((a, b) => a.t_ms - b.t_ms);
+}
+
+async function activityView() {
+  const seconds = Math.min(300, Math.max(1, parseInt($("#window-s").value, 10) || 60));
+  const activity = await Signer.json("GET", `/api/network/activity?seconds=${seconds}`);
+  const committed = activity.ledger.per_second.reduce((sum, s) => sum + s.transactions, 0);
+  $("#throughput").textContent = `${activity.ledger.tx_per_s.toFixed(2)} committed transactions/s ` +
+    `(${committed} in the last ${activity.ledger.seconds} s, up to ${activity.until_ms} ms); ` +
+    `${activity.gateway_sessions.sessions} sessions run by this gateway`;
+  drawStrip(activity);
+  fill("#events", events(activity).reverse().map((e) => row([
+    e.t_ms, e.kind.replace("_", " "), e.replica, e.view, e.detail, e.source,
+  ], e.kind)));
+  return activity;
+}
+
 let shownHeight = 0;
 async function networkView() {
   const net = await Signer.json("GET", "/api/network");
-  fill("#nodes", net.nodes.map((n) => row([
-    n.replica, n.peer, n.up ? (n.byzantine ? `up (${n.byzantine})` : "up") : "DOWN", n.role, n.view,
-    n.height, n.head ? n.head.slice(0, 16) : "",
-  ], n.up ? "" : "down")));
+  const down = (await activityView()).down;
+  fill("#nodes", net.nodes.map((n) => {
+    const state = !n.up ? "DOWN" : down[n.replica] ? `DOWN (${down[n.replica]})`
+      : n.byzantine ? `up (${n.byzantine})` : "up";
+    return row([n.replica, n.peer, state, n.role, n.view, n.height, n.head ? n.head.slice(0, 16) : ""],
+      n.up && !down[n.replica] ? "" : "down");
+  }));
   const height = Math.max(...net.nodes.map((n) => n.height || 0));
   const first = Math.max(shownHeight, height - 10, 1);
   for (let number = first; number < height; number++) {
