@@ -65,7 +65,7 @@ class ReplicaState:
         self.f = config.f
         self._view = 0
         self._in_view_change = False
-        # Stable checkpoint: low watermark h, its digest and its 2f+1 proof (OSDI'99 4.3).
+        # Stable checkpoint: low watermark h, its digest and its quorum proof (OSDI'99 4.3).
         self._h = 0
         self._stable_digest = GENESIS_HASH
         self._stable_proof: tuple[Checkpoint, ...] = ()
