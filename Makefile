@@ -38,7 +38,8 @@ clean:
 
 # Mutation testing (slow, not in CI): `make mutation PKG=pbft` runs mutmut over the profile
 # [tool.ledgersim.mutation.pbft] in pyproject.toml and writes docs/mutation/pbft.md;
-# MUTATE='pbft.rules.*' narrows the run to mutant names matching those globs.
+# MUTATE='pbft.rules.*' narrows the run to mutant names matching those globs; KEEP=1 keeps
+# the last run's results and test map (re-run only the survivors after adding tests).
 PKG    ?= pbft
 MUTATE ?=
 MUTATION_STAMP := $(VENV)/.installed-mutation
@@ -48,4 +49,4 @@ $(MUTATION_STAMP): $(STAMP)
 	touch $(MUTATION_STAMP)
 
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python scripts/mutation.py run $(PKG) $(if $(MUTATE),--only $(MUTATE))
+	$(BIN)/python scripts/mutation.py run $(PKG) $(if $(MUTATE),--only $(MUTATE)) $(if $(KEEP),--keep)

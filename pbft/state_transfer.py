@@ -70,9 +70,6 @@ class StateTransfer(ReplicaRules):
             return
         seq, digest = proven
         for batch in chunk.batches:
-            slot = self._log.get(batch.seq)
-            if slot is not None:
-                slot.executed = True
             self._apply(batch, reply=False)
         self._fetch_deadline = None
         self.stats["state-transfer"] += 1

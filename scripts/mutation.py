@@ -308,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             where = prepare_scratch(profile, fresh=not args.keep)
             mutmut(where, "run", *globs)
+            if args.keep:
+                # A re-run of some mutants updates the last full run: report all of it.
+                globs = profile.targets
+                command = f"make mutation PKG={profile.name}, then {command} KEEP=1"
         else:
             where = SCRATCH / profile.name
         print(f"wrote {write_report(profile, where, globs, command).relative_to(ROOT)}")

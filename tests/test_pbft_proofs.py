@@ -188,6 +188,16 @@ def test_partial_state_chunk_is_taken_and_a_stale_one_refused_tocs02_6_2() -> No
     assert lagger.last_executed == 4 and lagger.stable_checkpoint == 4
     offer(c, lagger, proof, real)
     assert lagger.stats["drop.stale-state"] == 2
+    offer(c, lagger, proof, ())  # the proven checkpoint is where we are: nothing to take
+    assert lagger.stats["drop.stale-state"] == 3
+
+
+def test_state_chunk_nobody_asked_for_is_ignored() -> None:
+    c, proof, real = behind()
+    lagger = fresh(c, 3)
+    chunk = signed(c.keyring, 0, StateChunk(proof, real, 0, b""))
+    lagger.step(Deliver(0, 0, encode(chunk)))
+    assert lagger.stats["drop.unsolicited-state"] == 1 and lagger.last_executed == 0
 
 
 # --------------------------------------------------------- prepared certificates
