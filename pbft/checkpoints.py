@@ -75,7 +75,6 @@ class Checkpointing(ReplicaRules):
         if mine is not None and mine.digest != digest:
             self.stats["checkpoint-mismatch"] += 1
         self._h = seq
-        self._stable_digest = digest
         self._stable_proof = proof
         for s in [s for s in self._log if s <= seq]:
             del self._log[s]

@@ -21,16 +21,18 @@ from test_pbft_harness import Cluster
 from test_pbft_replica import CLIENT, request, signed
 
 from ledger.codec import encode
-from pbft.api import Deliver
+from pbft.api import Deliver, Output
 from pbft.memapp import MemoryApplication
 from pbft.messages import (
     Checkpoint,
     Commit,
     CommittedBatch,
+    FetchState,
     NewView,
     Prepare,
     PreparedProof,
     PrePrepare,
+    Reply,
     StateChunk,
     ViewChange,
     batch_digest,
@@ -69,6 +71,7 @@ def forgeries(
     last = votes[-1]
     cases = {
         "one short": votes[:-1],
+        "a single vote": votes[:1],
         "duplicated signer": (*votes[:-1], votes[0]),
         "unsigned vote": (*votes[:-1], replace(last, signature=BAD_SIGNATURE)),
         "signer out of range": (*votes[:-1], resign(c, last, replica=c.n)),
@@ -142,10 +145,14 @@ def behind() -> tuple[Cluster, tuple[Checkpoint, ...], tuple[CommittedBatch, ...
     return c, proof, tuple(c.apps[0].batches[:4])
 
 
-def offer(c: Cluster, lagger: Replica, proof: Any, batches: tuple[CommittedBatch, ...]) -> None:
+def offer(c: Cluster, lagger: Replica, proof: Any, batches: tuple[CommittedBatch, ...]) -> Output:
     lagger._fetch_deadline = 10**9  # it asked for state
     chunk = signed(c.keyring, 0, StateChunk(proof, batches, 0, b""))
-    lagger.step(Deliver(0, 0, encode(chunk)))
+    return lagger.step(Deliver(0, 0, encode(chunk)))
+
+
+def sent(out: Output, kind: type) -> int:
+    return sum(isinstance(s.message, kind) for s in out.send)
 
 
 def short_certificate(batch: CommittedBatch) -> CommittedBatch:
@@ -173,8 +180,10 @@ def test_state_chunk_must_continue_our_log_reach_the_checkpoint_and_be_certified
     offer(c, lagger, proof, CHUNKS[case](real))
     assert lagger.stats["drop." + case.split("/")[0]] == 1
     assert lagger.last_executed == 0
-    offer(c, lagger, proof, real)
+    out = offer(c, lagger, proof, real)
     assert lagger.last_executed == 4 and lagger.stable_checkpoint == 4
+    assert lagger.stats["state-transfer"] == 1
+    assert sent(out, Reply) == 0  # the clients had their answers from those who executed
 
 
 def test_partial_state_chunk_is_taken_and_a_stale_one_refused_tocs02_6_2() -> None:
@@ -184,8 +193,9 @@ def test_partial_state_chunk_is_taken_and_a_stale_one_refused_tocs02_6_2() -> No
     assert lagger.last_executed == 2 and lagger.stable_checkpoint == 4  # it fetches on
     offer(c, lagger, proof, real[:2])
     assert lagger.stats["drop.stale-state"] == 1
-    offer(c, lagger, proof, real[2:])
+    out = offer(c, lagger, proof, real[2:])
     assert lagger.last_executed == 4 and lagger.stable_checkpoint == 4
+    assert sent(out, FetchState) == 0  # caught up with h: nothing more to fetch
     offer(c, lagger, proof, real)
     assert lagger.stats["drop.stale-state"] == 2
     offer(c, lagger, proof, ())  # the proven checkpoint is where we are: nothing to take
