@@ -467,3 +467,49 @@ def test_a_pre_prepare_from_a_backup_is_refused_osdi99_4_2() -> None:
     rogue = signed(c.keyring, 2, PrePrepare(0, 1, batch_digest((req,)), 0, (req,), 2, b""))
     out = r.step(Deliver(0, 2, encode(rogue)))
     assert r.stats["drop.pre-prepare-not-from-primary"] == 1 and not out.send
+
+
+def test_a_prepared_certificate_holds_exactly_q_minus_1_prepares_osdi99_4_2() -> None:
+    # Every backup's PREPARE arrives before the pre-prepare: the certificate kept (and
+    # later sent in VIEW-CHANGEs) is still the lowest-numbered Q - 1 of them.
+    c = Cluster(n=7)
+    r = fresh(c, 1)
+    req = request(c.keyring, b"op")
+    pp = signed(c.keyring, 0, PrePrepare(0, 1, batch_digest((req,)), 0, (req,), 0, b""))
+    for i in range(2, 7):
+        r.step(Deliver(0, i, vote(c, Prepare, pp, i)))
+    assert not r._log[1].prepared
+    r.step(Deliver(0, 0, encode(pp)))
+    proof = r._log[1].prepared_proof
+    assert proof is not None and [p.replica for p in proof.prepares] == [1, 2, 3, 4]
+
+
+def test_votes_are_counted_once_per_replica_and_view_osdi99_4_2() -> None:
+    c, r, pp = pre_prepared(5)
+    r.step(Deliver(0, 2, vote(c, Prepare, pp, 2)))
+    r.step(Deliver(0, 2, vote(c, Prepare, pp, 2)))
+    assert r.stats["drop.duplicate"] == 1 and not r._log[1].prepared
+    r.step(Deliver(0, 3, vote(c, Prepare, pp, 3)))
+    assert r._log[1].prepared
+    for i in (2, 2, 3, 3):
+        r.step(Deliver(0, i, vote(c, Commit, pp, i)))
+    assert r.stats["drop.duplicate"] == 3 and r.last_executed == 0
+    r.step(Deliver(0, 4, vote(c, Commit, pp, 4)))
+    assert r.last_executed == 1
+
+
+def test_watermarks_take_h_plus_1_to_h_plus_l_only_osdi99_4_3() -> None:
+    c = Cluster(n=4, settings={"checkpoint_interval": 2, "watermark_window": 4})
+    r = fresh(c, 1)
+    assert [r.in_watermarks(s) for s in range(6)] == [False, True, True, True, True, False]
+    r._h = 2
+    assert [r.in_watermarks(s) for s in range(2, 8)] == [False, True, True, True, True, False]
+
+
+def test_a_partial_chunk_below_the_stable_checkpoint_fetches_on_tocs02_6_2() -> None:
+    c, proof, real = behind()
+    lagger = fresh(c, 3)
+    offer(c, lagger, proof, real[:2])
+    assert lagger.stable_checkpoint == 4 and lagger.last_executed == 2
+    out = offer(c, lagger, proof, real[2:3])  # seq 3 of 4: the checkpoint is already stable
+    assert lagger.last_executed == 3 and sent(out, FetchState) > 0
