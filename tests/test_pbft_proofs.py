@@ -299,13 +299,36 @@ def test_view_change_with_a_bad_signature_is_refused() -> None:
 # ---------------------------------------------------------------- NEW-VIEW's V
 
 
-def new_view(c: Cluster, vcs: tuple[ViewChange, ...]) -> NewView:
-    plan = c.replicas[1].compute_new_view(vcs)
+def new_view(c: Cluster, vcs: tuple[ViewChange, ...], view: int = 1) -> NewView:
+    """The NEW-VIEW a correct primary of ``view`` builds from ``vcs``."""
+    plan = c.replicas[0].compute_new_view(vcs)
+    p = c.config.primary(view)
     o = tuple(
-        signed(c.keyring, 1, PrePrepare(1, p.seq, p.digest, p.timestamp_ms, p.requests, 1, b""))
-        for p in plan.proposals
+        signed(c.keyring, p, PrePrepare(view, x.seq, x.digest, x.timestamp_ms, x.requests, p, b""))
+        for x in plan.proposals
     )
-    return signed(c.keyring, 1, NewView(1, vcs, o, 1, b""))
+    return signed(c.keyring, p, NewView(view, vcs, o, p, b""))
+
+
+def empty_new_view(c: Cluster, view: int) -> NewView:
+    vcs = tuple(
+        signed(c.keyring, i, ViewChange(view, 0, (), (), i, b"")) for i in range(c.config.quorum)
+    )
+    return new_view(c, vcs, view)
+
+
+def test_new_view_refusals_and_catching_up_through_it_osdi99_4_4() -> None:
+    c = Cluster(n=4)
+    r = fresh(c, 3)
+    r.step(Deliver(0, 1, encode(empty_new_view(c, 1))))
+    r.step(Deliver(0, 2, encode(empty_new_view(c, 2))))
+    assert r.view == 2 and r.stats["catch-up.new-view"] == 2  # installed outside a view change
+    r.step(Deliver(0, 1, encode(empty_new_view(c, 1))))
+    r.step(Deliver(0, 2, encode(empty_new_view(c, 2))))
+    assert r.stats["drop.old-view"] == 2 and r.view == 2
+    in_0s_name = signed(c.keyring, 0, replace(empty_new_view(c, 3), replica=0, signature=b""))
+    r.step(Deliver(0, 0, encode(in_0s_name)))
+    assert r.stats["drop.new-view-not-from-primary"] == 1 and r.view == 2
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -516,3 +539,24 @@ def test_a_partial_chunk_below_the_stable_checkpoint_fetches_on_tocs02_6_2() -> 
     assert lagger.stable_checkpoint == 4 and lagger.last_executed == 2
     out = offer(c, lagger, proof, real[2:3])  # seq 3 of 4: the checkpoint is already stable
     assert lagger.last_executed == 3 and sent(out, FetchState) > 0
+
+
+def test_far_checkpoint_votes_keep_one_per_replica_and_never_shadow_the_window_tocs02_6_2() -> None:
+    c = Cluster(n=4, settings={"checkpoint_interval": 2, "watermark_window": 4})
+    r = fresh(c, 1)
+
+    def cp(i: int, seq: int) -> bytes:
+        return encode(signed(c.keyring, i, Checkpoint(seq, OTHER, i, b"")))
+
+    # Votes at H = h + L = 4 are inside the window: a later far vote does not replace them.
+    r.step(Deliver(0, 0, cp(0, 4)))
+    r.step(Deliver(0, 2, cp(2, 4)))
+    r.step(Deliver(0, 0, cp(0, 6)))
+    r.step(Deliver(0, 3, cp(3, 4)))
+    assert r.stable_checkpoint == 4
+    # Beyond H each replica keeps only its newest vote, and an older one is stale.
+    for seq in (10, 12, 14):
+        r.step(Deliver(0, 2, cp(2, seq)))
+    r.step(Deliver(0, 2, cp(2, 12)))
+    assert r.memory_footprint()["checkpoint_votes"] == 2  # replica 0 at 6, replica 2 at 14
+    assert r.stats["drop.stale-checkpoint"] == 1
