@@ -561,3 +561,22 @@ def test_far_checkpoint_votes_keep_one_per_replica_and_never_shadow_the_window_t
     r.step(Deliver(0, 2, cp(2, 14)))
     assert r.memory_footprint()["checkpoint_votes"] == 2  # replica 0 at 6, replica 2 at 14
     assert r.stats["drop.stale-checkpoint"] == 2
+
+
+def test_what_a_replica_will_not_read_and_why() -> None:
+    """Every message is decoded, typed, from a known replica and signed by it, or dropped."""
+    c = Cluster(n=4)
+    r = fresh(c, 1)
+    r.step(Deliver(0, 2, b"\xc1"))  # not msgpack
+    reply = signed(c.keyring, 2, Reply(0, 1, CLIENT, 2, b"", b""))
+    r.step(Deliver(0, 2, encode(reply)))  # a replica has no use for REPLYs
+    stranger = signed(c.keyring, 9, Checkpoint(2, OTHER, 9, b""))
+    r.step(Deliver(0, 2, encode(stranger)))
+    unsigned = Checkpoint(2, OTHER, 2, BAD_SIGNATURE)
+    r.step(Deliver(0, 2, encode(unsigned)))
+    dropped = {k: v for k, v in r.stats.items() if k.startswith("drop.")}
+    assert [k for k in dropped if k.startswith("drop.undecodable.")] != []
+    assert sum(dropped.values()) == 4
+    assert dropped["drop.unexpected-type"] == 1
+    assert dropped["drop.unknown-sender"] == 1
+    assert dropped["drop.bad-signature"] == 1
