@@ -50,6 +50,11 @@ SOURCES = ("msp", "pbft", "ledger", "chaincode", "sim")
 LINKED = ("tests", "scenarios", "docs", "README.md", "BENCHMARKS.md", *SOURCES)
 """What the scratch directory links to, so tests that read files next to them still work."""
 
+NOT_RUN = {"not checked", "check was interrupted by user", "skipped"}
+"""mutmut's statuses for mutants no test was run against (an interrupted or partial run)."""
+CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
+"""Statuses that mean the mutant was noticed; anything else left standing is a survivor."""
+
 EQUIVALENT = "equivalent"
 KILLED_BY = "killed-by"
 
@@ -172,7 +177,7 @@ def collect(profile: Profile, where: Path, globs: list[str]) -> list[Outcome]:
         if match and selected(match.group(1), globs):
             outcomes.append(Outcome(match.group(1), match.group(2).strip()))
     for outcome in outcomes:
-        if outcome.status != "killed":
+        if outcome.status not in CAUGHT | NOT_RUN:
             shown = mutmut(where, "show", outcome.name, check=False)
             outcome.diff = "\n".join(shown.splitlines()[1:]).strip()
     return sorted(outcomes, key=lambda o: natural_key(o.name))
@@ -214,7 +219,8 @@ def function_of(name: str) -> str:
 def render(report: Report) -> str:
     profile, outcomes = report.profile, report.outcomes
     counts = Counter(o.status for o in outcomes)
-    survivors = [o for o in outcomes if o.status != "killed"]
+    survivors = [o for o in outcomes if o.status not in CAUGHT | NOT_RUN]
+    not_run = Counter(function_of(o.name) for o in outcomes if o.status in NOT_RUN)
     status = {o.name: o.status for o in outcomes}
     explained = {n for n, v in report.verdicts.items() if v.kind == EQUIVALENT}
     unexplained = [o for o in survivors if o.name not in explained]
@@ -242,6 +248,18 @@ def render(report: Report) -> str:
         f"Survivors: {len(survivors)}, of which unexplained: **{len(unexplained)}**.",
         "",
     ]
+    notes = REPORTS / f"{profile.name}-notes.md"
+    if notes.exists():
+        out += [notes.read_text().strip(), ""]
+    if not_run:
+        out += [
+            f"Not run ({sum(not_run.values())} mutants, no verdict on them):",
+            "",
+            "| function | mutants not run |",
+            "|---|---|",
+        ]
+        out += [f"| `{name}` | {count} |" for name, count in sorted(not_run.items())]
+        out.append("")
     if survivors:
         out += ["## Survivors", "", "| mutant | function | verdict |", "|---|---|---|"]
         for o in survivors:

@@ -104,9 +104,11 @@ def test_checkpoint_becomes_stable_at_exactly_q_votes_osdi99_4_3(n: int) -> None
     c = Cluster(n=n, settings={"checkpoint_interval": 2})
     votes = [signed(c.keyring, i, Checkpoint(2, OTHER, i, b"")) for i in range(n) if i != 1]
     r = fresh(c, 1)
+    r.step(Deliver(0, 0, encode(votes[0])))  # one vote, twice: counted once
     for k, cp in enumerate(votes, start=1):
         r.step(Deliver(0, cp.replica, encode(cp)))
         assert r.stable_checkpoint == (2 if k >= c.config.quorum else 0), k
+    assert r.stats["drop.duplicate"] == 1
     assert len(r._stable_proof) == c.config.quorum
     # Replica 0 votes for another digest: the n - 2 others match, fewer than Q.
     split = fresh(c, 1)
@@ -580,3 +582,14 @@ def test_what_a_replica_will_not_read_and_why() -> None:
     assert dropped["drop.unexpected-type"] == 1
     assert dropped["drop.unknown-sender"] == 1
     assert dropped["drop.bad-signature"] == 1
+
+
+def test_committed_local_needs_the_slot_prepared_first_osdi99_4_2() -> None:
+    c, r, pp = pre_prepared(4)
+    for i in (0, 2, 3):
+        r.step(Deliver(0, i, vote(c, Commit, pp, i)))
+    slot = r._log[1]
+    assert len(slot.commit_votes(pp)) == c.config.quorum and not slot.prepared
+    assert not r.committed_local(slot) and r.last_executed == 0
+    r.step(Deliver(0, 2, vote(c, Prepare, pp, 2)))
+    assert slot.prepared and r.committed_local(slot) and r.last_executed == 1
