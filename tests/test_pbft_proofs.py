@@ -572,7 +572,7 @@ def test_what_a_replica_will_not_read_and_why() -> None:
     r.step(Deliver(0, 2, b"\xc1"))  # not msgpack
     reply = signed(c.keyring, 2, Reply(0, 1, CLIENT, 2, b"", b""))
     r.step(Deliver(0, 2, encode(reply)))  # a replica has no use for REPLYs
-    stranger = signed(c.keyring, 9, Checkpoint(2, OTHER, 9, b""))
+    stranger = signed(c.keyring, 4, Checkpoint(2, OTHER, 4, b""))  # ids run 0..n-1
     r.step(Deliver(0, 2, encode(stranger)))
     unsigned = Checkpoint(2, OTHER, 2, BAD_SIGNATURE)
     r.step(Deliver(0, 2, encode(unsigned)))
