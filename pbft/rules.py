@@ -153,7 +153,11 @@ class ReplicaRules(ReplicaState):
         return tuple(votes[r] for r in sorted(votes)[: self.checkpoint_quorum()])
 
     def next_executable(self) -> Slot | None:
-        """Execution is strictly in sequence order: only last_executed+1, once committed-local."""
+        """Execution is strictly in sequence order: only last_executed+1, once committed-local.
+
+        OSDI'99 4.2: every correct replica then applies the same batches in the
+        same order, which is what makes their states agree.
+        """
         slot = self._log.get(self.app.last_executed + 1)
         if slot is not None and slot.committed and not slot.executed:
             return slot
@@ -200,6 +204,7 @@ class ReplicaRules(ReplicaState):
         return None
 
     def _request_ok(self, req: Request) -> bool:
+        """A batched request is signed by its client (OSDI'99 4.1), or is the one we hold."""
         known = self._waiting.get(req.client)
         if known is not None and known == req:
             return True

@@ -290,6 +290,15 @@ def render(report: Report) -> str:
     return "\n".join(out)
 
 
+def last_command(profile: Profile) -> str | None:
+    """The command the existing report names: ``report`` rewrites it, it does not re-run."""
+    path = REPORTS / f"{profile.name}.md"
+    if not path.exists():
+        return None
+    match = re.search(r"^Command: `(.+)`$", path.read_text(), re.MULTILINE)
+    return match.group(1) if match else None
+
+
 def write_report(profile: Profile, where: Path, globs: list[str], command: str) -> Path:
     outcomes = collect(profile, where, globs)
     if not outcomes:
@@ -332,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                 command = f"make mutation PKG={profile.name}, then {command} KEEP=1"
         else:
             where = SCRATCH / profile.name
+            command = last_command(profile) or command
         print(f"wrote {write_report(profile, where, globs, command).relative_to(ROOT)}")
     except UsageError as exc:
         print(f"mutation: {exc}", file=sys.stderr)

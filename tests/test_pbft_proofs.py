@@ -8,6 +8,9 @@ the genuine proof is accepted. Together they pin every condition of the
 predicates in ``pbft/rules.py``, which the mutation run (``make mutation
 PKG=pbft``, docs/mutation/pbft.md) weakens one at a time. The quorum boundaries
 are checked at n = 4 and n = 5, where Q = 3 and 4: 2f + 1 would be 3 for both.
+
+One file, though longer than most: the forgery helpers at the top serve every
+validator, and the mutation profile names this one file as the proofs' tests.
 """
 
 from __future__ import annotations
