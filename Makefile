@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck unit unit-fast setup sysdeps clean
+.PHONY: demo test test-fast lint typecheck unit unit-fast setup sysdeps clean mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,18 @@ test-fast: lint typecheck unit-fast
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Mutation testing (slow, not in CI): `make mutation PKG=pbft` runs mutmut over the profile
+# [tool.ledgersim.mutation.pbft] in pyproject.toml and writes docs/mutation/pbft.md;
+# MUTATE='pbft.rules.*' narrows the run to mutant names matching those globs; KEEP=1 keeps
+# the last run's results and test map (re-run only the survivors after adding tests).
+PKG    ?= pbft
+MUTATE ?=
+MUTATION_STAMP := $(VENV)/.installed-mutation
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python scripts/mutation.py run $(PKG) $(if $(MUTATE),--only $(MUTATE)) $(if $(KEEP),--keep)

@@ -1,9 +1,10 @@
 """Checkpoints, the watermark window and garbage collection (OSDI'99 4.3).
 
 Every K executed batches a replica signs a CHECKPOINT of its chained head
-digest; 2f+1 matching ones make it stable, which moves the low watermark h,
-discards the log, votes and stash below it, compacts what was persisted into
-one snapshot, and starts state transfer if we have not executed that far.
+digest; Q matching ones (the quorum: 2f+1 for n = 3f+1) make it stable, which
+moves the low watermark h, discards the log, votes and stash below it, compacts
+what was persisted into one snapshot, and starts state transfer if we have not
+executed that far.
 Votes beyond the window are bounded to one per replica (TOCS'02 6.2).
 """
 
@@ -37,7 +38,7 @@ class Checkpointing(ReplicaRules):
     def _add_checkpoint_vote(self, cp: Checkpoint) -> None:
         if cp.seq > self._h + self.config.watermark_window:
             # Beyond H each replica keeps only its newest vote: bounded, yet enough to
-            # notice that 2f+1 replicas have moved on and fetch state (TOCS'02 6.2).
+            # notice that Q replicas have moved on and fetch state (TOCS'02 6.2).
             prior = self._far_cp.get(cp.replica)
             if prior is not None:
                 if prior >= cp.seq:
@@ -51,8 +52,8 @@ class Checkpointing(ReplicaRules):
             return
         votes = by_digest.setdefault(cp.digest, {})
         votes[cp.replica] = cp
-        if len(votes) >= self.checkpoint_quorum():
-            proof = tuple(votes[r] for r in sorted(votes)[: self.checkpoint_quorum()])
+        proof = self.stable_proof(votes)
+        if proof is not None:
             self._make_stable(cp.seq, cp.digest, proof)
 
     def _forget_checkpoint_vote(self, seq: int, replica: int) -> None:
@@ -74,7 +75,6 @@ class Checkpointing(ReplicaRules):
         if mine is not None and mine.digest != digest:
             self.stats["checkpoint-mismatch"] += 1
         self._h = seq
-        self._stable_digest = digest
         self._stable_proof = proof
         for s in [s for s in self._log if s <= seq]:
             del self._log[s]

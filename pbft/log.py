@@ -112,20 +112,6 @@ class Slot:
         return held + (self.pre_prepare is not None) + (self.prepared_proof is not None)
 
 
-def below_quorum(voters: dict[int, V], vote: Prepare | Commit, pp: PrePrepare, quorum: int) -> bool:
-    """True when ``vote`` matches ``pp`` and its key's ``voters`` are still fewer than ``quorum``.
-
-    Then the vote count for ``pp`` is below the quorum, so a certificate check
-    would decide nothing; a vote for another key proves nothing about ``pp``'s count.
-    """
-    return (
-        len(voters) < quorum
-        and vote.digest == pp.digest
-        and vote.timestamp_ms == pp.timestamp_ms
-        and vote.view == pp.view
-    )
-
-
 def _add_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | None:
     for (view, _digest, _ts), voters in table.items():
         if view == vote.view and vote.replica in voters:

@@ -106,7 +106,7 @@ class Prepare:
 @record(4)
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """<COMMIT, v, n, d, t, i>; 2f+1 of these for one (v, n, d, t) form a commit certificate.
+    """<COMMIT, v, n, d, t, i>; a quorum of these for one (v, n, d, t) is a commit certificate.
 
     The certificate thereby pins the block timestamp ``t`` as well as the batch.
     """
@@ -160,7 +160,10 @@ class Checkpoint:
 @record(7)
 @dataclass(frozen=True, slots=True)
 class PreparedProof:
-    """One element of a VIEW-CHANGE's P set: a pre-prepare and 2f matching prepares."""
+    """One element of a VIEW-CHANGE's P set: a pre-prepare and Q - 1 matching prepares.
+
+    Q is the quorum (``PBFTConfig.quorum``): 2f + 1 for n = 3f + 1, so 2f prepares.
+    """
 
     pre_prepare: PrePrepare
     prepares: tuple[Prepare, ...]
@@ -174,7 +177,7 @@ class ViewChange:
     new_view: int
     stable_seq: int
     checkpoint_proof: tuple[Checkpoint, ...]
-    """C: 2f+1 CHECKPOINTs proving ``stable_seq`` (empty when it is 0)."""
+    """C: a quorum of CHECKPOINTs proving ``stable_seq`` (empty when it is 0)."""
     prepared: tuple[PreparedProof, ...]
     """P: a prepared certificate per sequence number above ``stable_seq``."""
     replica: int
@@ -234,7 +237,7 @@ class FetchState:
 @record(12)
 @dataclass(frozen=True, slots=True)
 class StateChunk:
-    """Batches ``from_seq+1 ..`` up to a stable checkpoint, with its 2f+1-signature proof.
+    """Batches ``from_seq+1 ..`` up to a stable checkpoint, with its quorum-signature proof.
 
     The receiver accepts it only if the chained digest of its own head and these
     batches equals the proven checkpoint digest: no single peer is trusted.

@@ -1,15 +1,18 @@
 """Choosing the pre-prepares a NEW-VIEW re-issues (OSDI'99 section 4.4, TOCS'02 section 4.5).
 
 Both the new primary (to build NEW-VIEW) and every backup (to check it) run
-this same deterministic function over the same 2f+1 VIEW-CHANGE messages V; a
-backup rejects a NEW-VIEW whose O differs from its own result. That recomputation
-is what stops a faulty new primary from dropping a request that may already have
-committed somewhere.
+this same deterministic function over the same Q VIEW-CHANGE messages V (Q is
+the quorum, 2f+1 for n = 3f+1); a backup rejects a NEW-VIEW whose O differs
+from its own result. That recomputation is what stops a faulty new primary from
+dropping a request that may already have committed somewhere. The two choices
+the result rests on, min-s and which certificate wins a sequence number, are
+rules (``ReplicaRules.new_view_min_s`` and ``certificate_wins``); this module
+assembles O from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pbft.messages import PrePrepare, Request, ViewChange, batch_digest
@@ -45,18 +48,21 @@ class NewViewPlan:
     proposals: tuple[Proposal, ...]
 
 
-def plan_new_view(view_changes: Iterable[ViewChange]) -> NewViewPlan:
-    """Compute min-s, max-s and O from V.
+Wins = Callable[[PrePrepare, PrePrepare], bool]
+"""(candidate, held) -> True if ``candidate``'s certificate replaces ``held``'s in O."""
 
-    min-s is the latest stable checkpoint in V; max-s the highest sequence number
-    of any prepared certificate in V. Each sequence number in (min-s, max-s]
-    gets the batch of its prepared certificate with the highest view, or a null
-    batch if none prepared. A null batch borrows the agreed time of the nearest
-    real batch below it (or above, if none) so block timestamps stay monotone
-    and every replica computes the same value.
+
+def plan_new_view(view_changes: Iterable[ViewChange], min_s: int, wins: Wins) -> NewViewPlan:
+    """Compute max-s and O from V, given min-s and the rule that picks a certificate.
+
+    max-s is the highest sequence number of any prepared certificate in V.
+    Each sequence number in (min-s, max-s] gets the batch of the certificate
+    that ``wins`` over all others for it, or a null batch if none prepared. A
+    null batch borrows the agreed time of the nearest real batch below it (or
+    above, if none) so block timestamps stay monotone and every replica
+    computes the same value.
     """
     vcs = list(view_changes)
-    min_s = max((vc.stable_seq for vc in vcs), default=0)
     best: dict[int, PrePrepare] = {}
     for vc in vcs:
         for proof in vc.prepared:
@@ -64,7 +70,7 @@ def plan_new_view(view_changes: Iterable[ViewChange]) -> NewViewPlan:
             if pp.seq <= min_s:
                 continue
             held = best.get(pp.seq)
-            if held is None or (pp.view, pp.digest) > (held.view, held.digest):
+            if held is None or wins(pp, held):
                 best[pp.seq] = pp
     max_s = max(best, default=min_s)
     proposals: list[Proposal] = []

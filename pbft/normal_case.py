@@ -2,10 +2,11 @@
 
 A request is learned (and starts the backups' view-change timer), the primary
 batches pending requests under the watermark window and pre-prepares them,
-and each slot moves through prepared (pre-prepare plus 2f matching PREPAREs)
-to committed-local (2f+1 COMMITs), after which ``Execution`` runs it
-(OSDI'99 4.1-4.2). Messages for a view we have not entered go to the stash
-(``CatchUp``); the acceptance rules themselves live in ``ReplicaRules``.
+and each slot moves through prepared (pre-prepare plus Q - 1 matching
+PREPAREs) to committed-local (Q COMMITs), after which ``Execution`` runs it
+(OSDI'99 4.1-4.2; Q is the quorum, 2f+1 for n = 3f+1). Messages for a view we
+have not entered go to the stash (``CatchUp``); the acceptance rules and the
+prepared and committed-local predicates live in ``ReplicaRules``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 from pbft.api import (
     CLIENT_ID_BASE,
 )
-from pbft.log import Slot, below_quorum, vote_key
+from pbft.log import Slot, vote_key
 from pbft.messages import (
     Commit,
     Prepare,
-    PreparedProof,
     PrePrepare,
     Request,
     batch_digest,
@@ -62,7 +62,7 @@ class NormalCase(ReplicaRules):
         self._waiting[req.client] = req
         if self._status_at is None:
             self._arm_status()
-        # In a view change the timer waits for 2f+1 VIEW-CHANGEs (OSDI'99 4.5.2): arming it
+        # In a view change the timer waits for Q VIEW-CHANGEs (OSDI'99 4.5.2): arming it
         # here would let a replica climb views alone with every new request.
         if self._is_backup() and not self._in_view_change and self._vc_deadline is None:
             self._vc_deadline = self._now + self._vc_timeout()
@@ -169,7 +169,7 @@ class NormalCase(ReplicaRules):
     def _on_prepare(self, prepare: Prepare, _sender: int) -> None:
         if not self._admit(prepare):
             return
-        if prepare.replica == self.config.primary(prepare.view):
+        if not self.accepts_prepare_from(prepare):
             self._drop("prepare-from-primary")
             return
         slot = self._slot(prepare.seq)
@@ -179,7 +179,11 @@ class NormalCase(ReplicaRules):
             return
         # The common case, a matching vote short of the quorum, decides nothing: skip the check.
         pp = slot.pre_prepare
-        if pp is None or slot.prepared or below_quorum(voters, prepare, pp, self.prepared_quorum()):
+        if (
+            pp is None
+            or slot.prepared
+            or self.decides_nothing(voters, prepare, pp, self.prepared_quorum())
+        ):
             return
         self._check_prepared(slot)
 
@@ -196,22 +200,21 @@ class NormalCase(ReplicaRules):
             pp is None
             or not slot.prepared
             or slot.committed
-            or below_quorum(voters, commit, pp, self.commit_quorum())
+            or self.decides_nothing(voters, commit, pp, self.commit_quorum())
         ):
             return
         self._check_committed(slot)
 
     def _check_prepared(self, slot: Slot) -> None:
-        pp = slot.pre_prepare
-        if pp is None or slot.prepared:
+        if slot.prepared:
             return
-        votes = slot.prepare_votes(pp)
-        if len(votes) < self.prepared_quorum():
+        proof = self.prepared_certificate(slot)
+        if proof is None:
             return
+        pp = proof.pre_prepare
         slot.prepared = True
-        chosen = tuple(votes[r] for r in sorted(votes)[: self.prepared_quorum()])
-        slot.prepared_proof = PreparedProof(pp, chosen)
-        self._persist(slot.prepared_proof)
+        slot.prepared_proof = proof
+        self._persist(proof)
         commit = slot.sent_commit
         if commit is None or vote_key(commit) != vote_key(pp):
             commit = self._sign(Commit(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b""))
@@ -222,10 +225,7 @@ class NormalCase(ReplicaRules):
         self._check_committed(slot)
 
     def _check_committed(self, slot: Slot) -> None:
-        pp = slot.pre_prepare
-        if pp is None or not slot.prepared or slot.committed:
-            return
-        if len(slot.commit_votes(pp)) < self.commit_quorum():
+        if slot.committed or not self.committed_local(slot):
             return
         slot.committed = True
         self._execute_ready()

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from typing import Any, Self
 
 from ledger.codec import decode
-from ledger.hashing import GENESIS_HASH
 from pbft.api import (
     Application,
     Authenticator,
@@ -197,7 +196,6 @@ class Persistence(ReplicaRules):
     def _set_stable(self, seq: int, proof: tuple[Checkpoint, ...]) -> None:
         self._h = seq
         self._stable_proof = proof
-        self._stable_digest = proof[0].digest if proof else GENESIS_HASH
         for s in [s for s in self._log if s <= seq]:
             del self._log[s]
 

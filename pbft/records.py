@@ -46,7 +46,7 @@ class ViewRecord:
 @record(31)
 @dataclass(frozen=True, slots=True)
 class StableRecord:
-    """A checkpoint became stable, with the 2f+1 CHECKPOINT messages that prove it."""
+    """A checkpoint became stable, with the Q CHECKPOINT messages that prove it (Q = quorum)."""
 
     seq: int
     proof: tuple[Checkpoint, ...]

@@ -5,11 +5,12 @@ a timer tick goes in; what to persist, whom to send what, which batches were
 executed and when to wake up come out. Nothing here reads a clock, draws random
 numbers or touches the network, so the same events give the same outputs.
 
-The rules that safety rests on sit in small public methods (``prepared_quorum``,
-``commit_quorum``, ``checkpoint_quorum``, ``accepts_pre_prepare_from``,
-``in_watermarks``, ``view_change_signature_ok``, ``valid_view_change``,
-``new_view_o_ok``,
-``compute_new_view``, ``next_executable``), so tests/pbft_mutants.py can break
+The rules that safety rests on sit in small methods of ``pbft.rules.ReplicaRules``
+(quorum sizes, ``authentic``, ``accepts_pre_prepare_from``, ``in_watermarks``,
+``prepared_certificate``, ``committed_local``, ``stable_proof``, the proof
+validators, ``valid_new_view_certificate``, ``new_view_min_s``,
+``certificate_wins``, ``new_view_o_ok``, ``next_executable``; docs/architecture.md
+lists them all with their paper sections), so tests/pbft_mutants.py can break
 exactly one rule per subclass and the property suite must notice.
 
 ``Replica`` is assembled from one mixin per part of the protocol, all sharing
@@ -55,8 +56,6 @@ from pbft.messages import (
     StateChunk,
     Status,
     ViewChange,
-    signer_of,
-    wire_signing_bytes,
 )
 from pbft.normal_case import NormalCase
 from pbft.persistence import Persistence
@@ -122,9 +121,7 @@ class Replica(
             return
         if type(msg) is ViewChange:
             self._wire = data  # its handler checks the signature (a mutant hook)
-        elif not self.auth.verify(
-            signer_of(msg), wire_signing_bytes(data, msg.signature), msg.signature
-        ):
+        elif not self.authentic(msg, data):
             self._drop("bad-signature")
             return
         handler(msg, sender)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger.codec import encode
-from ledger.hashing import GENESIS_HASH
 from pbft.api import (
     BROADCAST,
     Application,
@@ -65,9 +64,8 @@ class ReplicaState:
         self.f = config.f
         self._view = 0
         self._in_view_change = False
-        # Stable checkpoint: low watermark h, its digest and its 2f+1 proof (OSDI'99 4.3).
+        # Stable checkpoint: low watermark h and its quorum proof (OSDI'99 4.3).
         self._h = 0
-        self._stable_digest = GENESIS_HASH
         self._stable_proof: tuple[Checkpoint, ...] = ()
         self._log: dict[int, Slot] = {}
         # Primary side of batching.

@@ -1,71 +1,180 @@
 """The rules that PBFT's safety rests on, each in one small method a mutant can override.
 
-Quorum sizes, who may assign sequence numbers, the watermark window, the order
-of execution, and the validity of everything a peer can hand us as proof: a
-batch and its agreed time (OSDI'99 4.2, 4.6), a checkpoint proof (4.3), a
-commit certificate, a prepared certificate, a VIEW-CHANGE and the O of a
-NEW-VIEW (OSDI'99 4.4; TOCS'02 4.5). They only read the replica's state, so
+Quorum sizes, who may send what, the watermark window, the order of
+execution, when a slot is prepared or committed-local and a checkpoint
+stable, and the validity of everything a peer can hand us as proof: a signed
+message, a batch and its agreed time (OSDI'99 4.2, 4.6), a checkpoint proof
+(4.3), a prepared certificate, a commit certificate and a chunk of state
+(TOCS'02 6.2), a VIEW-CHANGE, the V of a NEW-VIEW, and the choices that
+make O: min-s and which prepared certificate wins a sequence number
+(OSDI'99 4.4; TOCS'02 4.5). They only read the replica's state, so
 tests/pbft_mutants.py can break exactly one rule per subclass and the
 property suite must notice. Kept together so a reviewer reads every safety
-predicate in one place.
+predicate in one place; the handlers in the other mixins only call them.
+
+Quorums. Q is ``PBFTConfig.quorum`` = ceil((n + f + 1) / 2), the smallest
+size at which any two quorums share a correct replica; for the paper's
+n = 3f + 1 it is 2f + 1. A prepared certificate is a pre-prepare plus Q - 1
+PREPAREs (2f for n = 3f + 1), since the primary's vote is its pre-prepare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from ledger.hashing import header_hash
 from pbft.api import (
     CLIENT_ID_BASE,
 )
 from pbft.log import Slot, vote_key
 from pbft.messages import (
     Checkpoint,
+    Commit,
     CommittedBatch,
     NewView,
+    Prepare,
     PreparedProof,
     PrePrepare,
     Request,
+    StateChunk,
     ViewChange,
     batch_digest,
+    signer_of,
     signing_bytes,
+    wire_signing_bytes,
 )
 from pbft.newview import NewViewPlan, plan_new_view
 from pbft.replica_state import ReplicaState
 
 
+def highest_stable_seq(view_changes: Iterable[ViewChange]) -> int:
+    """The NEW-VIEW's min-s over VIEW-CHANGEs already checked (``new_view_min_s`` says why)."""
+    return max((vc.stable_seq for vc in view_changes), default=0)
+
+
+def later_certificate(candidate: PrePrepare, held: PrePrepare) -> bool:
+    """Whether ``candidate`` beats ``held`` in O (``certificate_wins`` says why)."""
+    return (candidate.view, candidate.digest) > (held.view, held.digest)
+
+
+def honest_new_view_plan(view_changes: Iterable[ViewChange]) -> NewViewPlan:
+    """O as every correct replica computes it from V: for whoever must predict it exactly
+    (a Byzantine primary in the simulator building a NEW-VIEW that backups will accept)."""
+    vcs = list(view_changes)
+    return plan_new_view(vcs, highest_stable_seq(vcs), later_certificate)
+
+
 class ReplicaRules(ReplicaState):
     """Safety predicates and quorum sizes (the hooks mutants override)."""
 
-    def prepared_quorum(self) -> int:
-        """2f PREPAREs from distinct backups, plus the pre-prepare (OSDI'99 4.2).
+    # ---------------------------------------------------------------- quorum sizes
 
-        In general a quorum less one (the pre-prepare stands for the primary's
-        vote); see ``PBFTConfig.quorum`` for n other than 3f+1.
+    def prepared_quorum(self) -> int:
+        """Q - 1 PREPAREs from distinct backups, plus the pre-prepare (OSDI'99 4.2).
+
+        The pre-prepare stands for the primary's vote; 2f for n = 3f + 1.
         """
         return self.config.quorum - 1
 
     def commit_quorum(self) -> int:
-        """2f+1 COMMITs for committed-local (OSDI'99 4.2); a quorum in general."""
+        """Q COMMITs for committed-local (OSDI'99 4.2); 2f + 1 for n = 3f + 1."""
         return self.config.quorum
 
     def checkpoint_quorum(self) -> int:
-        """2f+1 matching CHECKPOINTs make a checkpoint stable (OSDI'99 4.3)."""
+        """Q matching CHECKPOINTs make a checkpoint stable (OSDI'99 4.3)."""
+        return self.config.quorum
+
+    def view_change_quorum(self) -> int:
+        """Q VIEW-CHANGEs for one view make the V of its NEW-VIEW (OSDI'99 4.4)."""
         return self.config.quorum
 
     def view_evidence_quorum(self) -> int:
         """f+1 distinct replicas seen in a later view include a correct one (OSDI'99 4.5.2)."""
         return self.f + 1
 
+    # ------------------------------------------------------------- who sends what
+
+    def authentic(self, msg: Any, data: bytes) -> bool:
+        """``msg`` (received as ``data``) is signed by the principal it names (OSDI'99 4.1).
+
+        Every vote is counted under its ``replica`` field, so this is what makes
+        a PREPARE, COMMIT or CHECKPOINT count for that replica and no other.
+        VIEW-CHANGEs are checked by ``valid_view_change`` instead, which mutants
+        can weaken separately.
+        """
+        return self.auth.verify(
+            signer_of(msg), wire_signing_bytes(data, msg.signature), msg.signature
+        )
+
     def accepts_pre_prepare_from(self, pre_prepare: PrePrepare) -> bool:
         """Only the primary of the pre-prepare's view may assign sequence numbers (OSDI'99 4.2)."""
         return pre_prepare.replica == self.config.primary(pre_prepare.view)
+
+    def accepts_prepare_from(self, prepare: Prepare) -> bool:
+        """PREPAREs come from backups: the primary's vote is its pre-prepare (OSDI'99 4.2).
+
+        Counting a primary's PREPARE as well would let a faulty primary vote twice.
+        """
+        return prepare.replica != self.config.primary(prepare.view)
 
     def in_watermarks(self, seq: int) -> bool:
         """h < n <= H = h + L (OSDI'99 4.2/4.3): bounds the log and stops seq exhaustion."""
         return self._h < seq <= self._h + self.config.watermark_window
 
+    # ------------------------------------------------- the normal case's predicates
+
+    def prepared_certificate(self, slot: Slot) -> PreparedProof | None:
+        """prepared(m, v, n, i): the slot's pre-prepare and Q - 1 matching PREPAREs (OSDI'99 4.2).
+
+        Returns the certificate (the lowest-numbered senders' votes, so every
+        replica holding the same votes keeps the same one), or None. Matching
+        means the same view, digest and agreed time (``vote_key``); one vote per
+        backup is enforced when votes are recorded (``Slot.record_prepare``).
+        """
+        pp = slot.pre_prepare
+        if pp is None:
+            return None
+        votes = slot.prepare_votes(pp)
+        if len(votes) < self.prepared_quorum():
+            return None
+        return PreparedProof(pp, tuple(votes[r] for r in sorted(votes)[: self.prepared_quorum()]))
+
+    def committed_local(self, slot: Slot) -> bool:
+        """committed-local(m, v, n, i): prepared, and Q matching COMMITs (OSDI'99 4.2)."""
+        pp = slot.pre_prepare
+        if pp is None or not slot.prepared:
+            return False
+        return len(slot.commit_votes(pp)) >= self.commit_quorum()
+
+    def decides_nothing(
+        self, voters: dict[int, Any], vote: Prepare | Commit, pp: PrePrepare, quorum: int
+    ) -> bool:
+        """True when a vote just recorded for ``pp``'s slot cannot complete its certificate.
+
+        The handlers' fast path: ``voters`` is everyone who voted for the
+        vote's key (``Slot.record_*``). A vote matching ``pp`` with fewer than
+        ``quorum`` voters decides nothing, so the full check is skipped; any
+        other vote leaves the decision to the full check.
+        """
+        return len(voters) < quorum and vote_key(vote) == vote_key(pp)
+
+    def stable_proof(self, votes: dict[int, Checkpoint]) -> tuple[Checkpoint, ...] | None:
+        """Q matching CHECKPOINTs (one seq and digest, distinct replicas) make it stable.
+
+        OSDI'99 4.3. ``votes`` are one (seq, digest)'s votes by replica; the proof
+        kept is the lowest-numbered Q of them, so replicas agree on its bytes.
+        """
+        if len(votes) < self.checkpoint_quorum():
+            return None
+        return tuple(votes[r] for r in sorted(votes)[: self.checkpoint_quorum()])
+
     def next_executable(self) -> Slot | None:
-        """Execution is strictly in sequence order: only last_executed+1, once committed-local."""
+        """Execution is strictly in sequence order: only last_executed+1, once committed-local.
+
+        OSDI'99 4.2: every correct replica then applies the same batches in the
+        same order, which is what makes their states agree.
+        """
         slot = self._log.get(self.app.last_executed + 1)
         if slot is not None and slot.committed and not slot.executed:
             return slot
@@ -112,13 +221,20 @@ class ReplicaRules(ReplicaState):
         return None
 
     def _request_ok(self, req: Request) -> bool:
+        """A batched request is signed by its client (OSDI'99 4.1), or is the one we hold."""
         known = self._waiting.get(req.client)
         if known is not None and known == req:
             return True
         return self.auth.verify(req.client, signing_bytes(req), req.signature)
 
+    # ------------------------------------------------------------------ proofs
+
     def valid_checkpoint_proof(self, proof: Sequence[Checkpoint]) -> tuple[int, bytes] | None:
-        """(seq, digest) if ``proof`` holds a quorum of distinct, validly signed, matching votes."""
+        """(seq, digest) if ``proof`` holds Q distinct, validly signed, matching CHECKPOINTs.
+
+        OSDI'99 4.3: the proof that a checkpoint is stable, carried as C in a
+        VIEW-CHANGE (4.4) and in a STATE-CHUNK (TOCS'02 6.2).
+        """
         if not proof:
             return None
         seq, digest = proof[0].seq, proof[0].digest
@@ -136,9 +252,10 @@ class ReplicaRules(ReplicaState):
         return seq, digest
 
     def _valid_certificate(self, batch: CommittedBatch) -> bool:
-        """2f+1 distinct, validly signed COMMITs for the batch's view, seq, digest and time.
+        """A commit certificate: Q distinct, validly signed COMMITs for this batch (TOCS'02 6.2).
 
-        The time matters: a server could otherwise hand us the right batch with
+        They must agree on the batch's view, seq, digest and agreed time. The
+        time matters: a server could otherwise hand us the right batch with
         another block timestamp, and the chained digest would not notice.
         """
         agreed = (batch.view, batch.seq, batch.digest, batch.timestamp_ms)
@@ -153,6 +270,34 @@ class ReplicaRules(ReplicaState):
             signers.add(c.replica)
         return len(signers) >= self.commit_quorum()
 
+    def state_chunk_problem(self, chunk: StateChunk, proven: tuple[int, bytes]) -> str | None:
+        """Why a STATE-CHUNK whose checkpoint proof proved ``proven`` is refused (None: taken).
+
+        TOCS'02 6.2, with whole batches: the chunk continues from our last
+        executed batch without gaps and without going past the proven
+        checkpoint; the chunk reaching it must chain from our head to its
+        digest; and every batch carries its own commit certificate, so no
+        single server is trusted for any of them.
+        """
+        seq, digest = proven
+        start = self.app.last_executed
+        batches = chunk.batches
+        if seq <= start or (batches and batches[-1].seq <= start):
+            return "stale-state"
+        if not batches or [b.seq for b in batches] != list(
+            range(start + 1, min(seq, start + len(batches)) + 1)
+        ):
+            return "state-bad-range"
+        if batches[-1].seq == seq:
+            head = self.app.head_digest
+            for batch in batches:
+                head = header_hash(batch.seq, head, batch.digest)
+            if head != digest:
+                return "state-bad-digest"
+        if not all(self._valid_certificate(b) for b in batches):
+            return "state-bad-certificate"
+        return None
+
     def view_change_signature_ok(self, vc: ViewChange, payload: bytes | None = None) -> bool:
         """The VIEW-CHANGE itself is signed by its sender (TOCS'02 4.5)."""
         if payload is None:
@@ -160,7 +305,12 @@ class ReplicaRules(ReplicaState):
         return self.auth.verify(vc.replica, payload, vc.signature)
 
     def valid_view_change(self, vc: ViewChange, payload: bytes | None = None) -> bool:
-        """Signature, checkpoint proof C and every prepared certificate in P (TOCS'02 4.5)."""
+        """Signature, checkpoint proof C and every prepared certificate in P (TOCS'02 4.5).
+
+        P holds at most one certificate per sequence number, each inside the
+        window above the proven stable checkpoint and from a view before the
+        one being asked for.
+        """
         if not self.view_change_signature_ok(vc, payload):
             return False
         if vc.stable_seq:
@@ -181,6 +331,12 @@ class ReplicaRules(ReplicaState):
         return True
 
     def _valid_prepared_proof(self, proof: PreparedProof) -> bool:
+        """A prepared certificate from P: what ``prepared_certificate`` keeps, checked (4.4).
+
+        The pre-prepare is the view's primary's, signed, for a batch a correct
+        primary could propose; Q - 1 PREPAREs from distinct backups, validly
+        signed, match it in seq, view, digest and agreed time.
+        """
         pp = proof.pre_prepare
         if not self.accepts_pre_prepare_from(pp) or not 0 <= pp.replica < self.n:
             return False
@@ -192,16 +348,56 @@ class ReplicaRules(ReplicaState):
         for p in proof.prepares:
             if p.seq != pp.seq or vote_key(p) != vote_key(pp):
                 return False
-            if p.replica == pp.replica or p.replica in signers or not 0 <= p.replica < self.n:
+            if (
+                not self.accepts_prepare_from(p)
+                or p.replica in signers
+                or not 0 <= p.replica < self.n
+            ):
                 return False
             if not self.auth.verify(p.replica, signing_bytes(p), p.signature):
                 return False
             signers.add(p.replica)
         return len(signers) >= self.prepared_quorum()
 
+    # ---------------------------------------------------------------- NEW-VIEW
+
+    def valid_new_view_certificate(self, nv: NewView) -> bool:
+        """V: Q valid VIEW-CHANGEs for the NEW-VIEW's view from distinct replicas (TOCS'02 4.5).
+
+        One we already accepted (the same message) need not be checked again.
+        """
+        signers: set[int] = set()
+        for vc in nv.view_changes:
+            if vc.new_view != nv.view or vc.replica in signers or not 0 <= vc.replica < self.n:
+                return False
+            if self._vc_latest.get(vc.replica) != vc and not self.valid_view_change(vc):
+                return False
+            signers.add(vc.replica)
+        return len(signers) >= self.view_change_quorum()
+
+    def new_view_min_s(self, view_changes: Sequence[ViewChange]) -> int:
+        """min-s: the latest stable checkpoint any VIEW-CHANGE in V proves (OSDI'99 4.4).
+
+        Every C in V was checked (``valid_view_change``), so this checkpoint is
+        stable at some correct replica and nothing at or below it need be redone.
+        """
+        return highest_stable_seq(view_changes)
+
+    def certificate_wins(self, candidate: PrePrepare, held: PrePrepare) -> bool:
+        """Of two prepared certificates for one sequence number, O takes the later view's.
+
+        OSDI'99 4.4: a batch that committed in view v was prepared by a quorum in
+        v, so every certificate from a later view at that seq is for the same
+        batch, and the highest view's is the one that may have committed.
+        Within one view (only possible beyond f faults) the larger digest wins,
+        just so every replica computes the same O.
+        """
+        return later_certificate(candidate, held)
+
     def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
         """min-s, max-s and O from V (OSDI'99 4.4); backups recompute and compare."""
-        return plan_new_view(view_changes)
+        vcs = list(view_changes)
+        return plan_new_view(vcs, self.new_view_min_s(vcs), self.certificate_wins)
 
     def new_view_o_ok(self, nv: NewView, plan: NewViewPlan) -> bool:
         """O in the NEW-VIEW is exactly what we compute from its V (OSDI'99 4.4)."""

@@ -8,7 +8,6 @@ reproduce its digest (TOCS'02 6.2, simplified to whole batches).
 
 from __future__ import annotations
 
-from ledger.hashing import header_hash
 from pbft.messages import (
     FetchState,
     StateChunk,
@@ -65,33 +64,12 @@ class StateTransfer(ReplicaRules):
         if proven is None:
             self._drop("state-bad-proof")
             return
+        problem = self.state_chunk_problem(chunk, proven)
+        if problem is not None:
+            self._drop(problem)
+            return
         seq, digest = proven
-        start = self.app.last_executed
-        batches = chunk.batches
-        if seq <= start or (batches and batches[-1].seq <= start):
-            self._drop("stale-state")
-            return
-        if not batches or [b.seq for b in batches] != list(
-            range(start + 1, min(seq, start + len(batches)) + 1)
-        ):
-            self._drop("state-bad-range")
-            return
-        if batches[-1].seq == seq:
-            # The last chunk also matches the proven checkpoint digest; every batch
-            # is already vouched for by its own 2f+1 commit certificate.
-            head = self.app.head_digest
-            for batch in batches:
-                head = header_hash(batch.seq, head, batch.digest)
-            if head != digest:
-                self._drop("state-bad-digest")
-                return
-        if not all(self._valid_certificate(b) for b in batches):
-            self._drop("state-bad-certificate")
-            return
-        for batch in batches:
-            slot = self._log.get(batch.seq)
-            if slot is not None:
-                slot.executed = True
+        for batch in chunk.batches:
             self._apply(batch, reply=False)
         self._fetch_deadline = None
         self.stats["state-transfer"] += 1

@@ -2,7 +2,8 @@
 
 A backup whose request waits too long moves to the next view and sends its
 stable checkpoint proof C and prepared certificates P; the new primary, once it
-holds 2f+1 VIEW-CHANGEs, computes O and sends NEW-VIEW; every backup checks V
+holds Q VIEW-CHANGEs (the quorum, 2f+1 for n = 3f+1), computes O and sends
+NEW-VIEW; every backup checks V
 and recomputes O before installing it. The timeout doubles with each attempt,
 and f+1 replicas asking for later views pull a replica along (the join rule).
 """
@@ -60,17 +61,17 @@ class ViewChanging(ReplicaRules):
         self._maybe_send_new_view()
 
     def _arm_view_change_timer(self) -> None:
-        """In a view change, wait for NEW-VIEW only once 2f+1 VIEW-CHANGEs for it arrived.
+        """In a view change, wait for NEW-VIEW only once Q VIEW-CHANGEs for it arrived.
 
         OSDI'99 4.5.2: starting the timer earlier lets a replica whose timer
         expired alone run through views by itself, and then the others can
-        never gather 2f+1 VIEW-CHANGEs for a common view.
+        never gather Q VIEW-CHANGEs for a common view.
         """
         if not self._in_view_change or self._vc_deadline is not None:
             return
         view = self._view
         votes = sum(1 for vc in self._vc_latest.values() if vc.new_view == view)
-        if votes >= self.config.quorum:
+        if votes >= self.view_change_quorum():
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _resend_view_change(self) -> None:
@@ -123,7 +124,7 @@ class ViewChanging(ReplicaRules):
         # one does; move to the smallest of them without waiting for our timer.
         above = [v.new_view for r, v in self._vc_latest.items() if r != self.id]
         above = [v for v in above if v > self._view]
-        if len(above) > self.f:
+        if len(above) >= self.view_evidence_quorum():
             self._start_view_change(min(above))
             return
         self._arm_view_change_timer()
@@ -139,7 +140,7 @@ class ViewChanging(ReplicaRules):
         others = sorted(
             r for r, vc in self._vc_latest.items() if vc.new_view == view and r != self.id
         )
-        quorum = self.config.quorum
+        quorum = self.view_change_quorum()
         if len(others) + 1 < quorum:
             return
         chosen = (own, *(self._vc_latest[r] for r in others[: quorum - 1]))
@@ -160,16 +161,7 @@ class ViewChanging(ReplicaRules):
         if nv.replica != self.config.primary(nv.view) or nv.replica == self.id:
             self._drop("new-view-not-from-primary")
             return
-        signers: set[int] = set()
-        for vc in nv.view_changes:
-            if vc.new_view != nv.view or vc.replica in signers or not 0 <= vc.replica < self.n:
-                self._drop("new-view-bad-view-changes")
-                return
-            if self._vc_latest.get(vc.replica) != vc and not self.valid_view_change(vc):
-                self._drop("new-view-bad-view-changes")
-                return
-            signers.add(vc.replica)
-        if len(signers) < self.config.quorum:
+        if not self.valid_new_view_certificate(nv):
             self._drop("new-view-bad-view-changes")
             return
         plan = self.compute_new_view(nv.view_changes)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from pbft.log import Slot
 from pbft.messages import NewView, PrePrepare, ViewChange
-from pbft.newview import NULL_DIGEST, NewViewPlan, plan_new_view
+from pbft.newview import NULL_DIGEST, NewViewPlan
 from pbft.replica import Replica
 
 
@@ -49,7 +49,7 @@ class NewViewDropsPrepared(Replica):
     """
 
     def compute_new_view(self, view_changes: Iterable[ViewChange]) -> NewViewPlan:
-        plan = plan_new_view(view_changes)
+        plan = super().compute_new_view(view_changes)
         nulls = tuple(p.__class__(p.seq, NULL_DIGEST, p.timestamp_ms, ()) for p in plan.proposals)
         return NewViewPlan(plan.min_s, plan.max_s, nulls)
 

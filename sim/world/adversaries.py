@@ -52,7 +52,8 @@ from pbft.messages import (
     ViewChange,
     batch_digest,
 )
-from pbft.newview import NULL_DIGEST, plan_new_view
+from pbft.newview import NULL_DIGEST
+from pbft.rules import honest_new_view_plan
 from sim.errors import InputError
 from sim.world.behaviour_options import Option
 from sim.world.byzantine import Behaviour, Context, Emit, Liar, _peek, behaviour
@@ -250,7 +251,7 @@ class ProofCollector(Behaviour):
     def rebuild_new_view(self, nv: NewView, view_changes: tuple[ViewChange, ...]) -> NewView:
         """``nv`` with V replaced, and O recomputed from it and signed: what backups recompute."""
         me = self.ctx.replica_id
-        plan = plan_new_view(view_changes)
+        plan = honest_new_view_plan(view_changes)
         pre_prepares = tuple(
             self.sign(PrePrepare(nv.view, p.seq, p.digest, p.timestamp_ms, p.requests, me, b""))
             for p in plan.proposals
