@@ -3,20 +3,26 @@
 Heap entries are ``(time, order, event)``. ``order`` counts pushes, so events
 at the same instant come out in the order they went in and the records are
 never compared: ties never depend on object identity, which keeps runs
-deterministic. One record type per kind of event, dispatched on by type;
-they are NamedTuples because the heap holds hundreds of thousands of them.
+deterministic. One record type per kind of event, dispatched on by type.
+
+The records are slotted, unfrozen dataclasses because a run builds one per
+message hop: measured with callgrind at n = 16, they add half the cost over
+plain tuples that NamedTuples add (whose construction and unpacking miss the
+interpreter's fast paths for tuples); frozen ones would set every field
+through ``object.__setattr__``. Nothing changes a record once it is queued.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from sim.world.faults import FaultAction
 from sim.world.slots import ClientSlot, ReplicaSlot
 
 
-class Delivery(NamedTuple):
+@dataclass(slots=True)
+class Delivery:
     """Bytes reaching ``dst`` from ``src``; ``msg_id`` and ``kind`` are for traces and counts."""
 
     dst: int
@@ -26,7 +32,8 @@ class Delivery(NamedTuple):
     kind: str
 
 
-class Timer(NamedTuple):
+@dataclass(slots=True)
+class Timer:
     """A replica's or a client's timer is due."""
 
     owner: ReplicaSlot | ClientSlot
@@ -34,7 +41,8 @@ class Timer(NamedTuple):
     """The replica incarnation that set it (a crash makes it stale); 0 for clients."""
 
 
-class Arrival(NamedTuple):
+@dataclass(slots=True)
+class Arrival:
     """The workload's next request arrives (at the next client in turn)."""
 
 
@@ -42,7 +50,8 @@ ARRIVAL = Arrival()
 """It carries nothing, so one record serves every arrival."""
 
 
-class FaultDue(NamedTuple):
+@dataclass(slots=True)
+class FaultDue:
     """A fault starts or ends."""
 
     action: FaultAction

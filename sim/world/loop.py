@@ -50,7 +50,10 @@ class EventLoop(WorldState):
             events += 1
             if type(event) is Delivery:
                 self._in_flight -= 1
-                dst, src, data, msg_id, name = event
+                dst = event.dst
+                src = event.src
+                msg_id = event.msg_id
+                name = event.kind
                 if dst < n:
                     node = nodes[dst]
                     if node.replica is None:
@@ -58,17 +61,17 @@ class EventLoop(WorldState):
                         continue
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
-                    self._step_replica(node, Deliver(int(t), src, data))
+                    self._step_replica(node, Deliver(int(t), src, event.data))
                 else:
                     slot = clients[dst - CLIENT_ID_BASE]
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
-                    self._client_output(slot, slot.client.step(Deliver(int(t), src, data)))
+                    self._client_output(slot, slot.client.step(Deliver(int(t), src, event.data)))
             elif type(event) is Timer:
-                owner, life = event
+                owner = event.owner
                 owner.ticks.discard(t)
                 if isinstance(owner, ReplicaSlot):
-                    if owner.replica is not None and owner.life == life:
+                    if owner.replica is not None and owner.life == event.life:
                         self._step_replica(owner, Tick(int(t)))
                 else:
                     self._client_output(owner, owner.client.step(Tick(int(t))))
