@@ -449,13 +449,14 @@ class HostileChannel:
     def honest_tx(self, label: str, key: str) -> tuple[TxHeader, ProposalResult, bytes]:
         """A transaction every check passes: header, result and envelope."""
         user = self.pool.user("Org1")
-        header = self.header(_serialized(user), label, key=key)
+        header = self.header(serialized(user), label, key=key)
         result = self.result(header)
         endorsements = self.endorse(result, self.pool.peer("Org1"), self.pool.peer("Org2"))
         return header, result, self.seal(header, result, endorsements, user)
 
 
-def _serialized(signer: SigningIdentity) -> SerializedIdentity:
+def serialized(signer: SigningIdentity) -> SerializedIdentity:
+    """The creator or endorser field naming ``signer``."""
     return SerializedIdentity(signer.mspid, signer.cert_pem)
 
 
@@ -483,9 +484,9 @@ def _tampered(
 
     def build(channel: HostileChannel, label: str, _hostile: HostileIdentity) -> HostileTx:
         user = channel.pool.user("Org1")
-        header = channel.header(_serialized(user), label, key=label)
+        header = channel.header(serialized(user), label, key=label)
         result = channel.result(header)
-        decoy = channel.result(channel.header(_serialized(user), label + "/decoy", key=label))
+        decoy = channel.result(channel.header(serialized(user), label + "/decoy", key=label))
         item = channel.seal(header, result, endorse(channel, result, decoy), user)
         return HostileTx(kind, item, expected, header.tx_id)
 
@@ -505,7 +506,7 @@ def _variant(
 
     def build(channel: HostileChannel, label: str, _hostile: HostileIdentity) -> HostileTx:
         user = channel.pool.user("Org1")
-        header, result = change(channel, channel.header(_serialized(user), label, key=label))
+        header, result = change(channel, channel.header(serialized(user), label, key=label))
         endorsements = channel.endorse(result, *_peers(channel, "Org1", "Org2"))
         item = channel.seal(header, result, endorsements, user)
         return HostileTx(kind, item, expected, header.tx_id)
@@ -520,7 +521,7 @@ def _honest(channel: HostileChannel, label: str, _hostile: HostileIdentity) -> H
 
 def _reordered(channel: HostileChannel, label: str, _hostile: HostileIdentity) -> HostileTx:
     user = channel.pool.user("Org1")
-    header = channel.header(_serialized(user), label, key=label)
+    header = channel.header(serialized(user), label, key=label)
     result = channel.result(header)
     endorsements = channel.endorse(result, *_peers(channel, "Org2", "Org1"))
     item = channel.seal(header, result, endorsements, user)
@@ -530,7 +531,7 @@ def _reordered(channel: HostileChannel, label: str, _hostile: HostileIdentity) -
 def _with_hostile_extra(channel: HostileChannel, label: str, hostile: HostileIdentity) -> HostileTx:
     """Enough honest endorsements plus a hostile one: the bad one is ignored, not fatal."""
     user = channel.pool.user("Org1")
-    header = channel.header(_serialized(user), label, key=label)
+    header = channel.header(serialized(user), label, key=label)
     result = channel.result(header)
     endorsements = channel.endorse(result, *_peers(channel, "Org1", "Org2"), hostile.signer)
     item = channel.seal(header, result, endorsements, user)
@@ -546,7 +547,7 @@ def _hostile_endorser(channel: HostileChannel, label: str, hostile: HostileIdent
     claimed = hostile.signer.mspid
     other = "Org2" if claimed == "Org1" else "Org1"
     user = channel.pool.user("Org1")
-    header = channel.header(_serialized(user), label, key=label)
+    header = channel.header(serialized(user), label, key=label)
     result = channel.result(header)
     endorsements = channel.endorse(result, hostile.signer, channel.pool.peer(other))
     item = channel.seal(header, result, endorsements, user)
@@ -563,7 +564,7 @@ def _hostile_creator(channel: HostileChannel, label: str, hostile: HostileIdenti
 
 def _signed_by_other(channel: HostileChannel, label: str, _hostile: HostileIdentity) -> HostileTx:
     user = channel.pool.user("Org1")
-    header = channel.header(_serialized(user), label, key=label)
+    header = channel.header(serialized(user), label, key=label)
     result = channel.result(header)
     endorsements = channel.endorse(result, *_peers(channel, "Org1", "Org2"))
     item = channel.seal(header, result, endorsements, channel.pool.user("Org2"))
