@@ -23,6 +23,7 @@ from sim.explore.hostile import (
     HostileBlock,
     HostileChannel,
     HostileTx,
+    block_of,
     hostile_blocks,
     hostile_txs,
     identity_pool,
@@ -112,8 +113,8 @@ def test_wrong_org_and_duplicated_endorsements_fail_the_policy() -> None:
     """Two endorsements from Org1 (two peers, one peer twice, or an Org1 peer relabelled
     as Org2) or Org2's missing: ENDORSEMENT_POLICY_FAILURE.
 
-    Defeats mutant ``policy-counts-signatures`` (a policy counting endorsements instead of
-    distinct identities) and ``endorser-membership-unchecked``.
+    Defeats mutant ``principal-ignores-mspid`` (a principal matched by role alone, so
+    two Org1 peers satisfy 'Org1.member' and 'Org2.member').
     """
     check_kinds(
         (
@@ -159,11 +160,7 @@ def check_block(block: HostileBlock) -> PeerLedger:
 @given(block=hostile_blocks())
 def test_hostile_blocks_change_no_other_transactions_code(block: HostileBlock) -> None:
     """Mixed blocks with repeated envelopes: each transaction gets the code it gets alone,
-    except a later copy of an established tx id, which is DUPLICATE_TXID.
-
-    Defeats mutant ``duplicate-check-ignores-block`` (only the ledger's index is
-    consulted, so two copies in one block both commit).
-    """
+    except a later copy of an established tx id, which is DUPLICATE_TXID."""
     check_block(block)
 
 
@@ -201,8 +198,24 @@ def test_tx_index_and_resubmission_for_every_code(block: HostileBlock) -> None:
 
 
 @pytest.mark.parametrize("kind", ENVELOPE_KINDS)
+def test_two_copies_in_one_block(kind: str) -> None:
+    """The same envelope twice in a block: the copy is DUPLICATE_TXID exactly when the
+    first one established its tx id, and otherwise fails as the first did.
+
+    Defeats mutant ``duplicate-check-ignores-block`` (only the ledger's index is
+    consulted, so both copies of a valid envelope commit and its writes apply twice).
+    """
+    pool = identity_pool()
+    tx = BUILDERS[kind](HostileChannel(pool), "twice", pool.hostile["revoked"])
+    check_block(block_of([tx, tx]))
+
+
+@pytest.mark.parametrize("kind", ENVELOPE_KINDS)
 def test_each_code_is_indexed_or_not_on_its_own(kind: str) -> None:
-    """The index rule one code at a time: the same envelope committed in two blocks."""
+    """The index rule one code at a time: the same envelope committed in two blocks.
+
+    Defeats mutants ``index-every-tx-id`` and ``index-only-valid`` deterministically.
+    """
     pool = identity_pool()
     tx = BUILDERS[kind](HostileChannel(pool), "solo", pool.hostile["revoked"])
     check_index(HostileBlock((tx,)))

@@ -77,7 +77,11 @@ def check_refused_kinds(*kinds: str) -> None:
 @settings(max_examples=60, deadline=None)
 @given(hostile=hostile_identities())
 def test_every_hostile_identity_is_refused_with_its_reason(hostile: HostileIdentity) -> None:
-    """The whole catalogue: MSP, endorser and validator agree, with the same reason."""
+    """The whole catalogue: MSP, endorser and validator agree, with the same reason.
+
+    Defeats mutant ``endorser-creator-unchecked`` (the endorser simulates for a creator
+    the MSP refused, leaving the refusal to commit time).
+    """
     check_refused(hostile)
 
 
@@ -103,7 +107,8 @@ def test_members_under_a_revoked_intermediate_are_refused() -> None:
 def test_members_of_an_expired_or_future_issuer_are_refused() -> None:
     """An issuing CA that has expired, or is not yet valid, bounds its members' validity.
 
-    Defeats mutants ``issuer-validity-ignored`` and ``not-after-unchecked``.
+    Defeats mutants ``issuer-expiry-ignored``, ``issuer-start-ignored`` and
+    ``not-after-unchecked``.
     """
     check_refused_kinds("issuer-expired", "issuer-not-yet-valid", "expired", "not-yet-valid")
 
@@ -123,7 +128,9 @@ def test_names_colliding_with_a_trusted_ca_are_refused() -> None:
     certificate used as an identity, another org's certificate under this MSP id, an
     intermediate the MSP does not list.
 
-    Defeats mutant ``issuer-matched-by-name`` (an issuer found by subject alone).
+    Defeats mutants ``issuer-matched-by-name`` (an issuer found by subject alone) and
+    ``ca-certificate-accepted`` (the root's own certificate then fails only for lack of
+    a role: the exact reason tells the two apart).
     """
     check_refused_kinds(
         "impostor-ca",

@@ -119,6 +119,9 @@ def test_deployer_refused_in_every_order_of_approvals(required: int) -> None:
     """Every permutation of the deployer and three other admins approving, each twice in
     a row: the deployer is refused with the same message whether it comes first, between
     others, after the release, or after everyone; the others release on the last sign-off.
+
+    Defeats mutants ``self-approval-allowed`` and ``self-approval-judged-by-certificate``
+    (the deployer re-enrolled under a new certificate would count as a second admin).
     """
     for order in itertools.permutations((DEPLOYER, REENROLLED, *OTHERS)):
         harness, model = upload(required)

@@ -752,8 +752,7 @@ def hostile_blocks(
     for index in copies:
         txs.append(txs[index])
     order = draw(st.permutations(range(len(txs))))
-    ordered = [txs[i] for i in order]
-    return HostileBlock(tuple(_with_duplicates(ordered)))
+    return block_of([txs[i] for i in order])
 
 
 ESTABLISHING = frozenset(
@@ -773,6 +772,11 @@ ESTABLISHING = frozenset(
 Stated here on its own, not imported from the validator, so a validator that
 got its own set wrong is caught by comparison.
 """
+
+
+def block_of(txs: Sequence[HostileTx]) -> HostileBlock:
+    """A block of ``txs`` in this order, expected codes adjusted for repeated tx ids."""
+    return HostileBlock(tuple(_with_duplicates(txs)))
 
 
 def _with_duplicates(txs: Sequence[HostileTx]) -> list[HostileTx]:
