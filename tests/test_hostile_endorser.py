@@ -25,15 +25,8 @@ from ledger.codec import encode
 from ledger.peer import PeerLedger
 from ledger.transaction import STATUS_OK, ProposalResponse, SignedProposal, TxHeader
 from msp.identity import SigningIdentity
-from sim.explore.hostile import (
-    BUILDERS,
-    CHANNEL,
-    ESTABLISHING,
-    NOW_MS,
-    HostileChannel,
-    identity_pool,
-    serialized,
-)
+from sim.explore.hostile import BUILDERS, CHANNEL, ESTABLISHING, HostileChannel, serialized
+from sim.explore.hostile_identities import NOW_MS, identity_pool
 
 
 def fresh_ledger() -> PeerLedger:

@@ -19,16 +19,15 @@ from sim.explore.hostile import (
     BUILDERS,
     ENVELOPE_KINDS,
     ESTABLISHING,
-    NOW_MS,
     HostileBlock,
     HostileChannel,
     HostileTx,
     block_of,
     hostile_blocks,
     hostile_txs,
-    identity_pool,
     resubmitted,
 )
+from sim.explore.hostile_identities import NOW_MS, identity_pool
 
 V = ValidationCode
 FAST = settings(max_examples=25, deadline=None)

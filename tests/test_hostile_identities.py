@@ -19,12 +19,10 @@ from ledger.codec import encode
 from ledger.peer import PeerLedger
 from ledger.transaction import SignedProposal
 from msp.identity import SigningIdentity
-from sim.explore.hostile import (
-    BUILDERS,
-    CHANNEL,
+from sim.explore.hostile import BUILDERS, CHANNEL, HostileChannel
+from sim.explore.hostile_identities import (
     NOW,
     NOW_MS,
-    HostileChannel,
     HostileIdentity,
     honest_members,
     hostile_identities,

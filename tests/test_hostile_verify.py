@@ -16,12 +16,11 @@ from ledger.block import GENESIS, Block, BlockMetadata, ValidationCode, make_blo
 from sim.explore.hostile import (
     BUILDERS,
     ENVELOPE_KINDS,
-    NOW_MS,
     HostileBlock,
     HostileChannel,
     hostile_blocks,
-    identity_pool,
 )
+from sim.explore.hostile_identities import NOW_MS, identity_pool
 from sim.fabric.verify import Report, Trust, verify_blocks
 
 V = ValidationCode
@@ -31,6 +30,9 @@ SIGNATURE_PROBLEMS = {
     "creator-signature-by-another": "bad creator signature or identity",
     "truncated-envelope": "is marked VALID but does not decode",
     "empty-tx-id": "is marked VALID but does not decode",
+    "empty-channel": "is marked VALID but does not decode",
+    "empty-chaincode": "is marked VALID but does not decode",
+    "payload-of-another-type": "is marked VALID but does not decode",
     "replayed-endorsements": "bad endorsement by Org1",
     "one-replayed-endorsement": "bad endorsement by Org2",
     "truncated-signature": "bad endorsement by Org2",

@@ -18,7 +18,8 @@ from ledger.block import GENESIS, Block, BlockMetadata, make_block
 from ledger.codec import decode, encode
 from ledger.peer import PeerLedger
 from pbft.messages import Commit, Request
-from sim.explore.hostile import NOW_MS, HostileChannel, identity_pool
+from sim.explore.hostile import HostileChannel
+from sim.explore.hostile_identities import NOW_MS, identity_pool
 from sim.fabric.app import unwrap_request
 from sim.fabric.verify import Trust, block_problem, verify_blocks
 

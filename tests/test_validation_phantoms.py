@@ -17,7 +17,8 @@ from ledger.peer import PeerLedger
 from ledger.transaction import KVRead, KVWrite, RangeRead, Version
 from ledger.validator import ChannelConfig
 from msp.policy import parse as parse_policy
-from sim.explore.hostile import CHANNEL, NOW_MS, POLICY, HostileChannel, identity_pool, serialized
+from sim.explore.hostile import CHANNEL, POLICY, HostileChannel, serialized
+from sim.explore.hostile_identities import NOW_MS, identity_pool
 
 V = ValidationCode
 A, B, C = (KVRead(key, Version(1, 0)) for key in "abc")

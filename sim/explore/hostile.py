@@ -1,37 +1,26 @@
-"""Hypothesis strategies for hostile identities and hostile transaction envelopes.
+"""Hypothesis strategies for hostile transaction envelopes, each with the code it must get.
 
-A permissioned ledger is only as good as what its validators refuse, so these
-generators produce what an attacker (or a careless client) would submit:
-identities that look like members but are not (revoked, expired, issued by a
-revoked or expired intermediate, with several or no NodeOU roles, issued by an
-impostor CA whose name collides with a trusted one, presented under another
-organisation's MSP id) and envelopes built from them or tampered with
-(endorsements replayed from another transaction, signed by the wrong org,
-duplicated, truncated or reordered). Every draw comes with the exact verdict a
-correct peer must reach: the MSP's rejection reason for an identity, the
-validation code for each envelope.
+What an attacker or a careless client could submit on a channel: envelopes whose
+endorsements are replayed from another transaction, signed by the wrong org or
+by a hostile identity (:mod:`sim.explore.hostile_identities`), duplicated,
+truncated or reordered; results bound to another proposal; creators that are
+not members; malformed headers, payloads and read-write sets; stale and phantom
+reads. Every draw carries the validation code a correct peer must give it, and
+blocks mix them with honest transactions and repeated envelopes, so a property
+can state each code exactly and that no transaction changes another's.
 
-Key generation and signing are the slow part, so :func:`identity_pool` builds
-every identity once per process (seeded, hence identical on every run) and the
-strategies only choose among them.
-
-The channel (:class:`HostileChannel`) has two organisations: ``Org1`` whose root
-CA issues directly, and ``Org2`` whose root issues through intermediates, one of
-which it has revoked and one of which has expired. Chaincode ``kv`` is deployed
-with ``AND('Org1.member','Org2.member')``; nothing else is.
+The channel (:class:`HostileChannel`) has the pool's two organisations;
+chaincode ``kv`` is deployed with ``AND('Org1.member','Org2.member')`` and
+nothing else is.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
 
 from ledger.block import ValidationCode
@@ -55,333 +44,22 @@ from ledger.transaction import (
     proposal_hash,
 )
 from ledger.validator import ChannelConfig
-from msp.certs import Authority, Validity
 from msp.identity import SigningIdentity
-from msp.keys import ECDSA_P256, KeySource
-from msp.msp import MSP, MSPManager, at_virtual_ms
 from msp.policy import parse as parse_policy
+from sim.explore.hostile_identities import (
+    HOSTILE_KINDS,
+    NOW_MS,
+    HostileIdentity,
+    IdentityPool,
+    hostile_identities,
+    identity_pool,
+)
 
 V = ValidationCode
 
 CHANNEL = "hostile"
 CHAINCODE = "kv"
 POLICY = "AND('Org1.member','Org2.member')"
-NOW_MS = 3_600_000
-"""Virtual time of every hostile block: 2024-01-01 01:00 UTC."""
-NOW = at_virtual_ms(NOW_MS)
-
-_PAST = Validity(datetime(2020, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC))
-_FUTURE = Validity(datetime(2030, 1, 1, tzinfo=UTC), datetime(2040, 1, 1, tzinfo=UTC))
-_ALWAYS = Validity()
-_NO_ROLE = "certificate subject has no NodeOU role (client/peer/admin/orderer)"
-
-
-@dataclass(frozen=True)
-class HostileIdentity:
-    """An identity a correct MSP must refuse, and the exact reason it must give."""
-
-    kind: str
-    signer: SigningIdentity
-    """Holds the private key, so the identity can sign proposals and endorsements."""
-    reason: str
-
-    @property
-    def serialized(self) -> SerializedIdentity:
-        return SerializedIdentity(self.signer.mspid, self.signer.cert_pem)
-
-
-@dataclass(frozen=True)
-class OrgTrust:
-    """What a channel trusts of one org: its CAs and CRLs."""
-
-    mspid: str
-    roots: tuple[x509.Certificate, ...]
-    intermediates: tuple[x509.Certificate, ...]
-    crls: tuple[x509.CertificateRevocationList, ...]
-
-    def msp(self) -> MSP:
-        return MSP(self.mspid, self.roots, self.intermediates, self.crls)
-
-
-@dataclass(frozen=True)
-class IdentityPool:
-    """The trusted orgs, their honest members, and every hostile identity."""
-
-    orgs: tuple[OrgTrust, ...]
-    honest: Mapping[str, SigningIdentity]
-    """By certificate CN: two peers, an admin and a user of each org."""
-    hostile: Mapping[str, HostileIdentity]
-    """By kind."""
-
-    def manager(self) -> MSPManager:
-        """A fresh manager: no verdict cached by an earlier example carries over."""
-        return MSPManager(org.msp() for org in self.orgs)
-
-    def peer(self, mspid: str) -> SigningIdentity:
-        return self.honest[f"peer0.{mspid.lower()}.example.com"]
-
-    def user(self, mspid: str) -> SigningIdentity:
-        return self.honest[f"User1@{mspid.lower()}.example.com"]
-
-
-def issue(
-    authority: Authority,
-    subject: x509.Name,
-    key_label: str,
-    keys: KeySource,
-    validity: Validity = _ALWAYS,
-    *,
-    ca: bool = False,
-    authority_key_id: bytes | None = None,
-) -> tuple[x509.Certificate, SigningIdentity | None]:
-    """A certificate for any subject (several OUs, none, a CA's name) signed by ``authority``.
-
-    ``msp.certs`` only issues well-formed member certificates; hostile ones need
-    a free hand. ``authority_key_id`` forges the AKI extension (to claim a
-    trusted CA issued it). Returns the certificate and, for end entities, an
-    identity whose MSP id is the organisation named in ``subject``.
-    """
-    key = keys.key(ECDSA_P256, key_label)
-    issuer_ski = authority.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    aki = x509.AuthorityKeyIdentifier(authority_key_id or issuer_ski.value.digest, None, None)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(authority.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(keys.serial(key_label))
-        .not_valid_before(validity.not_before)
-        .not_valid_after(validity.not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(aki, False)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), True)
-    )
-    cert = builder.sign(authority.key, hashes.SHA256(), ecdsa_deterministic=True)
-    return cert, None if ca else SigningIdentity(_mspid_of(subject), cert, key)
-
-
-def _mspid_of(subject: x509.Name) -> str:
-    org = subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
-    return str(org).split(".", 1)[0].capitalize()
-
-
-def member_name(org: int, cn: str, units: Sequence[str]) -> x509.Name:
-    """A cryptogen-style subject with any OUs (the NodeOU roles, or not)."""
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"org{org}.example.com")]
-    attributes += [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in units]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-    return x509.Name(attributes)
-
-
-def _ca(
-    parent: Authority | None, org: int, cn: str, keys: KeySource, validity: Validity
-) -> Authority:
-    domain = f"org{org}.example.com"
-    key = keys.key(ECDSA_P256, cn)
-    if parent is None:
-        return Authority.root(key, domain, cn, keys.serial(cn), validity)
-    return parent.intermediate(key, domain, cn, keys.serial(cn), validity)
-
-
-def _enroll(
-    issuer: Authority,
-    org: int,
-    cn: str,
-    role: str,
-    keys: KeySource,
-    validity: Validity = _ALWAYS,
-) -> SigningIdentity:
-    key = keys.key(ECDSA_P256, cn)
-    domain = f"org{org}.example.com"
-    cert = issuer.enroll(key.public_key(), domain, cn, role, keys.serial(cn), validity)
-    return SigningIdentity(f"Org{org}", cert, key)
-
-
-def _unknown_ca(cert: x509.Certificate, mspid: str) -> str:
-    return f"unknown CA: {cert.issuer.rfc4514_string()} is not a CA of MSP {mspid}"
-
-
-@functools.cache
-def identity_pool() -> IdentityPool:
-    """Build the trusted orgs and every hostile identity once (seeded: same bytes every run)."""
-    keys = KeySource(b"ledgersim/hostile")
-    revoked_at = datetime(2023, 6, 1, tzinfo=UTC)
-    root1 = _ca(None, 1, "ca.org1.example.com", keys, Validity())
-    root2 = _ca(None, 2, "ca.org2.example.com", keys, Validity())
-    ica2 = _ca(root2, 2, "ica.org2.example.com", keys, Validity())
-    ica_revoked = _ca(root2, 2, "ica-revoked.org2.example.com", keys, Validity())
-    ica_expired = _ca(root2, 2, "ica-expired.org2.example.com", keys, _PAST)
-    ica_future = _ca(root2, 2, "ica-future.org2.example.com", keys, _FUTURE)
-    ica_unlisted = _ca(root2, 2, "ica-unlisted.org2.example.com", keys, Validity())
-    impostor = _ca(None, 1, "ca.org1.example.com", KeySource(b"impostor"), Validity())
-
-    honest: dict[str, SigningIdentity] = {}
-    for org, issuer in ((1, root1), (2, ica2)):
-        for cn, role in (
-            (f"peer0.org{org}.example.com", "peer"),
-            (f"peer1.org{org}.example.com", "peer"),
-            (f"Admin@org{org}.example.com", "admin"),
-            (f"User1@org{org}.example.com", "client"),
-        ):
-            honest[cn] = _enroll(issuer, org, cn, role, keys)
-
-    def hostile(kind: str, signer: SigningIdentity, reason: str) -> HostileIdentity:
-        return HostileIdentity(kind, signer, reason)
-
-    revoked1 = _enroll(root1, 1, "Revoked@org1.example.com", "client", keys)
-    revoked2 = _enroll(ica2, 2, "Revoked@org2.example.com", "peer", keys)
-    under_revoked = _enroll(ica_revoked, 2, "peer7.org2.example.com", "peer", keys)
-    under_expired = _enroll(ica_expired, 2, "peer8.org2.example.com", "peer", keys)
-    under_future = _enroll(ica_future, 2, "peer9.org2.example.com", "peer", keys)
-    under_unlisted = _enroll(ica_unlisted, 2, "peer6.org2.example.com", "peer", keys)
-    expired = _enroll(root1, 1, "Expired@org1.example.com", "client", keys, _PAST)
-    future = _enroll(root1, 1, "Future@org1.example.com", "client", keys, _FUTURE)
-    two_roles = issue(
-        root1, member_name(1, "Two@org1.example.com", ("client", "admin")), "two", keys
-    )
-    three_roles = issue(
-        ica2, member_name(2, "Three@org2.example.com", ("peer", "admin", "client")), "three", keys
-    )
-    no_role = issue(root1, member_name(1, "NoRole@org1.example.com", ()), "norole", keys)
-    unknown_role = issue(
-        ica2, member_name(2, "Auditor@org2.example.com", ("auditor",)), "aud", keys
-    )
-    impostor_user = _enroll(impostor, 1, "User1@org1.example.com", "client", KeySource(b"impostor"))
-    forged_aki = issue(
-        impostor,
-        member_name(1, "Admin@org1.example.com", ("admin",)),
-        "forged-aki",
-        KeySource(b"impostor"),
-        authority_key_id=_ski(root1.cert),
-    )
-    root_named_member = issue(
-        impostor,
-        impostor.cert.subject,
-        "root-named",
-        KeySource(b"impostor"),
-        authority_key_id=_ski(root1.cert),
-    )
-    org2_peer = honest["peer0.org2.example.com"]
-
-    crl1 = root1.revoke([revoked1.cert.serial_number], revoked_at)
-    crl_root2 = root2.revoke([ica_revoked.cert.serial_number], revoked_at)
-    crl_ica2 = ica2.revoke([revoked2.cert.serial_number], revoked_at)
-    intermediates = (ica2.cert, ica_revoked.cert, ica_expired.cert, ica_future.cert)
-    orgs = (
-        OrgTrust("Org1", (root1.cert,), (), (crl1,)),
-        OrgTrust("Org2", (root2.cert,), intermediates, (crl_root2, crl_ica2)),
-    )
-
-    def member(pair: tuple[x509.Certificate, SigningIdentity | None]) -> SigningIdentity:
-        assert pair[1] is not None
-        return pair[1]
-
-    found = [
-        hostile(
-            "revoked",
-            revoked1,
-            f"certificate serial {revoked1.cert.serial_number:x} revoked by ca.org1.example.com",
-        ),
-        hostile(
-            "revoked-by-intermediate",
-            revoked2,
-            f"certificate serial {revoked2.cert.serial_number:x} revoked by ica.org2.example.com",
-        ),
-        hostile(
-            "issuer-revoked",
-            under_revoked,
-            f"intermediate CA serial {ica_revoked.cert.serial_number:x}"
-            " revoked by ca.org2.example.com",
-        ),
-        hostile("expired", expired, "certificate expired (valid until 2023-01-01T00:00:00+00:00)"),
-        hostile(
-            "issuer-expired",
-            under_expired,
-            "certificate expired (valid until 2023-01-01T00:00:00+00:00)",
-        ),
-        hostile(
-            "not-yet-valid", future, "certificate not yet valid (from 2030-01-01T00:00:00+00:00)"
-        ),
-        hostile(
-            "issuer-not-yet-valid",
-            under_future,
-            "certificate not yet valid (from 2030-01-01T00:00:00+00:00)",
-        ),
-        hostile("issuer-unlisted", under_unlisted, _unknown_ca(under_unlisted.cert, "Org2")),
-        hostile("two-roles", member(two_roles), _NO_ROLE),
-        hostile("three-roles", member(three_roles), _NO_ROLE),
-        hostile("no-role", member(no_role), _NO_ROLE),
-        hostile("unknown-role", member(unknown_role), _NO_ROLE),
-        hostile("impostor-ca", impostor_user, _unknown_ca(impostor_user.cert, "Org1")),
-        hostile(
-            "impostor-ca-forged-aki",
-            member(forged_aki),
-            "tampered certificate: signature by ca.org1.example.com does not verify",
-        ),
-        hostile(
-            "named-like-root",
-            member(root_named_member),
-            "tampered certificate: signature by ca.org1.example.com does not verify",
-        ),
-        hostile(
-            "ca-certificate",
-            SigningIdentity("Org1", root1.cert, root1.key),
-            "a CA certificate cannot be used as an identity",
-        ),
-        hostile(
-            "other-org",
-            SigningIdentity("Org1", org2_peer.cert, org2_peer.private_key),
-            _unknown_ca(org2_peer.cert, "Org1"),
-        ),
-        hostile(
-            "unknown-msp",
-            SigningIdentity("Org9", org2_peer.cert, org2_peer.private_key),
-            "unknown MSP 'Org9'",
-        ),
-    ]
-    return IdentityPool(orgs, honest, {h.kind: h for h in found})
-
-
-def _ski(cert: x509.Certificate) -> bytes:
-    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-
-
-HOSTILE_KINDS = (
-    "revoked",
-    "revoked-by-intermediate",
-    "issuer-revoked",
-    "expired",
-    "issuer-expired",
-    "not-yet-valid",
-    "issuer-not-yet-valid",
-    "issuer-unlisted",
-    "two-roles",
-    "three-roles",
-    "no-role",
-    "unknown-role",
-    "impostor-ca",
-    "impostor-ca-forged-aki",
-    "named-like-root",
-    "ca-certificate",
-    "other-org",
-    "unknown-msp",
-)
-"""Every kind in the pool; the order is the order Hypothesis shrinks towards."""
-
-
-def hostile_identities(kinds: Sequence[str] = HOSTILE_KINDS) -> st.SearchStrategy[HostileIdentity]:
-    """Identities a correct MSP refuses, each with its exact reason."""
-    return st.sampled_from(kinds).map(lambda kind: identity_pool().hostile[kind])
-
-
-def honest_members() -> st.SearchStrategy[SigningIdentity]:
-    """Valid members of either org, of every role."""
-    return st.sampled_from(sorted(identity_pool().honest)).map(
-        lambda name: identity_pool().honest[name]
-    )
-
-
-# --------------------------------------------------------------------- envelopes
 
 
 @dataclass(frozen=True)
@@ -509,7 +187,8 @@ def _variant(
         header, result = change(channel, channel.header(serialized(user), label, key=label))
         endorsements = channel.endorse(result, *_peers(channel, "Org1", "Org2"))
         item = channel.seal(header, result, endorsements, user)
-        return HostileTx(kind, item, expected, header.tx_id)
+        written = tuple(w.key for w in result.rwset.writes) if expected is V.VALID else ()
+        return HostileTx(kind, item, expected, header.tx_id, written)
 
     return build
 
@@ -576,6 +255,29 @@ def _truncated_envelope(
 ) -> HostileTx:
     _header, _result, item = channel.honest_tx(label, label)
     return HostileTx("truncated-envelope", item[: len(item) // 2], V.BAD_PAYLOAD, "")
+
+
+def _header_change(kind: str, expected: ValidationCode, **fields: Any) -> Builder:
+    """A header with ``fields`` replaced (result and signatures made to match)."""
+    return _variant(
+        kind, expected, lambda c, h: (replace(h, **fields), c.result(replace(h, **fields)))
+    )
+
+
+def _status(kind: str, status: int, expected: ValidationCode) -> Builder:
+    """An endorsed response with ``status``: below 400 is success, as in Fabric's shim."""
+    return _variant(kind, expected, lambda c, h: (h, c.result(h, status=status)))
+
+
+def _payload_of_another_type(
+    channel: HostileChannel, label: str, _hostile: HostileIdentity
+) -> HostileTx:
+    """A well-signed envelope whose payload is a record, but a header, not a payload."""
+    user = channel.pool.user("Org1")
+    header = channel.header(serialized(user), label, key=label)
+    raw = encode(header)
+    item = encode(Envelope(raw, user.sign(raw)))
+    return HostileTx("payload-of-another-type", item, V.BAD_PAYLOAD, "")
 
 
 def _stale_read(channel: HostileChannel, header: TxHeader) -> tuple[TxHeader, ProposalResult]:
@@ -695,6 +397,18 @@ BUILDERS: dict[str, Builder] = {
         V.BAD_RESPONSE_PAYLOAD,
         lambda c, h: (h, c.result(h, status=STATUS_ERROR)),
     ),
+    "empty-channel": _header_change("empty-channel", V.BAD_COMMON_HEADER, channel=""),
+    "empty-chaincode": _header_change("empty-chaincode", V.BAD_COMMON_HEADER, chaincode=""),
+    "empty-write-key": _variant(
+        "empty-write-key",
+        V.BAD_RWSET,
+        lambda c, h: (h, c.result(h, writes=(KVWrite("", b"1", False),))),
+    ),
+    "payload-of-another-type": _payload_of_another_type,
+    "response-status-0": _status("response-status-0", 0, V.VALID),
+    "response-status-399": _status("response-status-399", 399, V.VALID),
+    "response-status-400": _status("response-status-400", 400, V.BAD_RESPONSE_PAYLOAD),
+    "response-status-negative": _status("response-status-negative", -1, V.BAD_RESPONSE_PAYLOAD),
     "stale-read": _variant("stale-read", V.MVCC_READ_CONFLICT, _stale_read),
     "phantom-range": _variant("phantom-range", V.PHANTOM_READ_CONFLICT, _phantom),
 }
