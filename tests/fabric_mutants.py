@@ -182,6 +182,13 @@ MUTANTS = (
         "if parsed is None or code != V.VALID:",
         f"{ENVELOPES}::test_each_code_is_indexed_or_not_on_its_own",
     ),
+    SourceMutant(
+        "phantom-check-assumes-deleted-key-exists",
+        f"{V}:_BlockView.phantom",
+        "found.pop(key, None)",
+        "found.pop(key)",
+        "test_validation_phantoms::test_range_read_after_an_earlier_write_in_the_block",
+    ),
     # ------------------------------------------------------------- policy
     SourceMutant(
         "principal-ignores-mspid",
