@@ -9,8 +9,13 @@ by MSP id *and* certificate; the local-misuse errors say what was wrong.
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from msp.ca import NetworkCrypto, generate_network
 from msp.certs import Authority, Validity
@@ -140,3 +145,55 @@ def test_signing_identity_refuses_a_key_of_another_certificate() -> None:
     with pytest.raises(MSPError) as bad:
         SigningIdentity("Org1", first.cert, second.private_key)
     assert str(bad.value) == f"private key does not match the certificate of {first.name!r}"
+
+
+def test_validity_bounds_are_inclusive() -> None:
+    """Valid at exactly not_before and exactly not_after; a microsecond outside, not."""
+    org = net().org("Org1")
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    member = org.enroll("Edge@org1.example.com", "client", KeySource(b"edge"), Validity(start, end))
+    msp = org.msp()
+    assert msp.validate(member, start).ok and msp.validate(member, end).ok
+    early = msp.validate(member, start - timedelta(microseconds=1))
+    late = msp.validate(member, end + timedelta(microseconds=1))
+    assert early.reason == "certificate not yet valid (from 2024-01-01T00:00:00+00:00)"
+    assert late.reason == "certificate expired (valid until 2024-01-02T00:00:00+00:00)"
+
+
+def test_malformed_certificate_is_refused_by_a_fresh_msp() -> None:
+    """A duplicated extension, first seen by this MSP (nothing cached): a verdict with the
+    reason, not an exception."""
+    org = net().org("Org1")
+    key = KeySource(b"dup-ext-fresh").key(ECDSA_P256, "dup")
+    cert = org.issuer.enroll(
+        key.public_key(), org.domain, "Dup@org1.example.com", "client", 11, Validity()
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    key_usage, subject_key_id = b"\x06\x03\x55\x1d\x0f", b"\x06\x03\x55\x1d\x0e"
+    forged = x509.load_der_x509_certificate(der.replace(key_usage, subject_key_id))
+    verdict = org.msp().validate(Identity("Org1", forged), NOW)
+    assert not verdict.ok and verdict.reason.startswith("malformed certificate: ")
+
+
+def test_unusable_and_unsupported_public_keys_are_refused() -> None:
+    member = net().org("Org1").members[0]
+    der = member.cert.public_bytes(serialization.Encoding.DER)
+    p256, unknown = bytes.fromhex("06082A8648CE3D030107"), bytes.fromhex("06082A8648CE3D03017F")
+    with pytest.raises(MSPError) as unusable:
+        Identity("Org1", x509.load_der_x509_certificate(der.replace(p256, unknown)))
+    assert str(unusable.value).startswith("unusable public key: ")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa")])
+    rsa_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(rsa_key.public_key())
+        .serial_number(5)
+        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2030, 1, 1, tzinfo=UTC))
+        .sign(rsa_key, hashes.SHA256())
+    )
+    with pytest.raises(MSPError) as unsupported:
+        Identity("Org1", rsa_cert)
+    assert str(unsupported.value) == "unsupported public key type RSAPublicKey"
