@@ -197,3 +197,12 @@ def test_unusable_and_unsupported_public_keys_are_refused() -> None:
     with pytest.raises(MSPError) as unsupported:
         Identity("Org1", rsa_cert)
     assert str(unsupported.value) == "unsupported public key type RSAPublicKey"
+
+
+def test_check_of_non_bytes_says_so() -> None:
+    member = net().org("Org1").members[0]
+    signature = member.sign(b"data")
+    for data, sig in (("data", signature), (b"data", signature.hex())):
+        verdict = member.check(data, sig)  # type: ignore[arg-type]
+        assert (verdict.ok, verdict.reason) == (False, "data and signature must be bytes")
+    assert member.check(b"data", signature).ok
