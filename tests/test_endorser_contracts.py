@@ -19,7 +19,14 @@ from chaincode.patchset import PatchSetContract
 from chaincode.shim import Contract, ContractError, Stub, contract_class, register, transaction
 from ledger.codec import encode
 from ledger.peer import PeerLedger
-from ledger.transaction import STATUS_ERROR, STATUS_OK, ProposalResponse, SignedProposal
+from ledger.transaction import (
+    STATUS_ERROR,
+    STATUS_OK,
+    ChaincodeEvent,
+    ProposalResponse,
+    Response,
+    SignedProposal,
+)
 from sim.explore.hostile import CHANNEL, HostileChannel, serialized
 from sim.explore.hostile_identities import NOW_MS, identity_pool
 
@@ -48,6 +55,7 @@ def probe_class() -> type[Contract]:
 
         @transaction
         def one(self, stub: Stub, a: str) -> bytes:
+            stub.set_event("probed", a.encode())
             return a.encode()
 
         @transaction
@@ -96,7 +104,9 @@ def test_contract_failures_are_status_500_with_a_message(
 def test_contract_success_is_endorsed() -> None:
     response = endorse(probe_class()(), "one", "hello")
     assert response.status == STATUS_OK and response.result is not None
-    assert response.result.response.payload == b"hello"
+    assert response.result.response == Response(
+        STATUS_OK, "", b"hello", ChaincodeEvent("probed", b"hello")
+    )
 
 
 def test_functions_are_the_marked_methods() -> None:
