@@ -156,3 +156,22 @@ def test_a_contract_needs_a_name() -> None:
     with pytest.raises(TypeError) as bad:
         register(Nameless)
     assert str(bad.value) == "Nameless needs a non-empty class attribute 'name'"
+
+
+def test_underscore_functions_are_never_callable_even_if_marked() -> None:
+    class Sneaky(Contract):
+        name = "hostile-sneaky"
+
+        @transaction
+        def _hidden(self, stub: Stub) -> bytes:
+            return b"leaked"
+
+    response = endorse(Sneaky(), "_hidden")
+    assert (response.status, response.message) == (
+        STATUS_ERROR,
+        "hostile-sneaky: unknown function '_hidden'",
+    )
+
+
+def test_contract_keeps_its_settings() -> None:
+    assert probe_class()(level="high").settings == {"level": "high"}
