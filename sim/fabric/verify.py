@@ -18,8 +18,10 @@ What a block proves, and how it is checked here, block by block from 0:
   later timestamp executed is stale, and the validator marks it
   ``DUPLICATE_TXID``. Without the channel configuration the walk only checks
   that every transaction marked VALID has a creator who was a valid member at
-  the block's agreed time and signed the envelope, and endorsements whose
-  signatures all verify under valid members' certificates.
+  the block's agreed time and signed the envelope, a result bound to its own
+  proposal and chaincode (so endorsements replayed with another transaction's
+  result do not pass), and endorsements whose signatures all verify under
+  valid members' certificates.
 
 The first failure stops the walk and is reported with the block's number,
 because everything after a broken link is unanchored.
@@ -34,6 +36,7 @@ from pathlib import Path
 from ledger.block import GENESIS, Block, Unwrap, ValidationCode, code_name
 from ledger.codec import CodecError, decode, encode
 from ledger.state import MemoryState, UpdateBatch
+from ledger.transaction import proposal_hash
 from ledger.validator import ChannelConfig, parse, validate_block
 from msp.errors import MSPError
 from msp.identity import Identity, parse_certificate
@@ -160,6 +163,9 @@ def transaction_problem(
         return f"transaction {index} ({payload.header.tx_id}): bad creator signature or identity"
     if not payload.endorsements:
         return f"transaction {index} ({payload.header.tx_id}): no endorsements"
+    header, result = payload.header, payload.result
+    if result.proposal_hash != proposal_hash(header) or result.rwset.namespace != header.chaincode:
+        return f"transaction {index} ({header.tx_id}): endorsed result is for another proposal"
     signed = encode(payload.result)
     for endorsement in payload.endorsements:
         who = endorsement.endorser
