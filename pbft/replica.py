@@ -133,8 +133,14 @@ class Replica(
             self._try_propose(flush=True)
         if self._vc_deadline is not None and now >= self._vc_deadline:
             self._vc_deadline = None
-            if self._in_view_change or (self._waiting and self._is_backup()):
+            if self._in_view_change:
                 self._start_view_change(self._view + 1)
+            elif self._waiting and self._is_backup():
+                if self.group_is_ahead():
+                    self._vc_deadline = now + self._vc_timeout()
+                    self.stats["view-change.deferred"] += 1
+                else:
+                    self._start_view_change(self._view + 1)
         if self._vc_resend_at is not None and now >= self._vc_resend_at:
             self._resend_view_change()
         if self._status_at is not None and now >= self._status_at:

@@ -375,6 +375,21 @@ class ReplicaRules(ReplicaState):
             signers.add(vc.replica)
         return len(signers) >= self.view_change_quorum()
 
+    def group_is_ahead(self) -> bool:
+        """A backup fetching state up to a proven checkpoint must not suspect the primary.
+
+        OSDI'99 4.5.2 starts a view change when a request waits too long. But a
+        replica still fetching batches up to a stable checkpoint that Q replicas
+        signed (``_fetch_seq``, above what it executed) holds proof that the
+        group is ordering: its requests wait because *it* is behind, not
+        because the primary stalls. Suspecting then sends it alone into a view
+        nobody joins, where it stays (found by the live nemesis: a restarted
+        replica fetching state under load). The timer is re-armed instead; once
+        the fetch is done, a request that still waits triggers the view change
+        as usual, so a primary that censors requests is still replaced.
+        """
+        return self._fetch_deadline is not None and self.app.last_executed < self._fetch_seq
+
     def new_view_min_s(self, view_changes: Sequence[ViewChange]) -> int:
         """min-s: the latest stable checkpoint any VIEW-CHANGE in V proves (OSDI'99 4.4).
 

@@ -23,6 +23,7 @@ from pbft.messages import (
     Prepare,
     PrePrepare,
     Request,
+    StateChunk,
     Status,
     ViewChange,
     batch_digest,
@@ -217,3 +218,53 @@ def test_caught_up_view_survives_a_restart() -> None:
     st = signed(c.keyring, 0, Status(0, False, 0, 0, (), (), (), True, 0, b""))
     answer = again.step(Deliver(3, 0, encode(st))).send
     assert [s.message for s in answer if isinstance(s.message, NewView)] == [nv]
+
+
+# ------------------------------------------------------------ behind, not suspicious
+
+
+class SuspectsWhileFetching(Replica):
+    """The replica as it was: its request timer fires while it is fetching state."""
+
+    def group_is_ahead(self) -> bool:
+        return False
+
+
+def restarted_far_behind(replica_class: type[Replica]) -> Cluster:
+    """Replica 3 restarts past a stable checkpoint and its state chunks are lost for a while.
+
+    Requests reach it (clients retry to everyone) while it cannot execute them:
+    it is behind, and the Q-signed checkpoint it is fetching up to proves the
+    group orders without it.
+    """
+    settings = {**SETTINGS, "checkpoint_interval": 2, "watermark_window": 4}
+    c = Cluster(n=4, clients=2, settings=settings, latency=(1, 5), replica_class=replica_class)
+    c.run_requests(2)
+    c.crash(3)
+    c.run_requests(6)
+    c.recover(3)
+    c.filters.append(lambda s, t, m: not (t == 3 and isinstance(m, StateChunk)))
+    c.run_requests(3)
+    start = c.now
+    c.run(lambda: c.now > start + 5 * TIMEOUT, max_ms=20_000)  # several timer periods
+    c.filters.clear()
+    c.run_requests(2)
+    return c
+
+
+def test_a_replica_fetching_state_does_not_start_a_view_change_alone() -> None:
+    c = restarted_far_behind(Replica)
+    late = c.replicas[3]
+    assert late.stats["view-change.deferred"] >= 1  # its timer did fire, more than once
+    assert late.stats["view-change"] == 0
+    assert [r.view for r in c.replicas] == [0, 0, 0, 0] and not late.in_view_change
+    assert c.apps[3].last_executed == c.apps[0].last_executed == 26
+    c.assert_safe()
+
+
+def test_without_the_rule_it_is_left_alone_in_a_view_change() -> None:
+    """What the live nemesis found: the old rule strands the restarted replica."""
+    c = restarted_far_behind(SuspectsWhileFetching)
+    late = c.replicas[3]
+    assert late.stats["view-change"] >= 1
+    assert late.in_view_change and late.view > max(r.view for r in c.replicas[:3])

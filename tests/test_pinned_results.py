@@ -67,8 +67,8 @@ PINS = (
         "scenarios/n7-two-byzantine-lossy.toml",
         3,
         None,
-        "fcf81cab5af669030ca3287869901194acc45d7eefa5a95fdf96ac8893f51643",
-        "004d306d38374600f5dd50fcdb7a6d20a7b2cd2cd2db67919f25f90f8cbc2afb",
+        "f500e5fd7d681c8c98b3eed17d405ccbea889ec04f404b4c77c51e2978940547",
+        "14b634dab63cbaa14c2f1c11c481037b71196f2f305291a104c73b213bba4bbb",
     ),
     Pin(
         "tests/scenarios/equivocate-n5.toml",
