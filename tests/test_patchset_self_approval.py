@@ -6,7 +6,9 @@ administrators of two orgs can try to approve, for each number of sign-offs
 required, and then over random sequences with repeats, a withdrawal and a
 deployer re-enrolled under a new certificate. A small model says what the contract
 must answer at every step: the deployer's upload is the first sign-off, each other
-administrator counts once, release happens on the last sign-off needed.
+administrator counts once, release happens on the last sign-off needed; a withdrawal
+takes effect when the deployer retracts a pending upload, or on the k-th distinct
+administrator's signature.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Model:
     def __init__(self, required: int) -> None:
         self.required = required
         self.approvals: list[str] = []
+        self.withdrawal: set[str] = set()
+        """Names that signed the withdrawal so far (a re-enrolled deployer is the deployer)."""
         self.withdrawn = False
 
     @property
@@ -92,7 +96,11 @@ def step(harness: ContractHarness, model: Model, who: str, action: str = "approv
             assert harness.world.values == before
             return
         harness.invoke(creator(who), action, *args)
-        model.withdrawn = True
+        name = signer(who).name
+        retraction = model.status == "pending" and name == DEPLOYER
+        model.withdrawal.add(name)
+        # The deployer alone retracts a pending upload; otherwise k admins must sign.
+        model.withdrawn = retraction or len(model.withdrawal) >= model.required
         return
     if model.withdrawn or signer(who).name == DEPLOYER:
         expected = (
