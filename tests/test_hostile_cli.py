@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 from test_trace_html import synthetic_trace, write_trace
 
+from sim.cli.hunt import format_hunt
 from sim.cli.main import main as cli_main
+from sim.explore.hunt import hunt
+from sim.scenario.reader import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _edited_trace(tmp_path: Path, kind: str, key: str, value: Any) -> Path:
@@ -49,3 +54,20 @@ def test_trace_meta_clients_not_a_list_is_tolerated(
     trace = _edited_trace(tmp_path, "meta", "clients", 7)
     assert cli_main(["trace", str(trace), "--json"]) == 0
     assert '"messages"' in capsys.readouterr().out
+
+
+def test_ctrl_c_during_a_hunt_keeps_what_was_tried() -> None:
+    """Ctrl-C used to unwind through Hypothesis and lose the summary; now it ends the hunt."""
+    readings = [0]
+
+    def clock() -> float:  # the 30th reading is where the user presses Ctrl-C
+        readings[0] += 1
+        if readings[0] == 30:
+            raise KeyboardInterrupt
+        return float(readings[0])
+
+    report = hunt(load_scenario(ROOT / "scenarios" / "normal-case.toml"), minutes=60, clock=clock)
+    assert report.interrupted and report.violation is None
+    assert 0 < report.tried < 30
+    assert report.to_json()["interrupted"] is True
+    assert "stopped         by Ctrl-C" in format_hunt(report, None)

@@ -123,6 +123,9 @@ def hunt_command(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_hunt(report, command))
+    if report.interrupted:
+        print("ledgersim: hunt interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     if report.violation is not None:
         raise RunFailed(f"hunt found a violation; replay it with: {command}")
     return 0
@@ -135,6 +138,8 @@ def format_hunt(report: HuntReport, command: str | None) -> str:
         f"schedules       {report.tried} in {report.wall_s:.1f} s  "
         f"({report.per_minute:g} per minute, {report.rounds} rounds)",
     ]
+    if report.interrupted:
+        lines.append("stopped         by Ctrl-C before the time was up")
     if report.violation is None:
         lines.append("violations      none")
         return "\n".join(lines)
