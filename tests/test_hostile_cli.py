@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,17 @@ def test_ctrl_c_during_a_hunt_keeps_what_was_tried() -> None:
     assert 0 < report.tried < 30
     assert report.to_json()["interrupted"] is True
     assert "stopped         by Ctrl-C" in format_hunt(report, None)
+
+
+def test_gateway_on_a_port_in_use_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn logged its own ERROR and exited 3; the port is now bound before serving."""
+    network = tmp_path / "net"
+    assert cli_main(["net", "init", "--sim", str(network)]) == 0
+    capsys.readouterr()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli_main(["gateway", "--network", str(network), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
