@@ -12,6 +12,10 @@ from test_trace_html import synthetic_trace, write_trace
 from sim.cli.hunt import format_hunt
 from sim.cli.main import main as cli_main
 from sim.explore.hunt import hunt
+from sim.fabric.simnet import init_sim_network
+from sim.http import service as service_module
+from sim.http.errors import ApiError
+from sim.http.service import NetworkService
 from sim.scenario.reader import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +90,24 @@ def test_gateway_on_a_port_in_use_is_one_line(
         assert cli_main(["gateway", "--network", str(network), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_flood_of_prepares_is_refused_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepared transactions were bounded only when someone endorsed: a prepare loop grew
+    the table without end, then evicted other members' transactions. Now it is refused."""
+    monkeypatch.setattr(service_module, "MAX_PENDING_PER_CALLER", 3)
+    monkeypatch.setattr(service_module, "MAX_PENDING", 5)
+    init_sim_network(tmp_path / "net", seed=7)
+    service = NetworkService(tmp_path / "net")
+    admin1 = service.member("Admin@org1.example.com")
+    admin2 = service.member("Admin@org2.example.com")
+    kept = [service.prepare(admin1, "approve", ["hotfix", "1.0"])["tx_id"] for _ in range(3)]
+    with pytest.raises(ApiError) as refused:
+        service.prepare(admin1, "approve", ["hotfix", "1.0"])
+    assert refused.value.status == 503 and "3 of Admin@org1.example.com" in str(refused.value)
+    kept += [service.prepare(admin2, "approve", ["hotfix", "1.0"])["tx_id"] for _ in range(2)]
+    with pytest.raises(ApiError):
+        service.prepare(admin2, "approve", ["hotfix", "1.0"])
+    assert sorted(service.pending) == sorted(kept)  # nobody's transaction was evicted
