@@ -67,6 +67,7 @@ from sim.http.identities import Member, load_members
 from sim.http.signing import (
     WINDOW_MS,
     NonceBook,
+    NonceBookFull,
     SignatureFormError,
     request_digest,
     signature_bytes,
@@ -152,7 +153,11 @@ class NetworkService:
             )
         digest = request_digest(method, target, body, timestamp, nonce)
         self._check(member, digest, headers.get("signature", ""), "request")
-        if not self.nonces.fresh(member.name, nonce, now):
+        try:
+            fresh = self.nonces.fresh(member.name, nonce, now)
+        except NonceBookFull as exc:
+            raise ApiError(503, f"too many signed requests at once ({exc}); retry later") from None
+        if not fresh:
             raise ApiError(401, "replayed request (this nonce was already used)")
         return member
 
