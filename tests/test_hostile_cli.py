@@ -111,3 +111,25 @@ def test_a_flood_of_prepares_is_refused_not_stored(
     with pytest.raises(ApiError):
         service.prepare(admin2, "approve", ["hotfix", "1.0"])
     assert sorted(service.pending) == sorted(kept)  # nobody's transaction was evicted
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+"""Small enough for any size limit, deep enough to overflow the JSON parser's recursion."""
+
+
+def test_deeply_nested_trace_line_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "deep.jsonl"
+    trace.write_text(DEEP + "\n")
+    assert cli_main(["trace", str(trace), "--json"]) == 2
+    assert "deep.jsonl:1: expected a JSON object, nested too deeply" in capsys.readouterr().err
+
+
+def test_deeply_nested_proof_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proof = tmp_path / "proof.json"
+    proof.write_text(DEEP)
+    assert cli_main(["patch", "verify-proof", str(proof), "--msp", str(tmp_path)]) == 2
+    assert "proof.json: not JSON (nested too deeply)" in capsys.readouterr().err

@@ -183,6 +183,9 @@ def parse_trace(
                 )
                 break
             raise InputError(f"{source}:{number}: expected a JSON object, {exc.msg}") from None
+        except RecursionError:
+            where = f"{source}:{number}"
+            raise InputError(f"{where}: expected a JSON object, nested too deeply") from None
         if not isinstance(event, dict) or not isinstance(event.get("ev"), str):
             raise InputError(f'{source}:{number}: expected an object with an "ev" field')
         events.append(event)
