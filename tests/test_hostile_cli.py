@@ -11,6 +11,8 @@ from test_trace_html import synthetic_trace, write_trace
 
 from sim.cli.hunt import format_hunt
 from sim.cli.main import main as cli_main
+from sim.errors import InputError
+from sim.explore.cluster import dask_map
 from sim.explore.hunt import hunt
 from sim.fabric.simnet import init_sim_network
 from sim.http import service as service_module
@@ -133,3 +135,18 @@ def test_deeply_nested_proof_is_one_line(
     proof.write_text(DEEP)
     assert cli_main(["patch", "verify-proof", str(proof), "--msp", str(tmp_path)]) == 2
     assert "proof.json: not JSON (nested too deeply)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("garbage", "missing port number"),
+        ("http://127.0.0.1:8786", "unknown address scheme 'http'"),
+        ("tcp://127.0.0.1:99999", "port 99999 is not 1..65535"),
+    ],
+)
+def test_a_malformed_dask_address_is_refused_before_connecting(address: str, said: str) -> None:
+    """A Client failing in its constructor was closed by the garbage collector: a 40 s wait,
+    then 'Exception ignored in Client.__del__' and a traceback after the error line."""
+    with pytest.raises(InputError, match=f"--dask: not a scheduler address .*{said}"):
+        next(dask_map(address, str, [1]))

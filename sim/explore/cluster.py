@@ -38,6 +38,7 @@ def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -
         raise InputError(
             "--dask: needs the 'distributed' package (pip install 'ledgersim[cluster]')"
         ) from None
+    _check_address(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -50,3 +51,20 @@ def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -
     finally:
         client.cancel([f for f in futures if not f.done()])
         client.close()
+
+
+def _check_address(address: str) -> None:
+    """Refuse a malformed address before a Client is made: a Client that fails in its
+    constructor is closed by the garbage collector, which waits 40 s and prints a traceback."""
+    from distributed.comm import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            _, port = get_address_host_port(address)
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is not 1..65535")
+    except ValueError as exc:
+        raise InputError(f"--dask: not a scheduler address {address!r}: {exc}") from None
