@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ from test_trace_html import synthetic_trace, write_trace
 
 from sim.cli.hunt import format_hunt
 from sim.cli.main import main as cli_main
-from sim.errors import InputError
+from sim.errors import InputError, RunFailed
 from sim.explore.cluster import dask_map
 from sim.explore.hunt import hunt
 from sim.fabric.simnet import init_sim_network
@@ -150,3 +153,35 @@ def test_a_malformed_dask_address_is_refused_before_connecting(address: str, sai
     then 'Exception ignored in Client.__del__' and a traceback after the error line."""
     with pytest.raises(InputError, match=f"--dask: not a scheduler address .*{said}"):
         next(dask_map(address, str, [1]))
+
+
+def test_a_scheduler_killed_mid_sweep_is_one_run_failed(tmp_path: Path) -> None:
+    """Was a FutureCancelledError traceback after pages of distributed's reconnect logs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    log = (tmp_path / "dask.log").open("w")
+    serve = ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", *serve],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-dashboard"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        results = dask_map(address, time.sleep, [0.2] * 200)  # importable on any worker
+        assert next(results) is None
+        scheduler.kill()
+        with pytest.raises(RunFailed, match=r"lost the scheduler .* the sweep is incomplete"):
+            for _ in results:
+                pass
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait(timeout=30)
+        log.close()
