@@ -185,3 +185,11 @@ def test_a_scheduler_killed_mid_sweep_is_one_run_failed(tmp_path: Path) -> None:
             process.kill()
             process.wait(timeout=30)
         log.close()
+
+
+def test_a_deeply_nested_network_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "network.json").write_text(DEEP)
+    assert cli_main(["net", "node", "stop", str(tmp_path), "0"]) == 2
+    assert "not a readable JSON network file (nested too deeply)" in capsys.readouterr().err
