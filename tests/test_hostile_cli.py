@@ -193,3 +193,13 @@ def test_a_deeply_nested_network_file_is_one_line(
     (tmp_path / "network.json").write_text(DEEP)
     assert cli_main(["net", "node", "stop", str(tmp_path), "0"]) == 2
     assert "not a readable JSON network file (nested too deeply)" in capsys.readouterr().err
+
+
+def test_hunt_refuses_an_unwritable_out_before_hunting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said so only after finding a violation, and the repro was lost with it."""
+    scenario = str(ROOT / "scenarios" / "normal-case.toml")
+    out = str(tmp_path / "missing" / "repro.toml")
+    assert cli_main(["hunt", scenario, "--minutes", "0.01", "--out", out]) == 2
+    assert f"--out: no such directory {tmp_path / 'missing'}" in capsys.readouterr().err

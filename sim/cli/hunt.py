@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,15 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an unwritable --out before hunting: found after hours, the repro would be lost."""
+    folder = out.parent
+    if not folder.is_dir():
+        raise InputError(f"--out: no such directory {folder}")
+    if out.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"--out: cannot write {out}")
+
+
 def _behaviours(text: str | None) -> tuple[str, ...]:
     if text is None:
         return DEFAULT_BEHAVIOURS
@@ -87,6 +97,7 @@ def _behaviours(text: str | None) -> tuple[str, ...]:
 def hunt_command(args: argparse.Namespace) -> int:
     base = load_scenario(args.scenario)
     behaviours = _behaviours(args.behaviours)
+    _check_out(Path(args.out))
     replica_class = load_replica_class(args.replica) if args.replica else None
 
     last_line = [0.0]
