@@ -441,3 +441,12 @@ def test_a_transaction_is_submitted_once(gateway: HttpGateway) -> None:
         gateway.request(USER, "POST", at + "/submit", signature)
     assert caught.value.status == 404
     assert height(gateway) == before + 1
+
+
+def test_deeply_nested_json_is_400_not_a_crash(gateway: HttpGateway) -> None:
+    """100,000 brackets fit the size limit but overflowed the parser: was a 500 and a traceback."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = raw(
+        gateway, ADMIN1, "POST", "/api/tx", body, headers={"content-type": "application/json"}
+    )
+    assert_json_error(response, 400, "nested too deeply")

@@ -7,7 +7,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from msp.identity import SigningIdentity
 from msp.keys import P256_HALF_ORDER, P256_ORDER
-from sim.http.signing import NonceBook, SignatureFormError, request_digest, signature_bytes
+from sim.http.signing import (
+    NonceBook,
+    NonceBookFull,
+    SignatureFormError,
+    request_digest,
+    signature_bytes,
+)
 from sim.scenario.model import NetworkSpec, Scenario
 from sim.world.auth import network_crypto
 
@@ -65,3 +71,14 @@ def test_a_nonce_is_accepted_once_per_identity_within_the_window() -> None:
     assert book.fresh("bob", "n1", now_ms=500)
     assert not book.fresh("alice", "n1", now_ms=1_999)
     assert book.fresh("alice", "n1", now_ms=2_001)  # forgotten: its timestamp is stale by now
+
+
+def test_a_full_nonce_book_refuses_instead_of_forgetting_a_live_nonce() -> None:
+    """It used to evict the oldest live nonce, after which that request could be replayed."""
+    book = NonceBook(window_ms=1_000, limit=2)
+    assert book.fresh("alice", "n1", now_ms=0)
+    assert book.fresh("alice", "n2", now_ms=1)
+    with pytest.raises(NonceBookFull):
+        book.fresh("alice", "n3", now_ms=2)
+    assert not book.fresh("alice", "n1", now_ms=3)  # still remembered: a replay is refused
+    assert book.fresh("alice", "n3", now_ms=2_001)  # n1 has expired, so there is room again

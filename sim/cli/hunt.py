@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,15 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an unwritable --out before hunting: found after hours, the repro would be lost."""
+    folder = out.parent
+    if not folder.is_dir():
+        raise InputError(f"--out: no such directory {folder}")
+    if out.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"--out: cannot write {out}")
+
+
 def _behaviours(text: str | None) -> tuple[str, ...]:
     if text is None:
         return DEFAULT_BEHAVIOURS
@@ -88,6 +98,7 @@ def _behaviours(text: str | None) -> tuple[str, ...]:
 def hunt_command(args: argparse.Namespace) -> int:
     base = load_scenario(args.scenario)
     behaviours = _behaviours(args.behaviours)
+    _check_out(Path(args.out))
     replica_class = load_replica_class(args.replica) if args.replica else None
 
     last_line = [0.0]
@@ -124,6 +135,9 @@ def hunt_command(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_hunt(report, command))
+    if report.interrupted:
+        print("ledgersim: hunt interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     if report.violation is not None:
         raise RunFailed(f"hunt found a violation; replay it with: {command}")
     return 0
@@ -136,6 +150,8 @@ def format_hunt(report: HuntReport, command: str | None) -> str:
         f"schedules       {report.tried} in {report.wall_s:.1f} s  "
         f"({report.per_minute:g} per minute, {report.rounds} rounds)",
     ]
+    if report.interrupted:
+        lines.append("stopped         by Ctrl-C before the time was up")
     if report.violation is None:
         lines.append("violations      none")
         return "\n".join(lines)

@@ -90,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFailed as exc:
         print(f"ledgersim: {exc}", file=sys.stderr)
         return 1
+    except RecursionError:
+        # Only readers of user files recurse this deep (a TOML or JSON file of
+        # thousands of nested brackets): bad input, said as such, not a traceback.
+        print("ledgersim: error: the input is nested too deeply to read", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

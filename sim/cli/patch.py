@@ -367,6 +367,8 @@ def _verify_proof(args: argparse.Namespace) -> int:
         raise InputError(f"{args.file}: cannot read: {exc.strerror}") from None
     except ValueError as exc:
         raise InputError(f"{args.file}: not JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{args.file}: not JSON (nested too deeply)") from None
     msps = _trust(args)
     try:
         proven = verify_proof(

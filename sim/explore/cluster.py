@@ -14,10 +14,12 @@ imported only when ``--dask`` is used, and its absence is a one-line error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from typing import Any, TypeVar
 
-from sim.errors import InputError
+from sim.errors import InputError, RunFailed
 
 CONNECT_TIMEOUT_S = 20
 """How long to wait for the scheduler before saying it cannot be reached."""
@@ -34,19 +36,74 @@ def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -
     """
     try:
         from distributed import Client, as_completed
+        from distributed.comm.core import CommClosedError
     except ImportError:
         raise InputError(
             "--dask: needs the 'distributed' package (pip install 'ledgersim[cluster]')"
         ) from None
+    _check_address(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r}: {exc}") from None
     futures: list[Any] = []
+    done = 0
+    restore = _quiet_distributed()  # its reconnect attempts log tracebacks; we say it once
     try:
         futures = client.map(call, list(jobs), pure=False)
         for future in as_completed(futures, loop=client.loop):
-            yield future.result()
+            try:
+                result = future.result()
+            except (CancelledError, CommClosedError) as exc:
+                raise RunFailed(
+                    f"--dask: lost the scheduler at {address!r} after {done} of "
+                    f"{len(futures)} tasks ({exc.__class__.__name__}); the sweep is incomplete"
+                ) from None
+            done += 1
+            yield result
     finally:
-        client.cancel([f for f in futures if not f.done()])
-        client.close()
+        try:
+            client.cancel([f for f in futures if not f.done()])
+            client.close(timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, CancelledError):
+            pass  # the scheduler is gone: nothing left to cancel there
+        finally:
+            restore()
+
+
+def _check_address(address: str) -> None:
+    """Refuse a malformed address before a Client is made: a Client that fails in its
+    constructor is closed by the garbage collector, which waits 40 s and prints a traceback."""
+    from distributed.comm import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            _, port = get_address_host_port(address)
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is not 1..65535")
+    except ValueError as exc:
+        raise InputError(f"--dask: not a scheduler address {address!r}: {exc}") from None
+
+
+def _quiet_distributed() -> Callable[[], None]:
+    """Silence every ``distributed`` logger below CRITICAL; returns what undoes it.
+
+    Each of them is set, not only the parent, since distributed's own configuration
+    gives some (``distributed.client``) a level of their own.
+    """
+    names = ["distributed"] + [
+        name for name in logging.root.manager.loggerDict if name.startswith("distributed.")
+    ]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+
+    def restore() -> None:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+    return restore

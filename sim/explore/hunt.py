@@ -60,6 +60,8 @@ class HuntReport:
     violation: Violation | None = None
     rounds: int = 0
     behaviours: tuple[str, ...] = field(default_factory=tuple)
+    interrupted: bool = False
+    """Ctrl-C stopped the hunt: the figures are what was tried until then."""
 
     @property
     def per_minute(self) -> float:
@@ -75,6 +77,7 @@ class HuntReport:
             "rounds": self.rounds,
             "wall_s": round(self.wall_s, 3),
             "schedules_per_minute": self.per_minute,
+            "interrupted": self.interrupted,
             "violation": None
             if found is None
             else {
@@ -162,6 +165,10 @@ def hunt(
             test()
         except _Found:
             report.violation = last["found"]  # the last failing example is the shrunk one
+            break
+        except KeyboardInterrupt:
+            report.interrupted = True  # the caller still gets what was tried
+            report.violation = last.get("found")  # found but maybe not fully shrunk
             break
         finally:
             report.wall_s = clock() - start

@@ -97,8 +97,9 @@ def shard_seeds(seeds: Sequence[int], shard: tuple[int, int] | None) -> list[int
 def load_replica_class(spec: str) -> ReplicaFactory:
     """``package.module:ClassName`` -> the class (a mutant replica, for testing the checks).
 
-    Only that it is a class is checked here; a class that is no replica fails
-    when the run builds it, which the sweep reports as that seed's crash.
+    A class without a replica's ``restore`` and ``step`` is refused here; one
+    that has them but breaks when built fails in the run, which the sweep
+    reports as that seed's crash.
     """
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
@@ -110,6 +111,12 @@ def load_replica_class(spec: str) -> ReplicaFactory:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise InputError(f"--replica: {module_name!r} has no class {class_name!r}")
+    missing = [name for name in ("restore", "step") if not callable(getattr(cls, name, None))]
+    if missing:
+        raise InputError(
+            f"--replica: {spec} is not a replica class (it has no {' or '.join(missing)}; "
+            "subclass pbft.replica.Replica)"
+        )
     return cast("ReplicaFactory", cls)
 
 

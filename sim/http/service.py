@@ -69,6 +69,7 @@ from sim.http.identities import Member, load_members
 from sim.http.signing import (
     WINDOW_MS,
     NonceBook,
+    NonceBookFull,
     SignatureFormError,
     request_digest,
     signature_bytes,
@@ -77,6 +78,9 @@ from sim.http.signing import (
 PENDING_TTL_S = 600.0
 """A prepared transaction not submitted within this many seconds is forgotten."""
 MAX_PENDING = 1_000
+"""Prepared transactions held at once; past it a prepare is refused (503), nothing is evicted."""
+MAX_PENDING_PER_CALLER = 100
+"""So that one member preparing in a loop cannot take every slot from the others."""
 WRITES = ("upload", "approve", "withdraw", "register", "download", "report", "reassign", "metadata")
 """Writes the gateway prepares; ``metadata`` is ordered only to be proven (a release proof)."""
 READS = ("catalog", "metadata", "history", "compliance")
@@ -158,7 +162,11 @@ class NetworkService:
             )
         digest = request_digest(method, target, body, timestamp, nonce)
         self._check(member, digest, headers.get("signature", ""), "request")
-        if not self.nonces.fresh(member.name, nonce, now):
+        try:
+            fresh = self.nonces.fresh(member.name, nonce, now)
+        except NonceBookFull as exc:
+            raise ApiError(503, f"too many signed requests at once ({exc}); retry later") from None
+        if not fresh:
             raise ApiError(401, "replayed request (this nonce was already used)")
         return member
 
@@ -189,6 +197,14 @@ class NetworkService:
             creator, DEFAULT_CHANNEL, CHAINCODE, function, args, now, os.urandom(NONCE_SIZE)
         )
         with self._book:
+            self._expire()
+            mine = sum(1 for p in self.pending.values() if p.caller == member.name)
+            if mine >= MAX_PENDING_PER_CALLER or len(self.pending) >= MAX_PENDING:
+                raise ApiError(
+                    503,
+                    f"too many prepared transactions waiting ({mine} of {member.name}, "
+                    f"{len(self.pending)} in all); submit them or retry later",
+                )
             self.pending[header.tx_id] = Pending(member.name, header, time.monotonic())
         raw = encode(header)
         return {
@@ -235,8 +251,6 @@ class NetworkService:
         horizon = time.monotonic() - PENDING_TTL_S
         for tx_id in [t for t, p in self.pending.items() if p.created_s < horizon]:
             del self.pending[tx_id]
-        while len(self.pending) > MAX_PENDING:
-            del self.pending[next(iter(self.pending))]
 
     def endorse(self, member: Member, tx_id: str, signature_hex: str) -> dict[str, Any]:
         """Step 2: check the proposal signature, collect endorsements, return the payload."""

@@ -62,6 +62,10 @@ def signature_bytes(text: str, ecdsa: bool = True) -> bytes:
     return encode_dss_signature(r, s)
 
 
+class NonceBookFull(Exception):
+    """Every slot holds a nonce that could still be replayed: refuse rather than forget one."""
+
+
 class NonceBook:
     """Nonces seen within the replay window, each forgotten once it could not be accepted."""
 
@@ -71,14 +75,20 @@ class NonceBook:
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def fresh(self, who: str, nonce: str, now_ms: int) -> bool:
-        """True the first time ``who`` uses ``nonce``; records it."""
+        """True the first time ``who`` uses ``nonce``; records it.
+
+        :class:`NonceBookFull` when the book holds ``limit`` live nonces: forgetting the
+        oldest would let a captured request be replayed while its timestamp still passes.
+        """
         while self._seen:
             oldest, until = next(iter(self._seen.items()))
-            if until > now_ms and len(self._seen) < self.limit:
+            if until > now_ms:
                 break
             del self._seen[oldest]
         key = (who, nonce)
         if key in self._seen:
             return False
+        if len(self._seen) >= self.limit:
+            raise NonceBookFull(f"{len(self._seen)} requests within the replay window")
         self._seen[key] = now_ms + 2 * self.window_ms
         return True

@@ -123,6 +123,8 @@ def load_config(location: Path) -> NetworkConfig:
         raise InputError(f"{path}: no live network here (run `ledgersim net up` first)") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable JSON network file ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a readable JSON network file (nested too deeply)") from None
     return parse_config(raw, str(path))
 
 

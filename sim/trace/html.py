@@ -56,6 +56,10 @@ _PHASE_OF_TYPE = {
     "statetransfer": "state-transfer",
 }
 
+MAX_REPLICAS = 10_000
+"""A trace's ``meta.n`` above this is refused: a lane is drawn for every replica id
+below ``n``, so a corrupt ``n`` must not make the page (or the memory) explode."""
+
 DELIVERED, DROPPED, IN_FLIGHT = 0, 1, 2
 """Message status codes in the page model."""
 
@@ -179,6 +183,9 @@ def parse_trace(
                 )
                 break
             raise InputError(f"{source}:{number}: expected a JSON object, {exc.msg}") from None
+        except RecursionError:
+            where = f"{source}:{number}"
+            raise InputError(f"{where}: expected a JSON object, nested too deeply") from None
         if not isinstance(event, dict) or not isinstance(event.get("ev"), str):
             raise InputError(f'{source}:{number}: expected an object with an "ev" field')
         events.append(event)
@@ -227,6 +234,11 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
         kind = event["ev"]
         f = _Fields(source, index, event)
         if kind == "meta":
+            n = event.get("n")
+            if n is not None and (
+                isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_REPLICAS
+            ):
+                raise InputError(f"{f.where}: n: expected an integer 1..{MAX_REPLICAS}, got {n!r}")
             meta = dict(event)
             continue
         if kind not in ("send", "deliver", "drop", "commit", "view_change", "new_view", "fault"):
@@ -244,7 +256,7 @@ def build_model(events: list[dict[str, Any]], source: str = "<trace>") -> TraceM
                 type=f.text("type", "?"),
                 view=f.opt_int("view"),
                 seq=f.opt_int("seq"),
-                size=int(event.get("bytes") or 0),
+                size=0 if event.get("bytes") is None else f.integer("bytes"),
                 digest=event["digest"] if isinstance(event.get("digest"), str) else None,
             )
             order.append(msg_id)
@@ -329,7 +341,8 @@ def _lanes(
 ) -> list[dict[str, Any]]:
     """Clients on top, then replicas in id order, as in the PBFT paper's figure."""
     n = meta["n"] if isinstance(meta.get("n"), int) else 0
-    clients = {c for c in meta.get("clients") or [] if isinstance(c, int)}
+    listed = meta.get("clients")
+    clients = {c for c in listed if isinstance(c, int)} if isinstance(listed, list) else set()
     replicas = set(range(n)) | {m[2] for m in marks if isinstance(m[2], int)}
     replicas |= {p for p in seen if p not in clients and (n == 0 or p < n)}
     clients |= seen - replicas
