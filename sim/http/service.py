@@ -14,6 +14,11 @@ A refusal at any step writes nothing: nothing reaches the ledger before
 contract on one peer's committed state as the authenticated caller, without
 ordering (Fabric's *evaluate*). All work on the directory is serialised by one
 lock, since each step opens the network's files.
+
+It runs past 500 lines because the three write steps share the table of
+prepared transactions and its bounds (per caller, in all, expiry): splitting
+them would split the one invariant that a prepared transaction is submitted at
+most once, by the member who prepared it.
 """
 
 from __future__ import annotations
