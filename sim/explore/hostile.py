@@ -12,6 +12,9 @@ can state each code exactly and that no transaction changes another's.
 The channel (:class:`HostileChannel`) has the pool's two organisations;
 chaincode ``kv`` is deployed with ``AND('Org1.member','Org2.member')`` and
 nothing else is.
+
+Just over 500 lines: most of it is the one table of envelope kinds and the
+code each must get, which reads best whole (the identities live apart).
 """
 
 from __future__ import annotations
