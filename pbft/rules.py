@@ -380,15 +380,24 @@ class ReplicaRules(ReplicaState):
 
         OSDI'99 4.5.2 starts a view change when a request waits too long. But a
         replica still fetching batches up to a stable checkpoint that Q replicas
-        signed (``_fetch_seq``, above what it executed) holds proof that the
-        group is ordering: its requests wait because *it* is behind, not
-        because the primary stalls. Suspecting then sends it alone into a view
+        signed (``_fetch_seq``, above what it executed), or holding CHECKPOINTs
+        from f+1 replicas above it (at least one correct replica executed that
+        far), has proof that the group is ordering: its requests wait because
+        *it* is behind, not because the primary stalls. Suspecting then sends it alone into a view
         nobody joins, where it stays (found by the live nemesis: a restarted
         replica fetching state under load). The timer is re-armed instead; once
         the fetch is done, a request that still waits triggers the view change
         as usual, so a primary that censors requests is still replaced.
         """
-        return self._fetch_deadline is not None and self.app.last_executed < self._fetch_seq
+        executed = self.app.last_executed
+        if self._fetch_deadline is not None and executed < self._fetch_seq:
+            return True
+        # Between fetches: f+1 replicas (so at least one correct one) checkpointed past
+        # what we executed, so they ordered beyond us; we are catching up, not starved.
+        for seq, by_digest in self._cp_votes.items():
+            if seq > executed and len({r for votes in by_digest.values() for r in votes}) > self.f:
+                return True
+        return False
 
     def new_view_min_s(self, view_changes: Sequence[ViewChange]) -> int:
         """min-s: the latest stable checkpoint any VIEW-CHANGE in V proves (OSDI'99 4.4).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 
@@ -287,3 +288,18 @@ def test_net_up_takes_the_directory_once_either_way(
     assert main(["net", "up", str(tmp_path / "a"), "--data-dir", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "give the network directory once" in err
+
+
+def test_a_socket_error_in_a_loop_callback_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a broker restart leaves behind in the MQTT client's callbacks: no traceback."""
+    from sim.live.host import socket_errors_in_one_line
+
+    loop = asyncio.new_event_loop()
+    try:
+        socket_errors_in_one_line(
+            loop, {"message": "Exception in callback", "exception": OSError(9, "Bad file")}
+        )
+    finally:
+        loop.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "Bad file" in err

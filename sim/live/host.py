@@ -22,6 +22,7 @@ import io
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -375,6 +376,7 @@ async def serve(parts: NodeParts, broker: BrokerURL, watch_pid: int | None = Non
     host = NodeHost(parts)
     host.watch_pid = watch_pid
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(socket_errors_in_one_line)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, host.stopping.set)
     connected_once = False
@@ -393,6 +395,18 @@ async def serve(parts: NodeParts, broker: BrokerURL, watch_pid: int | None = Non
                 await asyncio.sleep(RECONNECT_S)
     finally:
         host.log.close()
+
+
+def socket_errors_in_one_line(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A callback left on a socket the broker just closed (a broker restart) fails with
+    an OSError inside the MQTT client's event-loop callbacks: an expected network fault,
+    said in one line; anything else keeps asyncio's full report."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError):
+        message = context.get("message", "socket callback failed")
+        print(f"node: transport: {message}: {exc}", file=sys.stderr, flush=True)
+        return
+    loop.default_exception_handler(context)
 
 
 def read_status(node_dir: Path) -> dict[str, Any] | None:
