@@ -30,6 +30,8 @@ from msp.names import admin_name, org_domain, org_mspid, replica_peer_name, user
 from pbft.api import PBFTConfig
 from sim.errors import InputError, RunFailed
 from sim.live import broker as brokers
+from sim.live import faultlog
+from sim.live.gatewayid import GATEWAY_KEY, with_gateway_identity
 from sim.live.host import read_status
 from sim.live.netconfig import (
     BRIDGE_KEY,
@@ -108,16 +110,17 @@ def init(directory: Path, options: UpOptions) -> NetworkConfig:
     directory.mkdir(parents=True, exist_ok=True)
     peers = math.ceil(options.replicas / options.orgs)
     try:
-        generate_network(options.orgs, peers, options.users, options.crypto).write(
-            directory / "crypto"
-        )
+        crypto = generate_network(options.orgs, peers, options.users, options.crypto)
     except MSPError as exc:
         raise InputError(f"--crypto: {exc}") from None
+    crypto, gateway = with_gateway_identity(crypto)  # the HTTP gateway's client (gatewayid.py)
+    crypto.write(directory / "crypto")
     net = "n" + secrets.token_hex(4)
     replicas, users = _members(options)
+    users += (gateway,)
     url = options.broker or ""
     managed = options.broker is None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {GATEWAY_KEY: {"name": gateway.name}}
     if options.bridged and not managed:
         raise InputError("--bridged: starts its own two brokers; drop --broker")
     if managed:
@@ -346,6 +349,7 @@ def node_action(
             new_pid = start_node(directory, config, replica_id)
             wait_started(directory, config, [replica_id], timeout_s)
             said.append(f"started node {replica_id} (pid {new_pid})")
+    faultlog.record(directory, f"node-{action}", [replica_id], "operator", "net node")
     return "; ".join(said)
 
 

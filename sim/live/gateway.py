@@ -18,20 +18,31 @@ import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledger.codec import CodecError, decode, encode
-from ledger.transaction import ProposalResponse, SignedProposal
+from ledger.transaction import Endorsement, ProposalResponse, ProposalResult, SignedProposal
 from msp.identity import Identity, SigningIdentity
 from msp.policy import parse
+from pbft.messages import Commit
 from sim.errors import InputError
 from sim.fabric.blobs import sha256_hex
-from sim.fabric.distribution import Attempt, DownloadFailed, FetchResult, FileRef
+from sim.fabric.distribution import Attempt, DownloadFailed, FetchResult, FileRef, ReleaseRequest
 from sim.fabric.gateway import Refused
-from sim.fabric.sdk import EndorsementFailed, FabricClient, Outcome, Proposal, Transaction, outcome
+from sim.fabric.proof import make_proof
+from sim.fabric.sdk import (
+    EndorsementFailed,
+    FabricClient,
+    Outcome,
+    Proposal,
+    Transaction,
+    collect_endorsements,
+    outcome,
+)
+from sim.live.chain import find_committed
 from sim.live.client import ClientPool
-from sim.live.identity import load_signer
-from sim.live.netconfig import load_config
+from sim.live.identity import Directory, load_signer
+from sim.live.netconfig import NetworkConfig, load_config
 from sim.live.node import crypto_root
 from sim.live.wire import FileResponse
 
@@ -82,7 +93,21 @@ class LiveGateway:
         """Collect agreeing endorsements satisfying the policy (or EndorsementFailed)."""
         now = self.pool.clock.now_ms()
         proposal = self.sdk.propose(chaincode or self.chaincode, function, args, now)
-        wire = encode(proposal.signed)
+        result, endorsements, identities = await self.collect(proposal.signed, now)
+        envelope = self.sdk.envelope(proposal, result, endorsements)
+        return proposal, Transaction(
+            proposal.tx_id, envelope, result, tuple(i.name for i in identities)
+        )
+
+    async def collect(
+        self, signed: SignedProposal, now_ms: int
+    ) -> tuple[ProposalResult, list[Endorsement], list[Identity]]:
+        """Ask every peer at once; the first agreeing group that satisfies the policy.
+
+        ``signed`` may be anyone's proposal (the HTTP gateway's callers sign their
+        own): a peer judges it by its creator's signature, not by who relays it.
+        """
+        wire = encode(signed)
         asks = [
             asyncio.ensure_future(self.pool.endorse(i, wire, ENDORSE_TIMEOUT_S))
             for i in range(self.pool.config.n)
@@ -93,6 +118,7 @@ class LiveGateway:
         problems: list[str] = []
         busy = 0
         last = "no peer answered"
+        msps = self.pool.directory_ids.msps
         try:
             for next_done in asyncio.as_completed(asks):
                 try:
@@ -110,11 +136,10 @@ class LiveGateway:
                     continue
                 answered.append(_Answered(peer, response))
                 try:
-                    tx = self.sdk.endorse(proposal, answered, self.policy, now)  # type: ignore[arg-type]
+                    return collect_endorsements(signed, answered, self.policy, msps, now_ms)  # type: ignore[arg-type]
                 except EndorsementFailed as exc:
                     last = str(exc)
                     continue
-                return proposal, tx
         finally:
             for ask in asks:
                 ask.cancel()
@@ -155,10 +180,12 @@ class LiveGateway:
             done = await self.pool.invoke(tx.envelope, timeout_s, wait_for_client=not admit)
         finally:
             self.in_flight -= 1
-        result = outcome(done.result)
-        if result is None:
-            raise InputError(f"transaction {tx.tx_id}: replicas returned no ledger outcome")
-        return Submitted(tx.tx_id, result, tx.payload, done.latency_ms)
+        return Submitted(tx.tx_id, _outcome_of(tx.tx_id, done.result), tx.payload, done.latency_ms)
+
+    async def order(self, tx_id: str, envelope: bytes, timeout_s: float = 30.0) -> Outcome:
+        """Order an envelope signed by its creator (not necessarily this pool's user)."""
+        done = await self.pool.invoke(envelope, timeout_s)
+        return _outcome_of(tx_id, done.result)
 
     async def evaluate(self, function: str, *args: str) -> bytes:
         """A query: endorsed (simulated) by agreeing peers, never ordered."""
@@ -172,6 +199,13 @@ class LiveGateway:
         network measures the same endorse-order-validate path.
         """
         return await self.submit("put", key, value, chaincode="kv", timeout_s=timeout_s, admit=True)
+
+
+def _outcome_of(tx_id: str, result: bytes) -> Outcome:
+    found = outcome(result)
+    if found is None:
+        raise InputError(f"transaction {tx_id}: replicas returned no ledger outcome")
+    return found
 
 
 class PatchGateway:
@@ -190,6 +224,7 @@ class PatchGateway:
         self._gateways: dict[str, LiveGateway] = {}
         self._rng = random.SystemRandom()
         self._signing: str | None = None
+        self._last_tx_id: str | None = None
 
     def _run(self, work: Awaitable[T]) -> T:
         return self.loop.run_until_complete(work)
@@ -227,6 +262,7 @@ class PatchGateway:
             done = self._run(self._gateway(user).submit(function, *args))
         except EndorsementFailed as exc:
             raise Refused(str(exc)) from None
+        self._last_tx_id = done.tx_id
         if not done.outcome.valid:
             raise Refused(f"transaction {done.tx_id} is {done.outcome.name}")
         return done.payload
@@ -236,6 +272,22 @@ class PatchGateway:
             return self._run(self._gateway(user).evaluate(function, *args))
         except EndorsementFailed as exc:
             raise Refused(str(exc)) from None
+
+    # ------------------------------------------------------------------ proofs
+
+    def now_ms(self) -> int:
+        """This host's clock: the one the live network's agreed block times follow."""
+        return time.time_ns() // 1_000_000
+
+    def prove(self, user: str, name: str, version: str = "") -> dict[str, Any]:
+        """Order ``metadata`` as ``user``; the proof of the block that committed it."""
+        args = (name, version) if version else (name,)
+        self.submit(user, "metadata", args)
+        tx_id = self._last_tx_id
+        assert tx_id is not None
+        return proof_of(
+            self.directory, self.config, self._any_pool().directory_ids, tx_id, name, version
+        )
 
     def publish_file(self, data: bytes) -> list[str]:
         pool = self._uploader_pool()
@@ -286,6 +338,38 @@ class PatchGateway:
         for pool in self._pools.values():
             self._run(pool.__aexit__(None, None, None))
         self.loop.close()
+
+
+def proof_of(
+    directory: Path,
+    config: NetworkConfig,
+    ids: Directory,
+    tx_id: str,
+    name: str,
+    version: str = "",
+    wait_s: float = 5.0,
+) -> dict[str, Any]:
+    """The release proof of committed ``metadata`` transaction ``tx_id``, from the nodes' disks.
+
+    The f+1 replies that reported the commit came from nodes that had written the
+    block; a node read here may lag, so the search is repeated for ``wait_s``.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            block, index, _peer = find_committed(directory, config, tx_id)
+            break
+        except InputError as exc:
+            if time.monotonic() > deadline:
+                raise Refused(str(exc)) from None
+            time.sleep(0.1)
+    signers: dict[int, Identity] = {}
+    for raw in block.metadata.certificate:
+        replica = decode(raw, Commit).replica
+        identity = ids.identity(replica) if 0 <= replica < config.n else None
+        if identity is not None:
+            signers[replica] = identity
+    return make_proof(ReleaseRequest(name, version), block, index, signers)
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ from ledger.validator import parse
 from sim.errors import InputError
 from sim.fabric.app import LEDGER_DIR, unwrap_request
 from sim.live import broker as brokers
-from sim.live import cluster
+from sim.live import cluster, faultlog
 from sim.live.faults import Nemesis
 from sim.live.host import read_status
 from sim.live.load import measure_capacity, run_load
@@ -181,9 +181,11 @@ async def apply_faults(
         targets = await asyncio.to_thread(nemesis.targets, fault)
         struck = round(time.monotonic() - start, 1)
         await asyncio.to_thread(nemesis.strike, fault, targets)
+        faultlog.record(nemesis.directory, fault.kind, targets, "strike", "nemesis")
         say(f"{struck:6.1f} s  {fault.kind} {targets or ''}")
         await asyncio.sleep(fault.hold_s)
         problems = await asyncio.to_thread(nemesis.heal)
+        faultlog.record(nemesis.directory, fault.kind, targets, "heal", "nemesis")
         healed = round(time.monotonic() - start, 1)
         applied.append(
             {
