@@ -40,12 +40,27 @@ def running_gateway(
     """(base URL, the callers' crypto tree) of a gateway started for the test."""
     network = tmp / "net"
     init_sim_network(network, seed=7, byzantine=byzantine)
+    keys = callers_keys(network, tmp)
+    with serving(network, tmp / "gateway.log") as url:
+        yield url, keys
+
+
+def callers_keys(network: Path, tmp: Path, keep: str = "") -> Path:
+    """Move the callers' keys out of the served tree: a copy for them, none for the gateway
+    (``keep``: a member whose key stays, the gateway's own identity on a live network)."""
     keys = tmp / "callers-crypto"
     shutil.copytree(network / "crypto", keys)
     for keystore in (network / "crypto").glob("peerOrganizations/*/users/*/msp/keystore"):
-        shutil.rmtree(keystore)
+        if keystore.parent.parent.name != keep:
+            shutil.rmtree(keystore)
+    return keys
+
+
+@contextmanager
+def serving(network: Path, log_path: Path) -> Iterator[str]:
+    """``ledgersim gateway`` for ``network`` in a child process, until the block ends."""
     port = free_port()
-    log = (tmp / "gateway.log").open("w")
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "sim", "gateway", "--network", str(network), "--port", str(port)],
         stdout=log,
@@ -60,9 +75,9 @@ def running_gateway(
                 break
             except httpx.HTTPError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp / "gateway.log").read_text()) from None
+                    raise RuntimeError(log_path.read_text()) from None
                 time.sleep(0.2)
-        yield url, keys
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)

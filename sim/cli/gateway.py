@@ -22,7 +22,8 @@ KEEP_ALIVE_S = 5
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "gateway", help="serve a network over HTTP/JSON, with docs and a web console"
+        "gateway",
+        help="serve a network (simulated or live) over HTTP/JSON, with docs and a web console",
     )
     parser.add_argument("--network", type=Path, required=True, metavar="DIR")
     parser.add_argument("--host", default="127.0.0.1")
@@ -54,7 +55,10 @@ def _run(args: argparse.Namespace) -> int:
         timeout_keep_alive=KEEP_ALIVE_S,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[listener])
+    try:
+        server.run(sockets=[listener])
+    finally:
+        service.close()  # a live network's broker connection
     return 0
 
 

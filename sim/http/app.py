@@ -211,7 +211,7 @@ async def put_file(request: Request, member: Member, service: NetworkService) ->
         raise ApiError(415, f"expected Content-Type application/octet-stream, got {kind!r}")
     if not request.state.body:
         raise ApiError(400, "empty file")
-    return await run_in_threadpool(service.publish, request.state.body)
+    return await run_in_threadpool(service.publish, member, request.state.body)
 
 
 async def get_file(request: Request, member: Member, service: NetworkService) -> Any:

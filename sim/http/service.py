@@ -1,4 +1,4 @@
-"""The gateway's work on a simulated network: prepare, endorse, submit, read.
+"""The gateway's work on a network: authenticate, prepare, endorse, submit, read.
 
 A write takes three calls, and the gateway signs none of them for the caller:
 
@@ -12,8 +12,9 @@ A write takes three calls, and the gateway signs none of them for the caller:
 A refusal at any step writes nothing: nothing reaches the ledger before
 ``submit``, and a proposal the peers refuse is never ordered. Reads run the
 contract on one peer's committed state as the authenticated caller, without
-ordering (Fabric's *evaluate*). All work on the directory is serialised by one
-lock, since each step opens the network's files.
+ordering (Fabric's *evaluate*). How the network is reached (a simulated
+directory or live nodes over MQTT) is a :class:`sim.http.backend.Backend`'s
+business; nothing here depends on which.
 
 It runs past 500 lines because the three write steps share the table of
 prepared transactions and its bounds (per caller, in all, expiry): splitting
@@ -28,18 +29,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaincode.endorser import Endorser
-from chaincode.shim import ContractError, Creator
-from chaincode.simulation import SimulationStub
+from chaincode.shim import ContractError
 from ledger.block import Block, ValidationCode, code_name
 from ledger.codec import encode
-from ledger.peer import PeerLedger
 from ledger.transaction import (
     NONCE_SIZE,
     Endorsement,
@@ -50,25 +47,17 @@ from ledger.transaction import (
     TxHeader,
 )
 from ledger.validator import parse as parse_item
-from msp import names
 from msp.errors import MSPError
 from msp.identity import Identity
-from msp.msp import at_virtual_ms
 from sim.errors import InputError
-from sim.fabric.app import open_ledger_dir, unwrap_request
+from sim.fabric.app import unwrap_request
 from sim.fabric.distribution import DownloadFailed, FileRef
 from sim.fabric.gateway import CHAINCODE, Refused
 from sim.fabric.proof import ProofRejected
-from sim.fabric.sdk import (
-    DEFAULT_CHANNEL,
-    EndorsementFailed,
-    EndorsementPlanner,
-    collect_endorsements,
-    proposal_header,
-    transaction_payload,
-)
-from sim.fabric.simnet import GAP_MS, SimGateway, is_sim_network
-from sim.http.activity import MAX_SECONDS, SECOND_MS, ActivityLog, ledger_figures, session_figures
+from sim.fabric.sdk import DEFAULT_CHANNEL, EndorsementFailed, proposal_header, transaction_payload
+from sim.fabric.simnet import is_sim_network
+from sim.http.activity import MAX_SECONDS
+from sim.http.backend import Backend, Chain, NotOrdered, status_of
 from sim.http.errors import ApiError
 from sim.http.identities import Member, load_members
 from sim.http.signing import (
@@ -108,32 +97,47 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class NetworkService:
-    """One simulated network directory, served to authenticated members."""
+def open_backend(directory: Path) -> Backend:
+    """The backend for a network directory: simulated (``simnet.json``) or live."""
+    if is_sim_network(directory):
+        from sim.http.simbackend import SimBackend
 
-    def __init__(self, directory: str | Path, clock: Callable[[], int] = wall_ms) -> None:
-        self.root = Path(directory)
-        if not is_sim_network(self.root):
-            raise InputError(f"{self.root}: not a simulated network (ledgersim net init --sim)")
+        return SimBackend(directory)
+    if (directory / "network.json").is_file():
+        from sim.http.livebackend import LiveBackend
+
+        return LiveBackend(directory)
+    raise InputError(
+        f"{directory}: not a network directory (expected simnet.json from "
+        "'ledgersim net init --sim' or network.json from 'ledgersim net up')"
+    )
+
+
+class NetworkService:
+    """One network, served to authenticated members."""
+
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        clock: Callable[[], int] = wall_ms,
+        *,
+        backend: Backend | None = None,
+    ) -> None:
+        if backend is None:
+            if directory is None:
+                raise ValueError("a network directory or a backend is needed")
+            backend = open_backend(Path(directory))
+        self.backend = backend
         self.clock = clock
-        self.lock = threading.Lock()
         self.nonces = NonceBook()
         self.pending: dict[str, Pending] = {}
         self._book = threading.Lock()  # guards ``pending``: steps run on worker threads
-        self.activity = ActivityLog(0)
-        with self._network() as gateway:
-            self.members = load_members(self.root / "crypto", gateway.config.msps)
-            self.replicas = gateway.cfg.replicas
-        self.activity.replicas = self.replicas
+        members = load_members(backend.crypto_dir, backend.msps)
+        members.pop(backend.own_identity or "", None)  # the gateway is never its own caller
+        self.members = members
 
-    @contextmanager
-    def _network(self) -> Iterator[SimGateway]:
-        with self.lock, SimGateway.open(self.root) as gateway:
-            gateway.record_traces = True  # for the network view (sim.http.activity)
-            try:
-                yield gateway
-            finally:  # a refused session still ran: its messages and view changes count
-                self.activity.record(gateway.sessions)
+    def close(self) -> None:
+        self.backend.close()
 
     # ------------------------------------------------------------------ who is calling
 
@@ -191,12 +195,16 @@ class NetworkService:
     # ------------------------------------------------------------------ writes
 
     def prepare(self, member: Member, function: str, args: Sequence[str]) -> dict[str, Any]:
-        """Step 1: the proposal bytes ``member`` is to sign."""
-        if function not in WRITES:
-            raise ApiError(400, f"unknown write {function!r} (one of {', '.join(WRITES)})")
-        with self._network() as gateway:
-            now = gateway.cfg.clock_ms
-            gateway.advance(GAP_MS)
+        """Step 1: the proposal bytes ``member`` is to sign.
+
+        A read may be prepared too: endorsing it answers the query as the signer
+        (never ordered), which is how a caller reads as themselves where the
+        gateway cannot (live networks, :data:`SIGNED_READS`).
+        """
+        if function not in WRITES and function not in READS:
+            known = ", ".join(WRITES + tuple(r for r in READS if r not in WRITES))
+            raise ApiError(400, f"unknown function {function!r} (one of {known})")
+        now = self.backend.proposal_time()
         creator = SerializedIdentity(member.mspid, member.identity.cert_pem)
         header = proposal_header(
             creator, DEFAULT_CHANNEL, CHAINCODE, function, args, now, os.urandom(NONCE_SIZE)
@@ -263,64 +271,56 @@ class NetworkService:
         raw = encode(pending.header)
         self._check(member, raw, signature_hex, "proposal")
         signed = SignedProposal(raw, signature_bytes(signature_hex, member.ecdsa))
-        with self._network() as gateway, ExitStack() as stack:
-            endorsers = [
-                Endorser(gateway.crypto.signer(peer), ledger, gateway.config.msps, DEFAULT_CHANNEL)
-                for peer, ledger in self._ledgers(gateway, stack)
-            ]
-            planner = EndorsementPlanner(gateway.policy)
-            try:
-                result, endorsements, identities = collect_endorsements(
-                    signed,
-                    planner.plan(endorsers),
-                    planner,
-                    gateway.config.msps,
-                    pending.header.timestamp_ms,
-                )
-            except EndorsementFailed as failed:
-                self._forget(tx_id)
-                raise ApiError(
-                    409, f"{pending.header.function}: {failed}", kind=failed.kind
-                ) from None
-        pending.signed, pending.result = signed, result
-        pending.endorsements = endorsements
-        pending.payload = transaction_payload(pending.header, result, endorsements)
+        try:
+            endorsed = self.backend.endorse(signed, pending.header)
+        except EndorsementFailed as failed:
+            self._forget(tx_id)
+            raise ApiError(409, f"{pending.header.function}: {failed}", kind=failed.kind) from None
+        except InputError as exc:  # the live network did not answer in time
+            raise ApiError(503, f"{pending.header.function}: {exc}") from None
+        pending.signed, pending.result = signed, endorsed.result
+        pending.endorsements = endorsed.endorsements
+        pending.payload = transaction_payload(
+            pending.header, endorsed.result, endorsed.endorsements
+        )
         return {
             "tx_id": tx_id,
             "sign": "transaction",
             "bytes": pending.payload.hex(),
             "sha256": hashlib.sha256(pending.payload).hexdigest(),
-            "endorsers": [i.name for i in identities],
-            "response": _json_or_text(result.response.payload),
+            "endorsers": endorsed.endorsers,
+            "response": _json_or_text(endorsed.result.response.payload),
             "next": f"/api/tx/{tx_id}/submit",
         }
 
     def submit(self, member: Member, tx_id: str, signature_hex: str) -> dict[str, Any]:
         """Step 3: seal the envelope with the caller's signature, order it, report the outcome."""
         pending = self._pending(member, tx_id)
-        if pending.payload is None:
+        if pending.payload is None or pending.result is None:
             raise ApiError(409, f"transaction {tx_id} is not endorsed yet (POST .../endorse first)")
+        function = pending.header.function
+        if function not in WRITES:
+            raise ApiError(409, f"{function} is a read: its endorsement was the answer")
         self._check(member, pending.payload, signature_hex, "transaction")
-        if pending.header.function == "upload":
+        if function == "upload":
             # Checked here, not when prepared: a caller endorses first (the peers may
             # refuse the upload), places the file, then submits.
             self._file_is_placed(pending.header.args)
         envelope = encode(Envelope(pending.payload, signature_bytes(signature_hex, member.ecdsa)))
         if not self._forget(tx_id):
             raise ApiError(409, f"transaction {tx_id} was already submitted")
-        with self._network() as gateway:
-            try:
-                reply = gateway.submit_envelope(envelope, member.name, pending.header.function)
-            except Refused as exc:
-                code = gateway.sessions[-1].code if gateway.sessions else "NOT_SUBMITTED"
-                raise ApiError(409, str(exc), tx_id=tx_id, validation_code=code) from None
-            session = gateway.sessions[-1]
+        try:
+            ordered = self.backend.order(envelope, member, pending.header)
+        except NotOrdered as exc:
+            raise ApiError(409, str(exc), tx_id=tx_id, validation_code=exc.code) from None
+        except InputError as exc:  # no f+1 replies in time: the outcome is unknown
+            raise ApiError(503, str(exc), tx_id=tx_id, validation_code="UNKNOWN") from None
         return {
             "tx_id": tx_id,
-            "validation_code": session.code,
-            "view": session.view,
-            "endorsers": list(session.endorsers),
-            "response": _json_or_text(reply),
+            "validation_code": ordered.code,
+            "view": ordered.view,
+            "endorsers": ordered.endorsers,
+            "response": _json_or_text(pending.result.response.payload),
         }
 
     # ------------------------------------------------------------------ reads
@@ -329,64 +329,47 @@ class NetworkService:
         """Run a read-only contract function as ``member`` on a reachable peer's state."""
         if function not in READS:
             raise ApiError(400, f"unknown query {function!r} (one of {', '.join(READS)})")
-        with self._network() as gateway, ExitStack() as stack:
-            now = gateway.cfg.clock_ms
-            verdict = gateway.config.msps.validate(member.identity, at_virtual_ms(now))
-            if not verdict.ok:
-                raise ApiError(403, f"{member.name} is not a valid member: {verdict.reason}")
-            creator = SerializedIdentity(member.mspid, member.identity.cert_pem)
-            header = proposal_header(
-                creator, DEFAULT_CHANNEL, CHAINCODE, function, args, now, os.urandom(NONCE_SIZE)
-            )
-            peer, ledger = next(self._ledgers(gateway, stack))
-            endorser = Endorser(
-                gateway.crypto.signer(peer), ledger, gateway.config.msps, DEFAULT_CHANNEL
-            )
-            contract = endorser.contract(CHAINCODE)
-            assert contract is not None
-            who = Creator(member.mspid, member.role, member.name, member.identity.cert_pem)
-            try:
-                payload = contract.invoke(SimulationStub(ledger, header, who))
-            except ContractError as exc:
-                raise ApiError(_status_of(str(exc)), str(exc)) from None
+        try:
+            payload = self.backend.query(member, function, args)
+        except ContractError as exc:
+            raise ApiError(status_of(str(exc)), str(exc)) from None
+        except InputError as exc:
+            raise ApiError(503, f"{function}: {exc}") from None
         return _json_or_text(payload)
-
-    def _ledgers(self, gateway: SimGateway, stack: ExitStack) -> Iterator[tuple[str, PeerLedger]]:
-        """Each reachable peer's ledger, opened for this call and closed with ``stack``."""
-        for replica in range(gateway.cfg.replicas):
-            if replica in gateway.down:
-                continue
-            ledger = open_ledger_dir(self.root / f"replica-{replica}" / "ledger", gateway.config)
-            stack.callback(ledger.close)
-            yield names.replica_peer_name(replica, gateway.cfg.orgs), ledger
 
     # ------------------------------------------------------------------ files
 
-    def publish(self, data: bytes) -> dict[str, Any]:
-        with self._network() as gateway:
-            holders = gateway.publish_file(data)
+    def publish(self, member: Member, data: bytes) -> dict[str, Any]:
+        """Place a file on the peers: an administrator's act (the upload it is for is theirs)."""
+        if member.role != "admin":
+            raise ApiError(403, f"{member.name} may not place files: only administrators upload")
+        holders = self.backend.publish(data)
         return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "peers": holders}
 
     def fetch(self, sha256: str, size: int) -> tuple[bytes, str]:
         """The file from any peer that serves it intact (its ``sha256`` and ``size`` checked)."""
-        with self._network() as gateway:
-            try:
-                fetched = gateway.fetch_file(FileRef(sha256, size))
-            except DownloadFailed as exc:
-                raise ApiError(404, str(exc)) from None
+        try:
+            fetched = self.backend.fetch(FileRef(sha256, size))
+        except DownloadFailed as exc:
+            raise ApiError(404, str(exc)) from None
         return fetched.data, fetched.served_by
 
     # ------------------------------------------------------------------ ledger and network
 
+    def _chain(self) -> Any:
+        try:
+            return self.backend.chain()
+        except InputError as exc:
+            raise ApiError(503, str(exc)) from None
+
     def block(self, number: int) -> dict[str, Any]:
-        with self._network() as gateway, ExitStack() as stack:
-            peer, ledger = next(self._ledgers(gateway, stack))
-            if not 0 <= number < ledger.height:
-                raise ApiError(404, f"no block {number} (height {ledger.height} on {peer})")
-            block = ledger.block(number)
+        with self._chain() as chain:
+            if not 0 <= number < chain.height:
+                raise ApiError(404, f"no block {number} (height {chain.height} on {chain.peer})")
+            block = chain.block(number)
             meta = block.metadata
             return {
-                "peer": peer,
+                "peer": chain.peer,
                 "header": {
                     "number": block.header.number,
                     "previous_hash": block.header.previous_hash.hex(),
@@ -404,18 +387,16 @@ class NetworkService:
             }
 
     def transaction(self, tx_id: str) -> dict[str, Any]:
-        with self._network() as gateway, ExitStack() as stack:
-            peer, ledger = next(self._ledgers(gateway, stack))
-            status = ledger.tx_status(tx_id)
-            where = ledger.tx_location(tx_id)
-            if status is None or where is None:
-                raise ApiError(404, f"no committed transaction {tx_id!r} on {peer}")
-            item = _describe_item(ledger.block(where.block).data[where.tx])
+        with self._chain() as chain:
+            found = chain.locate(tx_id)
+            if found is None:
+                raise ApiError(404, f"no committed transaction {tx_id!r} on {chain.peer}")
+            block, index = found
         return {
-            **item,
-            "block": where.block,
-            "index": where.tx,
-            "validation_code": code_name(status.code),
+            **_describe_item(block.data[index]),
+            "block": block.header.number,
+            "index": index,
+            "validation_code": code_name(block.metadata.validation_codes[index]),
         }
 
     def proof(self, member: Member, name: str, version: str, tx_id: str = "") -> dict[str, Any]:
@@ -426,109 +407,54 @@ class NetworkService:
         without ``tx_id`` the proof is of its latest VALID one asking exactly this.
         """
         asked = (name, version) if version else (name,)
-        with self._network() as gateway, ExitStack() as stack:
-            _peer, ledger = next(self._ledgers(gateway, stack))
-            if tx_id and _metadata_args(ledger, tx_id) != asked:
+        with self._chain() as chain:
+            if tx_id and _metadata_args(chain, tx_id) != asked:
                 raise ApiError(
                     409, f"transaction {tx_id[:12]} is not a metadata call for {' '.join(asked)}"
                 )
-            tx_id = tx_id or _latest_metadata(ledger, member, asked) or ""
-            if not tx_id:
-                wanted = " ".join(asked)
-                raise ApiError(
-                    404,
-                    f"{member.name} has no committed metadata transaction for {wanted}: "
-                    "order one first (POST /api/tx {function: metadata}, endorse, submit)",
-                )
-            try:
-                proof = gateway.proof_of(tx_id, name, version)
-            except Refused as exc:
-                raise ApiError(404, str(exc)) from None
-            except ProofRejected as exc:
-                raise ApiError(409, f"transaction {tx_id[:12]} proves no release: {exc}") from None
-        return proof
+            tx_id = tx_id or _latest_metadata(chain, member, asked) or ""
+        if not tx_id:
+            wanted = " ".join(asked)
+            raise ApiError(
+                404,
+                f"{member.name} has no committed metadata transaction for {wanted}: "
+                "order one first (POST /api/tx {function: metadata}, endorse, submit)",
+            )
+        try:
+            return self.backend.proof_of(tx_id, name, version)
+        except Refused as exc:
+            raise ApiError(404, str(exc)) from None
+        except ProofRejected as exc:
+            raise ApiError(409, f"transaction {tx_id[:12]} proves no release: {exc}") from None
 
     def activity_figures(self, seconds: int) -> dict[str, Any]:
-        """Throughput, message rate, view changes and faults over the last ``seconds``.
-
-        Each figure says where it comes from (:mod:`sim.http.activity`): the
-        ledger, the sessions this gateway ran, or the network's configuration.
-        """
         if not 1 <= seconds <= MAX_SECONDS:
             raise ApiError(400, f"seconds must be 1 to {MAX_SECONDS}, got {seconds}")
-        with self._network() as gateway, ExitStack() as stack:
-            until = gateway.cfg.clock_ms
-            since = max(0, until - seconds * SECOND_MS + 1)
-            _peer, ledger = next(self._ledgers(gateway, stack))
-            blocks: list[Block] = []
-            for number in range(ledger.height - 1, -1, -1):
-                blocks.append(ledger.block(number))
-                if blocks[-1].metadata.timestamp_ms < since:
-                    break  # one block before the window: did the first one change view?
-            byzantine = dict(gateway.cfg.byzantine)
-        blocks.reverse()
-        summaries = self.activity.snapshot()
-        # Down only as observed: a replica configured ``silent`` is reported as Byzantine
-        # (``byzantine``) until a session shows it sending nothing.
-        down: dict[str, str] = {}
-        if summaries:
-            latest = summaries[-1]
-            for replica in latest.silent:
-                down[str(replica)] = f"sent nothing during the last session ({latest.function})"
-        return {
-            "clock": "the simulated network's virtual milliseconds",
-            "since_ms": since,
-            "until_ms": until,
-            "window_s": seconds,
-            "ledger": ledger_figures(blocks, since, until),
-            "gateway_sessions": session_figures(summaries, since, until),
-            "down": down,
-            "byzantine": byzantine,
-        }
+        try:
+            return self.backend.activity(seconds)
+        except InputError as exc:
+            raise ApiError(503, str(exc)) from None
 
     def nodes(self) -> dict[str, Any]:
-        with self._network() as gateway, ExitStack() as stack:
-            view = gateway.cfg.client_view
-            rows = []
-            opened = dict(self._ledgers(gateway, stack))
-            for replica in range(gateway.cfg.replicas):
-                peer = names.replica_peer_name(replica, gateway.cfg.orgs)
-                ledger = opened.get(peer)
-                rows.append(
-                    {
-                        "replica": replica,
-                        "peer": peer,
-                        "up": ledger is not None,
-                        "role": "primary" if replica == view % gateway.cfg.replicas else "backup",
-                        "byzantine": gateway.cfg.byzantine.get(str(replica)),
-                        "view": view,
-                        "height": ledger.height if ledger else None,
-                        "head": ledger.head_hash.hex() if ledger else None,
-                    }
-                )
-            return {
-                "kind": "simulated",
-                "clock_ms": gateway.cfg.clock_ms,
-                "commands": gateway.cfg.commands,
-                "nodes": rows,
-            }
+        return self.backend.nodes()
 
 
-def _metadata_args(ledger: PeerLedger, tx_id: str) -> tuple[str, ...] | None:
+def _metadata_args(chain: Chain, tx_id: str) -> tuple[str, ...] | None:
     """The arguments of committed transaction ``tx_id`` if it is a ``metadata`` call."""
-    where = ledger.tx_location(tx_id)
-    if where is None:
+    found = chain.locate(tx_id)
+    if found is None:
         return None
-    _code, _envelope, payload = parse_item(ledger.block(where.block).data[where.tx], unwrap_request)
+    block, index = found
+    _code, _envelope, payload = parse_item(block.data[index], unwrap_request)
     if payload is None or payload.header.function != "metadata":
         return None
     return tuple(payload.header.args)
 
 
-def _latest_metadata(ledger: PeerLedger, member: Member, asked: tuple[str, ...]) -> str | None:
+def _latest_metadata(chain: Chain, member: Member, asked: tuple[str, ...]) -> str | None:
     """The id of ``member``'s latest VALID ``metadata`` transaction with exactly ``asked``."""
-    for number in range(ledger.height - 1, -1, -1):
-        block = ledger.block(number)
+    for number in range(chain.height - 1, -1, -1):
+        block: Block = chain.block(number)
         for index in range(len(block.data) - 1, -1, -1):
             if block.metadata.validation_codes[index] != ValidationCode.VALID:
                 continue
@@ -570,9 +496,3 @@ def _json_or_text(payload: bytes) -> Any:
         return json.loads(payload)
     except ValueError:
         return payload.decode("utf-8", "replace")
-
-
-def _status_of(message: str) -> int:
-    """A contract refusal as an HTTP status: 404 when it names something missing, else 409."""
-    missing = ("no patch set", "has no released", "no enrolled", "no version")
-    return 404 if any(m in message for m in missing) else 409

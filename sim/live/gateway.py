@@ -290,54 +290,59 @@ class PatchGateway:
         )
 
     def publish_file(self, data: bytes) -> list[str]:
-        pool = self._uploader_pool()
-        digest = sha256_hex(data)
-
-        async def put_everywhere() -> list[str]:
-            asks = [pool.file(i, "put", digest, data) for i in range(self.config.n)]
-            answers = await asyncio.gather(*asks, return_exceptions=True)
-            return [
-                self.config.replicas[i].name
-                for i, answer in enumerate(answers)
-                if isinstance(answer, FileResponse) and not answer.error and answer.digest == digest
-            ]
-
-        return self._run(put_everywhere())
+        return self._run(put_file(self._uploader_pool(), data))
 
     def fetch_file(self, ref: FileRef) -> FetchResult:
-        """Try peers in random order until one serves bytes matching the ledger's hash."""
-        pool = self._any_pool()
-        order = list(range(self.config.n))
-        self._rng.shuffle(order)
-        attempts: list[Attempt] = []
-        total = 0
-        for i in order:
-            name = self.config.replicas[i].name
-            started = time.monotonic()
-            problem = ""
-            try:
-                answer = self._run(pool.file(i, "get", ref.sha256, timeout_s=5.0))
-            except InputError as exc:
-                answer, problem = None, str(exc)
-            elapsed = int((time.monotonic() - started) * 1000)
-            total += elapsed
-            if answer is None or answer.error:
-                reason = problem if answer is None else answer.error
-                attempts.append(Attempt(name, "unavailable", reason, elapsed, 0))
-                continue
-            data = bytes(answer.data)
-            if len(data) != ref.size or sha256_hex(data) != ref.sha256:
-                reason = "content does not match the ledger's SHA-256 and size"
-                attempts.append(Attempt(name, "rejected", reason, elapsed, len(data)))
-                continue
-            attempts.append(Attempt(name, "served", "", elapsed, len(data)))
-            return FetchResult(data, name, tuple(attempts), total)
-        raise DownloadFailed(ref, attempts)
+        return self._run(fetch_file(self._any_pool(), ref, self._rng))
 
     def close(self) -> None:
         for pool in self._pools.values():
             self._run(pool.__aexit__(None, None, None))
         self.loop.close()
+
+
+async def put_file(pool: ClientPool, data: bytes, timeout_s: float = 5.0) -> list[str]:
+    """Store a file on every peer at once; the names of those that stored it."""
+    config = pool.config
+    digest = sha256_hex(data)
+    asks = [pool.file(i, "put", digest, data, timeout_s) for i in range(config.n)]
+    answers = await asyncio.gather(*asks, return_exceptions=True)
+    return [
+        config.replicas[i].name
+        for i, answer in enumerate(answers)
+        if isinstance(answer, FileResponse) and not answer.error and answer.digest == digest
+    ]
+
+
+async def fetch_file(pool: ClientPool, ref: FileRef, rng: random.Random) -> FetchResult:
+    """Try peers in random order until one serves bytes matching the ledger's hash."""
+    config = pool.config
+    order = list(range(config.n))
+    rng.shuffle(order)
+    attempts: list[Attempt] = []
+    total = 0
+    for i in order:
+        name = config.replicas[i].name
+        started = time.monotonic()
+        problem = ""
+        try:
+            answer: FileResponse | None = await pool.file(i, "get", ref.sha256, timeout_s=5.0)
+        except InputError as exc:
+            answer, problem = None, str(exc)
+        elapsed = int((time.monotonic() - started) * 1000)
+        total += elapsed
+        if answer is None or answer.error:
+            reason = problem if answer is None else answer.error
+            attempts.append(Attempt(name, "unavailable", reason, elapsed, 0))
+            continue
+        data = bytes(answer.data)
+        if len(data) != ref.size or sha256_hex(data) != ref.sha256:
+            reason = "content does not match the ledger's SHA-256 and size"
+            attempts.append(Attempt(name, "rejected", reason, elapsed, len(data)))
+            continue
+        attempts.append(Attempt(name, "served", "", elapsed, len(data)))
+        return FetchResult(data, name, tuple(attempts), total)
+    raise DownloadFailed(ref, attempts)
 
 
 def proof_of(
