@@ -112,6 +112,10 @@ class DirectoryBlobStore:
         path = self._path(digest)
         return open(path, "rb") if path.is_file() else None
 
+    def remove(self, digest: str) -> None:
+        """Delete a blob (``sim.fabric.filegc`` removes files no release refers to)."""
+        self._path(digest).unlink(missing_ok=True)
+
     def digests(self) -> list[str]:
         if not self.root.is_dir():
             return []

@@ -63,6 +63,7 @@ from sim.fabric.distribution import (
     ReleaseRequest,
     ServeMode,
 )
+from sim.fabric.filegc import GRACE_MS, FileSweeper, kept_files
 from sim.fabric.gateway import CHAINCODE, Refused
 from sim.fabric.operations import Call
 from sim.fabric.proof import make_proof
@@ -105,6 +106,9 @@ class SimNetConfig:
     client_view: int = 0
     """The PBFT view the gateway's client last learned from replies: it addresses that
     view's primary first, as a long-running client would."""
+    file_grace_ms: int = GRACE_MS
+    """How long a placed file no pending or released version refers to stays on a peer
+    (:mod:`sim.fabric.filegc`), in the network's virtual time."""
 
     def scenario(self) -> Scenario:
         faults = tuple(
@@ -198,9 +202,13 @@ def _load(root: Path) -> SimNetConfig:
     path = root / SIMNET_FILE
     try:
         data = json.loads(path.read_text())
-        return SimNetConfig(**data)
+        cfg = SimNetConfig(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{path}: not a simulated network configuration ({exc})") from None
+    grace = cfg.file_grace_ms
+    if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+        raise InputError(f"{path}: file_grace_ms must be a whole number of ms >= 0, got {grace!r}")
+    return cfg
 
 
 @dataclass(slots=True)
@@ -275,9 +283,9 @@ class SimGateway:
         self.policy = parse_policy(scenario)
         self.config = channel_config(self.crypto, self.policy)
         self.peer_names = _peer_names(cfg)
-        self.files = Distribution(
-            [PeerServer(p, DirectoryBlobStore(root / "blobs" / p)) for p in self.peer_names]
-        )
+        stores = {p: DirectoryBlobStore(root / "blobs" / p) for p in self.peer_names}
+        self.files = Distribution([PeerServer(p, stores[p]) for p in self.peer_names])
+        self.sweepers = {p: FileSweeper(stores[p], cfg.file_grace_ms) for p in self.peer_names}
         for replica in cfg.byzantine:  # a Byzantine node lies about files too
             self.files.peers[int(replica)].mode = ServeMode.CORRUPT
         self.sessions: list[Session] = []
@@ -295,6 +303,7 @@ class SimGateway:
         try:
             yield gateway
         finally:  # a refused command still advanced the clock and may have committed
+            gateway.sweep_files()
             _save(root, gateway.cfg)
 
     # ------------------------------------------------------------------ identities
@@ -475,7 +484,29 @@ class SimGateway:
     # ------------------------------------------------------------------ files
 
     def publish_file(self, data: bytes) -> list[str]:
-        return self.files.publish(data)[1]
+        ref, holders = self.files.publish(data)
+        for peer in holders:
+            self.sweepers[peer].placed(ref.sha256, self.cfg.clock_ms)
+        return holders
+
+    def sweep_files(self) -> dict[str, list[str]]:
+        """Remove, on each reachable peer, files past their grace period that no pending or
+        released version in that peer's own state refers to; what each peer removed."""
+        removed: dict[str, list[str]] = {}
+        for replica, peer in enumerate(self.peer_names):
+            sweeper = self.sweepers[peer]
+            ledger_dir = self.root / f"replica-{replica}" / "ledger"
+            if replica in self.down or not sweeper.store.digests() or not ledger_dir.is_dir():
+                continue
+            ledger = open_ledger_dir(ledger_dir, self.config)
+            try:
+                keep = kept_files(ledger)
+            finally:
+                ledger.close()
+            gone = sweeper.sweep(keep, self.cfg.clock_ms)
+            if gone:
+                removed[peer] = [digest for digest, _size in gone]
+        return removed
 
     def fetch_file(self, ref: FileRef) -> FetchResult:
         if self.fetch_order is not None:

@@ -36,6 +36,7 @@ from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output
 from pbft.messages import Request
 from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
+from sim.live.filesweep import NodeFileSweep
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
@@ -127,6 +128,7 @@ class NodeHost:
         else:
             self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
         self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
+        self.sweep = NodeFileSweep(self.blobs, parts.config, parts.app)  # (sim.live.filesweep)
         self.stored_bytes = sum(
             p.stat().st_size for p in (parts.node_dir / BLOB_DIR).rglob("*") if p.is_file()
         )
@@ -180,6 +182,7 @@ class NodeHost:
                     break
             await self._carry_out(out)
             await self._answer_busy()
+            self.stored_bytes -= self.sweep.tick(self.clock.now_ms())
             self.write_status()
         self.write_status(force=True)
 
@@ -278,6 +281,7 @@ class NodeHost:
                 else:
                     digest = self.blobs.put(request.data)
                     self.stored_bytes += len(request.data)
+                    self.sweep.placed(digest, self.clock.now_ms())
             elif request.op == "get":
                 with contextlib.closing(self.blobs.open(request.digest) or _nothing()) as f:
                     data = f.read()

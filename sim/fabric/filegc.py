@@ -1,0 +1,105 @@
+"""Removing patch files no release refers to, after a grace period (issue 15, item 8).
+
+A file is placed on the peers *before* its upload transaction is ordered (a
+device could not fetch a release whose file is nowhere), so a peer holds
+files the ledger does not know yet. Most become a pending or released version;
+some never do (the upload was refused or never submitted) and others stop
+mattering (the version was withdrawn). Without a sweep each of those would
+stay on every peer for ever, and anyone allowed to place files could fill
+the peers' disks with them.
+
+So each peer keeps, beside its store, when it placed each file
+(``placed.json``), and a sweep removes every file that is older than the
+grace period and is not the file of a pending or released version in *that
+peer's own* world state. The grace period covers the time between placing a
+file and committing its upload; a file seen by a sweep with no placement time
+(stored before this existed) gets the grace period from that sweep on.
+Time is the caller's: the virtual clock on a simulated network, the wall
+clock on a live node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any
+
+from chaincode.keyspace import MAX_UNICODE, create_composite_key
+from chaincode.patchset.state import PATCH, PENDING, RELEASED
+from sim.fabric.blobs import DirectoryBlobStore
+
+GRACE_MS = 600_000
+"""Default grace period: ten minutes from placing a file to committing its upload."""
+PLACED_FILE = "placed.json"
+NAMESPACE = "patchset"
+
+
+def kept_files(ledger: Any) -> set[str]:
+    """SHA-256 of every pending or released version's file in ``ledger``'s world state.
+
+    ``ledger`` is a :class:`ledger.peer.PeerLedger` (anything with ``get_range``).
+    """
+    prefix = create_composite_key(PATCH, [])
+    kept = set()
+    for _key, raw in ledger.get_range(NAMESPACE, prefix, prefix + MAX_UNICODE):
+        try:
+            record = json.loads(raw)
+            if record["status"] in (PENDING, RELEASED):
+                kept.add(str(record["manifest"]["file"]["sha256"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a record this sweep understands: it keeps nothing
+    return kept
+
+
+class FileSweeper:
+    """One peer's store and its placement times."""
+
+    def __init__(self, store: DirectoryBlobStore, grace_ms: int = GRACE_MS) -> None:
+        if grace_ms < 0:
+            raise ValueError(f"grace period must be >= 0 ms, got {grace_ms}")
+        self.store = store
+        self.grace_ms = grace_ms
+        self._path = store.root / PLACED_FILE
+
+    def _read(self) -> dict[str, int]:
+        try:
+            raw = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, int)}
+
+    def _write(self, placed: dict[str, int]) -> None:
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(placed, sort_keys=True))
+        os.replace(tmp, self._path)
+
+    def placed(self, digest: str, now_ms: int) -> None:
+        """Note that ``digest`` was (re)placed at ``now_ms``: its grace period starts again."""
+        times = self._read()
+        times[digest] = now_ms
+        self._write(times)
+
+    def sweep(self, keep: set[str], now_ms: int) -> list[tuple[str, int]]:
+        """Remove the unkept files past their grace period; each one removed, with its size."""
+        times = self._read()
+        removed: list[tuple[str, int]] = []
+        present = self.store.digests()
+        for digest in present:
+            if digest in keep:
+                continue
+            since = times.setdefault(digest, now_ms)
+            if now_ms - since < self.grace_ms:
+                continue
+            size = self.store.size(digest) or 0
+            with contextlib.suppress(OSError):
+                self.store.remove(digest)
+                removed.append((digest, size))
+                del times[digest]
+        for gone in set(times) - set(present):
+            del times[gone]  # removed by hand, or never stored (a refused put)
+        self._write(times)
+        return removed
