@@ -116,7 +116,7 @@ SIM_LAYERS: dict[str, tuple[str, ...]] = {
     "sim.explore": ("sim.scenario", "sim.world", "sim.fabric"),
     "sim.live": ("sim.scenario", "sim.world", "sim.fabric"),
     "sim.bench": ("sim.scenario", "sim.world", "sim.fabric", "sim.live"),
-    "sim.http": ("sim.fabric",),
+    "sim.http": ("sim.fabric", "sim.live"),
     "sim.cli": ("sim",),
     "sim.__main__": ("sim.cli",),
 }

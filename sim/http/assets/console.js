@@ -69,7 +69,7 @@ async function adminView() {
       p.deployer, actions]);
   }));
   try {
-    const report = await Signer.json("GET", "/api/compliance");
+    const report = await Signer.read("/api/compliance", "compliance", []);
     fill("#compliance", report.rows.map((r) => row([
       r.user_id, r.patch, r.version, r.status, r.installed_version, r.deadline_ms, r.overdue ? "OVERDUE" : "",
     ], r.overdue ? "overdue" : "")));
@@ -82,14 +82,15 @@ async function adminView() {
 async function showHistory() {
   const name = $("#history-name").value.trim();
   if (!name) return;
-  const answer = await Signer.json("GET", `/api/patches/${enc(name)}/history`);
+  const answer = await Signer.read(`/api/patches/${enc(name)}/history`, "history", [name]);
   fill("#history", answer.events.map((e) => row([
     e.timestamp_ms, e.version, e.action, e.creator ? e.creator.name : "", e.tx_id.slice(0, 12),
   ])));
 }
 
 async function download(p) {
-  const release = await Signer.json("GET", `/api/patches/${enc(p.name)}/metadata?version=${enc(p.version)}`);
+  const release = await Signer.read(`/api/patches/${enc(p.name)}/metadata?version=${enc(p.version)}`,
+    "metadata", [p.name, p.version]);
   const file = release.manifest.file;
   const response = await Signer.request("GET", `/api/files/${file.sha256}?size=${file.size}`);
   if (!response.ok) throw new Error((await response.json()).error);

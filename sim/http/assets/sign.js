@@ -65,8 +65,21 @@ const Signer = (() => {
     return json("POST", endorsed.next, { signature: await sign(unhex(endorsed.bytes)) });
   }
 
+  // A read: where the gateway cannot ask as us (a live network answers 409 with kind
+  // "sign-to-read"), prepare it like a write and sign the proposal; the endorsement
+  // carries the answer, and nothing is ordered.
+  async function read(target, fn, args) {
+    const response = await request("GET", target);
+    const answer = await response.json();
+    if (response.ok) return answer;
+    if (answer.kind !== "sign-to-read") throw new Error(answer.error || response.statusText);
+    const prepared = await json("POST", "/api/tx", { function: fn, args });
+    const endorsed = await json("POST", prepared.next, { signature: await sign(unhex(prepared.bytes)) });
+    return endorsed.response;
+  }
+
   return {
-    load, forget, sign, request, json, write, sha256hex,
+    load, forget, sign, request, json, read, write, sha256hex,
     get identity() { return identity; },
     get ready() { return key !== null; },
   };
