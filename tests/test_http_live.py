@@ -17,7 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from http_fixtures import callers_keys, patch_client, serving
+from http_fixtures import callers_keys, headless_chromium, patch_client, serving
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from test_http_console import WAIT_S, rows, sign_in
 
 from sim.errors import InputError
 from sim.fabric.gateway import Refused
@@ -150,6 +153,33 @@ def test_bad_input_is_json_4xx(live: tuple[Path, HttpGateway]) -> None:
     with pytest.raises(HttpError) as unknown:
         gateway.request(USER, "POST", "/api/query", {"function": "nope"})
     assert unknown.value.status == 400
+
+
+def test_console_reads_as_the_signer_and_shows_a_killed_node_down(
+    live: tuple[Path, HttpGateway],
+) -> None:
+    network, gateway = live
+    with headless_chromium() as driver:
+        driver.get(gateway.url + "/console")
+        sign_in(driver, gateway, ADMIN1)
+        # Compliance is an administrator's read: the browser signs it (sign-to-read).
+        WebDriverWait(driver, WAIT_S).until(lambda d: rows(d, "compliance"))
+        [line] = rows(driver, "compliance")
+        assert "Org1/User1@org1.example.com" in line and "installed" in line
+        driver.find_element(By.XPATH, "//nav/button[@data-view='network']").click()
+        WebDriverWait(driver, WAIT_S).until(lambda d: len(rows(d, "nodes")) == 4)
+        assert not any("DOWN" in r for r in rows(driver, "nodes"))
+        backup = next(r for r in rows(driver, "nodes") if "backup" in r).split()[0]
+        cluster.node_action(network, int(backup), "kill")
+        try:
+            WebDriverWait(driver, WAIT_S).until(
+                lambda d: any(r.startswith(f"{backup} ") and "DOWN" in r for r in rows(d, "nodes"))
+            )
+            WebDriverWait(driver, WAIT_S).until(
+                lambda d: any("node-kill" in e for e in rows(d, "events"))
+            )
+        finally:
+            cluster.node_action(network, int(backup), "start")
 
 
 def test_reads_and_writes_fail_over_when_a_node_is_killed(live: tuple[Path, HttpGateway]) -> None:

@@ -201,7 +201,7 @@ async function activityView() {
   const committed = activity.ledger.per_second.reduce((sum, s) => sum + s.transactions, 0);
   $("#throughput").textContent = `${activity.ledger.tx_per_s.toFixed(2)} committed transactions/s ` +
     `(${committed} in the last ${activity.ledger.seconds} s, up to ${activity.until_ms} ms); ` +
-    `${activity.gateway_sessions.sessions} sessions run by this gateway`;
+    (activity.gateway_sessions.source || `${activity.gateway_sessions.sessions} sessions run by this gateway`);
   drawStrip(activity);
   fill("#events", events(activity).reverse().map((e) => row([
     e.t_ms, e.kind.replace("_", " "), e.replica, e.view, e.detail, e.source,
