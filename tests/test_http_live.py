@@ -22,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_http_console import WAIT_S, rows, sign_in
 
+from sim.cli.main import main
 from sim.errors import InputError
 from sim.fabric.gateway import Refused
 from sim.fabric.patchclient import Freshness, build_manifest
@@ -220,3 +221,21 @@ def test_reads_and_writes_fail_over_when_a_node_is_killed(live: tuple[Path, Http
         ),
     )
     assert fetched.status_code == 200 and fetched.content == DATA + b"2"
+
+
+def test_gateway_refusals_on_live_directories_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = tmp_path / "net"
+    config = cluster.init(network, cluster.UpOptions())  # no broker, no node running
+    assert main(["gateway", "--network", str(network), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach broker" in err
+    older = replace(config, extra={k: v for k, v in config.extra.items() if k != "gateway"})
+    older.save(network)  # a network made before the gateway had an identity
+    assert main(["gateway", "--network", str(network), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no gateway identity" in err
+    assert main(["gateway", "--network", str(tmp_path / "nothing"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a network directory" in err

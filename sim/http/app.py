@@ -191,7 +191,8 @@ def _call(request: Request) -> tuple[str, list[str]]:
 
 
 async def any_write(request: Request, member: Member, service: NetworkService) -> Any:
-    return await run_in_threadpool(service.prepare, member, *_call(request))
+    evaluate = field(json_body(request), "evaluate", bool, False)
+    return await run_in_threadpool(service.prepare, member, *_call(request), evaluate)
 
 
 async def any_query(request: Request, member: Member, service: NetworkService) -> Any:

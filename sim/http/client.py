@@ -154,7 +154,7 @@ class HttpGateway:
                 if not isinstance(exc.body, dict) or exc.body.get("kind") != "sign-to-read":
                     raise
                 # A live gateway cannot read as us: we sign the query, as for a write.
-        prepared = self.request(user, "POST", "/api/tx", call)
+        prepared = self.request(user, "POST", "/api/tx", {**call, "evaluate": True})
         signature = self.signer(user).sign(bytes.fromhex(prepared["bytes"])).hex()
         endorse_at = f"/api/tx/{prepared['tx_id']}/endorse"
         endorsed = self.request(user, "POST", endorse_at, {"signature": signature})

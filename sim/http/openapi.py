@@ -96,7 +96,14 @@ SCHEMAS: dict[str, Any] = {
     "Call": {
         "type": "object",
         "required": ["function"],
-        "properties": {"function": _string(), "args": {"type": "array", "items": _string()}},
+        "properties": {
+            "function": _string(),
+            "args": {"type": "array", "items": _string()},
+            "evaluate": {
+                "type": "boolean",
+                "description": "POST /api/tx only: endorse and answer, never submit",
+            },
+        },
     },
     "Sig": {
         "type": "object",

@@ -91,6 +91,9 @@ class Pending:
     result: ProposalResult | None = None
     endorsements: list[Endorsement] = field(default_factory=list)
     payload: bytes | None = None
+    evaluate: bool = False
+    """Prepared only to be endorsed (a read, or a check before placing a file): its
+    endorsement is the answer, and it is forgotten then rather than held for a submit."""
 
 
 def wall_ms() -> int:
@@ -194,16 +197,21 @@ class NetworkService:
 
     # ------------------------------------------------------------------ writes
 
-    def prepare(self, member: Member, function: str, args: Sequence[str]) -> dict[str, Any]:
+    def prepare(
+        self, member: Member, function: str, args: Sequence[str], evaluate: bool = False
+    ) -> dict[str, Any]:
         """Step 1: the proposal bytes ``member`` is to sign.
 
-        A read may be prepared too: endorsing it answers the query as the signer
-        (never ordered), which is how a caller reads as themselves where the
-        gateway cannot (live networks, :data:`SIGNED_READS`).
+        With ``evaluate`` the transaction is only endorsed, never submitted: its
+        endorsement answers as the signer. That is how a caller reads as
+        themselves where the gateway cannot (a live network's ``sign-to-read``),
+        and how it learns the peers would refuse a write before doing anything
+        irreversible. Reads can only be evaluated.
         """
         if function not in WRITES and function not in READS:
             known = ", ".join(WRITES + tuple(r for r in READS if r not in WRITES))
             raise ApiError(400, f"unknown function {function!r} (one of {known})")
+        evaluate = evaluate or function not in WRITES
         now = self.backend.proposal_time()
         creator = SerializedIdentity(member.mspid, member.identity.cert_pem)
         header = proposal_header(
@@ -218,7 +226,9 @@ class NetworkService:
                     f"too many prepared transactions waiting ({mine} of {member.name}, "
                     f"{len(self.pending)} in all); submit them or retry later",
                 )
-            self.pending[header.tx_id] = Pending(member.name, header, time.monotonic())
+            self.pending[header.tx_id] = Pending(
+                member.name, header, time.monotonic(), evaluate=evaluate
+            )
         raw = encode(header)
         return {
             "tx_id": header.tx_id,
@@ -278,6 +288,10 @@ class NetworkService:
             raise ApiError(409, f"{pending.header.function}: {failed}", kind=failed.kind) from None
         except InputError as exc:  # the live network did not answer in time
             raise ApiError(503, f"{pending.header.function}: {exc}") from None
+        response = _json_or_text(endorsed.result.response.payload)
+        if pending.evaluate:
+            self._forget(tx_id)
+            return {"tx_id": tx_id, "endorsers": endorsed.endorsers, "response": response}
         pending.signed, pending.result = signed, endorsed.result
         pending.endorsements = endorsed.endorsements
         pending.payload = transaction_payload(
@@ -289,7 +303,7 @@ class NetworkService:
             "bytes": pending.payload.hex(),
             "sha256": hashlib.sha256(pending.payload).hexdigest(),
             "endorsers": endorsed.endorsers,
-            "response": _json_or_text(endorsed.result.response.payload),
+            "response": response,
             "next": f"/api/tx/{tx_id}/submit",
         }
 
@@ -299,8 +313,6 @@ class NetworkService:
         if pending.payload is None or pending.result is None:
             raise ApiError(409, f"transaction {tx_id} is not endorsed yet (POST .../endorse first)")
         function = pending.header.function
-        if function not in WRITES:
-            raise ApiError(409, f"{function} is a read: its endorsement was the answer")
         self._check(member, pending.payload, signature_hex, "transaction")
         if function == "upload":
             # Checked here, not when prepared: a caller endorses first (the peers may

@@ -73,7 +73,7 @@ const Signer = (() => {
     const answer = await response.json();
     if (response.ok) return answer;
     if (answer.kind !== "sign-to-read") throw new Error(answer.error || response.statusText);
-    const prepared = await json("POST", "/api/tx", { function: fn, args });
+    const prepared = await json("POST", "/api/tx", { function: fn, args, evaluate: true });
     const endorsed = await json("POST", prepared.next, { signature: await sign(unhex(prepared.bytes)) });
     return endorsed.response;
   }
