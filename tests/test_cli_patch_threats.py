@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from patchnet import ADMIN1, ADMIN2, USER1, SimNet, run
 
+from sim.fabric.blobs import DirectoryBlobStore
 from sim.fabric.gateway import Refused
 from sim.fabric.simnet import SimGateway
 
@@ -155,9 +156,13 @@ def test_bad_text_and_huge_times_get_a_rule_message(
 
 
 def stored_files(net: SimNet) -> set[str]:
-    """Every file on every peer, as ``<peer>/<path in its store>``."""
-    blobs = net.dir / "blobs"
-    return {str(p.relative_to(blobs)) for p in blobs.rglob("*") if p.is_file()}
+    """Every patch file on every peer, as ``<peer>/<sha256>`` (each store's ``placed.json``,
+    when its files were placed, is bookkeeping: ``sim.fabric.filegc``)."""
+    return {
+        f"{peer.name}/{digest}"
+        for peer in (net.dir / "blobs").iterdir()
+        for digest in DirectoryBlobStore(peer).digests()
+    }
 
 
 def test_a_refused_upload_leaves_no_file_on_the_peers(

@@ -23,16 +23,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from chaincode.keyspace import MAX_UNICODE, create_composite_key
 from chaincode.patchset.state import PATCH, PENDING, RELEASED
+from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
 
 GRACE_MS = 600_000
 """Default grace period: ten minutes from placing a file to committing its upload."""
 PLACED_FILE = "placed.json"
 NAMESPACE = "patchset"
+
+
+def check_grace(value: Any, where: str) -> int:
+    """A configured grace period, or one line saying why it cannot be one."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{where}: file_grace_ms must be a whole number of ms >= 0, got {value!r}")
+    return value
 
 
 def kept_files(ledger: Any) -> set[str]:
@@ -86,6 +95,7 @@ class FileSweeper:
     def sweep(self, keep: set[str], now_ms: int) -> list[tuple[str, int]]:
         """Remove the unkept files past their grace period; each one removed, with its size."""
         times = self._read()
+        before = dict(times)
         removed: list[tuple[str, int]] = []
         present = self.store.digests()
         for digest in present:
@@ -101,5 +111,19 @@ class FileSweeper:
                 del times[digest]
         for gone in set(times) - set(present):
             del times[gone]  # removed by hand, or never stored (a refused put)
-        self._write(times)
+        if times != before:
+            self._write(times)
         return removed
+
+
+def sweep_peer(sweeper: FileSweeper, open_ledger: Callable[[], Any], now_ms: int) -> list[str]:
+    """Sweep one peer's store against its own ledger (opened only if there is anything to judge,
+    and closed after); the digests removed."""
+    if not sweeper.store.digests():
+        return []
+    ledger = open_ledger()
+    try:
+        keep = kept_files(ledger)
+    finally:
+        ledger.close()
+    return [digest for digest, _size in sweeper.sweep(keep, now_ms)]

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
-from sim.fabric.filegc import GRACE_MS, FileSweeper, kept_files
+from sim.fabric.filegc import GRACE_MS, FileSweeper, check_grace, kept_files
 from sim.live.netconfig import NetworkConfig
 
 GRACE_KEY = "file_grace_ms"
@@ -22,10 +21,7 @@ SWEEP_INTERVAL_MS = 1_000
 
 
 def grace_ms(config: NetworkConfig) -> int:
-    value = config.extra.get(GRACE_KEY, GRACE_MS)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"network.json: {GRACE_KEY} must be a whole number of ms >= 0")
-    return value
+    return check_grace(config.extra.get(GRACE_KEY, GRACE_MS), "network.json")
 
 
 class NodeFileSweep:
