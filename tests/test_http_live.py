@@ -9,6 +9,7 @@ could not have signed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -30,8 +31,11 @@ from sim.fabric.proof import verify_proof
 from sim.fabric.verify import Trust
 from sim.http.client import HttpError, HttpGateway
 from sim.live import broker, cluster
+from sim.live.faults import Nemesis
 from sim.live.gatewayid import gateway_name
+from sim.live.nemesis import apply_faults
 from sim.live.netconfig import load_config
+from sim.live.schedule import SETTLE_S, Fault
 
 pytestmark = pytest.mark.live
 
@@ -181,6 +185,24 @@ def test_console_reads_as_the_signer_and_shows_a_killed_node_down(
             )
         finally:
             cluster.node_action(network, int(backup), "start")
+
+
+def test_nemesis_faults_are_marked_in_the_network_view(live: tuple[Path, HttpGateway]) -> None:
+    """The nemesis's own strike/heal loop, with one short pause of a node."""
+    network, gateway = live
+    nemesis = Nemesis(network, load_config(network))
+    pause = Fault("pause", at_s=0.0, hold_s=0.5, pick=2)
+    applied = asyncio.run(
+        apply_faults(nemesis, [pause], time.monotonic(), SETTLE_S + 1.0, lambda _text: None)
+    )
+    assert [f["kind"] for f in applied] == ["pause"]
+    activity = gateway.request(ADMIN1, "GET", "/api/network/activity?seconds=60")
+    marks = [
+        (m["replica"], m["detail"], m["source"]) for m in activity["gateway_sessions"]["events"]
+    ]
+    target = applied[0]["targets"][0]
+    assert (target, "pause (strike)", "nemesis") in marks
+    assert (target, "pause (heal)", "nemesis") in marks
 
 
 def test_reads_and_writes_fail_over_when_a_node_is_killed(live: tuple[Path, HttpGateway]) -> None:

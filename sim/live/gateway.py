@@ -7,6 +7,12 @@ the SDK as they arrive (it groups agreeing answers and stops as soon as a
 group satisfies the endorsement policy), and the envelope is then ordered by
 PBFT through a :class:`sim.live.client.ClientPool`, which waits for f+1
 matching replies carrying the validation code every peer computed.
+
+The same two halves serve the HTTP gateway (``sim.http.livebackend``), whose
+callers sign their own proposals and envelopes: :meth:`LiveGateway.collect`
+and :meth:`LiveGateway.order` take them as signed. A release proof is the
+block that committed a ``metadata`` call, read from the nodes' stores
+(:func:`proof_of`).
 """
 
 from __future__ import annotations

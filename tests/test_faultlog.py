@@ -1,0 +1,30 @@
+"""``DIR/faults.jsonl``: what the nemesis and ``net node`` struck, for the network view."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from sim.live import faultlog
+
+
+def test_events_are_read_back_in_their_window_and_bad_lines_are_skipped(tmp_path: Path) -> None:
+    before = time.time_ns() // 1_000_000
+    faultlog.record(tmp_path, "kill-primary", [0], "strike", "nemesis")
+    with (tmp_path / faultlog.FAULT_LOG).open("a") as log:
+        log.write("not json\n" + json.dumps({"t_ms": "soon"}) + "\n[1, 2]\n")
+    faultlog.record(tmp_path, "kill-primary", [0], "heal", "nemesis")
+    after = time.time_ns() // 1_000_000
+    found = faultlog.read(tmp_path, before, after)
+    assert [(e["kind"], e["phase"], e["replicas"]) for e in found] == [
+        ("kill-primary", "strike", [0]),
+        ("kill-primary", "heal", [0]),
+    ]
+    assert faultlog.read(tmp_path, after + 1, after + 10_000) == []
+    assert faultlog.read(tmp_path / "missing", before, after) == []
+
+
+def test_an_unwritable_directory_does_not_fail_the_fault(tmp_path: Path) -> None:
+    faultlog.record(tmp_path / "no" / "such" / "dir", "pause", [1], "strike", "nemesis")
+    assert not (tmp_path / "no").exists()
