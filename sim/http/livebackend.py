@@ -23,6 +23,7 @@ is evaluated under the gateway's own identity.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import random
 import threading
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 from ledger.codec import decode
 from ledger.transaction import Envelope, SignedProposal, TxHeader, TxPayload
 from msp.errors import MSPError
+from sim.errors import InputError
 from sim.fabric.distribution import FetchResult, FileRef
 from sim.fabric.sdk import EndorsementFailed
 from sim.http.activity import SECOND_MS, ledger_figures
@@ -86,7 +88,12 @@ class LiveBackend:
         return await pool.__aenter__()
 
     def _run(self, work: Coroutine[Any, Any, T], timeout_s: float = CALL_TIMEOUT_S) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout_s)
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        try:
+            return future.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise InputError(f"the live network did not answer within {timeout_s:.0f} s") from None
 
     def _stop_loop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaincode.endorser import Endorser
-from chaincode.shim import ContractError, Creator
+from chaincode.shim import Creator
 from chaincode.simulation import SimulationStub
 from ledger.block import Block
 from ledger.peer import PeerLedger
@@ -37,7 +37,7 @@ from sim.fabric.sdk import (
 )
 from sim.fabric.simnet import GAP_MS, SimGateway, is_sim_network
 from sim.http.activity import SECOND_MS, ActivityLog, ledger_figures, session_figures
-from sim.http.backend import Endorsed, NotOrdered, Ordered, status_of, window_blocks
+from sim.http.backend import Endorsed, NotOrdered, Ordered, window_blocks
 from sim.http.errors import ApiError
 from sim.http.identities import Member
 
@@ -147,10 +147,7 @@ class SimBackend:
             contract = endorser.contract(CHAINCODE)
             assert contract is not None
             who = Creator(member.mspid, member.role, member.name, member.identity.cert_pem)
-            try:
-                return contract.invoke(SimulationStub(ledger, header, who))
-            except ContractError as exc:
-                raise ApiError(status_of(str(exc)), str(exc)) from None
+            return contract.invoke(SimulationStub(ledger, header, who))  # ContractError: service
 
     @contextmanager
     def chain(self) -> Iterator[LedgerChain]:
