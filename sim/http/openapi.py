@@ -169,7 +169,12 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "ledgersim gateway",
             "version": "1",
-            "description": "HTTP/JSON access to a ledgersim network; callers keep their keys.",
+            "description": (
+                "HTTP/JSON access to a ledgersim network (simulated or live); callers keep "
+                "their keys. On a live network, reads whose answer depends on who asks "
+                "(metadata, history, compliance) answer 409 with kind 'sign-to-read': POST "
+                "/api/tx with the function and evaluate: true, sign, POST .../endorse."
+            ),
         },
         "paths": paths,
         "components": {"schemas": SCHEMAS},
