@@ -106,6 +106,12 @@ def test_bad_nemesis_options_are_one_line(
     assert err.count("\n") == 1 and message in err
 
 
+def test_bridge_cut_needs_a_bridged_network(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nemesis", "--network", str(net), "--faults", "bridge-cut"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a network made with --bridged" in err
+
+
 def test_nemesis_without_a_network_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
