@@ -69,7 +69,31 @@ class Retransmission(ReplicaRules):
         """
         self.stats["status.sent"] += 1
         self._broadcast(self._status(ask=True))
+        if self._is_backup() and not self._in_view_change:
+            self._relay_waiting()
         self._arm_status()
+
+    def _relay_waiting(self) -> None:
+        """Relay the requests we wait for to the primary again (OSDI'99 4.4's relay, repeated).
+
+        A relay lost on the way (a broker restart) of a request whose client
+        has given up never reaches the primary otherwise, and only we know the
+        request: our timer would then send us alone into a view change that
+        nobody joins. Only requests no PRE-PREPARE we hold carries (those the
+        primary has), at most one batch per round.
+        """
+        last = self.app.last_executed
+        carried = {
+            (req.client, req.timestamp)
+            for seq, slot in self._log.items()
+            if seq > last and slot.pre_prepare is not None
+            for req in slot.pre_prepare.requests
+        }
+        unseen = [r for r in self._waiting.values() if (r.client, r.timestamp) not in carried]
+        primary = self.config.primary(self._view)
+        for req in unseen[: self.config.batch_size]:
+            self.stats["resent.request"] += 1
+            self._send(primary, req)
 
     def _on_status(self, st: Status, _sender: int) -> None:
         if st.replica == self.id:

@@ -137,3 +137,45 @@ def test_one_replica_claiming_the_view_does_not_hold_the_timer_back() -> None:
     assert views == [2, 2, 2]
     assert all(r.stats["view-change.awaits-new-view"] == 0 for r in c.replicas)
     c.assert_safe()
+
+
+class RelaysOnce(Replica):
+    """The old rule: a backup relays a client's request to the primary once, never again."""
+
+    def _relay_waiting(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("cls", [Replica, RelaysOnce])
+def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
+    # Only backup 3 ever gets the request (the client's other copies and its
+    # retries are lost, as when it gives up), and 3's first relay is lost.
+    c = Cluster(n=4, clients=1, settings=SETTINGS, latency=(1, 5), replica_class=cls)
+    c.run_requests(1)
+    delivered: list[int] = []
+    relays: list[int] = []
+
+    def only_to_3(sender: int, to: int, msg: object) -> bool:
+        if not isinstance(msg, Request):
+            return True
+        if sender in c.client_objs:
+            if to != LATE or delivered:
+                return False
+            delivered.append(c.now)
+            return True
+        relays.append(c.now)
+        return len(relays) > 1
+
+    c.filters.append(only_to_3)
+    client = c.client_ids[0]
+    c.submit(client, b"op-late")
+    c.run(max_ms=6 * TIMEOUT)
+    late = c.replicas[LATE]
+    if cls is Replica:
+        assert [r.view for r in c.replicas] == [0] * 4 and late.stats["view-change"] == 0
+        assert [app.last_executed for app in c.apps] == [2] * 4
+        assert late.stats["resent.request"] >= 1
+    else:
+        assert (late.view, late.in_view_change) == (1, True)  # alone, for good
+        assert [r.view for r in c.replicas[:LATE]] == [0, 0, 0]
+    c.assert_safe()
