@@ -97,7 +97,7 @@ class ReplicaState:
         self._ahead: dict[int, int] = {}
         """Replica -> highest view it was seen working in (validly signed evidence)."""
         self._active_in_view: set[int] = set()
-        """Replicas seen working in the view we are changing to, since our timer was armed."""
+        """Replicas seen working in the view we are changing to (this view change, last timeout)."""
         self._catch_up_asked = 0
         """Highest view whose NEW-VIEW we asked the replicas seen in it for (one ask per view)."""
         self._stash: list[VoteMessage] = []

@@ -64,9 +64,10 @@ class ViewChanging(ReplicaRules):
     def _view_change_expired(self) -> None:
         """No NEW-VIEW in time: move on to the next view (OSDI'99 4.5.2), unless it exists.
 
-        When f+1 replicas showed since the timer was armed that they work in
-        the view we are changing to (a correct one among them installed its
-        NEW-VIEW), the NEW-VIEW was lost on the way to us, not withheld.
+        When f+1 replicas showed, since this view change began or last
+        waited, that they work in the view we are changing to (a correct one
+        among them installed its NEW-VIEW), the NEW-VIEW was lost on the way
+        to us, not withheld.
         Moving on would send us alone into a view nobody joins, for good: a
         replica may not go back to a view below one it sent VIEW-CHANGE for.
         So we wait one more timeout and keep asking for it every R

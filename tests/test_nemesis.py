@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_live_network import mosquitto
@@ -43,8 +44,8 @@ def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     directory = tmp_path_factory.mktemp("nemesis") / "net"
     os.environ[cluster.WATCH_ENV] = str(os.getpid())
     try:
-        # The view-change timeout outlasts a broker restart (docs/live.md: with a
-        # shorter one the restart itself triggers view changes).
+        # The view-change timeout outlasts a broker restart (docs/live.md, what is
+        # not promised: a replica cut off for a whole timeout may move on alone).
         pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=5000)
         cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft))
         yield directory
@@ -63,6 +64,24 @@ def test_schedule_is_fixed_by_the_seed_and_bounded() -> None:
     assert first[-1].at_s + first[-1].hold_s <= 36.0
 
 
+def lone_suspecter(nodes: list[dict[str, Any]]) -> bool:
+    """Exactly one node is in a view change, to a view above the one all the others share.
+
+    The way into a lone view change the PBFT rules still leave (docs/live.md,
+    "What the network promises"): a backup that suspects the primary alone,
+    its request timer firing when the others' do not (seen in about 1 of 5
+    runs of this schedule; e.g. just before a crashed primary is back, whose
+    batches then reset the others' timers). Nobody joins a view on one
+    replica's word, and it may not go back below a view it asked for; it
+    follows by state transfer and rejoins at the next view change, in which
+    its VIEW-CHANGE counts. A NEW-VIEW lost to one replica, the way in this
+    test used to tolerate, no longer strands it (tests/test_pbft_lone_view_change.py).
+    """
+    changing = [n for n in nodes if n["in_view_change"]]
+    others = {n["view"] for n in nodes if not n["in_view_change"]}
+    return len(changing) == 1 and len(others) == 1 and changing[0]["view"] > others.pop()
+
+
 def test_nemesis_run_passes_its_checks(net: Path, tmp_path: Path) -> None:
     plot = tmp_path / "timeline.svg"
     out, err = io.StringIO(), io.StringIO()
@@ -73,9 +92,16 @@ def test_nemesis_run_passes_its_checks(net: Path, tmp_path: Path) -> None:
     report = json.loads(out.getvalue())
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == CHECKS
-    failed = [c for c in checks.values() if not c["ok"]]
-    assert not failed, failed
-    assert (code, report["ok"]) == (0, True)
+    failed = {name for name, c in checks.items() if not c["ok"]}
+    if failed and lone_suspecter(report["nodes"]):
+        # Tolerated, and only as itself: the others settled and the chains never diverged.
+        assert failed <= {"views-settled", "chains-agree"}, checks
+        assert checks["chains-agree"]["ok"] or checks["chains-agree"]["detail"].endswith(
+            "prefixes only"
+        ), checks
+    else:
+        assert not failed, checks
+    assert (code, report["ok"]) == ((1, False) if failed else (0, True)), checks
     kinds = [f["kind"] for f in report["faults"]]
     assert set(kinds) == set(FAULTS.split(",")), kinds
     assert all(f["targets"] for f in report["faults"] if f["kind"] != "broker-restart")
