@@ -69,8 +69,8 @@ def lone_suspecter(nodes: list[dict[str, Any]]) -> bool:
 
     The way into a lone view change the PBFT rules still leave (docs/live.md,
     "What the network promises"): a backup that suspects the primary alone,
-    its request timer firing when the others' do not (seen in about 1 of 5
-    runs of this schedule; e.g. just before a crashed primary is back, whose
+    its request timer firing when the others' do not (seen in 1 of 7
+    runs of this schedule; possibly just before a crashed primary is back, whose
     batches then reset the others' timers). Nobody joins a view on one
     replica's word, and it may not go back below a view it asked for; it
     follows by state transfer and rejoins at the next view change, in which
