@@ -32,6 +32,8 @@ class CatchUp(ReplicaRules):
         """
         if msg.view > self._view:
             self._notice_view_ahead(msg.replica, msg.view)
+        elif self._in_view_change:
+            self._active_in_view.add(msg.replica)  # it installed the view we are changing to
         if msg.view > self._view + self.config.stash_views_ahead:
             self._drop("stash-view-too-far")
             return

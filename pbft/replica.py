@@ -134,7 +134,7 @@ class Replica(
         if self._vc_deadline is not None and now >= self._vc_deadline:
             self._vc_deadline = None
             if self._in_view_change:
-                self._start_view_change(self._view + 1)
+                self._view_change_expired()
             elif self._waiting and self._is_backup():
                 if self.group_is_ahead():
                     self._vc_deadline = now + self._vc_timeout()
@@ -145,8 +145,7 @@ class Replica(
             self._resend_view_change()
         if self._status_at is not None and now >= self._status_at:
             self._status_at = None
-            behind = self._view_behind() is not None
-            if not self._in_view_change and (self._seen_above or behind or self._stalled()):
+            if self._status_due():
                 self._broadcast_status()
             self._seen_above = False
         if self._fetch_deadline is not None and now >= self._fetch_deadline:

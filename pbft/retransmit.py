@@ -69,7 +69,31 @@ class Retransmission(ReplicaRules):
         """
         self.stats["status.sent"] += 1
         self._broadcast(self._status(ask=True))
+        if self._is_backup() and not self._in_view_change:
+            self._relay_waiting()
         self._arm_status()
+
+    def _relay_waiting(self) -> None:
+        """Relay the requests we wait for to the primary again (OSDI'99 4.4's relay, repeated).
+
+        A relay lost on the way (a broker restart) of a request whose client
+        has given up never reaches the primary otherwise, and only we know the
+        request: our timer would then send us alone into a view change that
+        nobody joins. Only requests no PRE-PREPARE we hold carries (those the
+        primary has), at most one batch per round.
+        """
+        last = self.app.last_executed
+        carried = {
+            (req.client, req.timestamp)
+            for seq, slot in self._log.items()
+            if seq > last and slot.pre_prepare is not None
+            for req in slot.pre_prepare.requests
+        }
+        unseen = [r for r in self._waiting.values() if (r.client, r.timestamp) not in carried]
+        primary = self.config.primary(self._view)
+        for req in unseen[: self.config.batch_size]:
+            self.stats["resent.request"] += 1
+            self._send(primary, req)
 
     def _on_status(self, st: Status, _sender: int) -> None:
         if st.replica == self.id:
@@ -78,21 +102,18 @@ class Retransmission(ReplicaRules):
         peer = st.replica
         if st.view > self._view:
             self._notice_view_ahead(peer, st.view)  # evidence counts even if rate-limited
-        # Each answer may cost up to ~3L messages, so a sender gets one per R/2. A correct
-        # stalled replica broadcasts every R and may send one STATUS in answer to ours;
-        # half of R leaves room for both and for latency jitter.
-        last = self._status_answered.get(peer)
-        if last is not None and self._now < last + max(1, self.config.status_interval_ms // 2):
-            self._drop("status-rate-limited")
+        elif self._in_view_change and st.view == self._view and not st.in_view_change:
+            self._active_in_view.add(peer)
+        if not self._may_answer(peer):
             return
-        self._status_answered[peer] = self._now
         self._resend_checkpoints(peer, st.stable_seq)
         if st.view != self._view or st.in_view_change or self._in_view_change:
-            nv = self._new_view
-            if nv is not None and st.view < nv.view:
-                # The peer missed a view change: the NEW-VIEW proves itself, so any
-                # replica holding it may hand it on (see ``_catch_up``). What we hold
-                # in this view follows; the peer stashes it until the NEW-VIEW is in.
+            nv = self.owed_new_view(st.view, st.in_view_change)
+            if nv is not None:
+                # The peer missed a view change, or is still in the one to the view
+                # we hold the NEW-VIEW of: it proves itself, so any replica holding
+                # it may hand it on (see ``_catch_up``). What we hold in this view
+                # follows; the peer stashes it until the NEW-VIEW is in.
                 self.stats["resent.new-view"] += 1
                 self._send(peer, nv)
                 if nv.view == self._view and not self._in_view_change:
@@ -101,6 +122,35 @@ class Retransmission(ReplicaRules):
         self._resend_slots(peer, st.last_executed, st.pre_prepared, st.prepared, st.committed)
         if st.ask and self._lacks_what_peer_has(st):
             self._send(peer, self._status(ask=False))
+
+    def _may_answer(self, peer: int) -> bool:
+        """At most one answer (to a STATUS or a late VIEW-CHANGE) per R/2 per sender.
+
+        Each answer may cost up to ~3L messages or a whole NEW-VIEW, so a sender
+        cannot make us repeat it at will. A correct stalled replica broadcasts
+        every R and may send one STATUS in answer to ours; half of R leaves room
+        for both and for latency jitter.
+        """
+        last = self._status_answered.get(peer)
+        if last is not None and self._now < last + max(1, self.config.status_interval_ms // 2):
+            self._drop("status-rate-limited")
+            return False
+        self._status_answered[peer] = self._now
+        return True
+
+    def _status_due(self) -> bool:
+        """Whether the STATUS timer, on firing, should broadcast.
+
+        Outside a view change: a stall, a view seen ahead, or messages from
+        above our window. In a view change: once Q VIEW-CHANGEs promise a
+        NEW-VIEW (the timer for it runs), so a lost NEW-VIEW is asked for
+        every R instead of waiting out the timeout that would send us alone
+        into the next view (Castro's thesis 5.2: status messages during a
+        view change; answered by ``owed_new_view``).
+        """
+        if self._in_view_change:
+            return self._vc_deadline is not None
+        return self._seen_above or self._view_behind() is not None or self._stalled()
 
     def _resend_slots(
         self,

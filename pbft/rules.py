@@ -375,6 +375,38 @@ class ReplicaRules(ReplicaState):
             signers.add(vc.replica)
         return len(signers) >= self.view_change_quorum()
 
+    def owed_new_view(self, peer_view: int, peer_in_view_change: bool) -> NewView | None:
+        """The NEW-VIEW we hold that a peer, by its STATUS or VIEW-CHANGE, has not installed.
+
+        Retransmission (Castro's thesis 5.2, TOCS'02 5.2): a replica that
+        missed a NEW-VIEW asks again, and any replica holding it may answer, since it
+        proves itself (V and O are checked by the receiver). That covers a peer
+        in an earlier view *and* a peer still in the view change to our view:
+        the latter is exactly the replica whose NEW-VIEW was lost. Left
+        unanswered, its timer moves it alone to the next view, which nobody
+        joins (no f+1 evidence) and which it can never leave, since going back
+        to a view after sending VIEW-CHANGE for a later one is unsafe.
+        Liveness only: what we hand on is verified in full before use.
+        """
+        nv = self._new_view
+        if nv is None or peer_view > nv.view:
+            return None
+        if peer_view < nv.view or peer_in_view_change:
+            return nv
+        return None
+
+    def view_installed_elsewhere(self) -> bool:
+        """f+1 replicas showed they work in the view we are still changing to.
+
+        OSDI'99 4.5.2's f+1 argument, turned to the view we are in: of f+1
+        replicas sending PRE-PREPAREs, PREPAREs, COMMITs or an active STATUS
+        for that view, one is correct and installed its NEW-VIEW, which it
+        hands on when asked (``owed_new_view``). So our timer expiring means
+        our copy was lost, not that the new primary failed; see
+        ``ViewChanging._view_change_expired``. Liveness only.
+        """
+        return len(self._active_in_view) >= self.view_evidence_quorum()
+
     def group_is_ahead(self) -> bool:
         """A backup fetching state up to a proven checkpoint must not suspect the primary.
 

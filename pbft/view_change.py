@@ -37,6 +37,7 @@ class ViewChanging(ReplicaRules):
         """Move to ``new_view`` and send VIEW-CHANGE with C and P (OSDI'99 4.4)."""
         self._view = new_view
         self._in_view_change = True
+        self._active_in_view.clear()
         self._batch_deadline = None
         self._flush_owed = False
         self._pending.clear()
@@ -60,6 +61,29 @@ class ViewChanging(ReplicaRules):
         self._arm_view_change_timer()
         self._maybe_send_new_view()
 
+    def _view_change_expired(self) -> None:
+        """No NEW-VIEW in time: move on to the next view (OSDI'99 4.5.2), unless it exists.
+
+        When f+1 replicas showed, since this view change began or last
+        waited, that they work in the view we are changing to (a correct one
+        among them installed its NEW-VIEW), the NEW-VIEW was lost on the way
+        to us, not withheld.
+        Moving on would send us alone into a view nobody joins, for good: a
+        replica may not go back to a view below one it sent VIEW-CHANGE for.
+        So we wait one more timeout and keep asking for it every R
+        (``_status_due``); the correct one answers (``owed_new_view``). The
+        evidence must be renewed for every extra timeout, so a group that
+        stops working in that view lets the timer move us on as usual.
+        Deferring a view change never touches safety.
+        """
+        if self.view_installed_elsewhere():
+            self._active_in_view.clear()
+            self._vc_deadline = self._now + self._vc_timeout()
+            self.stats["view-change.awaits-new-view"] += 1
+            self._arm_status()
+            return
+        self._start_view_change(self._view + 1)
+
     def _arm_view_change_timer(self) -> None:
         """In a view change, wait for NEW-VIEW only once Q VIEW-CHANGEs for it arrived.
 
@@ -73,6 +97,7 @@ class ViewChanging(ReplicaRules):
         votes = sum(1 for vc in self._vc_latest.values() if vc.new_view == view)
         if votes >= self.view_change_quorum():
             self._vc_deadline = self._now + self._vc_timeout()
+            self._arm_status()  # ask for the NEW-VIEW every R meanwhile (``_status_due``)
 
     def _resend_view_change(self) -> None:
         """Repeat our VIEW-CHANGE while the view change lasts (lost messages, late peers).
@@ -93,21 +118,15 @@ class ViewChanging(ReplicaRules):
         if vc.replica == self.id:
             self._drop("own-message")
             return
-        nv = self._new_view
-        if (
-            vc.new_view == self._view
-            and not self._in_view_change
-            and nv is not None
-            and nv.view == self._view
-            and nv.replica == self.id
-        ):
-            # A replica late to a view we lead (partitioned, restarted): hand it
-            # the NEW-VIEW, which carries its own proof.
-            if self.view_change_signature_ok(vc, payload):
+        nv = self.owed_new_view(vc.new_view, True) if not self._in_view_change else None
+        if nv is not None and nv.view == self._view:
+            # A replica late to the view we are in (its NEW-VIEW lost, or it was
+            # away): any of us hands it the NEW-VIEW, which carries its own proof.
+            if not self.view_change_signature_ok(vc, payload):
+                self._drop("bad-view-change")
+            elif self._may_answer(vc.replica):
                 self.stats["resent.new-view"] += 1
                 self._send(vc.replica, nv)
-            else:
-                self._drop("bad-view-change")
             return
         prior = self._vc_latest.get(vc.replica)
         if prior is not None and prior.new_view >= vc.new_view:
@@ -182,6 +201,7 @@ class ViewChanging(ReplicaRules):
         self._in_view_change = False
         self._vc_resend_at = None
         self._status_at = None
+        self._active_in_view.clear()
         self._new_view = nv
         self._pending.clear()
         self._proposed.clear()

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_live_network import mosquitto
@@ -43,8 +44,8 @@ def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     directory = tmp_path_factory.mktemp("nemesis") / "net"
     os.environ[cluster.WATCH_ENV] = str(os.getpid())
     try:
-        # The view-change timeout outlasts a broker restart (docs/live.md: with a
-        # shorter one the restart itself triggers view changes).
+        # The view-change timeout outlasts a broker restart (docs/live.md, what is
+        # not promised: a replica cut off for a whole timeout may move on alone).
         pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=5000)
         cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft))
         yield directory
@@ -63,11 +64,22 @@ def test_schedule_is_fixed_by_the_seed_and_bounded() -> None:
     assert first[-1].at_s + first[-1].hold_s <= 36.0
 
 
-KNOWN_GAP = {"views-settled", "chains-agree"}
-"""Checks the network does not promise yet (docs/live.md, "What the network promises"):
-a replica can still end alone in a view change, following by state transfer, a few
-blocks behind (seen in about 1 of 3 runs of this schedule). They are still run, and
-must say so through the exit status; the chains must never diverge."""
+def lone_suspecter(nodes: list[dict[str, Any]]) -> bool:
+    """Exactly one node is in a view change, to a view above the one all the others share.
+
+    The way into a lone view change the PBFT rules still leave (docs/live.md,
+    "What the network promises"): a backup that suspects the primary alone,
+    its request timer firing when the others' do not (seen in 1 of 7
+    runs of this schedule; possibly just before a crashed primary is back, whose
+    batches then reset the others' timers). Nobody joins a view on one
+    replica's word, and it may not go back below a view it asked for; it
+    follows by state transfer and rejoins at the next view change, in which
+    its VIEW-CHANGE counts. A NEW-VIEW lost to one replica, the way in this
+    test used to tolerate, no longer strands it (tests/test_pbft_lone_view_change.py).
+    """
+    changing = [n for n in nodes if n["in_view_change"]]
+    others = {n["view"] for n in nodes if not n["in_view_change"]}
+    return len(changing) == 1 and len(others) == 1 and changing[0]["view"] > others.pop()
 
 
 def test_nemesis_run_passes_its_checks(net: Path, tmp_path: Path) -> None:
@@ -80,12 +92,16 @@ def test_nemesis_run_passes_its_checks(net: Path, tmp_path: Path) -> None:
     report = json.loads(out.getvalue())
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == CHECKS
-    promised = [c for name, c in checks.items() if name not in KNOWN_GAP and not c["ok"]]
-    assert not promised, promised
-    chains = checks["chains-agree"]
-    assert chains["ok"] or chains["detail"].endswith("prefixes only"), chains  # never diverged
-    all_ok = all(c["ok"] for c in checks.values())
-    assert (code, report["ok"]) == ((0, True) if all_ok else (1, False)), checks
+    failed = {name for name, c in checks.items() if not c["ok"]}
+    if failed and lone_suspecter(report["nodes"]):
+        # Tolerated, and only as itself: the others settled and the chains never diverged.
+        assert failed <= {"views-settled", "chains-agree"}, checks
+        assert checks["chains-agree"]["ok"] or checks["chains-agree"]["detail"].endswith(
+            "prefixes only"
+        ), checks
+    else:
+        assert not failed, checks
+    assert (code, report["ok"]) == ((1, False) if failed else (0, True)), checks
     kinds = [f["kind"] for f in report["faults"]]
     assert set(kinds) == set(FAULTS.split(",")), kinds
     assert all(f["targets"] for f in report["faults"] if f["kind"] != "broker-restart")
@@ -114,6 +130,12 @@ def test_bad_nemesis_options_are_one_line(
     assert main(["nemesis", "--network", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_bridge_cut_needs_a_bridged_network(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nemesis", "--network", str(net), "--faults", "bridge-cut"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a network made with --bridged" in err
 
 
 def test_nemesis_without_a_network_is_one_line(

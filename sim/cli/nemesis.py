@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--faults",
         default=",".join(DEFAULT_KINDS),
-        help=f"comma list of {', '.join(KINDS)} (default: all but kill-two)",
+        help=f"comma list of {', '.join(KINDS)} (default: all but kill-two and bridge-cut)",
     )
     parser.add_argument(
         "--recovery-limit", type=float, default=20.0, help="seconds for commits to resume"

@@ -7,6 +7,7 @@ resolves them to replica ids at the moment a fault strikes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 from pathlib import Path
@@ -18,6 +19,9 @@ from sim.live import cluster
 from sim.live.host import read_status
 from sim.live.netconfig import NetworkConfig, node_dir
 from sim.live.schedule import Fault
+
+CUT_CONFIG = "mosquitto-cut.conf"
+"""The second broker's configuration without its bridge, while a ``bridge-cut`` lasts."""
 
 
 def current_primary(directory: Path, config: NetworkConfig) -> int:
@@ -38,6 +42,7 @@ class Nemesis:
         self.paused: set[int] = set()
         self.down: set[int] = set()
         self.broker_down = False
+        self.bridge_cut = False
 
     def targets(self, fault: Fault) -> list[int]:
         n = self.config.n
@@ -45,7 +50,7 @@ class Nemesis:
         if fault.kind == "kill-primary":
             return [primary]
         backups = sorted(i for i in range(n) if i != primary)
-        if fault.kind == "broker-restart":
+        if fault.kind in ("broker-restart", "bridge-cut"):
             return []
         if fault.kind == "pause":
             return [fault.pick % n]
@@ -60,6 +65,10 @@ class Nemesis:
             if pid is not None:
                 cluster.kill_process(pid)
             self.broker_down = True
+            return
+        if fault.kind == "bridge-cut":
+            cut_bridge(self.directory)
+            self.bridge_cut = True
             return
         for i in targets:
             pid = cluster.node_pid(self.directory, i)
@@ -81,6 +90,12 @@ class Nemesis:
         if self.broker_down:
             cluster.start_broker(self.directory, self.config)
             self.broker_down = False
+        if self.bridge_cut:
+            pid = broker_pid(self.directory, cluster.BRIDGE_DIR)
+            if pid is not None:
+                cluster.kill_process(pid)
+            cluster.start_broker(self.directory, self.config, bridge=True)
+            self.bridge_cut = False
         for i in sorted(self.paused):
             pid = cluster.node_pid(self.directory, i)
             if pid is not None:
@@ -102,8 +117,30 @@ def tear(path: Path, cut_bytes: int) -> None:
         os.truncate(path, max(0, path.stat().st_size - cut_bytes))
 
 
-def broker_pid(directory: Path) -> int | None:
+def broker_pid(directory: Path, which: str = cluster.BROKER_DIR) -> int | None:
     try:
-        return int((directory / cluster.BROKER_DIR / cluster.PID_FILE).read_text().strip())
+        return int((directory / which / cluster.PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def cut_bridge(directory: Path) -> None:
+    """Partition the two sites of a bridged network: restart the second broker without its bridge.
+
+    Mosquitto cannot drop one bridge connection on demand, so the second
+    broker is restarted from a copy of its configuration that stops before
+    the bridge section. Each site keeps a working broker (its nodes reconnect
+    within a second, as after a broker restart), but nothing crosses between
+    them until ``Nemesis.heal`` starts the broker with its bridge again.
+    """
+    bdir = directory / cluster.BRIDGE_DIR
+    lines = (bdir / "mosquitto.conf").read_text().splitlines()
+    kept = list(itertools.takewhile(lambda line: not line.startswith("connection "), lines))
+    port = next(int(line.split()[1]) for line in kept if line.startswith("listener "))
+    cut = bdir / CUT_CONFIG
+    cut.write_text("\n".join([*kept, ""]))
+    pid = broker_pid(directory, cluster.BRIDGE_DIR)
+    if pid is not None:
+        cluster.kill_process(pid)
+    pid = brokers.start_broker(brokers.BrokerFiles(cut, port, {}), bdir / "mosquitto.log")
+    (bdir / cluster.PID_FILE).write_text(f"{pid}\n")

@@ -17,8 +17,17 @@ from dataclasses import dataclass
 
 from sim.errors import InputError
 
-KINDS = ("kill-backup", "kill-primary", "pause", "broker-restart", "torn-tail", "kill-two")
-"""Every fault kind; ``kill-two`` (beyond f) only when asked for by name."""
+KINDS = (
+    "kill-backup",
+    "kill-primary",
+    "pause",
+    "broker-restart",
+    "torn-tail",
+    "kill-two",
+    "bridge-cut",
+)
+"""Every fault kind; ``kill-two`` (beyond f) and ``bridge-cut`` (bridged networks
+only) when asked for by name."""
 DEFAULT_KINDS = ("kill-backup", "kill-primary", "pause", "broker-restart", "torn-tail")
 HOLD_S = {
     "kill-backup": (2.0, 3.0),
@@ -27,6 +36,7 @@ HOLD_S = {
     "broker-restart": (1.0, 1.5),
     "torn-tail": (2.0, 3.0),
     "kill-two": (2.0, 3.0),
+    "bridge-cut": (2.0, 3.0),
 }
 """How long each kind lasts before it is healed (drawn uniformly in the range)."""
 SETTLE_S = 3.0

@@ -1,0 +1,66 @@
+"""The ``bridge-cut`` nemesis fault on a bridged network (two sites, two brokers).
+
+Nodes 0-1 sit on the main broker, nodes 2-3 and the clients on the second one,
+so neither site holds a quorum: while the bridge is cut nothing may commit,
+and once it is back every check of the run must pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_live_network import mosquitto
+
+from sim.cli.main import main
+from sim.live import cluster
+
+pytestmark = pytest.mark.live
+__all__ = ["mosquitto"]
+
+
+@pytest.fixture(scope="module")
+def bridged(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("nemesis-bridge") / "net"
+    os.environ[cluster.WATCH_ENV] = str(os.getpid())
+    try:
+        pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=5000)
+        cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft, bridged=True))
+        yield directory
+    finally:
+        cluster.down(directory)
+        del os.environ[cluster.WATCH_ENV]
+
+
+def test_nothing_commits_while_the_bridge_is_cut_and_all_recovers(bridged: Path) -> None:
+    out = io.StringIO()
+    args = ["nemesis", "--network", str(bridged), "--seed", "3", "--duration", "16",
+            "--rate", "8", "--faults", "bridge-cut", "--json"]  # fmt: skip
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(args)
+    report = json.loads(out.getvalue())
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert (code, failed) == (0, []), failed
+    cuts = report["faults"]
+    assert cuts and all(f["kind"] == "bridge-cut" and not f["problems"] for f in cuts)
+    timeline = report["timeline"]
+    inside = [
+        row
+        for f in cuts
+        for row in timeline
+        if row["t"] >= f["struck_s"] + 1 and row["t"] + 1 <= f["healed_s"]
+    ]
+    assert inside and all(row["committed"] == 0 for row in inside), inside
+    first, last = cuts[0]["struck_s"], cuts[-1]["healed_s"]
+    assert sum(r["committed"] for r in timeline if r["t"] + 1 <= first) > 0
+    assert sum(r["committed"] for r in timeline if r["t"] >= last) > 0
+    # The second broker runs from its own configuration, bridge included, again.
+    pid = (bridged / cluster.BRIDGE_DIR / cluster.PID_FILE).read_text().strip()
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert Path(argv[argv.index(b"-c") + 1].decode()).name == "mosquitto.conf"
