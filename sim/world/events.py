@@ -33,6 +33,23 @@ class Delivery:
 
 
 @dataclass(slots=True)
+class Broadcast:
+    """The same bytes reaching every replica in ``dsts`` at one instant: one heap entry, not n-1.
+
+    With a fixed latency and a fault-free network every hop of a broadcast
+    arrives at the same time with consecutive push counters, so the hops would
+    leave the heap back to back anyway; the loop delivers them in ``dsts``
+    order, counting one event per hop. Hop ``i`` has message id ``first_id + i``.
+    """
+
+    dsts: list[int]
+    src: int
+    data: bytes
+    first_id: int
+    kind: str
+
+
+@dataclass(slots=True)
 class Timer:
     """A replica's or a client's timer is due."""
 
@@ -57,7 +74,7 @@ class FaultDue:
     action: FaultAction
 
 
-Event = Delivery | Timer | Arrival | FaultDue
+Event = Delivery | Broadcast | Timer | Arrival | FaultDue
 Entry = tuple[float, int, Event]
 
 
