@@ -1,0 +1,63 @@
+"""Seeds per minute: how many fault schedules a sweep gets through, at 1 and 2 workers.
+
+A researcher's budget is wall time, so the figure that matters for a search
+is seeds per minute of ``ledgersim sweep`` on a shipped scenario, not
+messages per second. Two scenarios are timed: the Byzantine primary (n = 4,
+a view change in every run) and the lossy one with two Byzantine replicas
+(n = 7, loss and duplication, so every hop is routed). Each runs the same
+seeds with one worker and with two, through :func:`sim.explore.sweep.sweep`
+itself, so process start-up and result collection are counted as a user
+pays them; the ratio of the two rates is the scaling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SWEEP_SCENARIOS = ("byzantine-primary.toml", "n7-two-byzantine-lossy.toml")
+SWEEP_WORKERS = (1, 2)
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+"""The repository's shipped scenarios (the bench runs from a source checkout)."""
+
+
+def seeds_for(quick: bool) -> range:
+    return range(1, 1 + (8 if quick else 120))
+
+
+def sweep_rate(path: Path, seeds: range, workers: int) -> dict[str, Any]:
+    """One timed sweep: seeds per minute, and how many seeds failed a check."""
+    from sim.explore.sweep import sweep
+    from sim.scenario.reader import load_scenario
+
+    report = sweep(load_scenario(path), seeds, jobs=workers)
+    done = len(report.outcomes)
+    return {
+        "workers": workers,
+        "seeds": done,
+        "failed": sum(1 for outcome in report.outcomes if not outcome.ok),
+        "wall_s": report.wall_s,
+        "seeds_per_min": 60.0 * done / report.wall_s if report.wall_s > 0 else 0.0,
+    }
+
+
+def sweep_section(quick: bool) -> list[dict[str, Any]]:
+    """Per scenario: the rate at each worker count and the speed-up of the last over one."""
+    rows = []
+    seeds = seeds_for(quick)
+    for name in SWEEP_SCENARIOS:
+        path = SCENARIO_DIR / name
+        if not path.is_file():
+            rows.append({"scenario": name, "status": "missing", "runs": []})
+            continue
+        runs = [sweep_rate(path, seeds, workers) for workers in SWEEP_WORKERS]
+        first = runs[0]["seeds_per_min"]
+        rows.append(
+            {
+                "scenario": name,
+                "status": "ok",
+                "runs": runs,
+                "scaling": runs[-1]["seeds_per_min"] / first if first > 0 else None,
+            }
+        )
+    return rows
