@@ -43,7 +43,7 @@ def sweep_rate(path: Path, seeds: range, workers: int) -> dict[str, Any]:
 
 def sweep_section(quick: bool) -> list[dict[str, Any]]:
     """Per scenario: the rate at each worker count and the speed-up of the last over one."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     seeds = seeds_for(quick)
     for name in SWEEP_SCENARIOS:
         path = SCENARIO_DIR / name
