@@ -102,8 +102,12 @@ class Replica(
             self._arm_after_restore()
         if type(event) is Deliver:
             self._receive(event.sender, event.data)
-        self._fire_timers()
-        out.wake_at_ms = self._next_deadline()
+        # Timers fire only when one is due; most steps (a vote arriving) find none.
+        soonest = self._next_deadline()
+        if soonest is not None and soonest <= self._now:
+            self._fire_timers()
+            soonest = self._next_deadline()
+        out.wake_at_ms = soonest
         return out
 
     def _receive(self, sender: int, data: bytes) -> None:
