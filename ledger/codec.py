@@ -411,6 +411,11 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
     ``expected`` (a record class, or ``None`` for any registered record) makes a
     well-formed record of another type an error too.
     """
+    if expected is None and type(data) is bytes:
+        # The hot path: a copy of a broadcast already decoded (the checks below all pass).
+        hit = _decoded.get(data)
+        if hit is not None and len(data) <= max_size:
+            return hit
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError("type", "input is not bytes")
     if len(data) > max_size:

@@ -157,7 +157,12 @@ class ReplicaRules(ReplicaState):
         ``quorum`` voters decides nothing, so the full check is skipped; any
         other vote leaves the decision to the full check.
         """
-        return len(voters) < quorum and vote_key(vote) == vote_key(pp)
+        return (
+            len(voters) < quorum
+            and vote.digest == pp.digest
+            and vote.view == pp.view
+            and vote.timestamp_ms == pp.timestamp_ms
+        )
 
     def stable_proof(self, votes: dict[int, Checkpoint]) -> tuple[Checkpoint, ...] | None:
         """Q matching CHECKPOINTs (one seq and digest, distinct replicas) make it stable.
