@@ -141,12 +141,19 @@ def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
     hints = typing.get_type_hints(cls)
     nested = tuple(_mentions_record(hints[name]) for name in names)
     fields = _nested_fields[cls] = tuple(zip(names, nested, strict=True))
-    if not any(nested):
+    if not any(nested) and len(names) > 1:
+        fields_of = operator.attrgetter(*names)  # one C call for all fields
 
         def wire_flat(value: Any) -> list[Any]:
-            return [tag, *[getattr(value, name) for name in names]]
+            return [tag, *fields_of(value)]
 
         wirer = wire_flat
+    elif not any(nested):
+
+        def wire_flat_short(value: Any) -> list[Any]:
+            return [tag, *[getattr(value, name) for name in names]]
+
+        wirer = wire_flat_short
     else:
 
         def wire_nested(value: Any) -> list[Any]:
