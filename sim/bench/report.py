@@ -293,6 +293,7 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
         [
             str(r["n"]),
             number(r["messages_per_s"]),
+            number(r.get("cpu_us_per_message"), 2),
             _percent(r.get("messages_vs_mac_verify")),
             number(r["tx_per_s"]),
             f"{r['committed']} in {number(r['wall_s'], 2)} s",
@@ -305,6 +306,7 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
     header = [
         "n",
         "messages/s",
+        "CPU µs/message",
         "of MAC verify/s",
         "tx/s",
         "requests in wall time",
@@ -313,7 +315,7 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
     ]
     sweep_header, sweep_rows = _sweep_rows(s)
     return [
-        *_md_table(header, rows, "rrrrrrr"),
+        *_md_table(header, rows, "rrrrrrrr"),
         "",
         *_md_table(sweep_header, sweep_rows, "lrrrrr"),
     ]
