@@ -6,8 +6,9 @@ never compared: ties never depend on object identity, which keeps runs
 deterministic. One record type per kind of event, dispatched on by type.
 
 The records are slotted, unfrozen dataclasses because a run builds one per
-message hop: measured with callgrind at n = 16, they add half the cost over
-plain tuples that NamedTuples add (whose construction and unpacking miss the
+message hop (or per broadcast, see :class:`Broadcast`): measured with
+callgrind at n = 16, they add half the cost over plain tuples that
+NamedTuples add (whose construction and unpacking miss the
 interpreter's fast paths for tuples); frozen ones would set every field
 through ``object.__setattr__``. Nothing changes a record once it is queued.
 """

@@ -7,7 +7,10 @@ bytes (a Byzantine replica's replay or garbage) are sent as they are.
 
 Each hop gets a message id (traces follow it from send to delivery or drop),
 is routed by ``sim.world.network`` and becomes a :class:`Delivery` event per
-arrival. This is the simulator's hottest code, hence the locals.
+arrival; when every hop of a broadcast would arrive at the same instant
+(fixed latency, no fault active) the broadcast is one :class:`Broadcast`
+event instead, which the loop delivers hop by hop. This is the simulator's
+hottest code, hence the locals.
 """
 
 from __future__ import annotations
