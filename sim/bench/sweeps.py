@@ -5,15 +5,21 @@ is seeds per minute of ``ledgersim sweep`` on a shipped scenario, not
 messages per second. Two scenarios are timed: the Byzantine primary (n = 4,
 a view change in every run) and the lossy one with two Byzantine replicas
 (n = 7, loss and duplication, so every hop is routed). Each runs the same
-seeds with one worker and with two, through :func:`sim.explore.sweep.sweep`
-itself, so process start-up and result collection are counted as a user
-pays them; the ratio of the two rates is the scaling.
+seeds with one worker and with two, through ``ledgersim sweep`` itself (a
+process of its own), so worker start-up and result collection are counted
+as a user pays them; the ratio of the two rates is the scaling.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from sim.bench.simruns import BenchError
 
 SWEEP_SCENARIOS = ("byzantine-primary.toml", "n7-two-byzantine-lossy.toml")
 SWEEP_WORKERS = (1, 2)
@@ -26,18 +32,41 @@ def seeds_for(quick: bool) -> range:
 
 
 def sweep_rate(path: Path, seeds: range, workers: int) -> dict[str, Any]:
-    """One timed sweep: seeds per minute, and how many seeds failed a check."""
-    from sim.explore.sweep import sweep
-    from sim.scenario.reader import load_scenario
+    """One timed ``ledgersim sweep --json`` in a process of its own.
 
-    report = sweep(load_scenario(path), seeds, jobs=workers)
-    done = len(report.outcomes)
+    Seeds per minute come from the sweep's own ``wall_s`` (from its first
+    seed started to its last collected, workers' start-up included); the
+    process time around it, interpreter start-up and imports included, is
+    kept as ``process_s``.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "sim",
+        "sweep",
+        str(path),
+        "--seeds",
+        f"{seeds.start}..{seeds.stop - 1}",
+        "--jobs",
+        str(workers),
+        "--json",
+    ]
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    process_s = time.perf_counter() - started
+    try:
+        report = json.loads(proc.stdout)
+        done, wall_s = int(report["runs"]), float(report["wall_s"])
+    except (ValueError, KeyError, TypeError):
+        lines = proc.stderr.strip().splitlines() or ["(no output)"]
+        raise BenchError(f"sweep of {path.name} exited {proc.returncode}: {lines[-1]}") from None
     return {
         "workers": workers,
         "seeds": done,
-        "failed": sum(1 for outcome in report.outcomes if not outcome.ok),
-        "wall_s": report.wall_s,
-        "seeds_per_min": 60.0 * done / report.wall_s if report.wall_s > 0 else 0.0,
+        "failed": int(report["failures"]),
+        "wall_s": wall_s,
+        "process_s": process_s,
+        "seeds_per_min": 60.0 * done / wall_s if wall_s > 0 else 0.0,
     }
 
 
