@@ -112,6 +112,9 @@ def _sweep_rows(s: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Seeds per minute per scenario and worker count, with the speed-up over one worker."""
     rows = []
     for scenario in s.get("sweeps", []):
+        if not scenario["runs"]:
+            reason = scenario.get("reason", scenario["status"])
+            rows.append([scenario["scenario"], "-", "-", "-", reason, ""])
         for run in scenario["runs"]:
             rows.append(
                 [

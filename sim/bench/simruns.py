@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sim.bench.runspec import RunSpec
+from sim.bench.sweeps import sweep_section
 
 
 class BenchError(RuntimeError):
@@ -245,8 +246,6 @@ def modelled_size(n: int, quick: bool, profile_top: int) -> dict[str, Any]:
 
 
 def sim_modelled(quick: bool, profile_top: int) -> dict[str, Any]:
-    from sim.bench.sweeps import sweep_section  # it needs BenchError from here
-
     require("sim.world.simulation")
     sizes = MODELLED_SIZES_QUICK if quick else MODELLED_SIZES_FULL
     return {

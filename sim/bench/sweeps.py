@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim.bench.simruns import BenchError
-
 SWEEP_SCENARIOS = ("byzantine-primary.toml", "n7-two-byzantine-lossy.toml")
 SWEEP_WORKERS = (1, 2)
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 """The repository's shipped scenarios (the bench runs from a source checkout)."""
+
+
+class SweepFailed(RuntimeError):
+    """A timed sweep printed no report (the reason is the message)."""
 
 
 def seeds_for(quick: bool) -> range:
@@ -52,14 +54,17 @@ def sweep_rate(path: Path, seeds: range, workers: int) -> dict[str, Any]:
         "--json",
     ]
     started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        raise SweepFailed(f"sweep of {path.name} took over 900 s") from None
     process_s = time.perf_counter() - started
     try:
         report = json.loads(proc.stdout)
         done, wall_s = int(report["runs"]), float(report["wall_s"])
     except (ValueError, KeyError, TypeError):
         lines = proc.stderr.strip().splitlines() or ["(no output)"]
-        raise BenchError(f"sweep of {path.name} exited {proc.returncode}: {lines[-1]}") from None
+        raise SweepFailed(f"sweep of {path.name} exited {proc.returncode}: {lines[-1]}") from None
     return {
         "workers": workers,
         "seeds": done,
@@ -79,7 +84,11 @@ def sweep_section(quick: bool) -> list[dict[str, Any]]:
         if not path.is_file():
             rows.append({"scenario": name, "status": "missing", "runs": []})
             continue
-        runs = [sweep_rate(path, seeds, workers) for workers in SWEEP_WORKERS]
+        try:
+            runs = [sweep_rate(path, seeds, workers) for workers in SWEEP_WORKERS]
+        except SweepFailed as exc:
+            rows.append({"scenario": name, "status": "failed", "reason": str(exc), "runs": []})
+            continue
         first = runs[0]["seeds_per_min"]
         rows.append(
             {
