@@ -89,8 +89,10 @@ class Hosting(WorldState):
             emits: list[Emit] = behaviour.outgoing(int(self.now), out.send)
             for emit in emits:
                 self._send(node.id, emit.to, emit.payload, emit.delay_ms)
-        if out.wake_at_ms is not None:
-            self._tick_at(node, out.wake_at_ms, node.life)
+        wake = out.wake_at_ms
+        # Usually a timer for that instant is queued already: skip the call then.
+        if wake is not None and (wake < self.now or wake not in node.ticks):
+            self._tick_at(node, wake, node.life)
 
     def _executed(self, node: ReplicaSlot, out: Output) -> None:
         history = self.history
