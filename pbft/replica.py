@@ -160,15 +160,18 @@ class Replica(
                 self._send_fetch()
 
     def _next_deadline(self) -> int | None:
-        # Runs after every step: a plain loop, not a list and min().
-        soonest: int | None = None
-        for deadline in (
-            self._batch_deadline,
-            self._vc_deadline,
-            self._vc_resend_at,
-            self._status_at,
-            self._fetch_deadline,
-        ):
-            if deadline is not None and (soonest is None or deadline < soonest):
-                soonest = deadline
+        # Runs after every step: plain comparisons, no tuple, loop or min().
+        soonest = self._batch_deadline
+        deadline = self._vc_deadline
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._vc_resend_at
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._status_at
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._fetch_deadline
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
         return soonest
