@@ -141,12 +141,19 @@ def _make_wirer(cls: type) -> Callable[[Any], list[Any]]:
     hints = typing.get_type_hints(cls)
     nested = tuple(_mentions_record(hints[name]) for name in names)
     fields = _nested_fields[cls] = tuple(zip(names, nested, strict=True))
-    if not any(nested):
+    if not any(nested) and len(names) > 1:
+        fields_of = operator.attrgetter(*names)  # one C call for all fields
 
         def wire_flat(value: Any) -> list[Any]:
-            return [tag, *[getattr(value, name) for name in names]]
+            return [tag, *fields_of(value)]
 
         wirer = wire_flat
+    elif not any(nested):
+
+        def wire_flat_short(value: Any) -> list[Any]:
+            return [tag, *[getattr(value, name) for name in names]]
+
+        wirer = wire_flat_short
     else:
 
         def wire_nested(value: Any) -> list[Any]:
@@ -411,6 +418,11 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
     ``expected`` (a record class, or ``None`` for any registered record) makes a
     well-formed record of another type an error too.
     """
+    if expected is None and type(data) is bytes:
+        # The hot path: a copy of a broadcast already decoded (the checks below all pass).
+        hit = _decoded.get(data)
+        if hit is not None and len(data) <= max_size:
+            return hit
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError("type", "input is not bytes")
     if len(data) > max_size:

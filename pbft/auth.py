@@ -31,6 +31,7 @@ class Keyring:
             seed = seed.to_bytes(16, "big", signed=True)
         self._seed = bytes(seed)
         self._secrets: dict[int, bytes] = {}
+        self._macs: dict[int, Mac] = {}
         self.sign_count = 0
         self.verify_count = 0
         self._verified: dict[tuple[int, bytes], bytes] = {}
@@ -58,22 +59,57 @@ class Keyring:
         return ModelledAuthenticator(principal, self)
 
     def mac(self, principal: int, payload: bytes) -> bytes:
-        return hmac.digest(self.secret(principal), payload, "sha256")[:SIGNATURE_SIZE]
+        mac = self._macs.get(principal)
+        if mac is None:
+            mac = self._macs[principal] = Mac(self.secret(principal))
+        return mac.tag(payload)
+
+
+class Mac:
+    """HMAC-SHA256 (RFC 2104) under one key, truncated to :data:`SIGNATURE_SIZE`.
+
+    The key's inner and outer pads are hashed once, here; each tag then
+    copies those two states instead of setting HMAC up from the key again,
+    which costs less than half of ``hmac.digest``. The tags are exactly
+    ``hmac.digest(key, payload, "sha256")[:SIGNATURE_SIZE]``.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def tag(self, payload: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:SIGNATURE_SIZE]
+
+
+_BLOCK = 64
+"""SHA-256's block size: HMAC pads its key to it."""
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 class ModelledAuthenticator:
     """Signs as ``principal`` only; verifies anyone through the keyring."""
 
-    __slots__ = ("_keyring", "_secret", "principal")
+    __slots__ = ("_keyring", "_mac", "principal")
 
     def __init__(self, principal: int, keyring: Keyring) -> None:
         self.principal = principal
         self._keyring = keyring
-        self._secret = keyring.secret(principal)
+        self._mac = Mac(keyring.secret(principal))
 
     def sign(self, payload: bytes) -> bytes:
         self._keyring.sign_count += 1
-        return hmac.digest(self._secret, payload, "sha256")[:SIGNATURE_SIZE]
+        return self._mac.tag(payload)
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
         self._keyring.verify_count += 1

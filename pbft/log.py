@@ -113,9 +113,18 @@ class Slot:
 
 
 def _add_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | None:
-    for (view, _digest, _ts), voters in table.items():
-        if view == vote.view and vote.replica in voters:
+    replica = vote.replica
+    held = table.get((vote.view, vote.digest, vote.timestamp_ms))
+    if held is not None and len(table) == 1:
+        # The usual case, every vote so far for this key: one membership test suffices.
+        if replica in held:
             return None
-    held = table.setdefault(vote_key(vote), {})
-    held[vote.replica] = vote
+    else:
+        view = vote.view
+        for (voted_view, _digest, _ts), voters in table.items():
+            if voted_view == view and replica in voters:
+                return None
+        if held is None:
+            held = table[vote_key(vote)] = {}
+    held[replica] = vote
     return held

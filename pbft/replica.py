@@ -102,8 +102,12 @@ class Replica(
             self._arm_after_restore()
         if type(event) is Deliver:
             self._receive(event.sender, event.data)
-        self._fire_timers()
-        out.wake_at_ms = self._next_deadline()
+        # Timers fire only when one is due; most steps (a vote arriving) find none.
+        soonest = self._next_deadline()
+        if soonest is not None and soonest <= self._now:
+            self._fire_timers()
+            soonest = self._next_deadline()
+        out.wake_at_ms = soonest
         return out
 
     def _receive(self, sender: int, data: bytes) -> None:
@@ -155,15 +159,18 @@ class Replica(
                 self._send_fetch()
 
     def _next_deadline(self) -> int | None:
-        # Runs after every step: a plain loop, not a list and min().
-        soonest: int | None = None
-        for deadline in (
-            self._batch_deadline,
-            self._vc_deadline,
-            self._vc_resend_at,
-            self._status_at,
-            self._fetch_deadline,
-        ):
-            if deadline is not None and (soonest is None or deadline < soonest):
-                soonest = deadline
+        # Runs after every step: plain comparisons, no tuple, loop or min().
+        soonest = self._batch_deadline
+        deadline = self._vc_deadline
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._vc_resend_at
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._status_at
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
+        deadline = self._fetch_deadline
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline
         return soonest

@@ -57,6 +57,8 @@ class ReplicaState:
             raise ValueError(f"replica_id {replica_id} not in 0..{config.n - 1}")
         self.id = replica_id
         self.config = config
+        self._quorum = config.quorum
+        """``config.quorum``, read for every vote: the config is frozen, so it is kept here."""
         self.auth = auth
         self.app = app
         self.stats: Counter[str] = Counter()

@@ -75,19 +75,19 @@ class ReplicaRules(ReplicaState):
 
         The pre-prepare stands for the primary's vote; 2f for n = 3f + 1.
         """
-        return self.config.quorum - 1
+        return self._quorum - 1
 
     def commit_quorum(self) -> int:
         """Q COMMITs for committed-local (OSDI'99 4.2); 2f + 1 for n = 3f + 1."""
-        return self.config.quorum
+        return self._quorum
 
     def checkpoint_quorum(self) -> int:
         """Q matching CHECKPOINTs make a checkpoint stable (OSDI'99 4.3)."""
-        return self.config.quorum
+        return self._quorum
 
     def view_change_quorum(self) -> int:
         """Q VIEW-CHANGEs for one view make the V of its NEW-VIEW (OSDI'99 4.4)."""
-        return self.config.quorum
+        return self._quorum
 
     def view_evidence_quorum(self) -> int:
         """f+1 distinct replicas seen in a later view include a correct one (OSDI'99 4.5.2)."""
@@ -157,7 +157,12 @@ class ReplicaRules(ReplicaState):
         ``quorum`` voters decides nothing, so the full check is skipped; any
         other vote leaves the decision to the full check.
         """
-        return len(voters) < quorum and vote_key(vote) == vote_key(pp)
+        return (
+            len(voters) < quorum
+            and vote.digest == pp.digest
+            and vote.view == pp.view
+            and vote.timestamp_ms == pp.timestamp_ms
+        )
 
     def stable_proof(self, votes: dict[int, Checkpoint]) -> tuple[Checkpoint, ...] | None:
         """Q matching CHECKPOINTs (one seq and digest, distinct replicas) make it stable.

@@ -23,6 +23,7 @@ from sim.bench.counting import CryptoCounter
 from sim.bench.live import live_unavailable_reason
 from sim.bench.report import render
 from sim.bench.simruns import crypto_bound, have_module, paper_messages_per_batch
+from sim.bench.sweeps import SWEEP_SCENARIOS, seeds_for
 from sim.bench.timing import Budget, measure_rate
 
 
@@ -133,6 +134,16 @@ def test_sim_modelled_figures(quick: dict[str, Any]) -> None:
         assert row["per_batch"]["PrePrepare"] == n - 1
         assert row["per_batch"]["Prepare"] == (n - 1) ** 2
         assert row["per_batch"]["Commit"] == n * (n - 1)
+    # Seeds per minute of a real sweep, for both shipped scenarios, at 1 and 2 workers.
+    sweeps = modelled["sweeps"]
+    assert [row["scenario"] for row in sweeps] == list(SWEEP_SCENARIOS)
+    for row in sweeps:
+        assert row["status"] == "ok"
+        assert [run["workers"] for run in row["runs"]] == [1, 2]
+        for run in row["runs"]:
+            assert run["seeds"] == len(seeds_for(True))
+            assert _positive(run["seeds_per_min"])
+        assert _positive(row["scaling"])
 
 
 def test_live_figures(quick: dict[str, Any]) -> None:

@@ -81,6 +81,7 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
                 str(r["committed"]),
                 number(r["wall_s"], 2),
                 number(r["messages_per_s"]),
+                number(r.get("cpu_us_per_message"), 2),
                 number(r["tx_per_s"]),
                 f"{number(sum(r['per_batch'].values()))} / {number(paper)}",
                 number(r["maxrss_mib"]),
@@ -92,6 +93,7 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
         "committed",
         "wall s",
         "msgs/s",
+        "CPU us/msg",
         "tx/s",
         "msgs/batch vs paper",
         "peak MiB",
@@ -100,8 +102,31 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
     return [
         f"  modelled HMAC crypto, workload 'none', batch {s['batch_size']}, "
         f"K={s['checkpoint_interval']}, {s['clients']} clients",
-        *table(header, rows, "rrrrrrrr"),
+        *table(header, rows, "rrrrrrrrr"),
+        "  sweeps (ledgersim sweep on shipped scenarios):",
+        *table(*_sweep_rows(s), "lrrrrr"),
     ]
+
+
+def _sweep_rows(s: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Seeds per minute per scenario and worker count, with the speed-up over one worker."""
+    rows = []
+    for scenario in s.get("sweeps", []):
+        if not scenario["runs"]:
+            reason = scenario.get("reason", scenario["status"])
+            rows.append([scenario["scenario"], "-", "-", "-", reason, ""])
+        for run in scenario["runs"]:
+            rows.append(
+                [
+                    scenario["scenario"],
+                    str(run["workers"]),
+                    str(run["seeds"]),
+                    str(run["failed"]),
+                    number(run["seeds_per_min"]),
+                    number(scenario["scaling"], 2) if run["workers"] > 1 else "",
+                ]
+            )
+    return ["scenario", "workers", "seeds", "failed", "seeds/min", "scaling"], rows
 
 
 def _percent(value: float | None) -> str:
@@ -271,6 +296,7 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
         [
             str(r["n"]),
             number(r["messages_per_s"]),
+            number(r.get("cpu_us_per_message"), 2),
             _percent(r.get("messages_vs_mac_verify")),
             number(r["tx_per_s"]),
             f"{r['committed']} in {number(r['wall_s'], 2)} s",
@@ -283,13 +309,19 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
     header = [
         "n",
         "messages/s",
+        "CPU µs/message",
         "of MAC verify/s",
         "tx/s",
         "requests in wall time",
         "messages/batch (paper)",
         "peak RSS MiB",
     ]
-    return _md_table(header, rows, "rrrrrrr")
+    sweep_header, sweep_rows = _sweep_rows(s)
+    return [
+        *_md_table(header, rows, "rrrrrrrr"),
+        "",
+        *_md_table(sweep_header, sweep_rows, "lrrrrr"),
+    ]
 
 
 def _md_live(s: dict[str, Any]) -> list[str]:

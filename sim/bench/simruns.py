@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sim.bench.runspec import RunSpec
+from sim.bench.sweeps import sweep_section
 
 
 class BenchError(RuntimeError):
@@ -160,7 +161,7 @@ def _with(spec: RunSpec, **changes: Any) -> RunSpec:
 
 # ----------------------------------------------------------------- sim-modelled
 
-MODELLED_SIZES_FULL = (4, 16, 64, 100)
+MODELLED_SIZES_FULL = (4, 16, 64, 100, 256)
 MODELLED_SIZES_QUICK = (4, 16)
 MODELLED_BATCH = 10
 MODELLED_CHECKPOINT = 10
@@ -171,7 +172,8 @@ PROFILED_SIZES = (16, 100)
 def _requests_for(n: int, quick: bool) -> int:
     if quick:
         return 200 if n <= 4 else 100
-    return {4: 5000, 16: 2000}.get(n, 1000)
+    # n = 256 sends 130,000 messages a batch: 20 batches show its rate and memory.
+    return {4: 5000, 16: 2000, 256: 200}.get(n, 1000)
 
 
 def paper_messages_per_batch(n: int, checkpoint_interval: int) -> dict[str, float]:
@@ -227,6 +229,7 @@ def modelled_size(n: int, quick: bool, profile_top: int) -> dict[str, Any]:
         "cpu_s": run["cpu_s"],
         "messages": total,
         "messages_per_s": total / run["wall_s"],
+        "cpu_us_per_message": 1e6 * run["cpu_s"] / total if total else None,
         "tx_per_s": int(result["committed"]) / run["wall_s"],
         "messages_by_type": messages,
         "per_batch": per_batch,
@@ -252,4 +255,5 @@ def sim_modelled(quick: bool, profile_top: int) -> dict[str, Any]:
         "sizes": [
             modelled_size(n, quick, profile_top if n in PROFILED_SIZES else 0) for n in sizes
         ],
+        "sweeps": sweep_section(quick),
     }

@@ -89,7 +89,7 @@ TARGETS = (
     Target(
         "sim-modelled n=100 wall s for 1,000 requests",
         "sim-modelled",
-        20,
+        8,
         False,
         _size(100, "wall_s"),
     ),

@@ -6,8 +6,9 @@ never compared: ties never depend on object identity, which keeps runs
 deterministic. One record type per kind of event, dispatched on by type.
 
 The records are slotted, unfrozen dataclasses because a run builds one per
-message hop: measured with callgrind at n = 16, they add half the cost over
-plain tuples that NamedTuples add (whose construction and unpacking miss the
+message hop (or per broadcast, see :class:`Broadcast`): measured with
+callgrind at n = 16, they add half the cost over plain tuples that
+NamedTuples add (whose construction and unpacking miss the
 interpreter's fast paths for tuples); frozen ones would set every field
 through ``object.__setattr__``. Nothing changes a record once it is queued.
 """
@@ -29,6 +30,23 @@ class Delivery:
     src: int
     data: bytes
     msg_id: int
+    kind: str
+
+
+@dataclass(slots=True)
+class Broadcast:
+    """The same bytes reaching every replica in ``dsts`` at one instant: one heap entry, not n-1.
+
+    With a fixed latency and a fault-free network every hop of a broadcast
+    arrives at the same time with consecutive push counters, so the hops would
+    leave the heap back to back anyway; the loop delivers them in ``dsts``
+    order, counting one event per hop. Hop ``i`` has message id ``first_id + i``.
+    """
+
+    dsts: list[int]
+    src: int
+    data: bytes
+    first_id: int
     kind: str
 
 
@@ -57,7 +75,7 @@ class FaultDue:
     action: FaultAction
 
 
-Event = Delivery | Timer | Arrival | FaultDue
+Event = Delivery | Broadcast | Timer | Arrival | FaultDue
 Entry = tuple[float, int, Event]
 
 

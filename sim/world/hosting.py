@@ -22,7 +22,6 @@ from typing import cast
 
 from pbft.api import Event, LogMeasured, Output, Tick
 from sim.trace.derive import installs_view
-from sim.trace.writer import view_state
 from sim.world.byzantine import Behaviour, Emit
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
@@ -55,7 +54,9 @@ class Hosting(WorldState):
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
         trace = self.trace
-        before = view_state(replica)
+        # ``sim.trace.writer.view_state`` before and after, read inline: this runs per hop.
+        view_before = replica.view
+        changing_before = bool(getattr(replica, "in_view_change", False))
         out: Output = replica.step(event)
         if out.persist or out.compact:
             node.disk.append(out.persist, out.compact)
@@ -70,11 +71,14 @@ class Hosting(WorldState):
                     trace.view_change(self.now, node.id, view)
             node.view = view
         if behaviour is None:
-            after = view_state(replica)
-            if installs_view(before, after):
-                self.history.record_view_install(node.id, view)
-            if trace is not None:
-                trace.view_installed(self.now, node.id, before, after)
+            changing = bool(getattr(replica, "in_view_change", False))
+            if (view != view_before or changing != changing_before) or trace is not None:
+                before = (int(view_before), changing_before)
+                after = (int(view), changing)
+                if installs_view(before, after):
+                    self.history.record_view_install(node.id, view)
+                if trace is not None:
+                    trace.view_installed(self.now, node.id, before, after)
         if out.persist:
             self._note_stable(node, replica.stable_checkpoint)
         if behaviour is None:
@@ -85,8 +89,10 @@ class Hosting(WorldState):
             emits: list[Emit] = behaviour.outgoing(int(self.now), out.send)
             for emit in emits:
                 self._send(node.id, emit.to, emit.payload, emit.delay_ms)
-        if out.wake_at_ms is not None:
-            self._tick_at(node, out.wake_at_ms, node.life)
+        wake = out.wake_at_ms
+        # Usually a timer for that instant is queued already: skip the call then.
+        if wake is not None and (wake < self.now or wake not in node.ticks):
+            self._tick_at(node, wake, node.life)
 
     def _executed(self, node: ReplicaSlot, out: Output) -> None:
         history = self.history

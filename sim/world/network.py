@@ -103,6 +103,15 @@ class Network:
         )
 
     @property
+    def same_arrival(self) -> float | None:
+        """The latency every hop gets while :attr:`plain` and fixed (no draw), else ``None``.
+
+        Then all hops of one send arrive together, which lets the sender queue
+        a broadcast as one event.
+        """
+        return self._min if self._kind == "fixed" and self.plain else None
+
+    @property
     def cut(self) -> bool:
         """True while any partition or link fault is active."""
         return bool(self._partitions or self._links)

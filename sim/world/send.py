@@ -7,7 +7,10 @@ bytes (a Byzantine replica's replay or garbage) are sent as they are.
 
 Each hop gets a message id (traces follow it from send to delivery or drop),
 is routed by ``sim.world.network`` and becomes a :class:`Delivery` event per
-arrival. This is the simulator's hottest code, hence the locals.
+arrival; when every hop of a broadcast would arrive at the same instant
+(fixed latency, no fault active) the broadcast is one :class:`Broadcast`
+event instead, which the loop delivers hop by hop. This is the simulator's
+hottest code, hence the locals.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Iterable
 from ledger.codec import CodecError, decode, encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from pbft.messages import Message
-from sim.world.events import Delivery
+from sim.world.events import Broadcast, Delivery
 from sim.world.state import WorldState
 
 
@@ -37,10 +40,15 @@ class Sending(WorldState):
             data = encode(payload)
             kind = type(payload).__name__
         size = len(data)
-        targets: Iterable[int] = range(self.n) if to == BROADCAST else (to,)
         now = self.now + delay
         trace = self.trace
         network = self.network
+        if to == BROADCAST and trace is None:
+            fixed = network.same_arrival
+            if fixed is not None:
+                self._broadcast_together(src, data, kind, size, now + fixed)
+                return
+        targets: Iterable[int] = range(self.n) if to == BROADCAST else (to,)
         route = network.route
         # Without faults, loss, duplication or FIFO a hop is just a latency draw
         # (the same draw, in the same order, that ``route`` would make).
@@ -95,6 +103,29 @@ class Sending(WorldState):
         if hops:
             self.messages[kind] += hops
             self.bytes[kind] += size * hops
+
+    def _broadcast_together(self, src: int, data: bytes, kind: str, size: int, at: float) -> None:
+        """One :class:`Broadcast` event for every replica but ``src``, all arriving ``at``.
+
+        The same ids, counts and delivery order as one event per hop (see
+        ``Broadcast``); untraced runs only, so the trace's per-hop send lines
+        need no second code path.
+        """
+        dsts = self._others.get(src)
+        if dsts is None:
+            dsts = self._others[src] = [dst for dst in range(self.n) if dst != src]
+        hops = len(dsts)
+        if not hops:
+            return
+        queue = self.queue
+        queue.pushed += 1
+        heapq.heappush(
+            queue.heap, (at, queue.pushed, Broadcast(dsts, src, data, self._msg_id + 1, kind))
+        )
+        self._msg_id += hops
+        self._in_flight += hops
+        self.messages[kind] += hops
+        self.bytes[kind] += size * hops
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1

@@ -77,6 +77,8 @@ class WorldState:
         self.queue = EventQueue()
         self._msg_id = 0
         self._in_flight = 0
+        self._others: dict[int, list[int]] = {}
+        """Per sender, the replicas its broadcasts reach (shared by its ``Broadcast`` events)."""
         self._faults_pending = 0
         self.events = 0
 
