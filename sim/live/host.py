@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import msgpack
 
@@ -96,6 +96,13 @@ def record_tag(payload: bytes) -> int | None:
     return tag if type(tag) is int else None
 
 
+@runtime_checkable
+class DeferredDurability(Protocol):
+    """An application that writes during steps and makes its writes durable when told."""
+
+    def make_durable(self) -> None: ...
+
+
 @dataclass
 class NodeParts:
     """What a node is made of; built by :func:`sim.live.node.open_node`."""
@@ -126,6 +133,10 @@ class NodeHost:
             )
         else:
             self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
+        app = parts.app
+        self._make_app_durable = (
+            app.make_durable if isinstance(app, DeferredDurability) else (lambda: None)
+        )
         self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
         self.stored_bytes = sum(
             p.stat().st_size for p in (parts.node_dir / BLOB_DIR).rglob("*") if p.is_file()
@@ -316,7 +327,12 @@ class NodeHost:
         await self.transport.send(request.client, encode(reply))
 
     async def _carry_out(self, out: Output) -> None:
-        """Persist (fsync), then send: PBFT's order, for a whole group of steps at once."""
+        """Persist (fsync), then send: PBFT's order, for a whole group of steps at once.
+
+        The blocks the steps committed are made durable first, then the records that
+        say they were executed: the order a crash between the two fsyncs needs.
+        """
+        self._make_app_durable()
         self.log.append(out.persist, out.compact)
         for send in out.send:
             await self.transport.send(send.to, encode(send.message))
