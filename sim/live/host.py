@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output
 from pbft.messages import Request
 from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
+from sim.live.cryptocount import counting_if_asked
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport
@@ -147,6 +149,8 @@ class NodeHost:
         self.started_at = time.time()
         self.watch_pid: int | None = None
         self.connections = 0
+        self.crypto: Counter[str] | None = None
+        """Signature work done so far, if the benchmark asked (``sim.live.cryptocount``)."""
 
     def watched_alive(self) -> bool:
         """False once the process this node was told to outlive-not exits (test harnesses)."""
@@ -360,6 +364,7 @@ class NodeHost:
             "connections": self.connections,
             "recovered_records": len(self.log.recovered),
             "disk_repair": self.parts.repaired,
+            **({} if self.crypto is None else {"crypto": dict(self.crypto)}),
             "started_at": self.started_at,
             "updated_at": time.time(),
         }
@@ -389,8 +394,16 @@ async def serve(parts: NodeParts, broker: BrokerURL, watch_pid: int | None = Non
     reconnects every second; PBFT retransmission and state transfer make up
     for what was lost meanwhile.
     """
+    with counting_if_asked() as crypto:
+        await _serve(parts, broker, watch_pid, crypto)
+
+
+async def _serve(
+    parts: NodeParts, broker: BrokerURL, watch_pid: int | None, crypto: Counter[str] | None
+) -> None:
     host = NodeHost(parts)
     host.watch_pid = watch_pid
+    host.crypto = crypto
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(socket_errors_in_one_line)
     for sig in (signal.SIGTERM, signal.SIGINT):
