@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import msgpack
-
 from ledger.codec import CodecError, decode, encode
 from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output, Tick
 from pbft.messages import Request
@@ -40,7 +38,7 @@ from sim.fabric.blobs import DirectoryBlobStore
 from sim.live.cryptocount import counting_if_asked
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
-from sim.live.transport import BrokerURL, Incoming, Transport
+from sim.live.transport import BrokerURL, Incoming, Transport, record_tag
 from sim.live.wal import RecordLog
 from sim.live.wire import (
     BUSY,
@@ -84,18 +82,6 @@ class Clock:
 
 def _nothing() -> io.BytesIO:
     return io.BytesIO(b"")
-
-
-def record_tag(payload: bytes) -> int | None:
-    """The codec tag of ``payload`` without decoding the whole record."""
-    unpacker = msgpack.Unpacker()
-    unpacker.feed(payload[:16])
-    try:
-        unpacker.read_array_header()
-        tag = unpacker.unpack()
-    except Exception:  # garbage: let the replica count it
-        return None
-    return tag if type(tag) is int else None
 
 
 @runtime_checkable
@@ -340,6 +326,7 @@ class NodeHost:
         self.log.append(out.persist, out.compact)
         for send in out.send:
             await self.transport.send(send.to, encode(send.message))
+        await self.transport.flush()  # with the group's endorsements and busy answers
         if out.wake_at_ms is not None and (self.wake_at is None or out.wake_at_ms < self.wake_at):
             self.wake_at = out.wake_at_ms
 
