@@ -8,8 +8,8 @@ client id on a replica topic, a client under another user's account) is
 dropped here and counted in ``stats`` with its reason.
 
 Outgoing messages are queued and published together (:meth:`Transport.flush`,
-which a node calls once per group of steps and which otherwise runs on the
-next turn of the event loop): messages that would travel on topics of one
+which a node calls once per group of steps and which otherwise runs
+``FLUSH_TICK_S`` after the first message queued): messages that would travel on topics of one
 *group* go as one :class:`~sim.live.wire.Bundle`. A group is what the broker's
 ACL and the receiver can check as one: a replica's broadcasts; a replica's
 messages to one replica; a replica's replies to the clients of one user
@@ -54,6 +54,9 @@ changes."""
 DISCONNECT_S = 2.0
 BUNDLE_BYTES = 256 * 1024
 """A bundle is closed at about this size and the next one started."""
+FLUSH_TICK_S = 0.005
+"""How long a queued message may wait for others to share its broker message, unless the
+owner flushes first (a node does, once per group of steps)."""
 MAX_PAYLOAD = 9 * 1024 * 1024
 """The largest legal envelope: a state-transfer chunk or a patch file of
 ``sim.live.host.MAX_FILE_BYTES`` with room to spare. The broker refuses anything
@@ -120,6 +123,7 @@ class Transport:
         self.arrived = asyncio.Event()
         self._outbox: dict[tuple[int, int], list[Routed]] = {}
         """Queued messages by topic group (:meth:`_group`), in the order they were sent."""
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -165,6 +169,8 @@ class Transport:
         if self._client is not None and self._outbox and not self.lost.is_set():
             await self.flush()  # what was sent last still leaves
         await stop_task(self._reader, aiomqtt.MqttError)
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
         await stop_task(self._flushing)
         if self._client is not None:
             # A graceful DISCONNECT is polite, not needed: never let it hold a command up.
@@ -174,8 +180,7 @@ class Transport:
     async def send(self, to: int, payload: bytes, sender: int | None = None) -> None:
         """Queue ``payload`` (canonical record bytes) for principal ``to`` or BROADCAST.
 
-        It is published by the next :meth:`flush`, at the latest on the next turn
-        of the event loop.
+        It is published by the next :meth:`flush`, at the latest FLUSH_TICK_S later.
         """
         sender = self.principal if sender is None else sender
         if sender not in self.principals:
@@ -183,8 +188,12 @@ class Transport:
         if self._client is None:
             raise RuntimeError("transport used outside its async with block")
         self._outbox.setdefault(self._group(sender, to), []).append(Routed(sender, to, payload))
-        if self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_task(self.flush())
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        self._flush_timer = None
+        self._flushing = asyncio.get_running_loop().create_task(self.flush())
 
     def _group(self, sender: int, to: int) -> tuple[int, int]:
         """Messages with one key may share a broker message (see the module)."""
@@ -196,7 +205,9 @@ class Transport:
 
     async def flush(self) -> None:
         """Publish everything queued: one broker message per topic group and size limit."""
-        self._flushing = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         outbox, self._outbox = self._outbox, {}
         for items in outbox.values():
             for chunk in _chunks(items):
