@@ -24,6 +24,13 @@ frame and the index after each entry, so a committed block survives power
 loss. ``sync=False`` leaves flushing to the OS: a process crash loses nothing,
 a power cut may lose the last blocks (never more than a tail, which the
 recovery above drops), which is what simulations and benchmarks want.
+:meth:`BlockStore.defer_syncs` is the live node's middle way: appends only
+write the frame, and the owner calls :meth:`BlockStore.sync_pending` once
+before anything that depends on the new blocks leaves the process, which
+fsyncs the data file once for however many blocks were appended (grouped with
+the node's other fsync) and only then writes their index entries. The index
+is not fsynced in that mode: it is derived, and reopening rebuilds a stale
+one from the intact frames.
 
 The store reads and writes through :class:`StoreFile` objects, so the host
 decides where bytes live: :class:`DiskFile` for node directories,
@@ -190,6 +197,9 @@ class BlockStore:
         self._readonly = readonly
         self._frames: list[tuple[int, int]] = []
         self._last: Block | None = None
+        self._deferred = False
+        self._unsynced: list[bytes] = []
+        """Index entries of frames appended since the last :meth:`sync_pending`."""
         self.recovery = self._recover()
 
     # ------------------------------------------------------------- constructors
@@ -259,15 +269,38 @@ class BlockStore:
         frame = _frame(payload)
         offset = self._frames[-1][0] + self._frames[-1][1] if self._frames else 0
         self._data.append(frame)
+        self._frames.append((offset, len(frame)))
+        self._last = block
+        if self._deferred:
+            self._unsynced.append(_entry(offset, len(frame)))
+            return
         if self._sync:
             self._data.sync()
         self._index.append(_entry(offset, len(frame)))
         if self._sync:
             self._index.sync()
-        self._frames.append((offset, len(frame)))
-        self._last = block
+
+    def defer_syncs(self) -> None:
+        """From now on, blocks are durable only after :meth:`sync_pending` (see the module)."""
+        self._deferred = True
+
+    @property
+    def pending(self) -> int:
+        """Blocks appended but not yet made durable by :meth:`sync_pending`."""
+        return len(self._unsynced)
+
+    def sync_pending(self) -> None:
+        """Make every block appended so far durable: one fsync, then their index entries."""
+        if not self._unsynced:
+            return
+        if self._sync:
+            self._data.sync()
+        self._index.append(b"".join(self._unsynced))
+        self._unsynced.clear()
 
     def close(self) -> None:
+        if not self._readonly:
+            self.sync_pending()
         self._data.close()
         self._index.close()
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ledger.state import transaction
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
@@ -101,7 +103,8 @@ class SqliteHistory:
 
     def add(self, block_number: int, changes: Sequence[KeyChange]) -> None:
         _check_next(self.savepoint, block_number)
-        with self._db:
+        # Inside the state's block transaction when the two share a database: one commit.
+        with transaction(self._db):
             self._db.executemany(
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [

@@ -75,10 +75,11 @@ class PeerLedger:
             updates, changes = replay_effects(
                 block.number, block.data, block.metadata.validation_codes, self.unwrap
             )
-            if self.state.savepoint < block.number:
-                self.state.apply(block.number, updates)
-            if self.history.savepoint < block.number:
-                self.history.add(block.number, changes)
+            with self.state.block_transaction():
+                if self.state.savepoint < block.number:
+                    self.state.apply(block.number, updates)
+                if self.history.savepoint < block.number:
+                    self.history.add(block.number, changes)
 
     # ------------------------------------------------------------------ queries
 
@@ -152,8 +153,9 @@ class PeerLedger:
         )
         block = make_block(number, self.head_hash, tuple(data), metadata)
         self.blocks.append(block)
-        self.state.apply(number, verdict.updates)
-        self.history.add(number, verdict.changes)
+        with self.state.block_transaction():
+            self.state.apply(number, verdict.updates)
+            self.history.add(number, verdict.changes)
         return CommitResult(block, verdict.codes, verdict.tx_ids)
 
     def close(self) -> None:

@@ -23,8 +23,10 @@ survive and sort the same way in both stores.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -71,7 +73,30 @@ class StateDB(StateReader, Protocol):
         """Apply ``batch`` and move the savepoint to ``block_number``, all or nothing."""
         ...
 
+    def block_transaction(self) -> AbstractContextManager[None]:
+        """One all-or-nothing unit for everything a block writes to this store's database.
+
+        History and state that share an SQLite database then commit a block in one
+        transaction (one WAL write) instead of one each.
+        """
+        ...
+
     def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Commit at the end, unless an enclosing unit (one block's) is open and commits it."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def _check_next(savepoint: int, block_number: int) -> None:
@@ -124,6 +149,9 @@ class MemoryState:
         self._tx_ids.update(batch.tx_ids)
         self._savepoint = block_number
 
+    def block_transaction(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     def close(self) -> None:
         pass
 
@@ -147,11 +175,16 @@ class SqliteState:
                     name TEXT PRIMARY KEY, block INTEGER NOT NULL) WITHOUT ROWID;
                 """
             )
+        # Only this object writes the row, so it is read once, not once per block.
+        self._savepoint = self._stored_savepoint()
+
+    def _stored_savepoint(self) -> int:
+        row = self._db.execute("SELECT block FROM savepoints WHERE name = 'state'").fetchone()
+        return -1 if row is None else int(row[0])
 
     @property
     def savepoint(self) -> int:
-        row = self._db.execute("SELECT block FROM savepoints WHERE name = 'state'").fetchone()
-        return -1 if row is None else int(row[0])
+        return self._savepoint
 
     def get(self, namespace: str, key: str) -> VersionedValue | None:
         row = self._db.execute(
@@ -180,25 +213,19 @@ class SqliteState:
         return None if row is None else Version(row[0], row[1])
 
     def apply(self, block_number: int, batch: UpdateBatch) -> None:
-        _check_next(self.savepoint, block_number)
-        with self._db:
-            for (namespace, key), new in batch.writes.items():
-                if new is None:
-                    self._db.execute(
-                        "DELETE FROM state WHERE ns = ? AND key = ?",
-                        (namespace.encode(), key.encode()),
-                    )
-                else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
-                        (
-                            namespace.encode(),
-                            key.encode(),
-                            new.value,
-                            new.version.block,
-                            new.version.tx,
-                        ),
-                    )
+        _check_next(self._savepoint, block_number)
+        deleted = [
+            (ns.encode(), key.encode()) for (ns, key), new in batch.writes.items() if new is None
+        ]
+        written = [
+            (ns.encode(), key.encode(), new.value, new.version.block, new.version.tx)
+            for (ns, key), new in batch.writes.items()
+            if new is not None
+        ]
+        with transaction(self._db):
+            if deleted:
+                self._db.executemany("DELETE FROM state WHERE ns = ? AND key = ?", deleted)
+            self._db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", written)
             self._db.executemany(
                 "INSERT OR REPLACE INTO tx_ids VALUES (?, ?, ?)",
                 [(tx_id, v.block, v.tx) for tx_id, v in batch.tx_ids.items()],
@@ -206,6 +233,16 @@ class SqliteState:
             self._db.execute(
                 "INSERT OR REPLACE INTO savepoints VALUES ('state', ?)", (block_number,)
             )
+        self._savepoint = block_number
+
+    @contextlib.contextmanager
+    def block_transaction(self) -> Iterator[None]:
+        try:
+            with transaction(self._db):
+                yield
+        except BaseException:
+            self._savepoint = self._stored_savepoint()  # what the rollback left
+            raise
 
     def close(self) -> None:
         self._db.close()

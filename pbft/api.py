@@ -111,6 +111,13 @@ class PBFTConfig:
     stash_views_ahead: int = 2
     """Messages for views up to this many above ours are kept for later; beyond, only the
     sender's view is noted (for catching up), so a faulty sender cannot fill the stash."""
+    max_batches_in_flight: int | None = None
+    """Bounded pipelining (``None``: off, a batch is cut whenever it is full or its
+    timeout passes). With a bound, the primary keeps at most this many batches
+    proposed but not executed; a partial batch is cut when one of them executes, or
+    when the batch timeout passes with none in flight. Under load the requests that
+    arrive while a batch is being agreed ride in the next one, so blocks grow with
+    the load and per-block costs (fsyncs, signatures on votes) are shared."""
 
     def __post_init__(self) -> None:
         if self.n < 4:
@@ -131,6 +138,8 @@ class PBFTConfig:
             raise ValueError("clock_skew_ms must be >= 0")
         if self.stash_views_ahead < 1:
             raise ValueError("stash_views_ahead must be >= 1")
+        if self.max_batches_in_flight is not None and self.max_batches_in_flight < 1:
+            raise ValueError("max_batches_in_flight must be >= 1")
 
     @property
     def f(self) -> int:

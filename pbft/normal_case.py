@@ -67,7 +67,8 @@ class NormalCase(ReplicaRules):
         if self._is_backup() and not self._in_view_change and self._vc_deadline is None:
             self._vc_deadline = self._now + self._vc_timeout()
 
-    def _try_propose(self, flush: bool = False) -> None:
+    def _try_propose(self, flush: bool = False, executed: bool = False) -> None:
+        """Cut batches; ``executed``: called because a batch just executed (pipelining)."""
         if self._is_backup():
             return
         cfg = self.config
@@ -78,6 +79,8 @@ class NormalCase(ReplicaRules):
                 self._flush_owed = flush
                 self._batch_deadline = None
                 return
+            if self._pipeline_full(len(self._pending) >= cfg.batch_size, executed):
+                break  # the next execution, or the timeout with none in flight, cuts it
             clients = list(self._pending)[: cfg.batch_size]
             self._propose(tuple(self._pending.pop(c) for c in clients))
             flush = False
@@ -85,6 +88,17 @@ class NormalCase(ReplicaRules):
             self._batch_deadline = None
         elif self._batch_deadline is None:
             self._batch_deadline = self._now + cfg.batch_timeout_ms
+
+    def _pipeline_full(self, full_batch: bool, executed: bool) -> bool:
+        """Whether bounded pipelining holds the next batch back (never without the option)."""
+        bound = self.config.max_batches_in_flight
+        if bound is None:
+            return False
+        in_flight = self._seq_next - 1 - self.app.last_executed
+        if in_flight >= bound:
+            return True
+        # A partial batch waits while others are in flight, unless one just executed.
+        return in_flight > 0 and not full_batch and not executed
 
     def _propose(self, requests: tuple[Request, ...]) -> None:
         seq = self._seq_next
@@ -229,3 +243,5 @@ class NormalCase(ReplicaRules):
             return
         slot.committed = True
         self._execute_ready()
+        if self.config.max_batches_in_flight is not None and self._pending:
+            self._try_propose(flush=True, executed=True)

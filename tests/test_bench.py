@@ -156,7 +156,15 @@ def test_live_figures(quick: dict[str, Any]) -> None:
     assert live["p50_ms"] <= live["p99_ms"]
     for run in live["runs"]:
         assert run["committed"] + run["invalid"] + run["failed"] == run["submitted"]
+        assert run["failed"] == run["refused"] + run["timed_out"] + run["error"]
         assert run["server_cpu_s"] > 0  # the nodes' CPU was read from /proc
+        assert run["client_cpu_s"] > 0  # and the load generator reported its own
+        # Every process counted its broker messages and signature work.
+        for key in ("mqtt_per_tx", "signs_per_tx", "verifies_per_tx", "signature_ms_per_tx"):
+            assert _positive(run[key]), key
+        # A transaction is signed by its client, two endorsers and every replica's reply.
+        assert run["signs_per_tx"] >= 3 + 2 + live["n"]
+        assert 0 < run["efficiency"] < 1 and run["cpu_vs_signatures"] > 1
     assert live["tx_per_s"] == max(run["tx_per_s"] for run in live["runs"])
 
 

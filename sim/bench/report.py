@@ -133,41 +133,68 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _live(s: dict[str, Any]) -> list[str]:
-    rows = [
+LIVE_HEADER = [
+    "offered tx/s",
+    "committed tx/s",
+    "refused",
+    "timed out",
+    "invalid",
+    "p50 ms",
+    "p99 ms",
+    "CPU ms/tx",
+    "MQTT msgs/tx",
+    "signature ms/tx",
+    "CPU / signatures",
+    "efficiency",
+]
+
+
+def _live_rows(s: dict[str, Any]) -> list[list[str]]:
+    """One row per load step, shared by the text and the Markdown tables."""
+
+    def ms(value: float | None) -> str:
+        return number(value * 1000 if value else None, 2)
+
+    return [
         [
             number(r["offered_per_s"]),
-            str(r["committed"]),
-            str(r["invalid"]),
-            str(r["failed"]),
             number(r["tx_per_s"]),
+            str(r.get("refused", "-")),
+            str(r.get("timed_out", "-")),
+            str(r["invalid"]),
             number(r["p50_ms"], 1),
             number(r["p99_ms"], 1),
-            number(r["cpu_s_per_tx"] * 1000 if r["cpu_s_per_tx"] else None, 2),
+            ms(r["cpu_s_per_tx"]),
+            number(r.get("mqtt_per_tx"), 1),
+            number(r.get("signature_ms_per_tx"), 2),
+            number(r.get("cpu_vs_signatures"), 1),
+            _percent(r.get("efficiency")),
         ]
         for r in s["runs"]
     ]
-    header = [
-        "offered/s",
-        "committed",
-        "invalid",
-        "failed",
-        "tx/s",
-        "p50 ms",
-        "p99 ms",
-        "CPU ms/tx",
-    ]
+
+
+def _live_summary(s: dict[str, Any]) -> str:
+    return (
+        f"Best {number(s['tx_per_s'])} tx/s = {_percent(s.get('signature_efficiency'))} of the "
+        f"same run's signature bound on {s.get('cpus', '?')} CPUs "
+        f"({number(s.get('signature_bound_tx_per_s'))} tx/s; ECDSA P-256 "
+        f"{number(s.get('sign_per_s'))} sign/s, {number(s.get('verify_per_s'))} verify/s); "
+        f"p50 {number(s['p50_ms'], 1)} ms, p99 {number(s['p99_ms'], 1)} ms at "
+        f"{number(s['latency_at_per_s'])} tx/s offered."
+    )
+
+
+def _live(s: dict[str, Any]) -> list[str]:
     return [
         f"  n={s['n']} nodes over mosquitto on loopback, chaincode {s['chaincode']!r}, "
         f"batch {s['batch_size']}; start-up {number(s['startup_s'], 1)} s",
-        *table(header, rows, "rrrrrrrr"),
-        f"  best {number(s['tx_per_s'])} tx/s ({number(s['cpu_s_per_tx'] * 1000, 2)} CPU ms per "
-        f"tx); at {number(s['latency_at_per_s'])}/s offered, the fastest step it kept up with: "
-        f"p50 {number(s['p50_ms'], 1)} ms, p99 {number(s['p99_ms'], 1)} ms",
+        *table(LIVE_HEADER, _live_rows(s), "r" * len(LIVE_HEADER)),
+        "  " + _live_summary(s),
         *(
             [
-                f"  {_percent(s['efficiency'])} of the crypto bound of {s['crypto_bound_cpus']} "
-                f"CPUs doing only the signature checks ({number(s['crypto_bound_tx_per_s'])} tx/s)"
+                f"  {_percent(s['efficiency'])} of the sim-real crypto bound of "
+                f"{s['crypto_bound_cpus']} CPUs ({number(s['crypto_bound_tx_per_s'])} tx/s)"
             ]
             if "efficiency" in s
             else []
@@ -325,29 +352,8 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
 
 
 def _md_live(s: dict[str, Any]) -> list[str]:
-    rows = [
-        [
-            number(r["offered_per_s"]),
-            number(r["tx_per_s"]),
-            str(r["invalid"]),
-            number(r["p50_ms"], 1),
-            number(r["p99_ms"], 1),
-            number(r["cpu_s_per_tx"] * 1000 if r["cpu_s_per_tx"] else None, 2),
-        ]
-        for r in s["runs"]
-    ]
-    lines = _md_table(
-        ["offered tx/s", "committed tx/s", "invalid", "p50 ms", "p99 ms", "CPU ms/tx"],
-        rows,
-        "rrrrrr",
-    )
-    if "efficiency" in s:
-        lines += [
-            "",
-            f"Best {number(s['tx_per_s'])} tx/s = {_percent(s['efficiency'])} of the crypto bound "
-            f"of {s['crypto_bound_cpus']} CPUs ({number(s['crypto_bound_tx_per_s'])} tx/s).",
-        ]
-    return lines
+    lines = _md_table(LIVE_HEADER, _live_rows(s), "r" * len(LIVE_HEADER))
+    return [*lines, "", _live_summary(s)]
 
 
 MARKDOWN: dict[str, Callable[[dict[str, Any]], list[str]]] = {

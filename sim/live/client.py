@@ -236,8 +236,12 @@ class ClientPool:
 
     async def _run(self) -> None:
         # asyncio.wait, not wait_for: on 3.11 wait_for can swallow the cancellation
-        # that closes the pool, leaving this loop running forever.
+        # that closes the pool, leaving this loop running forever. For the same reason
+        # nothing in here awaits a cancelled helper (``stop_task`` suppresses the
+        # CancelledError, which would swallow ours if it arrived meanwhile): the two
+        # waits live until they finish and are only cancelled on the way out.
         get: asyncio.Future[Incoming] | None = None
+        lost: asyncio.Future[Any] | None = None
         try:
             while True:
                 if self.transport.lost.is_set():
@@ -250,20 +254,25 @@ class ClientPool:
                     timeout = max(0.0, (min(self._wake.values()) - self.clock.now_ms()) / 1000)
                 if get is None:
                     get = asyncio.ensure_future(self.transport.inbox.get())
-                lost: asyncio.Future[Any] = asyncio.ensure_future(self.transport.lost.wait())
+                if lost is None or lost.done():
+                    lost = asyncio.ensure_future(self.transport.lost.wait())
                 waits: set[asyncio.Future[Any]] = {get, lost}
                 done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
-                await stop_task(lost)
                 if get in done:
                     incoming, get = get.result(), None
                     await self._route(incoming)
+                    # Drain what else arrived before waiting again: one wait per burst of
+                    # replies, not per message.
+                    while not self.transport.inbox.empty() and not self.transport.lost.is_set():
+                        await self._route(self.transport.inbox.get_nowait())
                 now = self.clock.now_ms()
                 for cid, wake in list(self._wake.items()):
                     if wake <= now:
                         await self._apply(cid, self.clients[cid].step(Tick(now)))
         finally:
-            if get is not None:
-                get.cancel()
+            for waiting in (get, lost):
+                if waiting is not None:
+                    waiting.cancel()
 
     async def _reconnect(self) -> None:
         """A new broker connection after the old one dropped (a broker restart, say).

@@ -55,8 +55,9 @@ WATCH_ENV = "LEDGERSIM_WATCH_PID"
 
 DEFAULT_PBFT = PBFTConfig(
     n=4,
-    batch_size=50,
+    batch_size=200,
     batch_timeout_ms=20,
+    max_batches_in_flight=2,
     checkpoint_interval=10,
     watermark_window=40,
     view_change_timeout_ms=2000,

@@ -24,22 +24,22 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import msgpack
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ledger.codec import CodecError, decode, encode
 from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, Output, Tick
 from pbft.messages import Request
 from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore
+from sim.live.cryptocount import counting_if_asked
 from sim.live.filesweep import NodeFileSweep
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
-from sim.live.transport import BrokerURL, Incoming, Transport
+from sim.live.transport import BrokerURL, Incoming, Transport, record_tag
 from sim.live.wal import RecordLog
 from sim.live.wire import (
     BUSY,
@@ -85,16 +85,11 @@ def _nothing() -> io.BytesIO:
     return io.BytesIO(b"")
 
 
-def record_tag(payload: bytes) -> int | None:
-    """The codec tag of ``payload`` without decoding the whole record."""
-    unpacker = msgpack.Unpacker()
-    unpacker.feed(payload[:16])
-    try:
-        unpacker.read_array_header()
-        tag = unpacker.unpack()
-    except Exception:  # garbage: let the replica count it
-        return None
-    return tag if type(tag) is int else None
+@runtime_checkable
+class DeferredDurability(Protocol):
+    """An application that writes during steps and makes its writes durable when told."""
+
+    def make_durable(self) -> None: ...
 
 
 @dataclass
@@ -127,6 +122,10 @@ class NodeHost:
             )
         else:
             self.replica = Replica(parts.replica_id, pbft, parts.auth, parts.app)
+        app = parts.app
+        self._make_app_durable = (
+            app.make_durable if isinstance(app, DeferredDurability) else (lambda: None)
+        )
         self.blobs = DirectoryBlobStore(parts.node_dir / BLOB_DIR)
         self.sweep = NodeFileSweep(self.blobs, parts.config, parts.app)  # (sim.live.filesweep)
         self.stored_bytes = sum(
@@ -138,6 +137,8 @@ class NodeHost:
         self.started_at = time.time()
         self.watch_pid: int | None = None
         self.connections = 0
+        self.crypto: Counter[str] | None = None
+        """Signature work done so far, if the benchmark asked (``sim.live.cryptocount``)."""
 
     def watched_alive(self) -> bool:
         """False once the process this node was told to outlive-not exits (test harnesses)."""
@@ -320,10 +321,16 @@ class NodeHost:
         await self.transport.send(request.client, encode(reply))
 
     async def _carry_out(self, out: Output) -> None:
-        """Persist (fsync), then send: PBFT's order, for a whole group of steps at once."""
+        """Persist (fsync), then send: PBFT's order, for a whole group of steps at once.
+
+        The blocks the steps committed are made durable first, then the records that
+        say they were executed: the order a crash between the two fsyncs needs.
+        """
+        self._make_app_durable()
         self.log.append(out.persist, out.compact)
         for send in out.send:
             await self.transport.send(send.to, encode(send.message))
+        await self.transport.flush()  # with the group's endorsements and busy answers
         if out.wake_at_ms is not None and (self.wake_at is None or out.wake_at_ms < self.wake_at):
             self.wake_at = out.wake_at_ms
 
@@ -348,6 +355,7 @@ class NodeHost:
             "connections": self.connections,
             "recovered_records": len(self.log.recovered),
             "disk_repair": self.parts.repaired,
+            **({} if self.crypto is None else {"crypto": dict(self.crypto)}),
             "started_at": self.started_at,
             "updated_at": time.time(),
         }
@@ -377,8 +385,16 @@ async def serve(parts: NodeParts, broker: BrokerURL, watch_pid: int | None = Non
     reconnects every second; PBFT retransmission and state transfer make up
     for what was lost meanwhile.
     """
+    with counting_if_asked() as crypto:
+        await _serve(parts, broker, watch_pid, crypto)
+
+
+async def _serve(
+    parts: NodeParts, broker: BrokerURL, watch_pid: int | None, crypto: Counter[str] | None
+) -> None:
     host = NodeHost(parts)
     host.watch_pid = watch_pid
+    host.crypto = crypto
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(socket_errors_in_one_line)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,7 +4,9 @@ The node's ledger lives in ``<data dir>/ledger/`` exactly as a simulated
 node's does with ``--data-dir`` (``sim.fabric.app``), with fsync on (``sync=True``):
 a block is durable before the replies and checkpoints that depend on it leave
 the node, because ``execute`` runs inside the replica's step and the host
-publishes only after the step.
+publishes only after :meth:`LiveLedgerApplication.make_durable` (one fsync of
+the block file for every block the group of steps committed, next to the one
+of the PBFT record log; see ``BlockStore.defer_syncs``).
 
 Before the ledger opens, :func:`check_ledger_dir` looks at the block store the
 way an operator would want after a disk fault. A torn tail (a block cut short
@@ -93,6 +95,13 @@ def check_ledger_dir(ledger_dir: Path) -> str:
     return "; ".join(notes)
 
 
+class LiveLedgerApplication(LedgerApplication):
+    """The ledger application whose blocks the host makes durable once per group of steps."""
+
+    def make_durable(self) -> None:
+        self.ledger.blocks.sync_pending()
+
+
 def open_ledger_application(
     config: NetworkConfig, signer: SigningIdentity, directory: Directory, data_dir: Path
 ) -> tuple[LedgerApplication, Callable[[bytes, int], bytes], str]:
@@ -101,7 +110,8 @@ def open_ledger_application(
     ledger_dir = data_dir / LEDGER_DIR
     repaired = check_ledger_dir(ledger_dir)
     ledger_dir.mkdir(parents=True, exist_ok=True)
-    app = LedgerApplication(open_ledger_dir(ledger_dir, channel_config, sync=True))
+    app = LiveLedgerApplication(open_ledger_dir(ledger_dir, channel_config, sync=True))
+    app.ledger.blocks.defer_syncs()
     endorser = Endorser(signer, app.ledger, channel_config.msps, DEFAULT_CHANNEL)
 
     def endorse(proposal: bytes, now_ms: int) -> bytes:

@@ -6,6 +6,18 @@ duplicates. Incoming payloads are unwrapped from their :class:`Envelope`;
 anything undecodable or whose claimed sender disagrees with the topic (a
 client id on a replica topic, a client under another user's account) is
 dropped here and counted in ``stats`` with its reason.
+
+Outgoing messages are queued and published together (:meth:`Transport.flush`,
+which a node calls once per group of steps and which otherwise runs
+``FLUSH_TICK_S`` after the first message queued): messages that would travel on topics of one
+*group* go as one :class:`~sim.live.wire.Bundle`. A group is what the broker's
+ACL and the receiver can check as one: a replica's broadcasts; a replica's
+messages to one replica; a replica's replies to the clients of one user
+account; one account's clients' messages to one replica (or to all). Each
+bundled message names its sender and addressee, and the receiver holds them
+to the topic: the sender must be the topic's replica (or a client of the
+topic's account), the addressee the topic's (or a client of its account).
+A lone message still goes as a plain :class:`~sim.live.wire.Envelope`.
 """
 
 from __future__ import annotations
@@ -18,13 +30,15 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 import aiomqtt
+import msgpack
 
 from ledger.codec import CodecError, decode, encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.errors import InputError
 from sim.live import topics
+from sim.live.netconfig import CLIENT_SLOTS
 from sim.live.tasks import stop_task
-from sim.live.wire import Envelope
+from sim.live.wire import BUNDLE_TAG, Bundle, Envelope, Routed
 
 QOS = 0
 CLIENT_QUEUE_LIMIT = 1024
@@ -38,6 +52,11 @@ it is bounded by PBFT itself (watermarks, one vote per replica per slot), and
 delaying it behind a flood of client work is what turned overload into view
 changes."""
 DISCONNECT_S = 2.0
+BUNDLE_BYTES = 256 * 1024
+"""A bundle is closed at about this size and the next one started."""
+FLUSH_TICK_S = 0.005
+"""How long a queued message may wait for others to share its broker message, unless the
+owner flushes first (a node does, once per group of steps)."""
 MAX_PAYLOAD = 9 * 1024 * 1024
 """The largest legal envelope: a state-transfer chunk or a patch file of
 ``sim.live.host.MAX_FILE_BYTES`` with room to spare. The broker refuses anything
@@ -102,6 +121,10 @@ class Transport:
         self.refused: list[Incoming] = []
         """Client messages refused for load, to be answered ``busy`` (bounded as well)."""
         self.arrived = asyncio.Event()
+        self._outbox: dict[tuple[int, int], list[Routed]] = {}
+        """Queued messages by topic group (:meth:`_group`), in the order they were sent."""
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self.lost = asyncio.Event()
@@ -143,24 +166,66 @@ class Transport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._client is not None and self._outbox and not self.lost.is_set():
+            await self.flush()  # what was sent last still leaves
         await stop_task(self._reader, aiomqtt.MqttError)
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        await stop_task(self._flushing)
         if self._client is not None:
             # A graceful DISCONNECT is polite, not needed: never let it hold a command up.
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._client.__aexit__(exc_type, exc, tb), DISCONNECT_S)
 
     async def send(self, to: int, payload: bytes, sender: int | None = None) -> None:
-        """Publish ``payload`` (canonical record bytes) to principal ``to`` or BROADCAST."""
+        """Queue ``payload`` (canonical record bytes) for principal ``to`` or BROADCAST.
+
+        It is published by the next :meth:`flush`, at the latest FLUSH_TICK_S later.
+        """
         sender = self.principal if sender is None else sender
         if sender not in self.principals:
             raise ValueError(f"this connection does not speak for principal {sender}")
-        data = encode(Envelope(sender, payload))
+        if self._client is None:
+            raise RuntimeError("transport used outside its async with block")
+        self._outbox.setdefault(self._group(sender, to), []).append(Routed(sender, to, payload))
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        self._flush_timer = None
+        self._flushing = asyncio.get_running_loop().create_task(self.flush())
+
+    def _group(self, sender: int, to: int) -> tuple[int, int]:
+        """Messages with one key may share a broker message (see the module)."""
+        if self.is_replica:
+            if to >= CLIENT_ID_BASE:  # replies to one user account's clients
+                return (-2, (to - CLIENT_ID_BASE) // CLIENT_SLOTS)
+            return (-1, to)
+        return ((sender - CLIENT_ID_BASE) // CLIENT_SLOTS, to)
+
+    async def flush(self) -> None:
+        """Publish everything queued: one broker message per topic group and size limit."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        outbox, self._outbox = self._outbox, {}
+        for items in outbox.values():
+            for chunk in _chunks(items):
+                first = chunk[0]
+                if len(chunk) == 1:
+                    data = encode(Envelope(first.sender, first.payload))
+                else:
+                    data = encode(Bundle(tuple(chunk)))
+                    self.stats["bundled"] += len(chunk)
+                await self._publish(first.sender, first.to, data)
+
+    async def _publish(self, sender: int, to: int, data: bytes) -> None:
         if to == BROADCAST:
             topic = topics.broadcast(self.net, sender, self.is_replica)
         else:
             topic = topics.unicast(self.net, sender, self.is_replica, to)
         if self._client is None:
-            raise RuntimeError("transport used outside its async with block")
+            return  # closed meanwhile: lost, like any QoS 0 message
         try:
             await self._client.publish(topic, data, qos=QOS)
         except aiomqtt.MqttError:
@@ -173,8 +238,7 @@ class Transport:
         assert self._client is not None
         try:
             async for message in self._client.messages:
-                incoming = self.accept(message.topic.value, message.payload)
-                if incoming is not None:
+                for incoming in self.accept_all(message.topic.value, message.payload):
                     self.admit(incoming)
         except aiomqtt.MqttError:
             pass
@@ -202,6 +266,35 @@ class Transport:
         self.arrived.clear()
         return None
 
+    def accept_all(self, topic: str, payload: object) -> list[Incoming]:
+        """Unwrap one broker message, a bundle or a lone envelope; count what is dropped."""
+        if not isinstance(payload, (bytes, bytearray)) or record_tag(payload) != BUNDLE_TAG:
+            one = self.accept(topic, payload)
+            return [] if one is None else [one]
+        try:
+            bundle = decode(bytes(payload), Bundle, max_size=MAX_PAYLOAD)
+        except CodecError as exc:
+            self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
+            return []
+        route = topics.route_of(self.net, topic)
+        if route is None:
+            self.stats["drop.transport.sender-mismatch"] += len(bundle.items)
+            return []
+        accepted = []
+        for item in bundle.items:
+            if not _same_group(route.sender, item.sender, route.from_replica):
+                self.stats["drop.transport.sender-mismatch"] += 1
+            elif item.sender in self.principals:
+                continue  # our own broadcast echoed back
+            elif not _same_group(route.to, item.to, route.to < CLIENT_ID_BASE) or (
+                item.to != BROADCAST and item.to not in self.principals
+            ):
+                self.stats["drop.transport.not-for-us"] += 1
+            else:
+                self.stats["received"] += 1
+                accepted.append(Incoming(item.sender, item.payload, item.to))
+        return accepted
+
     def accept(self, topic: str, payload: object) -> Incoming | None:
         """Unwrap one broker message, or count why it was dropped."""
         if not isinstance(payload, (bytes, bytearray)):
@@ -223,3 +316,36 @@ class Transport:
             return None
         self.stats["received"] += 1
         return Incoming(envelope.sender, envelope.payload, route.to)
+
+
+def _same_group(on_topic: int, claimed: int, exact: bool) -> bool:
+    """Whether a bundled message's principal is the topic's (``exact``: a replica, or
+    BROADCAST), or else a client of the same user account as the topic's client."""
+    if exact or on_topic < CLIENT_ID_BASE or claimed < CLIENT_ID_BASE:
+        return claimed == on_topic
+    return (claimed - CLIENT_ID_BASE) // CLIENT_SLOTS == (on_topic - CLIENT_ID_BASE) // CLIENT_SLOTS
+
+
+def _chunks(items: list[Routed]) -> list[list[Routed]]:
+    """``items`` cut into runs of at most about BUNDLE_BYTES of payload."""
+    chunks: list[list[Routed]] = [[]]
+    size = 0
+    for item in items:
+        if chunks[-1] and size + len(item.payload) > BUNDLE_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item.payload)
+    return chunks
+
+
+def record_tag(payload: bytes | bytearray) -> int | None:
+    """The codec tag of ``payload`` without decoding the whole record."""
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(payload[:16])
+    try:
+        unpacker.read_array_header()
+        tag = unpacker.unpack()
+    except Exception:  # garbage: the decoder names the reason
+        return None
+    return tag if type(tag) is int else None

@@ -5,6 +5,12 @@ the canonical bytes of one record (a PBFT message, or an endorsement
 request/response). The claimed sender is what the host hands the replica as
 ``Deliver.sender``; it is checked against the topic, and the replica checks
 the signature, so a forged envelope gains nothing.
+
+Or, when one process has several messages for the same topic group at once
+(a node's replies to many clients of one user, a load generator's proposals
+and requests to one node, a replica's votes to all), a :class:`Bundle` of
+:class:`Routed` messages, each naming its own sender and addressee: one broker
+message instead of many (``sim.live.transport`` says which may share one).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ ENDORSE_RESPONSE_TAG = 152
 FILE_REQUEST_TAG = 153
 FILE_RESPONSE_TAG = 154
 BUSY_TAG = 155
+BUNDLE_TAG = 156
+ROUTED_TAG = 157
 
 BUSY = "busy, retry later"
 """The error text of an endorsement or file request a node refused for load."""
@@ -89,3 +97,21 @@ class Busy:
     client: int
     timestamp: int
     replica: int
+
+
+@record(ROUTED_TAG)
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One message of a bundle: who sends it, to whom (a principal or BROADCAST), what."""
+
+    sender: int
+    to: int
+    payload: bytes
+
+
+@record(BUNDLE_TAG)
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Several messages for one topic group in one broker message."""
+
+    items: tuple[Routed, ...]
