@@ -28,3 +28,14 @@ def test_events_are_read_back_in_their_window_and_bad_lines_are_skipped(tmp_path
 def test_an_unwritable_directory_does_not_fail_the_fault(tmp_path: Path) -> None:
     faultlog.record(tmp_path / "no" / "such" / "dir", "pause", [1], "strike", "nemesis")
     assert not (tmp_path / "no").exists()
+
+
+def test_a_deeply_nested_line_is_skipped_not_raised(tmp_path: Path) -> None:
+    """A garbled or hostile line of nested brackets (well inside the MiB read) must not
+    turn every activity request of the gateway into an internal error."""
+    before = time.time_ns() // 1_000_000
+    with (tmp_path / faultlog.FAULT_LOG).open("w") as log:
+        log.write("[" * 200_000 + "\n")
+    faultlog.record(tmp_path, "pause", [2], "strike", "net node")
+    found = faultlog.read(tmp_path, before, time.time_ns() // 1_000_000)
+    assert [(e["kind"], e["replicas"]) for e in found] == [("pause", [2])]

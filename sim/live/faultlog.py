@@ -48,7 +48,7 @@ def read(directory: Path, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
     for line in raw.decode("utf-8", "replace").splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a line of deeply nested brackets
             continue
         t = event.get("t_ms") if isinstance(event, dict) else None
         if isinstance(t, int) and since_ms <= t <= until_ms:
