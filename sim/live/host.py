@@ -301,9 +301,8 @@ class NodeHost:
         size = len(request.data)
         if size > MAX_FILE_BYTES:
             return f"refused: {size} bytes is over the {MAX_FILE_BYTES}-byte file limit"
-        stored = self.blobs.has(
-            sha256_hex(request.data)
-        )  # by its bytes: the claimed digest may lie
+        # Judged by the bytes' hash: the digest a client claims may be another file's.
+        stored = self.blobs.has(sha256_hex(request.data))
         if self.stored_bytes + size > FILE_QUOTA_BYTES and not stored:
             return f"refused: the node's {FILE_QUOTA_BYTES}-byte file quota is full"
         return ""
