@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -39,3 +41,18 @@ def test_a_deeply_nested_line_is_skipped_not_raised(tmp_path: Path) -> None:
     faultlog.record(tmp_path, "pause", [2], "strike", "net node")
     found = faultlog.read(tmp_path, before, time.time_ns() // 1_000_000)
     assert [(e["kind"], e["replicas"]) for e in found] == [("pause", [2])]
+
+
+def test_a_pipe_in_place_of_the_log_reads_as_empty_instead_of_blocking(tmp_path: Path) -> None:
+    """The gateway reads the log on a worker thread per request: blocking there for ever
+    (a FIFO with no writer; a device such as /dev/zero never ends) would take the workers."""
+    fifo = tmp_path / faultlog.FAULT_LOG
+    os.mkfifo(fifo)
+    found: list[list[dict[str, object]]] = []
+    reader = threading.Thread(target=lambda: found.append(faultlog.read(tmp_path, 0, 10)))
+    reader.daemon = True
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # unblock the reader before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert found == [[]]
