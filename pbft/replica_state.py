@@ -116,6 +116,8 @@ class ReplicaState:
         self._seen_above = False
         self._status_answered: dict[int, int] = {}
         """Sender -> when we last answered its STATUS (one answer per sender per R)."""
+        self._late_vc_answered: dict[int, int] = {}
+        """Sender -> when we last answered its late VIEW-CHANGE with our NEW-VIEW."""
         # Per-step context.
         self._now = 0
         self._out = Output()
@@ -144,7 +146,7 @@ class ReplicaState:
         # retransmit.Retransmission
         def _arm_status(self) -> None: ...
         def _status(self, ask: bool) -> Status: ...
-        def _may_answer(self, peer: int) -> bool: ...
+        def _may_answer(self, peer: int, answered: dict[int, int] | None = None) -> bool: ...
         def _status_due(self) -> bool: ...
 
         # view_change.ViewChanging

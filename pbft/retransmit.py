@@ -123,19 +123,24 @@ class Retransmission(ReplicaRules):
         if st.ask and self._lacks_what_peer_has(st):
             self._send(peer, self._status(ask=False))
 
-    def _may_answer(self, peer: int) -> bool:
-        """At most one answer (to a STATUS or a late VIEW-CHANGE) per R/2 per sender.
+    def _may_answer(self, peer: int, answered: dict[int, int] | None = None) -> bool:
+        """At most one answer per R/2 per sender, in each of two books.
 
         Each answer may cost up to ~3L messages or a whole NEW-VIEW, so a sender
         cannot make us repeat it at will. A correct stalled replica broadcasts
         every R and may send one STATUS in answer to ours; half of R leaves room
-        for both and for latency jitter.
+        for both and for latency jitter. Late VIEW-CHANGEs are answered from a
+        book of their own (``answered``): a VIEW-CHANGE is a signed message
+        anyone can replay, and sharing the STATUS book let a faulty replica
+        replaying a peer's old VIEW-CHANGE every R/2 spend that peer's answers
+        on NEW-VIEWs it already has, so its real STATUS was never answered.
         """
-        last = self._status_answered.get(peer)
+        book = self._status_answered if answered is None else answered
+        last = book.get(peer)
         if last is not None and self._now < last + max(1, self.config.status_interval_ms // 2):
             self._drop("status-rate-limited")
             return False
-        self._status_answered[peer] = self._now
+        book[peer] = self._now
         return True
 
     def _status_due(self) -> bool:

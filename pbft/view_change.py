@@ -124,7 +124,7 @@ class ViewChanging(ReplicaRules):
             # away): any of us hands it the NEW-VIEW, which carries its own proof.
             if not self.view_change_signature_ok(vc, payload):
                 self._drop("bad-view-change")
-            elif self._may_answer(vc.replica):
+            elif self._may_answer(vc.replica, self._late_vc_answered):
                 self.stats["resent.new-view"] += 1
                 self._send(vc.replica, nv)
             return

@@ -87,3 +87,33 @@ def test_a_bad_grace_period_in_simnet_json_is_one_line(tmp_path: Path) -> None:
     (net / SIMNET_FILE).write_text(json.dumps({**config, "file_grace_ms": -5}))
     with pytest.raises(InputError, match="file_grace_ms"), SimGateway.open(net):
         pass
+
+
+def test_a_placement_time_in_the_future_counts_from_the_sweep_that_sees_it(
+    tmp_path: Path,
+) -> None:
+    """A clock stepped back, or a tampered placed.json, must not keep a file for ever."""
+    store = DirectoryBlobStore(tmp_path / "blobs")
+    sweeper = FileSweeper(store, grace_ms=1_000)
+    digest = store.put(ORPHAN)
+    sweeper.placed(digest, 10**15)
+    assert sweeper.sweep(set(), 5_000) == [] and store.has(digest)  # the full grace from now
+    assert sweeper.sweep(set(), 5_999) == [] and store.has(digest)
+    assert sweeper.sweep(set(), 6_000) == [(digest, len(ORPHAN))]
+
+
+def test_a_garbled_or_hostile_placed_json_neither_raises_nor_reaches_outside_the_store(
+    tmp_path: Path,
+) -> None:
+    store = DirectoryBlobStore(tmp_path / "blobs")
+    sweeper = FileSweeper(store, grace_ms=1_000)
+    digest = store.put(ORPHAN)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    placed = store.root / "placed.json"
+    placed.write_text("[" * 200_000)  # nested past the parser's recursion limit
+    assert sweeper.sweep(set(), 0) == [] and store.has(digest)  # no time known: grace from now
+    placed.write_text(json.dumps({"../../precious.txt": 0, "../precious.txt": 0, digest: 0}))
+    assert sweeper.sweep(set(), 1_000) == [(digest, len(ORPHAN))]
+    assert outside.read_text() == "keep me"
+    assert json.loads(placed.read_text()) == {}  # names that are no stored file are forgotten

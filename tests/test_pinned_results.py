@@ -53,8 +53,8 @@ PINS = (
         "scenarios/byzantine-primary.toml",
         2,
         None,
-        "08f4f7df8f0fc311628859b730581190d3b8f85d62797edac88e44d3d83b4291",
-        "01cef3062d5045bcaf7b28f45efae416e0d3b7cbd5001bc5a2346c2291a3ae2b",
+        "f389f96a01020a9e24e2a2b1ffe3ea3ebf3fa814587e0c4b82692679c61be034",
+        "2f09f6be01f65992774a14eda9300db273d90435ae0efdb5688d3c8f8555925d",
     ),
     Pin(
         "scenarios/crash-recover.toml",
@@ -74,8 +74,8 @@ PINS = (
         "tests/scenarios/equivocate-n5.toml",
         1,
         None,
-        "63073b49ba18572d29fc978feda4935029fde3ae2b134dafa12131cf9b040ba7",
-        "a30cc6fc7b9a85868b796e3a7ca478674c7696c34e34746b070582a1356f1420",
+        "b0c2fc0a2560156443661cad2f2e2342bfab9320eb28294c79115f48e94fa5e8",
+        "b692ffd381ad3650822fae4fb1401944e1dabab020c34adecf6ee3bbec82c1de",
     ),
     Pin(
         "scenarios/normal-case.toml",

@@ -74,7 +74,7 @@ class FileSweeper:
     def _read(self) -> dict[str, int]:
         try:
             raw = json.loads(self._path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # garbled: every file restarts its grace
             return {}
         if not isinstance(raw, dict):
             return {}
@@ -102,6 +102,11 @@ class FileSweeper:
             if digest in keep:
                 continue
             since = times.setdefault(digest, now_ms)
+            if since > now_ms:
+                # Placed "later than now": the clock stepped back, or placed.json was
+                # tampered with. Counting from now keeps the full grace period without
+                # letting a far-future time keep the file for ever.
+                times[digest] = since = now_ms
             if now_ms - since < self.grace_ms:
                 continue
             size = self.store.size(digest) or 0

@@ -177,7 +177,7 @@ class LiveBackend:
     # ------------------------------------------------------------------ network
 
     def _statuses(self) -> list[dict[str, Any]]:
-        return [read_status(node_dir(self.root, i)) or {} for i in range(self.config.n)]
+        return node_statuses(self.root, self.config.n)
 
     def nodes(self) -> dict[str, Any]:
         rows = []
@@ -214,7 +214,7 @@ class LiveBackend:
         with first_chain(self.root, self.config) as chain:
             blocks = window_blocks(chain, since)
         statuses = self._statuses()
-        self._samples.append((until, sum(s.get("stats", {}).get("sent", 0) for s in statuses)))
+        self._samples.append((until, messages_sent(statuses)))
         down = {
             str(i): "process not running" for i in range(self.config.n) if not running(self.root, i)
         }
@@ -245,6 +245,29 @@ class LiveBackend:
                 if second in rates:
                     rates[second] = rate
         return [{"second": s, "messages": rates[s]} for s in seconds]
+
+
+def node_statuses(root: Path, n: int) -> list[dict[str, Any]]:
+    """Each node's ``status.json``; ``{}`` for one missing, garbled or not a JSON object
+    (the network view must answer whatever a node's directory holds)."""
+    found: list[dict[str, Any]] = []
+    for replica in range(n):
+        try:
+            status = read_status(node_dir(root, replica))
+        except RecursionError:  # nested past the parser's limit
+            status = None
+        found.append(status if isinstance(status, dict) else {})
+    return found
+
+
+def messages_sent(statuses: list[dict[str, Any]]) -> int:
+    """Messages sent by all nodes, by their own counters (what is not a count counts 0)."""
+    total = 0
+    for status in statuses:
+        stats = status.get("stats")
+        sent = stats.get("sent") if isinstance(stats, dict) else None
+        total += sent if isinstance(sent, int) and not isinstance(sent, bool) else 0
+    return total
 
 
 def _fault_events(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:

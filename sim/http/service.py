@@ -241,7 +241,14 @@ class NetworkService:
         }
 
     def _file_is_placed(self, args: Sequence[str]) -> None:
-        """Refuse to order an upload whose file is not on the peers: devices could not fetch it."""
+        """Refuse to order an upload whose file is not on the peers: devices could not fetch it.
+
+        The file is then placed again: the peers' sweep (:mod:`sim.fabric.filegc`)
+        counts its grace period from placement, and a caller may submit just under
+        that period after placing (endorse, place, then think it over), while the
+        ordering itself can take a view change or two. Without this a live peer
+        could remove the file between this check and the upload's commit.
+        """
         try:
             manifest = json.loads(args[0])
             sha256, size = manifest["file"]["sha256"], int(manifest["file"]["size"])
@@ -251,11 +258,15 @@ class NetworkService:
                 "upload: the first argument must be a manifest naming file.sha256 and file.size",
             ) from None
         try:
-            self.fetch(str(sha256), size)
+            data, _served_by = self.fetch(str(sha256), size)
         except ApiError:
             raise ApiError(
                 409, "upload: the manifest's file is not on the peers; POST it to /api/files first"
             ) from None
+        try:
+            self.backend.publish(data)
+        except InputError as exc:  # the live network did not answer in time
+            raise ApiError(503, f"upload: placing the file again: {exc}") from None
 
     def _pending(self, member: Member, tx_id: str) -> Pending:
         with self._book:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.block import Block
-from ledger.blockstore import BlockStore, BlockStoreCorrupt
+from ledger.blockstore import DATA_FILE, BlockStore, BlockStoreCorrupt
 from ledger.validator import parse as parse_item
 from sim.errors import InputError
 from sim.fabric.app import LEDGER_DIR, unwrap_request
@@ -61,7 +61,7 @@ def running(directory: Path, replica: int) -> bool:
 
 def _open(directory: Path, config: NetworkConfig, replica: int) -> NodeChain | None:
     path = node_dir(directory, replica) / LEDGER_DIR
-    if not path.is_dir():
+    if not (path / DATA_FILE).is_file():  # none yet; a pipe or device would block the read
         return None
     try:
         store = BlockStore.open(path, sync=False, readonly=True)
@@ -70,9 +70,25 @@ def _open(directory: Path, config: NetworkConfig, replica: int) -> NodeChain | N
     return NodeChain(replica, config.replicas[replica].name, running(directory, replica), store)
 
 
+def _stored_bytes(directory: Path, replica: int) -> int:
+    try:
+        return (node_dir(directory, replica) / LEDGER_DIR / DATA_FILE).stat().st_size
+    except OSError:
+        return 0
+
+
 def node_chains(directory: Path, config: NetworkConfig) -> Generator[NodeChain, None, None]:
-    """Each readable node's chain, running nodes first (each closed when the caller moves on)."""
-    for replica in sorted(range(config.n), key=lambda i: not running(directory, i)):
+    """Each readable node's chain, running nodes first, longest stores first among them
+    (each closed when the caller moves on).
+
+    A running node may be far behind (just restarted, still fetching state);
+    read first, it would hide every block the others committed since. The
+    block store only grows, so its size orders the nodes without opening them.
+    """
+    for replica in sorted(
+        range(config.n),
+        key=lambda i: (not running(directory, i), -_stored_bytes(directory, i), i),
+    ):
         chain = _open(directory, config, replica)
         if chain is None:
             continue

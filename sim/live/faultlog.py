@@ -38,17 +38,19 @@ def record(directory: Path, kind: str, replicas: list[int], phase: str, source: 
 def read(directory: Path, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
     """The events in ``[since_ms, until_ms]``, oldest first; unreadable lines are skipped."""
     path = directory / FAULT_LOG
+    if not path.is_file():  # a pipe or device in its place would block or never end
+        return []
     try:
         with path.open("rb") as log:
             log.seek(max(0, path.stat().st_size - MAX_READ_BYTES))
-            raw = log.read()
+            raw = log.read(MAX_READ_BYTES)  # a file still growing is read up to the bound
     except OSError:
         return []
     found = []
     for line in raw.decode("utf-8", "replace").splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a line of deeply nested brackets
             continue
         t = event.get("t_ms") if isinstance(event, dict) else None
         if isinstance(t, int) and since_ms <= t <= until_ms:
