@@ -117,3 +117,27 @@ def test_a_garbled_or_hostile_placed_json_neither_raises_nor_reaches_outside_the
     assert sweeper.sweep(set(), 1_000) == [(digest, len(ORPHAN))]
     assert outside.read_text() == "keep me"
     assert json.loads(placed.read_text()) == {}  # names that are no stored file are forgotten
+
+
+def test_a_symlinked_folder_in_the_store_never_lets_the_sweep_delete_outside_it(
+    tmp_path: Path,
+) -> None:
+    """Someone with write access to a peer's store links a fan-out folder elsewhere:
+    files named like blobs out there are not the store's, and must survive a sweep."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim_digest = sha256_hex(b"not a patch")
+    victim = outside / victim_digest
+    victim.write_bytes(b"precious")
+    store_root = tmp_path / "store"
+    store = DirectoryBlobStore(store_root)
+    real = store.put(b"an orphan blob")
+    (store_root / victim_digest[:2]).symlink_to(outside, target_is_directory=True)
+    linked_file = sha256_hex(b"linked file")
+    (store_root / real[:2] / linked_file).symlink_to(victim)
+    sweeper = FileSweeper(store, grace_ms=10)
+    sweeper.sweep(set(), now_ms=0)
+    removed = sweeper.sweep(set(), now_ms=1_000)
+    assert [digest for digest, _ in removed] == [real]
+    assert victim.read_bytes() == b"precious"
+    assert (store_root / real[:2] / linked_file).is_symlink()

@@ -117,8 +117,18 @@ class DirectoryBlobStore:
         self._path(digest).unlink(missing_ok=True)
 
     def digests(self) -> list[str]:
+        """The blobs this store holds, never a file reached through a symbolic link.
+
+        The sweep removes what this lists: a linked fan-out folder (or file)
+        would let it delete files outside the store.
+        """
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.glob("??/*") if p.is_file() and _DIGEST.fullmatch(p.name)
+            p.name
+            for p in self.root.glob("??/*")
+            if _DIGEST.fullmatch(p.name)
+            and not p.parent.is_symlink()
+            and not p.is_symlink()
+            and p.is_file()
         )
