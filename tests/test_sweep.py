@@ -128,6 +128,36 @@ def test_chunked_sweep_gives_what_one_seed_per_task_gives() -> None:
     assert chunked.to_json() | {"wall_s": 0} == single.to_json() | {"wall_s": 0}
 
 
+def main_file_runner(scenario: Scenario, seed: int, replica_spec: str | None) -> SeedOutcome:
+    """Reports, as its failure, the file the worker's ``__main__`` was loaded from (if any)."""
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    return SeedOutcome(seed=seed, ok=main_file is None, failures=(str(main_file),))
+
+
+def test_workers_do_not_rerun_the_parents_main() -> None:
+    """Re-running ``ledgersim``'s main (the whole CLI) cost every worker 0.6 s before its
+    first seed; pytest's main stands in for it here."""
+    report = sweep(Scenario(name="fake"), range(1, 5), jobs=2, runner=main_file_runner)
+    assert [o.failures for o in report.outcomes if not o.ok] == []
+
+
+def test_a_runner_from_the_parents_main_still_reaches_the_workers(tmp_path: Path) -> None:
+    script = tmp_path / "my_sweep.py"
+    script.write_text(
+        "from sim.explore.sweep import SeedOutcome, sweep\n"
+        "from sim.scenario.model import Scenario\n"
+        "def runner(scenario, seed, spec):\n"
+        "    return SeedOutcome(seed=seed, ok=seed != 3)\n"
+        "if __name__ == '__main__':\n"
+        "    report = sweep(Scenario(name='mine'), range(1, 7), jobs=2, runner=runner)\n"
+        "    print([o.seed for o in report.failed], len(report.outcomes))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "[3] 6\n"), done.stderr
+
+
 def test_sweep_shard_runs_only_its_seeds() -> None:
     scenario = Scenario(name="fake", source="scen.toml")
     report = sweep(scenario, range(0, 9), jobs=1, runner=fake_runner, shard=(2, 4))

@@ -29,7 +29,9 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+import types
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -418,7 +420,8 @@ def _outcomes(
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
-        pool = context.Pool(workers, initializer=_ignore_interrupts)
+        with _main_left_behind(runner, replica_spec):
+            pool = context.Pool(workers, initializer=_ignore_interrupts)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -426,6 +429,31 @@ def _outcomes(
         tasks = chunks(runner, scenario, seeds, replica_spec, workers, most)
         for done in pool.imap_unordered(_call, tasks):
             yield from done
+
+
+@contextmanager
+def _main_left_behind(runner: Runner, replica_spec: str | None) -> Iterator[None]:
+    """Workers started in this block do not re-import the parent's main module.
+
+    A spawned worker normally first re-runs the parent's ``__main__``: for the
+    ``ledgersim`` command that is the whole CLI (0.6 s of imports, three
+    times what a seed needs), paid by every worker before its first seed,
+    which for a short sweep was most of what two workers lost to one. Nothing
+    a worker is sent comes from there (the runner and the replica are named by
+    module), so the workers start from a blank main instead. A runner or
+    replica that does live in ``__main__`` (a user's script) keeps the usual
+    start-up, since the worker must import it to find it.
+    """
+    main = sys.modules.get("__main__")
+    needs_main = runner.__module__ == "__main__" or (replica_spec or "").startswith("__main__:")
+    if main is None or needs_main:
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")  # what spawn reads to start a worker
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _ignore_interrupts() -> None:
