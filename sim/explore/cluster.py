@@ -7,7 +7,7 @@ gets (runs of consecutive seeds, sized for the cluster's worker threads), so
 results, the failure report and the replay commands are identical to
 ``--jobs``: only where the work ran differs.
 The workers need ledgersim installed (and a mutant's module importable, as
-for ``--jobs``); nothing else is shipped to them but the scenario and a seed.
+for ``--jobs``); nothing else is shipped to them but the scenario and seeds.
 
 ``distributed`` is an optional dependency (the ``cluster`` extra): it is
 imported only when ``--dask`` is used, and its absence is a one-line error.

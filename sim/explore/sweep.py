@@ -5,7 +5,7 @@ something, so the output that matters is the failing seed and the exact
 command that replays it. Workers are started with the ``spawn`` method (the
 only one that behaves the same on every platform and never inherits a forked
 simulator's state), so everything sent to them is picklable: the scenario
-dataclass, a seed, and the replica class as a ``module:Class`` string.
+dataclass, a run of seeds, and the replica class as a ``module:Class`` string.
 
 The runner (one seed -> :class:`SeedOutcome`) is injectable, which is how the
 sweep machinery is tested without the simulator and how a mutant replica is
