@@ -21,7 +21,10 @@ from pbft.replica import Replica
 from sim.cli.main import main as cli_main
 from sim.errors import InputError
 from sim.explore.sweep import (
+    MAX_CHUNK,
     SeedOutcome,
+    chunk_sizes,
+    chunks,
     parse_seeds,
     parse_shard,
     reproduce_command,
@@ -97,6 +100,62 @@ def test_sweep_collects_every_seed_in_order(jobs: int) -> None:
     assert data["failing"][0]["command"] == "ledgersim run scen.toml --seed 3"
     assert data["view_changes"] == {"min": 0, "p50": 1.5, "p90": 3, "max": 3, "mean": 1.5}
     assert data["latency_ms"]["p99"]["max"] == 20.0
+
+
+@pytest.mark.parametrize(("count", "workers"), [(0, 2), (1, 2), (7, 2), (120, 2), (300, 3)])
+def test_chunks_hand_out_every_seed_once_in_order(count: int, workers: int) -> None:
+    seeds = list(range(1000, 1000 + count))
+    tasks = chunks(fake_runner, Scenario(name="fake"), seeds, None, workers)
+    assert [seed for task in tasks for seed in task[2]] == seeds
+    sizes = [len(task[2]) for task in tasks]
+    assert sizes == chunk_sizes(count, workers)
+    assert all(1 <= size <= MAX_CHUNK for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # large first, single seeds at the end
+    if count >= 4 * workers * MAX_CHUNK:
+        assert sizes[0] == MAX_CHUNK and sizes[-1] == 1
+
+
+def test_chunked_sweep_gives_what_one_seed_per_task_gives() -> None:
+    """--jobs 2 in chunks = --jobs 2 a seed per task = --jobs 1: every seed once, same outcome."""
+    scenario = Scenario(name="fake", source="scen.toml")
+    seeds = range(1, 61)
+    assert max(chunk_sizes(len(seeds), 2)) > 1  # the run below does chunk
+    chunked = sweep(scenario, seeds, jobs=2, runner=fake_runner)
+    single = sweep(scenario, seeds, jobs=2, runner=fake_runner, max_chunk=1)
+    serial = sweep(scenario, seeds, jobs=1, runner=fake_runner)
+    assert [o.seed for o in chunked.outcomes] == list(seeds)
+    assert chunked.outcomes == single.outcomes == serial.outcomes
+    assert chunked.to_json() | {"wall_s": 0} == single.to_json() | {"wall_s": 0}
+
+
+def main_file_runner(scenario: Scenario, seed: int, replica_spec: str | None) -> SeedOutcome:
+    """Reports, as its failure, the file the worker's ``__main__`` was loaded from (if any)."""
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    return SeedOutcome(seed=seed, ok=main_file is None, failures=(str(main_file),))
+
+
+def test_workers_do_not_rerun_the_parents_main() -> None:
+    """Re-running ``ledgersim``'s main (the whole CLI) cost every worker 0.6 s before its
+    first seed; pytest's main stands in for it here."""
+    report = sweep(Scenario(name="fake"), range(1, 5), jobs=2, runner=main_file_runner)
+    assert [o.failures for o in report.outcomes if not o.ok] == []
+
+
+def test_a_runner_from_the_parents_main_still_reaches_the_workers(tmp_path: Path) -> None:
+    script = tmp_path / "my_sweep.py"
+    script.write_text(
+        "from sim.explore.sweep import SeedOutcome, sweep\n"
+        "from sim.scenario.model import Scenario\n"
+        "def runner(scenario, seed, spec):\n"
+        "    return SeedOutcome(seed=seed, ok=seed != 3)\n"
+        "if __name__ == '__main__':\n"
+        "    report = sweep(Scenario(name='mine'), range(1, 7), jobs=2, runner=runner)\n"
+        "    print([o.seed for o in report.failed], len(report.outcomes))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "[3] 6\n"), done.stderr
 
 
 def test_sweep_shard_runs_only_its_seeds() -> None:

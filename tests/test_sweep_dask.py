@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 from distributed import LocalCluster
+from test_sweep import fake_runner  # tests/ is on the workers' path (the fixture)
+
+from sim.explore.sweep import chunk_sizes, sweep
+from sim.scenario.model import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 CRASH_RECOVER = ROOT / "scenarios" / "crash-recover.toml"
@@ -71,6 +75,17 @@ def test_dask_sweep_reports_exactly_what_a_local_sweep_reports(scheduler: str) -
     assert [f["seed"] for f in remote["failing"]] == failing
     assert comparable(remote) == comparable(local)
     assert "Traceback" not in stderr
+
+
+def test_dask_sweep_in_chunks_gives_every_seed_once(scheduler: str) -> None:
+    """60 seeds on 2 worker threads go out as runs of up to 7: the report is still seed by seed."""
+    scenario = Scenario(name="fake", source="scen.toml")
+    seeds = range(1, 61)
+    assert max(chunk_sizes(len(seeds), 2)) > 1
+    remote = sweep(scenario, seeds, runner=fake_runner, dask=scheduler)
+    local = sweep(scenario, seeds, jobs=1, runner=fake_runner)
+    assert [o.seed for o in remote.outcomes] == list(seeds)
+    assert remote.outcomes == local.outcomes
 
 
 def test_dask_sweep_of_the_real_replica_passes(scheduler: str) -> None:

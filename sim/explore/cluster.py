@@ -2,11 +2,12 @@
 
 ``--jobs`` spreads seeds over one machine's cores; a research group with a
 cluster points ``ledgersim sweep --dask tcp://HOST:8786`` at a running Dask
-scheduler instead. Each seed is one task running the same runner with the same
-arguments as a local worker process, so results, the failure report and the
-replay commands are identical to ``--jobs``: only where the work ran differs.
+scheduler instead. The seeds go out as the same tasks a local worker process
+gets (runs of consecutive seeds, sized for the cluster's worker threads), so
+results, the failure report and the replay commands are identical to
+``--jobs``: only where the work ran differs.
 The workers need ledgersim installed (and a mutant's module importable, as
-for ``--jobs``); nothing else is shipped to them but the scenario and a seed.
+for ``--jobs``); nothing else is shipped to them but the scenario and seeds.
 
 ``distributed`` is an optional dependency (the ``cluster`` extra): it is
 imported only when ``--dask`` is used, and its absence is a one-line error.
@@ -28,8 +29,16 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
-def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -> Iterator[Result]:
+def dask_map(
+    address: str,
+    call: Callable[[Job], Result],
+    jobs: Sequence[Job] | Callable[[int], Sequence[Job]],
+) -> Iterator[Result]:
     """``call(job)`` for every job as a task on the scheduler at ``address``, as they finish.
+
+    ``jobs`` may instead be what makes them from the number of worker threads
+    the cluster has when connected (how a sweep sizes its chunks of seeds,
+    which a caller cannot know before it reaches the scheduler).
 
     The tasks are cancelled when the caller stops iterating (Ctrl-C, an error
     in one seed that stops the sweep), so a cluster is not left busy.
@@ -50,6 +59,8 @@ def dask_map(address: str, call: Callable[[Job], Result], jobs: Sequence[Job]) -
     done = 0
     restore = _quiet_distributed()  # its reconnect attempts log tracebacks; we say it once
     try:
+        if callable(jobs):
+            jobs = jobs(max(1, sum(client.nthreads().values())))
         futures = client.map(call, list(jobs), pure=False)
         for future in as_completed(futures, loop=client.loop):
             try:

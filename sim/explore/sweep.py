@@ -5,7 +5,7 @@ something, so the output that matters is the failing seed and the exact
 command that replays it. Workers are started with the ``spawn`` method (the
 only one that behaves the same on every platform and never inherits a forked
 simulator's state), so everything sent to them is picklable: the scenario
-dataclass, a seed, and the replica class as a ``module:Class`` string.
+dataclass, a run of seeds, and the replica class as a ``module:Class`` string.
 
 The runner (one seed -> :class:`SeedOutcome`) is injectable, which is how the
 sweep machinery is tested without the simulator and how a mutant replica is
@@ -29,7 +29,9 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+import types
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -276,9 +278,63 @@ def distribution(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
-def _call(job: tuple[Runner, Scenario, int, str | None]) -> SeedOutcome:
-    runner, scenario, seed, replica_spec = job
-    return runner(scenario, seed, replica_spec)
+MAX_CHUNK = 8
+"""Most seeds one task carries (see :func:`chunk_sizes` for why 8)."""
+
+Chunk = tuple[Runner, Scenario, tuple[int, ...], "str | None"]
+"""One task: a runner, the scenario, a run of consecutive seeds and the replica spec."""
+
+
+def chunk_sizes(count: int, workers: int, most: int = MAX_CHUNK) -> list[int]:
+    """How many seeds each task takes, first to last: ``max(1, min(most, left // (4 * workers)))``.
+
+    Every task costs a round trip on top of its seeds (a pickled scenario and
+    a result through a pipe; on a Dask cluster a scheduler decision and a
+    network hop), so a short seed sent alone pays that cost per seed. Tasks
+    of several seeds pay it once. Sizes shrink as the seeds left run out
+    (what OpenMP calls guided scheduling): while plenty are left a task is
+    large, near the end tasks are single seeds, so no worker is left with a
+    long last task while the others idle. ``4 * workers`` keeps each worker
+    several tasks deep until then.
+
+    The size is capped at ``most`` seeds, not sized by time, because the
+    parent cannot know what a seed costs before it has run; the cap bounds
+    what a task holds back: a worker's progress reaches the parent at least
+    every ``most`` seeds, and Ctrl-C loses at most the seeds of the tasks
+    in flight (as it loses one seed per worker without chunks). 8 short
+    seeds (36 ms) are a third of a second, and a round trip of even a few
+    milliseconds is then a small share.
+    """
+    sizes: list[int] = []
+    left = count
+    while left > 0:
+        size = max(1, min(most, left // (4 * max(1, workers))))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def chunks(
+    runner: Runner,
+    scenario: Scenario,
+    seeds: Sequence[int],
+    replica_spec: str | None,
+    workers: int,
+    most: int = MAX_CHUNK,
+) -> list[Chunk]:
+    """The tasks for ``seeds``: consecutive runs of them, in order, each seed once."""
+    tasks: list[Chunk] = []
+    start = 0
+    for size in chunk_sizes(len(seeds), workers, most):
+        tasks.append((runner, scenario, tuple(seeds[start : start + size]), replica_spec))
+        start += size
+    return tasks
+
+
+def _call(task: Chunk) -> list[SeedOutcome]:
+    """In a worker: one task's seeds, one after the other, their outcomes in seed order."""
+    runner, scenario, seeds, replica_spec = task
+    return [runner(scenario, seed, replica_spec) for seed in seeds]
 
 
 def sweep(
@@ -291,11 +347,14 @@ def sweep(
     shard: tuple[int, int] | None = None,
     progress: ProgressBar | None = None,
     dask: str | None = None,
+    max_chunk: int = MAX_CHUNK,
 ) -> SweepReport:
     """Run ``runner`` for every seed of this shard; outcomes come back sorted by seed.
 
     ``dask`` is a Dask scheduler's address: the seeds then run as tasks there
     (:mod:`sim.explore.cluster`) instead of in ``jobs`` local processes.
+    Either way a task carries up to ``max_chunk`` seeds (:func:`chunk_sizes`);
+    1 sends every seed as a task of its own.
 
     Ctrl-C (KeyboardInterrupt) ends the sweep early with the seeds done so far
     and ``interrupted`` set, the workers stopped.
@@ -312,7 +371,7 @@ def sweep(
     started = time.perf_counter()
     if progress is not None:
         progress.update(0, len(chosen))
-    outcomes = _outcomes(scenario, chosen, jobs, runner, replica_spec, dask)
+    outcomes = _outcomes(scenario, chosen, jobs, runner, replica_spec, dask, max_chunk)
     try:
         for outcome in outcomes:
             report.outcomes.append(outcome)
@@ -334,16 +393,26 @@ def _outcomes(
     runner: Runner,
     replica_spec: str | None,
     dask: str | None = None,
+    most: int = MAX_CHUNK,
 ) -> Generator[SeedOutcome, None, None]:
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
-    work = [(runner, scenario, seed, replica_spec) for seed in seeds]
+    """The outcome of every seed, as the tasks finish (not in seed order).
+
+    In one process there is no round trip to save, so seeds run one by one
+    and Ctrl-C keeps every seed finished before it.
+    """
     if dask is not None:
         from sim.explore.cluster import dask_map
 
-        yield from dask_map(dask, _call, work)
+        def plan(threads: int) -> list[Chunk]:
+            return chunks(runner, scenario, seeds, replica_spec, threads, most)
+
+        for done in dask_map(dask, _call, plan):
+            yield from done
         return
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
     if workers == 1:
-        yield from map(_call, work)
+        for seed in seeds:
+            yield runner(scenario, seed, replica_spec)
         return
     context = multiprocessing.get_context("spawn")
     # Workers start with SIGINT ignored (a spawned interpreter keeps an ignored
@@ -351,12 +420,40 @@ def _outcomes(
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
-        pool = context.Pool(workers, initializer=_ignore_interrupts)
+        with _main_left_behind(runner, replica_spec):
+            pool = context.Pool(workers, initializer=_ignore_interrupts)
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)
     with pool:
-        yield from pool.imap_unordered(_call, work)
+        tasks = chunks(runner, scenario, seeds, replica_spec, workers, most)
+        for done in pool.imap_unordered(_call, tasks):
+            yield from done
+
+
+@contextmanager
+def _main_left_behind(runner: Runner, replica_spec: str | None) -> Iterator[None]:
+    """Workers started in this block do not re-import the parent's main module.
+
+    A spawned worker normally first re-runs the parent's ``__main__``: for the
+    ``ledgersim`` command that is the whole CLI (0.6 s of imports, three
+    times what a seed needs), paid by every worker before its first seed,
+    which for a short sweep was most of what two workers lost to one. Nothing
+    a worker is sent comes from there (the runner and the replica are named by
+    module), so the workers start from a blank main instead. A runner or
+    replica that does live in ``__main__`` (a user's script) keeps the usual
+    start-up, since the worker must import it to find it.
+    """
+    main = sys.modules.get("__main__")
+    needs_main = runner.__module__ == "__main__" or (replica_spec or "").startswith("__main__:")
+    if main is None or needs_main:
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")  # what spawn reads to start a worker
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _ignore_interrupts() -> None:
