@@ -23,6 +23,8 @@ Each mutant below restores the old behaviour of one rule and strands the replica
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pbft_harness import Cluster
 
@@ -146,10 +148,22 @@ class RelaysOnce(Replica):
         pass
 
 
-@pytest.mark.parametrize("cls", [Replica, RelaysOnce])
-def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
-    # Only backup 3 ever gets the request (the client's other copies and its
-    # retries are lost, as when it gives up), and 3's first relay is lost.
+class OneStageTimer(Replica):
+    """The old request timer: its first expiry sends VIEW-CHANGE (no forwarding stage)."""
+
+    def suspects_primary(self) -> bool:
+        return True
+
+
+class RelaysOnceOneStageTimer(RelaysOnce, OneStageTimer):
+    """Both old rules: the replica of issue 13, stranded by one lost relay."""
+
+
+def order_a_request_only_backup_3_holds(
+    cls: type[Replica], lose_relay: Callable[[int, int, list[int]], bool]
+) -> Cluster:
+    """Only backup 3 ever gets the request (the client's other copies and retries are
+    lost, as when it gives up); ``lose_relay(sender, to, relays_so_far)`` drops a replica's copy."""
     c = Cluster(n=4, clients=1, settings=SETTINGS, latency=(1, 5), replica_class=cls)
     c.run_requests(1)
     delivered: list[int] = []
@@ -164,18 +178,81 @@ def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]
             delivered.append(c.now)
             return True
         relays.append(c.now)
-        return len(relays) > 1
+        return not lose_relay(sender, to, relays)
 
     c.filters.append(only_to_3)
-    client = c.client_ids[0]
-    c.submit(client, b"op-late")
+    c.submit(c.client_ids[0], b"op-late")
     c.run(max_ms=6 * TIMEOUT)
+    c.assert_safe()
+    return c
+
+
+def assert_ordered_in_view_0(c: Cluster) -> None:
+    assert [(r.view, r.in_view_change) for r in c.replicas] == [(0, False)] * 4
+    assert sum(r.stats["view-change"] for r in c.replicas) == 0
+    assert [app.last_executed for app in c.apps] == [2] * 4
+
+
+def assert_alone_in_view_1(c: Cluster) -> None:
+    late = c.replicas[LATE]
+    assert (late.view, late.in_view_change) == (1, True)  # alone, for good
+    assert [(r.view, r.in_view_change) for r in c.replicas[:LATE]] == [(0, False)] * 3
+
+
+@pytest.mark.parametrize("cls", [Replica, RelaysOnce, RelaysOnceOneStageTimer])
+def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
+    # 3's first relay to the primary is lost; later copies get through.
+    c = order_a_request_only_backup_3_holds(cls, lambda _s, _to, relays: len(relays) == 1)
+    late = c.replicas[LATE]
+    if cls is RelaysOnceOneStageTimer:
+        assert_alone_in_view_1(c)
+        return
+    assert_ordered_in_view_0(c)
+    if cls is Replica:
+        # The relay repeated with STATUS (every R) got it ordered before the timer fired.
+        assert late.stats["resent.request"] >= 1 and late.stats["forwarded.request"] == 0
+    else:
+        # Without it, the timer's forwarding stage did, a timeout later.
+        assert late.stats["forwarded.request"] >= 1
+
+
+@pytest.mark.parametrize("cls", [Replica, OneStageTimer])
+def test_a_request_only_one_backup_holds_is_forwarded_before_it_suspects(
+    cls: type[Replica],
+) -> None:
+    # Every copy 3 sends to the primary is lost (relay, repeated relays, forward), so
+    # only the two-stage timer helps: the others learn the request from 3's forward
+    # and relay it to the primary before 3's timer expires again.
+    c = order_a_request_only_backup_3_holds(cls, lambda sender, to, _r: (sender, to) == (LATE, 0))
     late = c.replicas[LATE]
     if cls is Replica:
-        assert [r.view for r in c.replicas] == [0] * 4 and late.stats["view-change"] == 0
-        assert [app.last_executed for app in c.apps] == [2] * 4
-        assert late.stats["resent.request"] >= 1
+        assert_ordered_in_view_0(c)
+        assert late.stats["forwarded.request"] >= 1
     else:
-        assert (late.view, late.in_view_change) == (1, True)  # alone, for good
-        assert [r.view for r in c.replicas[:LATE]] == [0, 0, 0]
+        assert_alone_in_view_1(c)
+
+
+class CensoringPrimary(Replica):
+    """Replica 0, Byzantine: as primary it never orders one client's requests."""
+
+    censored: int | None = None
+
+    def _on_request(self, req: Request, sender: int) -> None:
+        if self.id == 0 and not self._is_backup() and req.client == self.censored:
+            return
+        super()._on_request(req, sender)
+
+
+def test_a_censoring_primary_is_still_replaced_by_all_correct_replicas_together() -> None:
+    c = Cluster(n=4, clients=2, settings=SETTINGS, latency=(1, 5), replica_class=CensoringPrimary)
+    primary = c.replicas[0]
+    assert isinstance(primary, CensoringPrimary)
+    primary.censored = c.client_ids[0]
+    c.run_requests(4)
+    correct = c.replicas[1:]
+    assert [(r.view, r.in_view_change) for r in correct] == [(1, False)] * 3
+    # Each suspected once, after forwarding the censored request (the second expiry).
+    assert [r.stats["view-change"] for r in correct] == [1, 1, 1]
+    assert all(r.stats["forwarded.request"] >= 1 for r in correct)
+    assert c.all_done()
     c.assert_safe()
