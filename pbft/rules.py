@@ -422,8 +422,12 @@ class ReplicaRules(ReplicaState):
         relay lost) says nothing about the primary, and suspecting on it alone
         sends us into a view nobody joins. The forwarded copies start the
         others' timers, so a primary that censors the request is replaced by
-        all correct replicas together at the second expiry. Liveness only.
+        all correct replicas together at the second expiry. Off in the
+        configuration: PBFT's one-stage timer (OSDI'99 4.4), every expiry suspects.
+        Liveness only.
         """
+        if not self.config.two_stage_request_timer:
+            return True
         return any((req.client, req.timestamp) in self._forwarded for req in self._waiting.values())
 
     def group_is_ahead(self) -> bool:

@@ -148,23 +148,13 @@ class RelaysOnce(Replica):
         pass
 
 
-class OneStageTimer(Replica):
-    """The old request timer: its first expiry sends VIEW-CHANGE (no forwarding stage)."""
-
-    def suspects_primary(self) -> bool:
-        return True
-
-
-class RelaysOnceOneStageTimer(RelaysOnce, OneStageTimer):
-    """Both old rules: the replica of issue 13, stranded by one lost relay."""
-
-
 def order_a_request_only_backup_3_holds(
-    cls: type[Replica], lose_relay: Callable[[int, int, list[int]], bool]
+    cls: type[Replica], settings: dict[str, object], lost: Callable[[int, int, int], bool]
 ) -> Cluster:
-    """Only backup 3 ever gets the request (the client's other copies and retries are
-    lost, as when it gives up); ``lose_relay(sender, to, relays_so_far)`` drops a replica's copy."""
-    c = Cluster(n=4, clients=1, settings=SETTINGS, latency=(1, 5), replica_class=cls)
+    """Only backup 3 ever gets the request (the client's other copies and its retries
+    are lost, as when it gives up); ``lost(sender, to, relays_so_far)`` drops a
+    replica's copy of it."""
+    c = Cluster(n=4, clients=1, settings=settings, latency=(1, 5), replica_class=cls)
     c.run_requests(1)
     delivered: list[int] = []
     relays: list[int] = []
@@ -178,7 +168,7 @@ def order_a_request_only_backup_3_holds(
             delivered.append(c.now)
             return True
         relays.append(c.now)
-        return not lose_relay(sender, to, relays)
+        return not lost(sender, to, len(relays))
 
     c.filters.append(only_to_3)
     c.submit(c.client_ids[0], b"op-late")
@@ -199,21 +189,25 @@ def assert_alone_in_view_1(c: Cluster) -> None:
     assert [(r.view, r.in_view_change) for r in c.replicas[:LATE]] == [(0, False)] * 3
 
 
-@pytest.mark.parametrize("cls", [Replica, RelaysOnce, RelaysOnceOneStageTimer])
+@pytest.mark.parametrize("cls", [Replica, RelaysOnce])
 def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
     # 3's first relay to the primary is lost; later copies get through.
-    c = order_a_request_only_backup_3_holds(cls, lambda _s, _to, relays: len(relays) == 1)
-    late = c.replicas[LATE]
-    if cls is RelaysOnceOneStageTimer:
-        assert_alone_in_view_1(c)
-        return
-    assert_ordered_in_view_0(c)
+    c = order_a_request_only_backup_3_holds(cls, SETTINGS, lambda _s, _to, n: n == 1)
     if cls is Replica:
-        # The relay repeated with STATUS (every R) got it ordered before the timer fired.
-        assert late.stats["resent.request"] >= 1 and late.stats["forwarded.request"] == 0
+        assert_ordered_in_view_0(c)
+        assert c.replicas[LATE].stats["resent.request"] >= 1
     else:
-        # Without it, the timer's forwarding stage did, a timeout later.
-        assert late.stats["forwarded.request"] >= 1
+        assert_alone_in_view_1(c)
+
+
+TWO_STAGE = SETTINGS | {"two_stage_request_timer": True}
+
+
+class OneStageTimer(Replica):
+    """The old request timer: every expiry suspects the primary (no forwarding stage)."""
+
+    def suspects_primary(self) -> bool:
+        return True
 
 
 @pytest.mark.parametrize("cls", [Replica, OneStageTimer])
@@ -221,19 +215,18 @@ def test_a_request_only_one_backup_holds_is_forwarded_before_it_suspects(
     cls: type[Replica],
 ) -> None:
     # Every copy 3 sends to the primary is lost (relay, repeated relays, forward), so
-    # only the two-stage timer helps: the others learn the request from 3's forward
+    # the repeated relay cannot help: the others learn the request from 3's forward
     # and relay it to the primary before 3's timer expires again.
-    c = order_a_request_only_backup_3_holds(cls, lambda sender, to, _r: (sender, to) == (LATE, 0))
-    late = c.replicas[LATE]
+    c = order_a_request_only_backup_3_holds(cls, TWO_STAGE, lambda s, to, _n: (s, to) == (LATE, 0))
     if cls is Replica:
         assert_ordered_in_view_0(c)
-        assert late.stats["forwarded.request"] >= 1
+        assert c.replicas[LATE].stats["forwarded.request"] >= 1
     else:
         assert_alone_in_view_1(c)
 
 
 class CensoringPrimary(Replica):
-    """Replica 0, Byzantine: as primary it never orders one client's requests."""
+    """Byzantine while primary (replica 0 here): never orders one client's requests."""
 
     censored: int | None = None
 
@@ -244,14 +237,14 @@ class CensoringPrimary(Replica):
 
 
 def test_a_censoring_primary_is_still_replaced_by_all_correct_replicas_together() -> None:
-    c = Cluster(n=4, clients=2, settings=SETTINGS, latency=(1, 5), replica_class=CensoringPrimary)
+    c = Cluster(n=4, clients=2, settings=TWO_STAGE, latency=(1, 5), replica_class=CensoringPrimary)
     primary = c.replicas[0]
     assert isinstance(primary, CensoringPrimary)
     primary.censored = c.client_ids[0]
     c.run_requests(4)
     correct = c.replicas[1:]
     assert [(r.view, r.in_view_change) for r in correct] == [(1, False)] * 3
-    # Each suspected once, after forwarding the censored request (the second expiry).
+    # Each suspected once, at the second expiry, after forwarding the censored request.
     assert [r.stats["view-change"] for r in correct] == [1, 1, 1]
     assert all(r.stats["forwarded.request"] >= 1 for r in correct)
     assert c.all_done()
