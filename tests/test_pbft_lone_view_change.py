@@ -18,6 +18,14 @@ Two rules bring it in (docs/architecture.md, rule table):
   work in that view waits and asks again instead of moving on alone, which
   repairs a longer loss.
 
+A backup can also suspect the primary alone, over a request only it holds
+whose relay to the primary is lost. Two more rules keep it in the view: the
+relay is repeated with each STATUS (``_relay_waiting``), and, with
+``two_stage_request_timer`` (on in live networks), the timer's first expiry
+forwards the request to every replica and only the second suspects
+(``suspects_primary``, BFT-SMaRt's request timeout), which still replaces a
+censoring primary.
+
 Each mutant below restores the old behaviour of one rule and strands the replica.
 """
 
