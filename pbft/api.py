@@ -119,6 +119,14 @@ class PBFTConfig:
     arrive while a batch is being agreed ride in the next one, so blocks grow with
     the load and per-block costs (fsyncs, signatures on votes) are shared."""
 
+    two_stage_request_timer: bool = False
+    """BFT-SMaRt's request timeout (DSN 2014): a backup's first expiry forwards the
+    requests it waits for to every replica and only a second one suspects the primary,
+    so a request only it held (its relay lost) does not send it alone into a view change
+    (``ReplicaRules.suspects_primary``). Off: PBFT's one-stage timer, which the pinned
+    simulator results and the mutant battery's attacks were tuned with; live networks
+    turn it on. Detecting a faulty primary then takes about two timeouts."""
+
     def __post_init__(self) -> None:
         if self.n < 4:
             raise ValueError(f"n must be >= 4 (3f+1 with f >= 1), got {self.n}")

@@ -48,14 +48,16 @@ class NormalCase(ReplicaRules):
         if known is not None and known.timestamp > req.timestamp:
             self._drop("old-request")
             return
-        if known is None or known.timestamp < req.timestamp:
+        new = known is None or known.timestamp < req.timestamp
+        if new:
             self._learn_request(req)
         if not self._is_backup():
             if (req.client, req.timestamp) not in self._proposed:
                 self._pending[req.client] = req
                 self._try_propose()
-        elif from_client and not self._in_view_change:
-            # A backup relays to the primary and watches it (OSDI'99 4.4 liveness).
+        elif (from_client or new) and not self._in_view_change:
+            # A backup relays to the primary and watches it (OSDI'99 4.4 liveness); a
+            # request another backup forwarded (``_forward_waiting``) is relayed once.
             self._send(self.config.primary(self._view), req)
 
     def _learn_request(self, req: Request) -> None:

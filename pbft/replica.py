@@ -143,8 +143,11 @@ class Replica(
                 if self.group_is_ahead():
                     self._vc_deadline = now + self._vc_timeout()
                     self.stats["view-change.deferred"] += 1
-                else:
+                elif self.suspects_primary():
                     self._start_view_change(self._view + 1)
+                else:
+                    self._forward_waiting()
+                    self._vc_deadline = now + self._vc_timeout()
         if self._vc_resend_at is not None and now >= self._vc_resend_at:
             self._resend_view_change()
         if self._status_at is not None and now >= self._status_at:

@@ -83,6 +83,8 @@ class ReplicaState:
         # Requests known and not yet executed (one per client: PBFT clients have one
         # outstanding request); they keep the view-change timer running.
         self._waiting: dict[int, Request] = {}
+        # Waiting requests whose first request-timer expiry has passed (forwarded to all).
+        self._forwarded: set[tuple[int, int]] = set()
         self._last_ts: dict[int, int] = {}
         self._replies: dict[int, Reply] = {}
         self._replies_seq = 0

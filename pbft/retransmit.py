@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from pbft.log import vote_key
 from pbft.messages import (
+    Request,
     Status,
 )
 from pbft.rules import ReplicaRules
@@ -78,10 +79,35 @@ class Retransmission(ReplicaRules):
 
         A relay lost on the way (a broker restart) of a request whose client
         has given up never reaches the primary otherwise, and only we know the
-        request: our timer would then send us alone into a view change that
-        nobody joins. Only requests no PRE-PREPARE we hold carries (those the
-        primary has), at most one batch per round.
+        request. At most one batch per round.
         """
+        primary = self.config.primary(self._view)
+        for req in self._unordered_waiting()[: self.config.batch_size]:
+            self.stats["resent.request"] += 1
+            self._send(primary, req)
+
+    def _forward_waiting(self) -> None:
+        """First expiry of the request timer: forward what we wait for to every replica.
+
+        Only requests no PRE-PREPARE we hold carries, at most one batch; each
+        receiver learns them (its own timer starts) and relays them to the
+        primary. Those, and the waiting requests the primary did pre-prepare,
+        are marked: if one still waits at the next expiry, ``suspects_primary``.
+        """
+        unordered = self._unordered_waiting()
+        forwarded = unordered[: self.config.batch_size]
+        for req in forwarded:
+            self.stats["forwarded.request"] += 1
+            self._broadcast(req)
+        left = {(req.client, req.timestamp) for req in unordered[len(forwarded) :]}
+        self._forwarded = {
+            (req.client, req.timestamp)
+            for req in self._waiting.values()
+            if (req.client, req.timestamp) not in left
+        }
+
+    def _unordered_waiting(self) -> list[Request]:
+        """What we wait for that no PRE-PREPARE we hold carries (the primary may lack it)."""
         last = self.app.last_executed
         carried = {
             (req.client, req.timestamp)
@@ -89,11 +115,7 @@ class Retransmission(ReplicaRules):
             if seq > last and slot.pre_prepare is not None
             for req in slot.pre_prepare.requests
         }
-        unseen = [r for r in self._waiting.values() if (r.client, r.timestamp) not in carried]
-        primary = self.config.primary(self._view)
-        for req in unseen[: self.config.batch_size]:
-            self.stats["resent.request"] += 1
-            self._send(primary, req)
+        return [r for r in self._waiting.values() if (r.client, r.timestamp) not in carried]
 
     def _on_status(self, st: Status, _sender: int) -> None:
         if st.replica == self.id:

@@ -412,6 +412,24 @@ class ReplicaRules(ReplicaState):
         """
         return len(self._active_in_view) >= self.view_evidence_quorum()
 
+    def suspects_primary(self) -> bool:
+        """The request timer expired a second time on a request it forwarded: suspect.
+
+        The two-stage request timeout of BFT-SMaRt (Bessani, Sousa and
+        Alchieri, DSN 2014): the first expiry only forwards the waiting
+        requests to every replica (``Retransmission._forward_waiting``), since a
+        request only we hold (its client's other copies lost or refused, our
+        relay lost) says nothing about the primary, and suspecting on it alone
+        sends us into a view nobody joins. The forwarded copies start the
+        others' timers, so a primary that censors the request is replaced by
+        all correct replicas together at the second expiry. Off in the
+        configuration: PBFT's one-stage timer (OSDI'99 4.4), every expiry suspects.
+        Liveness only.
+        """
+        if not self.config.two_stage_request_timer:
+            return True
+        return any((req.client, req.timestamp) in self._forwarded for req in self._waiting.values())
+
     def group_is_ahead(self) -> bool:
         """A backup fetching state up to a proven checkpoint must not suspect the primary.
 

@@ -202,6 +202,7 @@ class ViewChanging(ReplicaRules):
         self._vc_resend_at = None
         self._status_at = None
         self._active_in_view.clear()
+        self._forwarded.clear()  # a new primary gets both stages of the request timer
         self._new_view = nv
         self._pending.clear()
         self._proposed.clear()

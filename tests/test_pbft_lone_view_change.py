@@ -18,10 +18,20 @@ Two rules bring it in (docs/architecture.md, rule table):
   work in that view waits and asks again instead of moving on alone, which
   repairs a longer loss.
 
+A backup can also suspect the primary alone, over a request only it holds
+whose relay to the primary is lost. Two more rules keep it in the view: the
+relay is repeated with each STATUS (``_relay_waiting``), and, with
+``two_stage_request_timer`` (on in live networks), the timer's first expiry
+forwards the request to every replica and only the second suspects
+(``suspects_primary``, BFT-SMaRt's request timeout), which still replaces a
+censoring primary.
+
 Each mutant below restores the old behaviour of one rule and strands the replica.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 from pbft_harness import Cluster
@@ -146,11 +156,13 @@ class RelaysOnce(Replica):
         pass
 
 
-@pytest.mark.parametrize("cls", [Replica, RelaysOnce])
-def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
-    # Only backup 3 ever gets the request (the client's other copies and its
-    # retries are lost, as when it gives up), and 3's first relay is lost.
-    c = Cluster(n=4, clients=1, settings=SETTINGS, latency=(1, 5), replica_class=cls)
+def order_a_request_only_backup_3_holds(
+    cls: type[Replica], settings: dict[str, object], lost: Callable[[int, int, int], bool]
+) -> Cluster:
+    """Only backup 3 ever gets the request (the client's other copies and its retries
+    are lost, as when it gives up); ``lost(sender, to, relays_so_far)`` drops a
+    replica's copy of it."""
+    c = Cluster(n=4, clients=1, settings=settings, latency=(1, 5), replica_class=cls)
     c.run_requests(1)
     delivered: list[int] = []
     relays: list[int] = []
@@ -164,18 +176,84 @@ def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]
             delivered.append(c.now)
             return True
         relays.append(c.now)
-        return len(relays) > 1
+        return not lost(sender, to, len(relays))
 
     c.filters.append(only_to_3)
-    client = c.client_ids[0]
-    c.submit(client, b"op-late")
+    c.submit(c.client_ids[0], b"op-late")
     c.run(max_ms=6 * TIMEOUT)
+    c.assert_safe()
+    return c
+
+
+def assert_ordered_in_view_0(c: Cluster) -> None:
+    assert [(r.view, r.in_view_change) for r in c.replicas] == [(0, False)] * 4
+    assert sum(r.stats["view-change"] for r in c.replicas) == 0
+    assert [app.last_executed for app in c.apps] == [2] * 4
+
+
+def assert_alone_in_view_1(c: Cluster) -> None:
     late = c.replicas[LATE]
+    assert (late.view, late.in_view_change) == (1, True)  # alone, for good
+    assert [(r.view, r.in_view_change) for r in c.replicas[:LATE]] == [(0, False)] * 3
+
+
+@pytest.mark.parametrize("cls", [Replica, RelaysOnce])
+def test_a_lost_relay_is_repeated_instead_of_suspecting_alone(cls: type[Replica]) -> None:
+    # 3's first relay to the primary is lost; later copies get through.
+    c = order_a_request_only_backup_3_holds(cls, SETTINGS, lambda _s, _to, n: n == 1)
     if cls is Replica:
-        assert [r.view for r in c.replicas] == [0] * 4 and late.stats["view-change"] == 0
-        assert [app.last_executed for app in c.apps] == [2] * 4
-        assert late.stats["resent.request"] >= 1
+        assert_ordered_in_view_0(c)
+        assert c.replicas[LATE].stats["resent.request"] >= 1
     else:
-        assert (late.view, late.in_view_change) == (1, True)  # alone, for good
-        assert [r.view for r in c.replicas[:LATE]] == [0, 0, 0]
+        assert_alone_in_view_1(c)
+
+
+TWO_STAGE = SETTINGS | {"two_stage_request_timer": True}
+
+
+class OneStageTimer(Replica):
+    """The old request timer: every expiry suspects the primary (no forwarding stage)."""
+
+    def suspects_primary(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("cls", [Replica, OneStageTimer])
+def test_a_request_only_one_backup_holds_is_forwarded_before_it_suspects(
+    cls: type[Replica],
+) -> None:
+    # Every copy 3 sends to the primary is lost (relay, repeated relays, forward), so
+    # the repeated relay cannot help: the others learn the request from 3's forward
+    # and relay it to the primary before 3's timer expires again.
+    c = order_a_request_only_backup_3_holds(cls, TWO_STAGE, lambda s, to, _n: (s, to) == (LATE, 0))
+    if cls is Replica:
+        assert_ordered_in_view_0(c)
+        assert c.replicas[LATE].stats["forwarded.request"] >= 1
+    else:
+        assert_alone_in_view_1(c)
+
+
+class CensoringPrimary(Replica):
+    """Byzantine while primary (replica 0 here): never orders one client's requests."""
+
+    censored: int | None = None
+
+    def _on_request(self, req: Request, sender: int) -> None:
+        if self.id == 0 and not self._is_backup() and req.client == self.censored:
+            return
+        super()._on_request(req, sender)
+
+
+def test_a_censoring_primary_is_still_replaced_by_all_correct_replicas_together() -> None:
+    c = Cluster(n=4, clients=2, settings=TWO_STAGE, latency=(1, 5), replica_class=CensoringPrimary)
+    primary = c.replicas[0]
+    assert isinstance(primary, CensoringPrimary)
+    primary.censored = c.client_ids[0]
+    c.run_requests(4)
+    correct = c.replicas[1:]
+    assert [(r.view, r.in_view_change) for r in correct] == [(1, False)] * 3
+    # Each suspected once, at the second expiry, after forwarding the censored request.
+    assert [r.stats["view-change"] for r in correct] == [1, 1, 1]
+    assert all(r.stats["forwarded.request"] >= 1 for r in correct)
+    assert c.all_done()
     c.assert_safe()

@@ -62,6 +62,7 @@ DEFAULT_PBFT = PBFTConfig(
     watermark_window=40,
     view_change_timeout_ms=2000,
     client_retry_ms=1000,
+    two_stage_request_timer=True,
 )
 
 
