@@ -45,13 +45,13 @@ OUTCOMES = ("committed", "invalid", "refused", "timed_out", "error")
 
 
 def pool_size(rate: float) -> int:
-    """Enough PBFT clients to keep ``rate`` requests/s in flight at up to ~2 s latency.
+    """Enough PBFT clients to keep ``rate`` requests/s in flight at up to ~1 s latency.
 
     This is also the admission limit: past it, arrivals are refused. A larger
     pool admits more and makes the admitted wait longer, not the network faster.
     (One user owns CLIENT_SLOTS client ids, which caps it.)
     """
-    return max(4, min(CLIENT_SLOTS, int(rate * 2) + 1))
+    return max(4, min(CLIENT_SLOTS, int(rate) + 1))
 
 
 def load_key(tag: str, k: int) -> str:
