@@ -29,12 +29,12 @@ from ledger.codec import CodecError, decode, encode
 from pbft.api import Deliver, Tick
 from sim.errors import InputError
 from sim.live.cluster import client_broker
-from sim.live.host import RECONNECT_S, Clock, record_tag
+from sim.live.host import RECONNECT_S, Clock
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import CLIENT_SLOTS, NetworkConfig, load_config
 from sim.live.node import crypto_root
 from sim.live.tasks import stop_task
-from sim.live.transport import BrokerURL, Incoming, Transport
+from sim.live.transport import BrokerURL, Incoming, Transport, record_tag
 from sim.live.wire import (
     BUSY,
     BUSY_TAG,
