@@ -6,7 +6,9 @@ the history. The block store is the source of truth; the state and history
 each record the last block they applied (their savepoint), and on opening,
 whichever lags is caught up from the stored blocks using the codes recorded
 in them. So a crash between any two of those steps loses nothing and
-validates nothing twice.
+validates nothing twice. Where state and history share one SQLite database
+(a node directory), one block's writes to both, tx-id index included, are a
+single transaction (``StateDB.block_transaction``): one commit per block.
 """
 
 from __future__ import annotations

@@ -54,8 +54,9 @@ STEADY_SHARE = 0.8
 """The last step offers this share of the best committed rate: where p99 is judged."""
 KEPT_UP = 0.8
 """A step committing less than this share of its offered rate is saturated."""
-STATUS_SETTLE_S = 1.2
-"""Nodes rewrite ``status.json`` every half second: wait this long for the final counts."""
+STATUS_SETTLE_S = 2.0
+"""Nodes rewrite ``status.json`` every half second: wait this long for the final counts
+(and, before a step, for the previous step's leftovers to drain)."""
 
 
 def _mosquitto() -> str | None:

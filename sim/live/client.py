@@ -29,12 +29,12 @@ from ledger.codec import CodecError, decode, encode
 from pbft.api import Deliver, Tick
 from sim.errors import InputError
 from sim.live.cluster import client_broker
-from sim.live.host import RECONNECT_S, Clock, record_tag
+from sim.live.host import RECONNECT_S, Clock
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import CLIENT_SLOTS, NetworkConfig, load_config
 from sim.live.node import crypto_root
 from sim.live.tasks import stop_task
-from sim.live.transport import BrokerURL, Incoming, Transport
+from sim.live.transport import BrokerURL, Incoming, Transport, record_tag
 from sim.live.wire import (
     BUSY,
     BUSY_TAG,
@@ -154,7 +154,10 @@ class ClientPool:
         self._busy_from.pop(cid, None)
         try:
             await self._apply(cid, self.clients[cid].submit(operation, self.clock.now_ms()))
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            # asyncio.timeout, not wait_for: no extra future and task per request. The
+            # future is ours alone; cancelling it on timeout only makes late replies moot.
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             raise NoReply(
                 f"no f+1 replies within {timeout_s:.0f} s from network {self.config.net} "
@@ -215,7 +218,8 @@ class ClientPool:
         self._answers[request_id] = future
         try:
             await self.transport.send(replica, payload, self.ids[0])
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             raise InputError(f"peer {replica} did not answer within {timeout_s:.0f} s") from None
         finally:

@@ -171,7 +171,8 @@ def default_user(config: NetworkConfig) -> str:
 async def attempt(submit: Submit, k: int, timeout_s: float) -> tuple[str, str]:
     """One request's outcome (never raised), and its transaction id once ordered."""
     try:
-        ok, tx_id = await asyncio.wait_for(submit(k), timeout_s)
+        async with asyncio.timeout(timeout_s):  # in the caller's task: no task per request
+            ok, tx_id = await submit(k)
     except Busy:
         return "refused", ""
     except (TimeoutError, NoReply):
