@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from http_fixtures import callers_keys, headless_chromium, patch_client, serving
+from live_helpers import wait_for, watched
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_http_console import WAIT_S, rows, sign_in
@@ -54,25 +54,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, HttpG
     tmp = tmp_path_factory.mktemp("httplive")
     network = tmp / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())  # nodes outlive no killed test run
-    try:
+    with watched(network):
         config = cluster.up(network, cluster.UpOptions(pbft=pbft))
         keys = callers_keys(network, tmp, keep=gateway_name(config) or "")
         with serving(network, tmp / "gateway.log") as url:
             client = HttpGateway(url, keys, timeout_s=120)
             yield network, client
             client.close()
-    finally:
-        cluster.down(network)
-        del os.environ[cluster.WATCH_ENV]
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def test_the_gateway_has_its_own_identity_and_no_callers_key(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from live_helpers import watched
 from test_live_network import (
     heads_agree,
     mosquitto,
@@ -42,13 +43,9 @@ __all__ = ["mosquitto"]  # the shared session fixture, re-exported for pytest
 def bridged(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("bridge") / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())
-    try:
+    with watched(directory):
         cluster.up(directory, cluster.UpOptions(pbft=pbft, bridged=True))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def port_of(url: str) -> int:

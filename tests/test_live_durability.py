@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_helpers import wait_for, watched
 
 from ledger.block import ValidationCode
 from ledger.blockstore import BlockStore
@@ -46,21 +46,9 @@ def net(tmp_path: Path) -> Iterator[Path]:
     except InputError as exc:
         pytest.fail(f"live tests need mosquitto: {exc}")
     directory = tmp_path / "net"
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())  # nodes outlive no killed test run
-    try:
+    with watched(directory):
         cluster.up(directory, cluster.UpOptions(chaincode="kv"))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def heights(directory: Path, n: int) -> list[int]:

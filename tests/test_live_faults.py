@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from live_helpers import watched
 from test_live_network import heads_agree, mosquitto, statuses, wait_for
 
 from ledger.blockstore import DATA_FILE, INDEX_FILE
@@ -35,14 +36,10 @@ __all__ = ["mosquitto"]
 def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("faults") / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())
-    try:
+    with watched(directory):
         cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft))
         asyncio.run(run_load(directory, rate=20, duration_s=1, timeout_s=20))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def cli(*args: str) -> tuple[int, str, str]:

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -22,6 +21,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from live_helpers import wait_for, watched
 
 from ledger.blockstore import BlockStore
 from ledger.codec import decode, encode
@@ -56,26 +56,14 @@ def mosquitto() -> str:
 def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("live") / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())  # nodes outlive no killed test run
-    try:
+    with watched(directory):
         cluster.up(directory, cluster.UpOptions(chaincode="patchset", pbft=pbft))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def statuses(directory: Path) -> list[dict[str, Any]]:
     config = load_config(directory)
     return [read_status(node_dir(directory, i)) or {} for i in range(config.n)]
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def heads_agree(directory: Path, at_least: int = 0) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_helpers import watched
 
 from sim.cli.main import main
 from sim.errors import InputError
@@ -48,15 +48,11 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.fail(f"live tests need mosquitto: {exc}")
     directory = tmp_path_factory.mktemp("liveproof") / "net"
     pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=1000, client_retry_ms=500)
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())
-    try:
+    with watched(directory):
         config = cluster.init(directory, cluster.UpOptions(pbft=pbft))
         replace(config, extra={**config.extra, GRACE_KEY: GRACE_MS}).save(directory)
         cluster.up(directory)
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def run(*args: str) -> tuple[int, str, str]:

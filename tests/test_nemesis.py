@@ -12,12 +12,12 @@ import contextlib
 import io
 import itertools
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from live_helpers import watched
 from test_live_network import mosquitto
 
 from sim.cli.main import main
@@ -41,16 +41,12 @@ CHECKS = {
 @pytest.fixture(scope="module")
 def net(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("nemesis") / "net"
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())
-    try:
+    with watched(directory):
         # The view-change timeout outlasts a broker restart (docs/live.md, what is
         # not promised: a replica cut off for a whole timeout may move on alone).
         pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=5000)
         cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def test_schedule_is_fixed_by_the_seed_and_bounded() -> None:

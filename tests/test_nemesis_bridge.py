@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from live_helpers import watched
 from test_live_network import mosquitto
 
 from sim.cli.main import main
@@ -28,14 +28,10 @@ __all__ = ["mosquitto"]
 @pytest.fixture(scope="module")
 def bridged(mosquitto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("nemesis-bridge") / "net"
-    os.environ[cluster.WATCH_ENV] = str(os.getpid())
-    try:
+    with watched(directory):
         pbft = replace(cluster.DEFAULT_PBFT, view_change_timeout_ms=5000)
         cluster.up(directory, cluster.UpOptions(chaincode="kv", pbft=pbft, bridged=True))
         yield directory
-    finally:
-        cluster.down(directory)
-        del os.environ[cluster.WATCH_ENV]
 
 
 def test_nothing_commits_while_the_bridge_is_cut_and_all_recovers(bridged: Path) -> None:
