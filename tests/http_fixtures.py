@@ -101,3 +101,18 @@ def headless_chromium() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+@contextmanager
+def console_in_browser(
+    tmp: Path, byzantine: dict[int, str] | None = None
+) -> Iterator[tuple[HttpGateway, WebDriver]]:
+    """A gateway on a fresh simulated network, its Python caller and a browser to drive the
+    console with; all closed afterwards, the browser first."""
+    with running_gateway(tmp, byzantine) as (url, keys):
+        gateway = HttpGateway(url, keys)
+        try:
+            with headless_chromium() as driver:
+                yield gateway, driver
+        finally:
+            gateway.close()

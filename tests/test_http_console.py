@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_fixtures import headless_chromium, patch_client, running_gateway
+from http_fixtures import console_in_browser, patch_client
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -34,13 +34,8 @@ WAIT_S = int(os.environ.get("LEDGERSIM_BROWSER_WAIT_S", "120"))
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpGateway, WebDriver]]:
-    with running_gateway(tmp_path_factory.mktemp("console")) as (url, keys):
-        gateway = HttpGateway(url, keys)
-        try:
-            with headless_chromium() as driver:
-                yield gateway, driver
-        finally:
-            gateway.close()
+    with console_in_browser(tmp_path_factory.mktemp("console")) as setup:
+        yield setup
 
 
 def pem_of(gateway: HttpGateway, name: str) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from http_fixtures import headless_chromium, patch_client, running_gateway
+from http_fixtures import console_in_browser, patch_client
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -40,13 +40,8 @@ TX_BAR_BLUE = (0x2F, 0x6F, 0xB3)
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpGateway, WebDriver]]:
     tmp = tmp_path_factory.mktemp("network-view")
-    with running_gateway(tmp, byzantine={0: "silent"}) as (url, keys):
-        gateway = HttpGateway(url, keys)
-        try:
-            with headless_chromium() as driver:
-                yield gateway, driver
-        finally:
-            gateway.close()
+    with console_in_browser(tmp, byzantine={0: "silent"}) as setup:
+        yield setup
 
 
 def node_row(driver: WebDriver, replica: int) -> str:
