@@ -103,9 +103,32 @@ def _sim_modelled(s: dict[str, Any]) -> list[str]:
         f"  modelled HMAC crypto, workload 'none', batch {s['batch_size']}, "
         f"K={s['checkpoint_interval']}, {s['clients']} clients",
         *table(header, rows, "rrrrrrrrr"),
+        *_peer_lines(s, "  "),
         "  sweeps (ledgersim sweep on shipped scenarios):",
         *table(*_sweep_rows(s), "lrrrrr"),
     ]
+
+
+def _peer_lines(s: dict[str, Any], indent: str = "") -> list[str]:
+    """BFT-Simulator's runs beside our row of the same size, when --peer-bftsim asked for it."""
+    lines = []
+    for r in s["sizes"]:
+        peer = r.get("peer")
+        if peer is None:
+            continue
+        if peer["status"] != "ok":
+            lines.append(
+                f"{indent}BFT-Simulator beside n={r['n']}: {peer['status']} ({peer['reason']})"
+            )
+            continue
+        runs = " and ".join(number(run["messages_per_s"]) for run in peer["runs"])
+        lines.append(
+            f"{indent}BFT-Simulator (JavaScript, PBFT n={peer['nodes']}) right before and after our"
+            f" n={r['n']} run: {runs} msgs/s ({number(peer['cpu_us_per_message'], 2)} CPU us/msg);"
+            f" ours {number(r['messages_per_s'])} msgs/s: {peer['ratio']:.2f}x its better run"
+            f" ({peer['cpu_ratio']:.2f}x by CPU time)"
+        )
+    return lines
 
 
 def _sweep_rows(s: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -344,8 +367,10 @@ def _md_sim_modelled(s: dict[str, Any]) -> list[str]:
         "peak RSS MiB",
     ]
     sweep_header, sweep_rows = _sweep_rows(s)
+    peer = _peer_lines(s)
     return [
         *_md_table(header, rows, "rrrrrrrr"),
+        *(["", *peer] if peer else []),
         "",
         *_md_table(sweep_header, sweep_rows, "lrrrrr"),
     ]

@@ -14,8 +14,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
+from pathlib import Path
 from typing import Any
 
+from sim.bench.peer import NODES as PEER_NODES
+from sim.bench.peer import PeerError, compare, run_bftsim
 from sim.bench.runspec import RunSpec
 from sim.bench.sweeps import sweep_section
 
@@ -245,15 +249,46 @@ def modelled_size(n: int, quick: bool, profile_top: int) -> dict[str, Any]:
     return out
 
 
-def sim_modelled(quick: bool, profile_top: int) -> dict[str, Any]:
+def beside_peer(
+    measure: Callable[[], dict[str, Any]], peer_dir: Path, quick: bool
+) -> dict[str, Any]:
+    """``measure()``'s row with BFT-Simulator timed right before and right after it.
+
+    Bracketing our run between two of the peer's shows how much the machine
+    moved meanwhile; the ratio is taken against the peer's better run. A peer
+    that cannot run is reported in the row and leaves our figures alone.
+    """
+    decisions = 300 if quick else 3000
+    try:
+        before = run_bftsim(peer_dir, decisions)
+    except PeerError as exc:
+        row = measure()  # the peer failed on its own: our figures stand without it
+        row["peer"] = {"status": "failed", "reason": str(exc)}
+        return row
+    row = measure()
+    try:
+        after = run_bftsim(peer_dir, decisions)
+    except PeerError as exc:
+        row["peer"] = {"status": "failed", "reason": str(exc)}
+        return row
+    row["peer"] = {"status": "ok", **compare(row, [before, after])}
+    return row
+
+
+def sim_modelled(quick: bool, profile_top: int, peer_dir: Path | None = None) -> dict[str, Any]:
     require("sim.world.simulation")
     sizes = MODELLED_SIZES_QUICK if quick else MODELLED_SIZES_FULL
+    rows = []
+    for n in sizes:
+        top = profile_top if n in PROFILED_SIZES else 0
+        if n == PEER_NODES and peer_dir is not None:
+            rows.append(beside_peer(partial(modelled_size, n, quick, top), peer_dir, quick))
+        else:
+            rows.append(modelled_size(n, quick, top))
     return {
         "batch_size": MODELLED_BATCH,
         "checkpoint_interval": MODELLED_CHECKPOINT,
         "clients": 4 * MODELLED_BATCH,
-        "sizes": [
-            modelled_size(n, quick, profile_top if n in PROFILED_SIZES else 0) for n in sizes
-        ],
+        "sizes": rows,
         "sweeps": sweep_section(quick),
     }

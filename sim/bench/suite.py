@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sim.bench import limits as limits_mod
@@ -31,6 +32,8 @@ class Options:
     only: tuple[str, ...] = ()
     profile_top: int = 0
     """With > 0, add a cProfile run per simulator section and keep its top functions."""
+    peer_bftsim: Path | None = None
+    """A BFT-Simulator checkout to time beside sim-modelled's n = 16 run (``sim.bench.peer``)."""
     progress: Callable[[str], None] = field(default=lambda _msg: None)
 
     def wants(self, section: str) -> bool:
@@ -72,6 +75,15 @@ def _size(n: int, key: str) -> Callable[[dict[str, Any]], float | None]:
     return pick
 
 
+def _peer_ratio(section: dict[str, Any]) -> float | None:
+    """n = 16 messages/s over BFT-Simulator's in the same run (None unless it ran)."""
+    for row in section["sizes"]:
+        peer = row.get("peer")
+        if peer is not None and peer.get("status") == "ok":
+            return float(peer["ratio"])
+    return None
+
+
 def _key(key: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda section: float(section[key]) if section.get(key) is not None else None
 
@@ -85,6 +97,13 @@ TARGETS = (
         300_000,
         True,
         _size(16, "messages_per_s"),
+    ),
+    Target(
+        "sim-modelled n=16 msgs/s / BFT-Simulator's, side by side",
+        "sim-modelled",
+        1.0,
+        True,
+        _peer_ratio,
     ),
     Target(
         "sim-modelled n=100 wall s for 1,000 requests",
@@ -177,7 +196,10 @@ def run_suite(options: Options) -> dict[str, Any]:
         )
 
     step("sim-real", real)
-    step("sim-modelled", lambda: sim_modelled(options.quick, options.profile_top))
+    step(
+        "sim-modelled",
+        lambda: sim_modelled(options.quick, options.profile_top, options.peer_bftsim),
+    )
     step("live", lambda: live_section(options.quick))
     add_ratios(sections)
     return {

@@ -1,15 +1,18 @@
-"""``ledgersim bench [--quick] [--json] [--only SECTION] [--profile N]``: the benchmark suite."""
+"""``ledgersim bench [--quick] [--json] [--only SECTION] [--profile N] [--peer-bftsim DIR]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from sim.bench import SECTIONS, Options, run_suite
+from sim.bench.peer import check_directory
 from sim.bench.report import markdown, render
 from sim.cli.wording import plural
+from sim.errors import InputError
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +41,13 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="add a cProfile run of each simulator section and show its top N functions",
     )
+    parser.add_argument(
+        "--peer-bftsim",
+        type=Path,
+        metavar="DIR",
+        help="a checkout of csienslab/BFT-Simulator (needs node): time its PBFT at n=16 "
+        "right before and after ours and report the ratio",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -46,10 +56,15 @@ def _progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.peer_bftsim is not None:
+        problem = check_directory(args.peer_bftsim)
+        if problem is not None:
+            raise InputError(f"--peer-bftsim: {problem}")
     options = Options(
         quick=args.quick,
         only=tuple(args.only or ()),
         profile_top=max(0, args.profile),
+        peer_bftsim=args.peer_bftsim,
         progress=_progress if sys.stderr.isatty() else (lambda _m: None),
     )
     result = run_suite(options)
