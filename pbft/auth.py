@@ -41,6 +41,9 @@ class Keyring:
         bytes; the answer cannot change, so it is computed once. Keying by the
         short signature and comparing the payload avoids hashing the payload.
         Only successes are kept (a forger cannot fill it); emptied when full.
+        A signature is entered when it is made, too: the MAC is deterministic,
+        so the signer's own tag over these bytes is exactly what a check would
+        recompute, and its first receiver is spared the recomputation.
         """
 
     def secret(self, principal: int) -> bytes:
@@ -57,6 +60,19 @@ class Keyring:
 
     def authenticator(self, principal: int) -> ModelledAuthenticator:
         return ModelledAuthenticator(principal, self)
+
+    def learn_valid(self, signer: int, payload: bytes, signature: bytes) -> None:
+        """Remember that ``signature`` is ``signer``'s valid tag over ``payload``.
+
+        Only immutable ``bytes`` payloads: a verdict on a buffer that can change
+        afterwards would not stay true.
+        """
+        if type(payload) is not bytes:
+            return
+        verified = self._verified
+        if len(verified) >= VERIFIED_CACHE_SIZE:
+            verified.clear()
+        verified[(signer, signature)] = payload
 
     def mac(self, principal: int, payload: bytes) -> bytes:
         mac = self._macs.get(principal)
@@ -108,8 +124,11 @@ class ModelledAuthenticator:
         self._mac = Mac(keyring.secret(principal))
 
     def sign(self, payload: bytes) -> bytes:
-        self._keyring.sign_count += 1
-        return self._mac.tag(payload)
+        keyring = self._keyring
+        keyring.sign_count += 1
+        signature = self._mac.tag(payload)
+        keyring.learn_valid(self.principal, payload, signature)
+        return signature
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
         self._keyring.verify_count += 1
@@ -124,7 +143,5 @@ class ModelledAuthenticator:
             return True
         if not hmac.compare_digest(keyring.mac(signer, payload), signature):
             return False
-        if len(verified) >= VERIFIED_CACHE_SIZE:
-            verified.clear()
-        verified[key] = payload
+        keyring.learn_valid(signer, payload, signature)
         return True
