@@ -37,6 +37,7 @@ import msgpack
 __all__ = [
     "DEFAULT_MAX_SIZE",
     "CodecError",
+    "bin_header",
     "cached_encoding",
     "decode",
     "encode",
@@ -44,6 +45,7 @@ __all__ = [
     "record",
     "registered_tags",
     "remember_decoding",
+    "sign_last",
 ]
 
 T = TypeVar("T")
@@ -316,6 +318,82 @@ def remember_decoding(value: Any, data: bytes) -> None:
         _decoded.clear()
     _decoded[data] = value
     _remember(value, data)
+
+
+def sign_last(value: T, sign: Callable[[bytes], bytes]) -> T | None:
+    """``value`` with its last field, now ``b""``, set to ``sign(encode(value))``.
+
+    This is how a message is signed (``pbft.messages.sign_message``): the
+    signature covers the encoding with an empty signature. The signed copy is
+    built without re-running construction checks (only the last field
+    changes), and its bytes, which follow from the signed ones, are offered to
+    :func:`decode`, so a broadcast is encoded once and its receivers need not
+    decode it. ``None`` when this fast way does not apply (a record holding
+    records, or a field whose type is not exactly the one decoding gives);
+    the caller then takes the general way.
+    """
+    cls = type(value)
+    signer = _last_signers.get(cls)
+    if signer is None:
+        if cls not in _tag_of:
+            return None
+        signer = _last_signers[cls] = _make_last_signer(cls)
+    signed: T | None = signer(value, sign)
+    return signed
+
+
+_LastSigner = Callable[[Any, Callable[[bytes], bytes]], Any]
+_last_signers: dict[type, _LastSigner] = {}
+
+
+def _make_last_signer(cls: type) -> _LastSigner:
+    names = _plan(cls)[0]
+    hints = typing.get_type_hints(cls)
+    kinds = (int, *(hints[name] for name in names))
+    if len(names) < 2 or hints[names[-1]] is not bytes or not set(kinds) <= _SCALARS:
+        return lambda _value, _sign: None
+    fields_of = operator.attrgetter(*names)
+    # The slots' own setters: a frozen dataclass refuses ``setattr``.
+    setters = tuple(getattr(cls, name).__set__ for name in names)
+    tag = _tag_of[cls]
+    pack = _packer.pack
+    new = object.__new__
+
+    def sign_flat(value: Any, sign: Callable[[bytes], bytes]) -> Any:
+        wire = [tag, *fields_of(value)]
+        # Exactly the types decoding gives, and an empty signature: the one check
+        # that makes the signed copy safe to hand to receivers as "decoded".
+        if tuple(map(type, wire)) != kinds or wire[-1]:
+            return None
+        payload: bytes = pack(wire)
+        signature = sign(payload)
+        wire[-1] = signature
+        signed: Any = new(cls)
+        for set_field, item in zip(setters, wire[1:], strict=True):
+            set_field(signed, item)
+        if type(signature) is not bytes:
+            return signed  # an odd signer's copy: sent as it is, never remembered
+        data = payload[:-2] + bin_header(len(signature)) + signature
+        if len(data) <= _CACHED_MAX_BYTES:
+            if len(_decoded) >= _DECODED_CACHE_SIZE:
+                _decoded.clear()
+            _decoded[data] = signed
+            _remember(signed, data)
+        return signed
+
+    return sign_flat
+
+
+_SCALARS = frozenset((int, bool, str, bytes))
+
+
+def bin_header(size: int) -> bytes:
+    """msgpack's header for a ``bin`` of ``size`` bytes (the shortest form, as canonical)."""
+    if size < 0x100:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
 
 
 _Predicate = Callable[[Any], bool]

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
 from ledger.codec import (
+    bin_header,
     cached_encoding,
     encode,
     encode_replacing_last,
     record,
     remember_decoding,
+    sign_last,
 )
 from ledger.hashing import data_hash
 
@@ -357,14 +359,7 @@ def signed_wire(blank: bytes, signature: bytes) -> bytes:
     """
     if not blank.endswith(b"\xc4\x00"):
         raise ValueError("bytes do not end with an empty signature")
-    size = len(signature)
-    if size < 0x100:
-        header = b"\xc4" + size.to_bytes(1, "big")
-    elif size < 0x10000:
-        header = b"\xc5" + size.to_bytes(2, "big")
-    else:
-        header = b"\xc6" + size.to_bytes(4, "big")
-    return blank[:-2] + header + signature
+    return blank[:-2] + bin_header(len(signature)) + signature
 
 
 def sign_message(message: M, sign: Callable[[bytes], bytes]) -> M:
@@ -377,6 +372,9 @@ def sign_message(message: M, sign: Callable[[bytes], bytes]) -> M:
     """
     blank = getattr(message, "signature", None)
     if type(blank) is bytes and not blank:
+        fast = sign_last(message, sign)  # the usual case: a vote, checkpoint or reply
+        if fast is not None:
+            return fast
         # The same bytes as ``encode(message)``, without offering the unsigned
         # message to the decoder: nobody will receive it.
         payload = encode_replacing_last(message, b"")
