@@ -45,7 +45,7 @@ __all__ = [
     "record",
     "registered_tags",
     "remember_decoding",
-    "sign_last",
+    "sign_fields",
 ]
 
 T = TypeVar("T")
@@ -320,59 +320,53 @@ def remember_decoding(value: Any, data: bytes) -> None:
     _remember(value, data)
 
 
-def sign_last(value: T, sign: Callable[[bytes], bytes]) -> T | None:
-    """``value`` with its last field, now ``b""``, set to ``sign(encode(value))``.
+def sign_fields(
+    cls: Callable[..., T], fields: tuple[Any, ...], sign: Callable[[bytes], bytes]
+) -> T | None:
+    """``cls(*fields, signature)``, where ``signature = sign(encode(cls(*fields, b"")))``.
 
-    This is how a message is signed (``pbft.messages.sign_message``): the
-    signature covers the encoding with an empty signature. The signed copy is
-    built without re-running construction checks (only the last field
-    changes), and its bytes, which follow from the signed ones, are offered to
-    :func:`decode`, so a broadcast is encoded once and its receivers need not
-    decode it. ``None`` when this fast way does not apply (a record holding
-    records, or a field whose type is not exactly the one decoding gives);
-    the caller then takes the general way.
+    This is how a message is signed (``pbft.messages.signed``): its last field
+    is a signature over its encoding with that field empty. The unsigned
+    message is never built, only its bytes; the signed one's bytes follow from
+    them and are offered to :func:`decode`, so a broadcast is encoded once and
+    its receivers need not decode it. ``None`` when this way does not apply (a
+    record holding records, or a field whose type is not exactly the one
+    decoding gives, which therefore must not be remembered): the caller then
+    builds the unsigned message and takes the general way.
     """
-    cls = type(value)
-    signer = _last_signers.get(cls)
+    signer = _field_signers.get(cls)
     if signer is None:
         if cls not in _tag_of:
             return None
-        signer = _last_signers[cls] = _make_last_signer(cls)
-    signed: T | None = signer(value, sign)
+        signer = _field_signers[cls] = _make_field_signer(cls)
+    signed: T | None = signer(fields, sign)
     return signed
 
 
-_LastSigner = Callable[[Any, Callable[[bytes], bytes]], Any]
-_last_signers: dict[type, _LastSigner] = {}
+_FieldSigner = Callable[[tuple[Any, ...], Callable[[bytes], bytes]], Any]
+_field_signers: dict[Callable[..., Any], _FieldSigner] = {}
 
 
-def _make_last_signer(cls: type) -> _LastSigner:
+def _make_field_signer(cls: type) -> _FieldSigner:
     names = _plan(cls)[0]
     hints = typing.get_type_hints(cls)
     kinds = (int, *(hints[name] for name in names))
     if len(names) < 2 or hints[names[-1]] is not bytes or not set(kinds) <= _SCALARS:
-        return lambda _value, _sign: None
-    fields_of = operator.attrgetter(*names)
-    # The slots' own setters: a frozen dataclass refuses ``setattr``.
-    setters = tuple(getattr(cls, name).__set__ for name in names)
+        return lambda _fields, _sign: None
     tag = _tag_of[cls]
     pack = _packer.pack
-    new = object.__new__
 
-    def sign_flat(value: Any, sign: Callable[[bytes], bytes]) -> Any:
-        wire = [tag, *fields_of(value)]
-        # Exactly the types decoding gives, and an empty signature: the one check
-        # that makes the signed copy safe to hand to receivers as "decoded".
-        if tuple(map(type, wire)) != kinds or wire[-1]:
+    def sign_flat(fields: tuple[Any, ...], sign: Callable[[bytes], bytes]) -> Any:
+        wire = [tag, *fields, b""]
+        # Exactly the types decoding gives (and the right count): the one check
+        # that makes the signed message safe to hand to receivers as "decoded".
+        if tuple(map(type, wire)) != kinds:
             return None
         payload: bytes = pack(wire)
         signature = sign(payload)
-        wire[-1] = signature
-        signed: Any = new(cls)
-        for set_field, item in zip(setters, wire[1:], strict=True):
-            set_field(signed, item)
+        signed = cls(*fields, signature)
         if type(signature) is not bytes:
-            return signed  # an odd signer's copy: sent as it is, never remembered
+            return signed  # an odd signer's message: sent as it is, never remembered
         data = payload[:-2] + bin_header(len(signature)) + signature
         if len(data) <= _CACHED_MAX_BYTES:
             if len(_decoded) >= _DECODED_CACHE_SIZE:

@@ -21,7 +21,7 @@ class Checkpointing(ReplicaRules):
     """Checkpoint votes, stable checkpoints and garbage collection."""
 
     def _take_checkpoint(self, seq: int) -> None:
-        cp = self._sign(Checkpoint(seq, self.app.head_digest, self.id, b""))
+        cp = self._signed(Checkpoint, seq, self.app.head_digest, self.id)
         self._my_cp[seq] = cp
         self._broadcast(cp)
         self._add_checkpoint_vote(cp)

@@ -53,9 +53,7 @@ class Execution(ReplicaRules):
             if pending is not None and pending.timestamp <= req.timestamp:
                 del self._pending[req.client]
             if reply:
-                answer = self._sign(
-                    Reply(self._view, req.timestamp, req.client, self.id, result, b"")
-                )
+                answer = self._signed(Reply, self._view, req.timestamp, req.client, self.id, result)
                 self._replies[req.client] = answer
                 self._send(req.client, answer)
             else:

@@ -173,8 +173,8 @@ class NormalCase(ReplicaRules):
         if pp.replica != self.id:
             prepare = mine
             if prepare is None or prepare.view != pp.view:
-                prepare = self._sign(
-                    Prepare(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
+                prepare = self._signed(
+                    Prepare, pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id
                 )
                 slot.sent_prepare = prepare
                 self._persist(prepare)
@@ -233,7 +233,7 @@ class NormalCase(ReplicaRules):
         self._persist(proof)
         commit = slot.sent_commit
         if commit is None or vote_key(commit) != vote_key(pp):
-            commit = self._sign(Commit(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b""))
+            commit = self._signed(Commit, pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id)
             slot.sent_commit = commit
             self._persist(commit)
         slot.add_commit(commit)

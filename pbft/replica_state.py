@@ -36,6 +36,7 @@ from pbft.messages import (
     Status,
     ViewChange,
     sign_message,
+    signed,
 )
 from pbft.records import Snapshot
 
@@ -212,6 +213,10 @@ class ReplicaState:
 
     def _sign(self, msg: M) -> M:
         return sign_message(msg, self.auth.sign)
+
+    def _signed(self, cls: Callable[..., M], *fields: Any) -> M:
+        """``cls(*fields, signature)`` signed as this replica (see ``pbft.messages.signed``)."""
+        return signed(cls, self.auth.sign, *fields)
 
     def _broadcast(self, msg: Message) -> None:
         self._out.send.append(Send(BROADCAST, msg))

@@ -227,9 +227,7 @@ class ViewChanging(ReplicaRules):
             for req in pp.requests:
                 self._proposed.add((req.client, req.timestamp))
             if not primary:
-                prepare = self._sign(
-                    Prepare(view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
-                )
+                prepare = self._signed(Prepare, view, pp.seq, pp.digest, pp.timestamp_ms, self.id)
                 slot.sent_prepare = prepare
                 slot.add_prepare(prepare)
                 self._persist(prepare)
