@@ -42,6 +42,7 @@ __all__ = [
     "decode",
     "encode",
     "encode_replacing_last",
+    "encode_unshared",
     "record",
     "registered_tags",
     "remember_decoding",
@@ -183,6 +184,19 @@ def encode(value: Any) -> bytes:
     data = _encode_new(value, _KEEP)
     remember_decoding(value, data)
     return data
+
+
+def encode_unshared(value: Any) -> bytes:
+    """:func:`encode` for bytes nobody will receive, such as records a replica persists.
+
+    Offering bytes to :func:`decode` costs a type check of the whole value, and
+    a record written to storage is only read back after a restart, by then
+    from other bytes objects: so it is neither checked nor remembered.
+    """
+    known = cached_encoding(value)
+    if known is not None:
+        return known
+    return _encode_new(value, _KEEP)
 
 
 def encode_replacing_last(value: Any, last: Any) -> bytes:

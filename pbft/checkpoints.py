@@ -10,7 +10,7 @@ Votes beyond the window are bounded to one per replica (TOCS'02 6.2).
 
 from __future__ import annotations
 
-from ledger.codec import encode
+from ledger.codec import encode_unshared
 from pbft.messages import (
     Checkpoint,
 )
@@ -87,7 +87,7 @@ class Checkpointing(ReplicaRules):
         self._stash = [m for m in self._stash if m.seq > seq]
         if self._seq_next <= seq:
             self._seq_next = seq + 1
-        self._out.persist = [encode(self._snapshot())]
+        self._out.persist = [encode_unshared(self._snapshot())]
         self._out.compact = True
         if self.app.last_executed < seq:
             self._start_fetch()

@@ -362,7 +362,7 @@ def signed_wire(blank: bytes, signature: bytes) -> bytes:
     return blank[:-2] + bin_header(len(signature)) + signature
 
 
-def signed(cls: Callable[..., M], sign: Callable[[bytes], bytes], *fields: Any) -> M:
+def signed(cls: Callable[..., M], fields: tuple[Any, ...], sign: Callable[[bytes], bytes]) -> M:
     """``cls(*fields, signature)`` signed by ``sign``: how replicas build what they send.
 
     The same message and bytes as ``sign_message(cls(*fields, b""), sign)``,

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger.codec import encode
+from ledger.codec import encode_unshared
 from pbft.api import (
     BROADCAST,
     Application,
@@ -216,7 +216,7 @@ class ReplicaState:
 
     def _signed(self, cls: Callable[..., M], *fields: Any) -> M:
         """``cls(*fields, signature)`` signed as this replica (see ``pbft.messages.signed``)."""
-        return signed(cls, self.auth.sign, *fields)
+        return signed(cls, fields, self.auth.sign)
 
     def _broadcast(self, msg: Message) -> None:
         self._out.send.append(Send(BROADCAST, msg))
@@ -225,7 +225,7 @@ class ReplicaState:
         self._out.send.append(Send(to, msg))
 
     def _persist(self, record: Any) -> None:
-        self._out.persist.append(encode(record))
+        self._out.persist.append(encode_unshared(record))
 
     def _slot(self, seq: int) -> Slot:
         slot = self._log.get(seq)

@@ -56,7 +56,7 @@ def test_odd_types_fall_back_and_are_never_remembered(how: str) -> None:
         return b"sig"
 
     if how == "signed":
-        message = signed(Commit, sign, True, 2, bytes(32), 3, 1)
+        message = signed(Commit, (True, 2, bytes(32), 3, 1), sign)
     else:
         message = sign_message(Commit(True, 2, bytes(32), 3, 1, b""), sign)
     assert message.signature == b"sig" and message.view is True
@@ -69,13 +69,13 @@ def test_signed_equals_signing_the_built_message() -> None:
         return payload[-6:-2] * 4
 
     fields = (3, 4, bytes(range(32)), 5, 2)
-    direct = signed(Commit, sign, *fields)
+    direct = signed(Commit, fields, sign)
     built = sign_message(Commit(*fields, b""), sign)
     assert direct == built and cached_encoding(direct) == _packed(built)
     nested = (0, 1, bytes(32), 0, (Request(1000, 1, b"op", b"s"),), 0)
-    assert signed(PrePrepare, sign, *nested) == sign_message(PrePrepare(*nested, b""), sign)
+    assert signed(PrePrepare, nested, sign) == sign_message(PrePrepare(*nested, b""), sign)
     with pytest.raises(ValueError):
-        signed(Commit, sign, -1, 4, bytes(32), 5, 2)  # construction checks still run
+        signed(Commit, (-1, 4, bytes(32), 5, 2), sign)  # construction checks still run
 
 
 def test_a_signer_returning_non_bytes_gets_its_copy_unremembered() -> None:
