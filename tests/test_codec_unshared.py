@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.codec import cached_encoding, decode, encode, encode_unshared
-from pbft.messages import Commit, PreparedProof, PrePrepare, Prepare, Request
+from pbft.messages import Commit, Prepare, PreparedProof, PrePrepare, Request
 
 
 def _proof(tag: bytes) -> PreparedProof:
