@@ -283,35 +283,42 @@ def _pack_any(value: Any) -> bytes:
 
 
 _ENCODED_CACHE_SIZE = 16384
-_encoded: dict[int, tuple[Any, bytes | list[Any]]] = {}
+_encoded_objects: dict[int, Any] = {}
+_encoded: dict[int, bytes | list[Any]] = {}
 """Canonical bytes (or the wire list to pack them from) of particular record *objects*.
 
 Keyed by identity: records are immutable, so an object's bytes never change,
-and the entry holds the object itself, so its id cannot be reused while the
-entry lives. Every entry is also a promise that the object's fields have
-exactly the types decoding gives (:func:`remember_decoding` checked it, or
-:func:`decode` built the object), which lets that check stop at known parts.
-A broadcast is thereby encoded once, not once to sign and again to send, and
-a received message is never re-encoded to check its signature or to relay it.
+and ``_encoded_objects`` holds the object itself under the same key, so its id
+cannot be reused while the entry lives (two dicts rather than one of pairs:
+a pair per entry would be one more object for the garbage collector to
+track, on every message). Every entry is also a promise that the object's
+fields have exactly the types decoding gives (:func:`remember_decoding`
+checked it, or :func:`decode` built the object), which lets that check stop
+at known parts. A broadcast is thereby encoded once, not once to sign and
+again to send, and a received message is never re-encoded to check its
+signature or to relay it.
 """
 
 
 def _remember(value: Any, known: bytes | list[Any]) -> None:
     if len(_encoded) >= _ENCODED_CACHE_SIZE:
         _encoded.clear()  # amortised O(1); the hot entries come back at once
-    _encoded[id(value)] = (value, known)
+        _encoded_objects.clear()
+    key = id(value)
+    _encoded_objects[key] = value
+    _encoded[key] = known
 
 
 def cached_encoding(value: Any) -> bytes | None:
     """``encode(value)`` if it is already known for this very object, else ``None``."""
-    hit = _encoded.get(id(value))
-    if hit is None or hit[0] is not value:
+    key = id(value)
+    if _encoded_objects.get(key) is not value:
         return None
-    known = hit[1]
+    known = _encoded[key]
     if isinstance(known, bytes):
         return known
     data: bytes = _packer.pack(known)  # a decoded nested record's wire form, packed once
-    _encoded[id(value)] = (value, data)
+    _encoded[key] = data
     return data
 
 
@@ -410,8 +417,7 @@ _object_checks: dict[type, _Predicate] = {}
 
 
 def _object_ok(value: Any) -> bool:
-    hit = _encoded.get(id(value))
-    if hit is not None and hit[0] is value:
+    if _encoded_objects.get(id(value)) is value:
         return True  # entries are only made for values that passed (see ``_encoded``)
     cls = type(value)
     check = _object_checks.get(cls)

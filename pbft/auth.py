@@ -34,8 +34,8 @@ class Keyring:
         self._macs: dict[int, Mac] = {}
         self.sign_count = 0
         self.verify_count = 0
-        self._verified: dict[tuple[int, bytes], bytes] = {}
-        """(signer, signature) -> the payload it was found valid for.
+        self._verified: dict[int, dict[bytes, bytes]] = {}
+        """signer -> signature -> the payload it was found valid for.
 
         Every receiver of a broadcast checks the same signature over the same
         bytes; the answer cannot change, so it is computed once. Keying by the
@@ -44,7 +44,10 @@ class Keyring:
         A signature is entered when it is made, too: the MAC is deterministic,
         so the signer's own tag over these bytes is exactly what a check would
         recompute, and its first receiver is spared the recomputation.
+        One table per signer rather than (signer, signature) keys: a key pair
+        per entry would be one more object for the garbage collector to track.
         """
+        self._verified_entries = 0
 
     def secret(self, principal: int) -> bytes:
         key = self._secrets.get(principal)
@@ -70,9 +73,14 @@ class Keyring:
         if type(payload) is not bytes:
             return
         verified = self._verified
-        if len(verified) >= VERIFIED_CACHE_SIZE:
+        if self._verified_entries >= VERIFIED_CACHE_SIZE:
             verified.clear()
-        verified[(signer, signature)] = payload
+            self._verified_entries = 0
+        by_signer = verified.get(signer)
+        if by_signer is None:
+            by_signer = verified[signer] = {}
+        by_signer[signature] = payload
+        self._verified_entries += 1
 
     def mac(self, principal: int, payload: bytes) -> bytes:
         mac = self._macs.get(principal)
@@ -137,9 +145,8 @@ class ModelledAuthenticator:
         if len(signature) != SIGNATURE_SIZE:
             return False
         keyring = self._keyring
-        key = (signer, signature)
-        verified = keyring._verified
-        if verified.get(key) == payload:
+        by_signer = keyring._verified.get(signer)
+        if by_signer is not None and by_signer.get(signature) == payload:
             return True
         if not hmac.compare_digest(keyring.mac(signer, payload), signature):
             return False
