@@ -17,7 +17,6 @@ null request, used to fill gaps at a view change.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
@@ -413,16 +412,32 @@ def sign_message(message: M, sign: Callable[[bytes], bytes]) -> M:
     return signed
 
 
-@functools.lru_cache(maxsize=256)
 def batch_digest(requests: tuple[Request, ...]) -> bytes:
     """The PBFT digest of a batch, equal to the block's ``data_hash``.
 
-    Memoised: every replica checks the digest of each PRE-PREPARE it accepts and
-    the application recomputes it per block, and re-encoding every request each
-    time was the largest single cost of a simulated run. Requests are frozen, so
-    equal tuples have equal digests; hashing them is far cheaper than encoding.
+    Memoised by the tuple's identity: every replica checks the digest of each
+    PRE-PREPARE it accepts and the application and its host recompute it per
+    block, all from the one tuple the decoder shared among the receivers.
+    Looking a tuple up by identity costs nothing, where looking it up by value
+    would hash every request in it.
     """
-    return data_hash(encode(r) for r in requests)
+    key = id(requests)
+    if _digested.get(key) is requests:
+        return _digests[key]
+    digest = data_hash(encode(r) for r in requests)
+    if type(requests) is tuple:  # immutable, and of immutable requests: the digest cannot change
+        if len(_digests) >= _DIGEST_MEMO_SIZE:
+            _digests.clear()
+            _digested.clear()
+        _digested[key] = requests
+        _digests[key] = digest
+    return digest
+
+
+_DIGEST_MEMO_SIZE = 1024
+_digested: dict[int, tuple[Request, ...]] = {}
+"""The tuples whose digests ``_digests`` holds, by id: held, so no id is reused meanwhile."""
+_digests: dict[int, bytes] = {}
 
 
 def signer_of(message: Any) -> int:
