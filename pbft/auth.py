@@ -16,7 +16,8 @@ import hmac
 SIGNATURE_SIZE = 16
 """HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
 
-VERIFIED_CACHE_SIZE = 16384
+VERIFIED_PER_SIGNER = 1024
+"""Verdicts kept per signer: far more than one principal has in flight at once."""
 
 
 class Keyring:
@@ -46,8 +47,8 @@ class Keyring:
         recompute, and its first receiver is spared the recomputation.
         One table per signer rather than (signer, signature) keys: a key pair
         per entry would be one more object for the garbage collector to track.
+        Each is bounded; only principals holding keys can add to theirs.
         """
-        self._verified_entries = 0
 
     def secret(self, principal: int) -> bytes:
         key = self._secrets.get(principal)
@@ -72,15 +73,12 @@ class Keyring:
         """
         if type(payload) is not bytes:
             return
-        verified = self._verified
-        if self._verified_entries >= VERIFIED_CACHE_SIZE:
-            verified.clear()
-            self._verified_entries = 0
-        by_signer = verified.get(signer)
+        by_signer = self._verified.get(signer)
         if by_signer is None:
-            by_signer = verified[signer] = {}
+            by_signer = self._verified[signer] = {}
+        elif len(by_signer) >= VERIFIED_PER_SIGNER:
+            by_signer.clear()
         by_signer[signature] = payload
-        self._verified_entries += 1
 
     def mac(self, principal: int, payload: bytes) -> bytes:
         mac = self._macs.get(principal)
@@ -139,12 +137,12 @@ class ModelledAuthenticator:
         return signature
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
-        self._keyring.verify_count += 1
+        keyring = self._keyring
+        keyring.verify_count += 1
         if type(signer) is not int or type(signature) is not bytes:
             return False
         if len(signature) != SIGNATURE_SIZE:
             return False
-        keyring = self._keyring
         by_signer = keyring._verified.get(signer)
         if by_signer is not None and by_signer.get(signature) == payload:
             return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbft.auth import Keyring
+from pbft.auth import VERIFIED_PER_SIGNER, Keyring
 
 
 def _count_macs(keyring: Keyring, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -48,3 +48,17 @@ def test_a_payload_changed_after_signing_is_not_vouched_for() -> None:
     bob = keyring.authenticator(2)
     assert not bob.verify(1, buffer, signature)  # type: ignore[arg-type]
     assert bob.verify(1, b"reply bytes", signature)
+
+
+def test_the_memo_stays_bounded_and_a_forgotten_verdict_is_recomputed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keyring = Keyring(11)
+    alice = keyring.authenticator(1)
+    first = alice.sign(b"payload 0")
+    for k in range(1, VERIFIED_PER_SIGNER + 5):
+        alice.sign(b"payload %d" % k)
+    assert all(len(table) <= VERIFIED_PER_SIGNER for table in keyring._verified.values())
+    computed = _count_macs(keyring, monkeypatch)
+    assert keyring.authenticator(2).verify(1, b"payload 0", first)
+    assert computed == [1]  # emptied meanwhile: checked for real, still valid
