@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from pbft.log import lowest_numbered
 from pbft.messages import (
     CommittedBatch,
     Reply,
@@ -27,7 +28,7 @@ class Execution(ReplicaRules):
             pp = slot.pre_prepare
             assert pp is not None
             votes = slot.commit_votes(pp)
-            cert = tuple(votes[r] for r in sorted(votes)[: self.commit_quorum()])
+            cert = lowest_numbered(votes, self.commit_quorum())
             slot.executed = True
             self._apply(
                 CommittedBatch(pp.seq, pp.view, pp.timestamp_ms, pp.requests, cert), reply=True
