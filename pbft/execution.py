@@ -46,7 +46,7 @@ class Execution(ReplicaRules):
         # touches is looked up once per batch.
         last_ts, proposed, replies = self._last_ts, self._proposed, self._replies
         waiting_for, pending_for = self._waiting, self._pending
-        view, me = self._view, self.id
+        view, me = self.view, self.id
         for req, result, new in zip(batch.requests, results, fresh, strict=True):
             if not new:
                 continue
@@ -70,7 +70,7 @@ class Execution(ReplicaRules):
         if self._status_at is not None:
             self._status_at = self._now + self.config.status_interval_ms
         # The view-change timer runs only while some request waits (OSDI'99 4.4).
-        if not self._in_view_change:
+        if not self.in_view_change:
             watching = bool(self._waiting) and self._is_backup()
             self._vc_deadline = self._now + self._vc_timeout() if watching else None
         if batch.seq % self.config.checkpoint_interval == 0:

@@ -65,8 +65,11 @@ class ReplicaState:
         self.stats: Counter[str] = Counter()
         self.n = config.n
         self.f = config.f
-        self._view = 0
-        self._in_view_change = False
+        # Plain attributes, not properties: the host reads both after every step.
+        self.view = 0
+        """The current view; read by hosts between steps, written only by the replica."""
+        self.in_view_change = False
+        """Collecting VIEW-CHANGEs for ``view`` (not yet installed by a NEW-VIEW)."""
         # Stable checkpoint: low watermark h and its quorum proof (OSDI'99 4.3).
         self._h = 0
         self._stable_proof: tuple[Checkpoint, ...] = ()
@@ -168,14 +171,6 @@ class ReplicaState:
         def _snapshot(self) -> Snapshot: ...
 
     @property
-    def view(self) -> int:
-        return self._view
-
-    @property
-    def in_view_change(self) -> bool:
-        return self._in_view_change
-
-    @property
     def last_executed(self) -> int:
         return self.app.last_executed
 
@@ -185,7 +180,7 @@ class ReplicaState:
 
     @property
     def primary(self) -> int:
-        return self.config.primary(self._view)
+        return self.config.primary(self.view)
 
     def log_slots(self) -> int:
         """``memory_footprint()["slots"]`` alone, for hosts that sample it often."""
@@ -234,4 +229,4 @@ class ReplicaState:
         return slot
 
     def _is_backup(self) -> bool:
-        return self._in_view_change or self.config.primary(self._view) != self.id
+        return self.in_view_change or self.config.primary(self.view) != self.id
