@@ -388,7 +388,7 @@ def _make_field_signer(cls: type) -> _FieldSigner:
         signed = cls(*fields, signature)
         if type(signature) is not bytes:
             return signed  # an odd signer's message: sent as it is, never remembered
-        data = payload[:-2] + bin_header(len(signature)) + signature
+        data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
         if len(data) <= _CACHED_MAX_BYTES:
             if len(_decoded) >= _DECODED_CACHE_SIZE:
                 _decoded.clear()
