@@ -434,7 +434,8 @@ def batch_digest(requests: tuple[Request, ...]) -> bytes:
     return digest
 
 
-_DIGEST_MEMO_SIZE = 1024
+_DIGEST_MEMO_SIZE = 256
+"""Batches remembered (as many as the lru_cache this replaced held): they are held alive."""
 _digested: dict[int, tuple[Request, ...]] = {}
 """The tuples whose digests ``_digests`` holds, by id: held, so no id is reused meanwhile."""
 _digests: dict[int, bytes] = {}
