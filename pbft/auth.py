@@ -16,8 +16,8 @@ import hmac
 SIGNATURE_SIZE = 16
 """HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
 
-VERIFIED_PER_SIGNER = 1024
-"""Verdicts kept per signer: far more than one principal has in flight at once."""
+VERIFIED_CACHE_SIZE = 16384
+"""Verdicts the keyring keeps (payloads are held alive, so the memo is bounded as a whole)."""
 
 
 class Keyring:
@@ -47,8 +47,9 @@ class Keyring:
         recompute, and its first receiver is spared the recomputation.
         One table per signer rather than (signer, signature) keys: a key pair
         per entry would be one more object for the garbage collector to track.
-        Each is bounded; only principals holding keys can add to theirs.
+        All are emptied together when they hold ``VERIFIED_CACHE_SIZE`` verdicts.
         """
+        self._verified_entries = 0
 
     def secret(self, principal: int) -> bytes:
         key = self._secrets.get(principal)
@@ -73,12 +74,15 @@ class Keyring:
         """
         if type(payload) is not bytes:
             return
-        by_signer = self._verified.get(signer)
+        verified = self._verified
+        if self._verified_entries >= VERIFIED_CACHE_SIZE:
+            verified.clear()  # amortised O(1); the verdicts in use come back at once
+            self._verified_entries = 0
+        by_signer = verified.get(signer)
         if by_signer is None:
-            by_signer = self._verified[signer] = {}
-        elif len(by_signer) >= VERIFIED_PER_SIGNER:
-            by_signer.clear()
+            by_signer = verified[signer] = {}
         by_signer[signature] = payload
+        self._verified_entries += 1
 
     def mac(self, principal: int, payload: bytes) -> bytes:
         mac = self._macs.get(principal)
