@@ -37,13 +37,16 @@ import msgpack
 __all__ = [
     "DEFAULT_MAX_SIZE",
     "CodecError",
+    "bin_header",
     "cached_encoding",
     "decode",
     "encode",
     "encode_replacing_last",
+    "encode_unshared",
     "record",
     "registered_tags",
     "remember_decoding",
+    "sign_fields",
 ]
 
 T = TypeVar("T")
@@ -183,6 +186,19 @@ def encode(value: Any) -> bytes:
     return data
 
 
+def encode_unshared(value: Any) -> bytes:
+    """:func:`encode` for bytes nobody will receive, such as records a replica persists.
+
+    Offering bytes to :func:`decode` costs a type check of the whole value, and
+    a record written to storage is only read back after a restart, by then
+    from other bytes objects: so it is neither checked nor remembered.
+    """
+    known = cached_encoding(value)
+    if known is not None:
+        return known
+    return _encode_new(value, _KEEP)
+
+
 def encode_replacing_last(value: Any, last: Any) -> bytes:
     """The canonical bytes ``value`` would have with its last field set to ``last``.
 
@@ -267,35 +283,42 @@ def _pack_any(value: Any) -> bytes:
 
 
 _ENCODED_CACHE_SIZE = 16384
-_encoded: dict[int, tuple[Any, bytes | list[Any]]] = {}
+_encoded_objects: dict[int, Any] = {}
+_encoded: dict[int, bytes | list[Any]] = {}
 """Canonical bytes (or the wire list to pack them from) of particular record *objects*.
 
 Keyed by identity: records are immutable, so an object's bytes never change,
-and the entry holds the object itself, so its id cannot be reused while the
-entry lives. Every entry is also a promise that the object's fields have
-exactly the types decoding gives (:func:`remember_decoding` checked it, or
-:func:`decode` built the object), which lets that check stop at known parts.
-A broadcast is thereby encoded once, not once to sign and again to send, and
-a received message is never re-encoded to check its signature or to relay it.
+and ``_encoded_objects`` holds the object itself under the same key, so its id
+cannot be reused while the entry lives (two dicts rather than one of pairs:
+a pair per entry would be one more object for the garbage collector to
+track, on every message). Every entry is also a promise that the object's
+fields have exactly the types decoding gives (:func:`remember_decoding`
+checked it, or :func:`decode` built the object), which lets that check stop
+at known parts. A broadcast is thereby encoded once, not once to sign and
+again to send, and a received message is never re-encoded to check its
+signature or to relay it.
 """
 
 
 def _remember(value: Any, known: bytes | list[Any]) -> None:
     if len(_encoded) >= _ENCODED_CACHE_SIZE:
         _encoded.clear()  # amortised O(1); the hot entries come back at once
-    _encoded[id(value)] = (value, known)
+        _encoded_objects.clear()
+    key = id(value)
+    _encoded_objects[key] = value
+    _encoded[key] = known
 
 
 def cached_encoding(value: Any) -> bytes | None:
     """``encode(value)`` if it is already known for this very object, else ``None``."""
-    hit = _encoded.get(id(value))
-    if hit is None or hit[0] is not value:
+    key = id(value)
+    if _encoded_objects.get(key) is not value:
         return None
-    known = hit[1]
+    known = _encoded[key]
     if isinstance(known, bytes):
         return known
     data: bytes = _packer.pack(known)  # a decoded nested record's wire form, packed once
-    _encoded[id(value)] = (value, data)
+    _encoded[key] = data
     return data
 
 
@@ -318,14 +341,83 @@ def remember_decoding(value: Any, data: bytes) -> None:
     _remember(value, data)
 
 
+def sign_fields(
+    cls: Callable[..., T], fields: tuple[Any, ...], sign: Callable[[bytes], bytes]
+) -> T | None:
+    """``cls(*fields, signature)``, where ``signature = sign(encode(cls(*fields, b"")))``.
+
+    This is how a message is signed (``pbft.messages.signed``): its last field
+    is a signature over its encoding with that field empty. The unsigned
+    message is never built, only its bytes; the signed one's bytes follow from
+    them and are offered to :func:`decode`, so a broadcast is encoded once and
+    its receivers need not decode it. ``None`` when this way does not apply (a
+    record holding records, or a field whose type is not exactly the one
+    decoding gives, which therefore must not be remembered): the caller then
+    builds the unsigned message and takes the general way.
+    """
+    signer = _field_signers.get(cls)
+    if signer is None:
+        if cls not in _tag_of:
+            return None
+        signer = _field_signers[cls] = _make_field_signer(cls)
+    signed: T | None = signer(fields, sign)
+    return signed
+
+
+_FieldSigner = Callable[[tuple[Any, ...], Callable[[bytes], bytes]], Any]
+_field_signers: dict[Callable[..., Any], _FieldSigner] = {}
+
+
+def _make_field_signer(cls: type) -> _FieldSigner:
+    names = _plan(cls)[0]
+    hints = typing.get_type_hints(cls)
+    kinds = (int, *(hints[name] for name in names))
+    if len(names) < 2 or hints[names[-1]] is not bytes or not set(kinds) <= _SCALARS:
+        return lambda _fields, _sign: None
+    tag = _tag_of[cls]
+    pack = _packer.pack
+
+    def sign_flat(fields: tuple[Any, ...], sign: Callable[[bytes], bytes]) -> Any:
+        wire = [tag, *fields, b""]
+        # Exactly the types decoding gives (and the right count): the one check
+        # that makes the signed message safe to hand to receivers as "decoded".
+        if tuple(map(type, wire)) != kinds:
+            return None
+        payload: bytes = pack(wire)
+        signature = sign(payload)
+        signed = cls(*fields, signature)
+        if type(signature) is not bytes:
+            return signed  # an odd signer's message: sent as it is, never remembered
+        data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
+        if len(data) <= _CACHED_MAX_BYTES:
+            if len(_decoded) >= _DECODED_CACHE_SIZE:
+                _decoded.clear()
+            _decoded[data] = signed
+            _remember(signed, data)
+        return signed
+
+    return sign_flat
+
+
+_SCALARS = frozenset((int, bool, str, bytes))
+
+
+def bin_header(size: int) -> bytes:
+    """msgpack's header for a ``bin`` of ``size`` bytes (the shortest form, as canonical)."""
+    if size < 0x100:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
 _Predicate = Callable[[Any], bool]
 _object_checks: dict[type, _Predicate] = {}
 """Per record class: whether an instance's fields have exactly their decoded types."""
 
 
 def _object_ok(value: Any) -> bool:
-    hit = _encoded.get(id(value))
-    if hit is not None and hit[0] is value:
+    if _encoded_objects.get(id(value)) is value:
         return True  # entries are only made for values that passed (see ``_encoded``)
     cls = type(value)
     check = _object_checks.get(cls)

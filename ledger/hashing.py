@@ -13,6 +13,9 @@ from collections.abc import Iterable
 
 import msgpack
 
+_packer = msgpack.Packer(use_bin_type=True)
+"""One packer for every header (``msgpack.packb`` would build one per call), as the codec does."""
+
 ZERO_HASH = bytes(32)
 """``previous_hash`` of block 0."""
 
@@ -27,9 +30,7 @@ def data_hash(envelopes: Iterable[bytes]) -> bytes:
 
 def header_hash(number: int, previous_hash: bytes, data_hash_: bytes) -> bytes:
     """SHA-256 of ``msgpack.packb([number, previous_hash, data_hash])``."""
-    return hashlib.sha256(
-        msgpack.packb([number, previous_hash, data_hash_], use_bin_type=True)
-    ).digest()
+    return hashlib.sha256(_packer.pack([number, previous_hash, data_hash_])).digest()
 
 
 GENESIS_HASH = header_hash(0, ZERO_HASH, data_hash(()))

@@ -236,6 +236,24 @@ class Output:
     wake_at_ms: int | None = None
     """Deliver a ``Tick`` no later than this (``None``: no timer pending)."""
 
+    def __init__(
+        self,
+        persist: list[bytes] | None = None,
+        compact: bool = False,
+        send: list[Send] | None = None,
+        executed: list[CommittedBatch] | None = None,
+        fresh: list[tuple[bool, ...]] | None = None,
+        wake_at_ms: int | None = None,
+    ) -> None:
+        # Written out rather than generated: every replica step builds one, and the
+        # generated __init__ tests each default-factory sentinel and calls ``list``.
+        self.persist = [] if persist is None else persist
+        self.compact = compact
+        self.send = [] if send is None else send
+        self.executed = [] if executed is None else executed
+        self.fresh = [] if fresh is None else fresh
+        self.wake_at_ms = wake_at_ms
+
     def extend(self, other: Output) -> None:
         if other.compact:
             self.persist = list(other.persist)

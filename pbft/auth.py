@@ -17,6 +17,7 @@ SIGNATURE_SIZE = 16
 """HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
 
 VERIFIED_CACHE_SIZE = 16384
+"""Verdicts the keyring keeps (payloads are held alive, so the memo is bounded as a whole)."""
 
 
 class Keyring:
@@ -34,14 +35,21 @@ class Keyring:
         self._macs: dict[int, Mac] = {}
         self.sign_count = 0
         self.verify_count = 0
-        self._verified: dict[tuple[int, bytes], bytes] = {}
-        """(signer, signature) -> the payload it was found valid for.
+        self._verified: dict[int, dict[bytes, bytes]] = {}
+        """signer -> signature -> the payload it was found valid for.
 
         Every receiver of a broadcast checks the same signature over the same
         bytes; the answer cannot change, so it is computed once. Keying by the
         short signature and comparing the payload avoids hashing the payload.
         Only successes are kept (a forger cannot fill it); emptied when full.
+        A signature is entered when it is made, too: the MAC is deterministic,
+        so the signer's own tag over these bytes is exactly what a check would
+        recompute, and its first receiver is spared the recomputation.
+        One table per signer rather than (signer, signature) keys: a key pair
+        per entry would be one more object for the garbage collector to track.
+        All are emptied together when they hold ``VERIFIED_CACHE_SIZE`` verdicts.
         """
+        self._verified_entries = 0
 
     def secret(self, principal: int) -> bytes:
         key = self._secrets.get(principal)
@@ -57,6 +65,24 @@ class Keyring:
 
     def authenticator(self, principal: int) -> ModelledAuthenticator:
         return ModelledAuthenticator(principal, self)
+
+    def learn_valid(self, signer: int, payload: bytes, signature: bytes) -> None:
+        """Remember that ``signature`` is ``signer``'s valid tag over ``payload``.
+
+        Only immutable ``bytes`` payloads: a verdict on a buffer that can change
+        afterwards would not stay true.
+        """
+        if type(payload) is not bytes:
+            return
+        verified = self._verified
+        if self._verified_entries >= VERIFIED_CACHE_SIZE:
+            verified.clear()  # amortised O(1); the verdicts in use come back at once
+            self._verified_entries = 0
+        by_signer = verified.get(signer)
+        if by_signer is None:
+            by_signer = verified[signer] = {}
+        by_signer[signature] = payload
+        self._verified_entries += 1
 
     def mac(self, principal: int, payload: bytes) -> bytes:
         mac = self._macs.get(principal)
@@ -108,23 +134,23 @@ class ModelledAuthenticator:
         self._mac = Mac(keyring.secret(principal))
 
     def sign(self, payload: bytes) -> bytes:
-        self._keyring.sign_count += 1
-        return self._mac.tag(payload)
+        keyring = self._keyring
+        keyring.sign_count += 1
+        signature = self._mac.tag(payload)
+        keyring.learn_valid(self.principal, payload, signature)
+        return signature
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
-        self._keyring.verify_count += 1
+        keyring = self._keyring
+        keyring.verify_count += 1
         if type(signer) is not int or type(signature) is not bytes:
             return False
         if len(signature) != SIGNATURE_SIZE:
             return False
-        keyring = self._keyring
-        key = (signer, signature)
-        verified = keyring._verified
-        if verified.get(key) == payload:
+        by_signer = keyring._verified.get(signer)
+        if by_signer is not None and by_signer.get(signature) == payload:
             return True
         if not hmac.compare_digest(keyring.mac(signer, payload), signature):
             return False
-        if len(verified) >= VERIFIED_CACHE_SIZE:
-            verified.clear()
-        verified[key] = payload
+        keyring.learn_valid(signer, payload, signature)
         return True

@@ -30,11 +30,11 @@ class CatchUp(ReplicaRules):
         cannot crowd out the correct ones' messages. A far-ahead view is still
         noted as evidence for catching up.
         """
-        if msg.view > self._view:
+        if msg.view > self.view:
             self._notice_view_ahead(msg.replica, msg.view)
-        elif self._in_view_change:
+        elif self.in_view_change:
             self._active_in_view.add(msg.replica)  # it installed the view we are changing to
-        if msg.view > self._view + self.config.stash_views_ahead:
+        if msg.view > self.view + self.config.stash_views_ahead:
             self._drop("stash-view-too-far")
             return
         if not self.in_watermarks(msg.seq):
@@ -66,7 +66,7 @@ class CatchUp(ReplicaRules):
         replica has reached it; one faulty replica alone, claiming any view,
         never moves it.
         """
-        views = sorted((v for v in self._ahead.values() if v > self._view), reverse=True)
+        views = sorted((v for v in self._ahead.values() if v > self.view), reverse=True)
         quorum = self.view_evidence_quorum()
         return views[quorum - 1] if len(views) >= quorum else None
 
@@ -86,7 +86,7 @@ class CatchUp(ReplicaRules):
         target = self._view_behind()
         if target is None:
             return
-        if self._in_view_change:
+        if self.in_view_change:
             self._start_view_change(target)
             return
         if target > self._catch_up_asked:
@@ -98,10 +98,10 @@ class CatchUp(ReplicaRules):
         self._arm_status()
 
     def _replay_stash(self) -> None:
-        ready = [m for m in self._stash if m.view == self._view]
+        ready = [m for m in self._stash if m.view == self.view]
         if not ready:
             return
-        self._stash = [m for m in self._stash if m.view != self._view]
+        self._stash = [m for m in self._stash if m.view != self.view]
         for msg in ready:
             self.stats["stash.replayed"] += 1
             self._handlers[type(msg)](msg, msg.replica)

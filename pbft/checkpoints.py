@@ -10,7 +10,7 @@ Votes beyond the window are bounded to one per replica (TOCS'02 6.2).
 
 from __future__ import annotations
 
-from ledger.codec import encode
+from ledger.codec import encode_unshared
 from pbft.messages import (
     Checkpoint,
 )
@@ -21,7 +21,7 @@ class Checkpointing(ReplicaRules):
     """Checkpoint votes, stable checkpoints and garbage collection."""
 
     def _take_checkpoint(self, seq: int) -> None:
-        cp = self._sign(Checkpoint(seq, self.app.head_digest, self.id, b""))
+        cp = self._signed(Checkpoint, seq, self.app.head_digest, self.id)
         self._my_cp[seq] = cp
         self._broadcast(cp)
         self._add_checkpoint_vote(cp)
@@ -87,7 +87,7 @@ class Checkpointing(ReplicaRules):
         self._stash = [m for m in self._stash if m.seq > seq]
         if self._seq_next <= seq:
             self._seq_next = seq + 1
-        self._out.persist = [encode(self._snapshot())]
+        self._out.persist = [encode_unshared(self._snapshot())]
         self._out.compact = True
         if self.app.last_executed < seq:
             self._start_fetch()

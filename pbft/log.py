@@ -13,8 +13,18 @@ from typing import TypeVar
 from pbft.messages import Commit, Prepare, PreparedProof, PrePrepare
 
 V = TypeVar("V", Prepare, Commit)
+T = TypeVar("T")
 VoteKey = tuple[int, bytes, int]
 """(view, digest, timestamp_ms): what a PREPARE or COMMIT votes for at one sequence number."""
+
+
+def lowest_numbered(votes: dict[int, T], count: int) -> tuple[T, ...]:
+    """The votes of the ``count`` lowest-numbered replicas in ``votes``.
+
+    How a certificate is picked from more votes than it needs, so that every
+    replica holding the same votes keeps the same certificate (and bytes).
+    """
+    return tuple([votes[r] for r in sorted(votes)[:count]])
 
 
 def vote_key(message: PrePrepare | Prepare | Commit) -> VoteKey:
@@ -91,10 +101,12 @@ class Slot:
 
     def prepare_votes(self, pp: PrePrepare) -> dict[int, Prepare]:
         """PREPAREs matching ``pp`` in view, digest and agreed time."""
-        return self.prepares.get(vote_key(pp), {})
+        votes = self.prepares.get(vote_key(pp))
+        return {} if votes is None else votes  # a fresh empty dict only when there are none
 
     def commit_votes(self, pp: PrePrepare) -> dict[int, Commit]:
-        return self.commits.get(vote_key(pp), {})
+        votes = self.commits.get(vote_key(pp))
+        return {} if votes is None else votes
 
     def voters(self, view: int) -> int:
         """Distinct replicas that sent a PREPARE or COMMIT here in ``view`` (one vote each)."""

@@ -55,10 +55,10 @@ class NormalCase(ReplicaRules):
             if (req.client, req.timestamp) not in self._proposed:
                 self._pending[req.client] = req
                 self._try_propose()
-        elif (from_client or new) and not self._in_view_change:
+        elif (from_client or new) and not self.in_view_change:
             # A backup relays to the primary and watches it (OSDI'99 4.4 liveness); a
             # request another backup forwarded (``_forward_waiting``) is relayed once.
-            self._send(self.config.primary(self._view), req)
+            self._send(self.config.primary(self.view), req)
 
     def _learn_request(self, req: Request) -> None:
         self._waiting[req.client] = req
@@ -66,7 +66,7 @@ class NormalCase(ReplicaRules):
             self._arm_status()
         # In a view change the timer waits for Q VIEW-CHANGEs (OSDI'99 4.5.2): arming it
         # here would let a replica climb views alone with every new request.
-        if self._is_backup() and not self._in_view_change and self._vc_deadline is None:
+        if self._is_backup() and not self.in_view_change and self._vc_deadline is None:
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _try_propose(self, flush: bool = False, executed: bool = False) -> None:
@@ -109,7 +109,7 @@ class NormalCase(ReplicaRules):
         self._last_pp_time = max(self._now, self._last_pp_time)
         pp = self._sign(
             PrePrepare(
-                self._view, seq, batch_digest(requests), self._last_pp_time, requests, self.id, b""
+                self.view, seq, batch_digest(requests), self._last_pp_time, requests, self.id, b""
             )
         )
         for r in requests:
@@ -122,10 +122,10 @@ class NormalCase(ReplicaRules):
 
     def _admit(self, msg: VoteMessage) -> bool:
         """View and watermark gate shared by PRE-PREPARE, PREPARE and COMMIT."""
-        if msg.view < self._view:
+        if msg.view < self.view:
             self._drop("old-view")
             return False
-        if msg.view > self._view or self._in_view_change:
+        if msg.view > self.view or self.in_view_change:
             self._stash_message(msg)
             return False
         if not self.in_watermarks(msg.seq):
@@ -173,8 +173,8 @@ class NormalCase(ReplicaRules):
         if pp.replica != self.id:
             prepare = mine
             if prepare is None or prepare.view != pp.view:
-                prepare = self._sign(
-                    Prepare(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
+                prepare = self._signed(
+                    Prepare, pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id
                 )
                 slot.sent_prepare = prepare
                 self._persist(prepare)
@@ -233,7 +233,7 @@ class NormalCase(ReplicaRules):
         self._persist(proof)
         commit = slot.sent_commit
         if commit is None or vote_key(commit) != vote_key(pp):
-            commit = self._sign(Commit(pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b""))
+            commit = self._signed(Commit, pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id)
             slot.sent_commit = commit
             self._persist(commit)
         slot.add_commit(commit)

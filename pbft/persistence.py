@@ -52,8 +52,8 @@ class Persistence(ReplicaRules):
             if slot.sent_commit is not None:
                 sent.append(slot.sent_commit)
         return Snapshot(
-            self._view,
-            self._in_view_change,
+            self.view,
+            self.in_view_change,
             self._h,
             self._stable_proof,
             tuple(prepared),
@@ -96,7 +96,7 @@ class Persistence(ReplicaRules):
         for client in sorted(latest):
             req, result = latest[client]
             self._replies[client] = self._sign(
-                Reply(self._view, req.timestamp, client, self.id, result, b"")
+                Reply(self.view, req.timestamp, client, self.id, result, b"")
             )
         self._replies_seq = self.app.last_executed
 
@@ -118,12 +118,12 @@ class Persistence(ReplicaRules):
         for data in records:
             replica._load_record(decode(data))
         replica._rescan_clients(replica._replies_seq)
-        if not replica._in_view_change and replica.primary == replica.id:
+        if not replica.in_view_change and replica.primary == replica.id:
             top = max(
                 (
                     s.seq
                     for s in replica._log.values()
-                    if s.pre_prepare is not None and s.pre_prepare.view == replica._view
+                    if s.pre_prepare is not None and s.pre_prepare.view == replica.view
                 ),
                 default=0,
             )
@@ -138,7 +138,7 @@ class Persistence(ReplicaRules):
         kind = type(rec)
         if kind is Snapshot:
             self._log.clear()
-            self._view, self._in_view_change = rec.view, rec.in_view_change
+            self.view, self.in_view_change = rec.view, rec.in_view_change
             self._set_stable(rec.stable_seq, rec.proof)
             self._replies = {r.client: r for r in rec.replies}
             self._last_ts = dict(rec.client_timestamps)
@@ -152,10 +152,10 @@ class Persistence(ReplicaRules):
             for msg in rec.sent:
                 self._load_record(msg)
         elif kind is ViewRecord:
-            if rec.view != self._view:
+            if rec.view != self.view:
                 for slot in self._log.values():
                     slot.enter_view(rec.view)
-            self._view, self._in_view_change = rec.view, rec.in_view_change
+            self.view, self.in_view_change = rec.view, rec.in_view_change
         elif kind is StableRecord:
             self._set_stable(rec.seq, rec.proof)
         elif kind is PreparedProof:
@@ -166,13 +166,13 @@ class Persistence(ReplicaRules):
             held = slot.prepared_proof
             if held is None or held.pre_prepare.view <= pp.view:
                 slot.prepared_proof = rec
-            if pp.view == self._view:
+            if pp.view == self.view:
                 slot.pre_prepare = pp
                 for p in rec.prepares:
                     slot.add_prepare(p)
                 slot.prepared = True
         elif kind in (PrePrepare, Prepare, Commit):
-            if rec.seq <= self._h or rec.view != self._view:
+            if rec.seq <= self._h or rec.view != self.view:
                 return
             slot = self._slot(rec.seq)
             if kind is PrePrepare:
@@ -188,7 +188,7 @@ class Persistence(ReplicaRules):
         elif kind is NewView:
             self._new_view = rec
             for pp in rec.pre_prepares:
-                if pp.seq > self._h and rec.view == self._view:
+                if pp.seq > self._h and rec.view == self.view:
                     self._slot(pp.seq).pre_prepare = pp
         else:
             raise ValueError(f"unexpected persisted record {kind.__name__}")
@@ -202,7 +202,7 @@ class Persistence(ReplicaRules):
     def _arm_after_restore(self) -> None:
         self._arm_pending = False
         own = self._vc_latest.get(self.id)
-        if self._in_view_change and own is not None and own.new_view == self._view:
+        if self.in_view_change and own is not None and own.new_view == self.view:
             # Others may have moved on while we were down: announce where we are, so
             # the primary of that view answers with its NEW-VIEW.
             self._broadcast(own)

@@ -137,14 +137,14 @@ class Replica(
             self._try_propose(flush=True)
         if self._vc_deadline is not None and now >= self._vc_deadline:
             self._vc_deadline = None
-            if self._in_view_change:
+            if self.in_view_change:
                 self._view_change_expired()
             elif self._waiting and self._is_backup():
                 if self.group_is_ahead():
                     self._vc_deadline = now + self._vc_timeout()
                     self.stats["view-change.deferred"] += 1
                 elif self.suspects_primary():
-                    self._start_view_change(self._view + 1)
+                    self._start_view_change(self.view + 1)
                 else:
                     self._forward_waiting()
                     self._vc_deadline = now + self._vc_timeout()

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger.codec import encode
+from ledger.codec import encode_unshared
 from pbft.api import (
     BROADCAST,
     Application,
@@ -36,6 +36,7 @@ from pbft.messages import (
     Status,
     ViewChange,
     sign_message,
+    signed,
 )
 from pbft.records import Snapshot
 
@@ -64,8 +65,11 @@ class ReplicaState:
         self.stats: Counter[str] = Counter()
         self.n = config.n
         self.f = config.f
-        self._view = 0
-        self._in_view_change = False
+        # Plain attributes, not properties: the host reads both after every step.
+        self.view = 0
+        """The current view; read by hosts between steps, written only by the replica."""
+        self.in_view_change = False
+        """Collecting VIEW-CHANGEs for ``view`` (not yet installed by a NEW-VIEW)."""
         # Stable checkpoint: low watermark h and its quorum proof (OSDI'99 4.3).
         self._h = 0
         self._stable_proof: tuple[Checkpoint, ...] = ()
@@ -167,14 +171,6 @@ class ReplicaState:
         def _snapshot(self) -> Snapshot: ...
 
     @property
-    def view(self) -> int:
-        return self._view
-
-    @property
-    def in_view_change(self) -> bool:
-        return self._in_view_change
-
-    @property
     def last_executed(self) -> int:
         return self.app.last_executed
 
@@ -184,7 +180,7 @@ class ReplicaState:
 
     @property
     def primary(self) -> int:
-        return self.config.primary(self._view)
+        return self.config.primary(self.view)
 
     def log_slots(self) -> int:
         """``memory_footprint()["slots"]`` alone, for hosts that sample it often."""
@@ -213,6 +209,10 @@ class ReplicaState:
     def _sign(self, msg: M) -> M:
         return sign_message(msg, self.auth.sign)
 
+    def _signed(self, cls: Callable[..., M], *fields: Any) -> M:
+        """``cls(*fields, signature)`` signed as this replica (see ``pbft.messages.signed``)."""
+        return signed(cls, fields, self.auth.sign)
+
     def _broadcast(self, msg: Message) -> None:
         self._out.send.append(Send(BROADCAST, msg))
 
@@ -220,7 +220,7 @@ class ReplicaState:
         self._out.send.append(Send(to, msg))
 
     def _persist(self, record: Any) -> None:
-        self._out.persist.append(encode(record))
+        self._out.persist.append(encode_unshared(record))
 
     def _slot(self, seq: int) -> Slot:
         slot = self._log.get(seq)
@@ -229,4 +229,4 @@ class ReplicaState:
         return slot
 
     def _is_backup(self) -> bool:
-        return self._in_view_change or self.config.primary(self._view) != self.id
+        return self.in_view_change or self.config.primary(self.view) != self.id

@@ -40,7 +40,7 @@ class Retransmission(ReplicaRules):
         return any(
             seq > last
             and not slot.executed
-            and (slot.pre_prepare is not None or slot.voters(self._view) > self.f)
+            and (slot.pre_prepare is not None or slot.voters(self.view) > self.f)
             for seq, slot in self._log.items()
         )
 
@@ -49,8 +49,8 @@ class Retransmission(ReplicaRules):
         held = [(seq, self._log[seq]) for seq in sorted(self._log) if seq > last]
         return self._sign(
             Status(
-                self._view,
-                self._in_view_change,
+                self.view,
+                self.in_view_change,
                 self._h,
                 last,
                 tuple(seq for seq, slot in held if slot.pre_prepare is not None),
@@ -70,7 +70,7 @@ class Retransmission(ReplicaRules):
         """
         self.stats["status.sent"] += 1
         self._broadcast(self._status(ask=True))
-        if self._is_backup() and not self._in_view_change:
+        if self._is_backup() and not self.in_view_change:
             self._relay_waiting()
         self._arm_status()
 
@@ -81,7 +81,7 @@ class Retransmission(ReplicaRules):
         has given up never reaches the primary otherwise, and only we know the
         request. At most one batch per round.
         """
-        primary = self.config.primary(self._view)
+        primary = self.config.primary(self.view)
         for req in self._unordered_waiting()[: self.config.batch_size]:
             self.stats["resent.request"] += 1
             self._send(primary, req)
@@ -122,14 +122,14 @@ class Retransmission(ReplicaRules):
             self._drop("own-message")
             return
         peer = st.replica
-        if st.view > self._view:
+        if st.view > self.view:
             self._notice_view_ahead(peer, st.view)  # evidence counts even if rate-limited
-        elif self._in_view_change and st.view == self._view and not st.in_view_change:
+        elif self.in_view_change and st.view == self.view and not st.in_view_change:
             self._active_in_view.add(peer)
         if not self._may_answer(peer):
             return
         self._resend_checkpoints(peer, st.stable_seq)
-        if st.view != self._view or st.in_view_change or self._in_view_change:
+        if st.view != self.view or st.in_view_change or self.in_view_change:
             nv = self.owed_new_view(st.view, st.in_view_change)
             if nv is not None:
                 # The peer missed a view change, or is still in the one to the view
@@ -138,7 +138,7 @@ class Retransmission(ReplicaRules):
                 # follows; the peer stashes it until the NEW-VIEW is in.
                 self.stats["resent.new-view"] += 1
                 self._send(peer, nv)
-                if nv.view == self._view and not self._in_view_change:
+                if nv.view == self.view and not self.in_view_change:
                     self._resend_slots(peer, st.last_executed, (), (), ())
             return
         self._resend_slots(peer, st.last_executed, st.pre_prepared, st.prepared, st.committed)
@@ -175,7 +175,7 @@ class Retransmission(ReplicaRules):
         into the next view (Castro's thesis 5.2: status messages during a
         view change; answered by ``owed_new_view``).
         """
-        if self._in_view_change:
+        if self.in_view_change:
             return self._vc_deadline is not None
         return self._seen_above or self._view_behind() is not None or self._stalled()
 

@@ -27,7 +27,7 @@ from ledger.hashing import header_hash
 from pbft.api import (
     CLIENT_ID_BASE,
 )
-from pbft.log import Slot, vote_key
+from pbft.log import Slot, lowest_numbered, vote_key
 from pbft.messages import (
     Checkpoint,
     Commit,
@@ -138,7 +138,7 @@ class ReplicaRules(ReplicaState):
         votes = slot.prepare_votes(pp)
         if len(votes) < self.prepared_quorum():
             return None
-        return PreparedProof(pp, tuple(votes[r] for r in sorted(votes)[: self.prepared_quorum()]))
+        return PreparedProof(pp, lowest_numbered(votes, self.prepared_quorum()))
 
     def committed_local(self, slot: Slot) -> bool:
         """committed-local(m, v, n, i): prepared, and Q matching COMMITs (OSDI'99 4.2)."""
@@ -172,7 +172,7 @@ class ReplicaRules(ReplicaState):
         """
         if len(votes) < self.checkpoint_quorum():
             return None
-        return tuple(votes[r] for r in sorted(votes)[: self.checkpoint_quorum()])
+        return lowest_numbered(votes, self.checkpoint_quorum())
 
     def next_executable(self) -> Slot | None:
         """Execution is strictly in sequence order: only last_executed+1, once committed-local.
@@ -228,7 +228,11 @@ class ReplicaRules(ReplicaState):
     def _request_ok(self, req: Request) -> bool:
         """A batched request is signed by its client (OSDI'99 4.1), or is the one we hold."""
         known = self._waiting.get(req.client)
-        if known is not None and known == req:
+        # Usually the very object (the decoder shares it) or an older request:
+        # identity and timestamp settle most cases before comparing every field.
+        if known is req:
+            return True
+        if known is not None and known.timestamp == req.timestamp and known == req:
             return True
         return self.auth.verify(req.client, signing_bytes(req), req.signature)
 

@@ -35,8 +35,8 @@ class ViewChanging(ReplicaRules):
 
     def _start_view_change(self, new_view: int) -> None:
         """Move to ``new_view`` and send VIEW-CHANGE with C and P (OSDI'99 4.4)."""
-        self._view = new_view
-        self._in_view_change = True
+        self.view = new_view
+        self.in_view_change = True
         self._active_in_view.clear()
         self._batch_deadline = None
         self._flush_owed = False
@@ -82,7 +82,7 @@ class ViewChanging(ReplicaRules):
             self.stats["view-change.awaits-new-view"] += 1
             self._arm_status()
             return
-        self._start_view_change(self._view + 1)
+        self._start_view_change(self.view + 1)
 
     def _arm_view_change_timer(self) -> None:
         """In a view change, wait for NEW-VIEW only once Q VIEW-CHANGEs for it arrived.
@@ -91,9 +91,9 @@ class ViewChanging(ReplicaRules):
         expired alone run through views by itself, and then the others can
         never gather Q VIEW-CHANGEs for a common view.
         """
-        if not self._in_view_change or self._vc_deadline is not None:
+        if not self.in_view_change or self._vc_deadline is not None:
             return
-        view = self._view
+        view = self.view
         votes = sum(1 for vc in self._vc_latest.values() if vc.new_view == view)
         if votes >= self.view_change_quorum():
             self._vc_deadline = self._now + self._vc_timeout()
@@ -106,7 +106,7 @@ class ViewChanging(ReplicaRules):
         delivery. A primary already in that view answers with its NEW-VIEW.
         """
         own = self._vc_latest.get(self.id)
-        if not self._in_view_change or own is None or own.new_view != self._view:
+        if not self.in_view_change or own is None or own.new_view != self.view:
             self._vc_resend_at = None
             return
         self.stats["resent.view-change"] += 1
@@ -118,8 +118,8 @@ class ViewChanging(ReplicaRules):
         if vc.replica == self.id:
             self._drop("own-message")
             return
-        nv = self.owed_new_view(vc.new_view, True) if not self._in_view_change else None
-        if nv is not None and nv.view == self._view:
+        nv = self.owed_new_view(vc.new_view, True) if not self.in_view_change else None
+        if nv is not None and nv.view == self.view:
             # A replica late to the view we are in (its NEW-VIEW lost, or it was
             # away): any of us hands it the NEW-VIEW, which carries its own proof.
             if not self.view_change_signature_ok(vc, payload):
@@ -132,7 +132,7 @@ class ViewChanging(ReplicaRules):
         if prior is not None and prior.new_view >= vc.new_view:
             self._drop("duplicate")
             return
-        if vc.new_view < self._view:
+        if vc.new_view < self.view:
             self._drop("old-view")
             return
         if not self.valid_view_change(vc, payload):
@@ -142,7 +142,7 @@ class ViewChanging(ReplicaRules):
         # Join rule (OSDI'99 4.5.2): f+1 replicas want views above ours, so a correct
         # one does; move to the smallest of them without waiting for our timer.
         above = [v.new_view for r, v in self._vc_latest.items() if r != self.id]
-        above = [v for v in above if v > self._view]
+        above = [v for v in above if v > self.view]
         if len(above) >= self.view_evidence_quorum():
             self._start_view_change(min(above))
             return
@@ -150,8 +150,8 @@ class ViewChanging(ReplicaRules):
         self._maybe_send_new_view()
 
     def _maybe_send_new_view(self) -> None:
-        view = self._view
-        if not self._in_view_change or self.config.primary(view) != self.id:
+        view = self.view
+        if not self.in_view_change or self.config.primary(view) != self.id:
             return
         own = self._vc_latest.get(self.id)
         if own is None or own.new_view != view:
@@ -174,7 +174,7 @@ class ViewChanging(ReplicaRules):
         self._enter_view(nv, plan)
 
     def _on_new_view(self, nv: NewView, _sender: int) -> None:
-        if nv.view < self._view or (nv.view == self._view and not self._in_view_change):
+        if nv.view < self.view or (nv.view == self.view and not self.in_view_change):
             self._drop("old-view")
             return
         if nv.replica != self.config.primary(nv.view) or nv.replica == self.id:
@@ -187,18 +187,18 @@ class ViewChanging(ReplicaRules):
         if not self.new_view_o_ok(nv, plan):
             self._drop("new-view-bad-o")
             return
-        if not self._in_view_change:
+        if not self.in_view_change:
             self.stats["catch-up.new-view"] += 1
         self._enter_view(nv, plan)
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
         """Install O and resume normal operation in the new view (OSDI'99 4.4)."""
         view = nv.view
-        if view != self._view:
+        if view != self.view:
             for slot in self._log.values():
                 slot.enter_view(view)
-        self._view = view
-        self._in_view_change = False
+        self.view = view
+        self.in_view_change = False
         self._vc_resend_at = None
         self._status_at = None
         self._active_in_view.clear()
@@ -227,9 +227,7 @@ class ViewChanging(ReplicaRules):
             for req in pp.requests:
                 self._proposed.add((req.client, req.timestamp))
             if not primary:
-                prepare = self._sign(
-                    Prepare(view, pp.seq, pp.digest, pp.timestamp_ms, self.id, b"")
-                )
+                prepare = self._signed(Prepare, view, pp.seq, pp.digest, pp.timestamp_ms, self.id)
                 slot.sent_prepare = prepare
                 slot.add_prepare(prepare)
                 self._persist(prepare)
