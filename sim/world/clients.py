@@ -39,8 +39,8 @@ class ClientDriving(WorldState):
         self._client_output(slot, out)
 
     def _client_output(self, slot: ClientSlot, out: Any) -> None:
-        for send in out.send:
-            self._send(slot.id, send.to, send.message)
+        if out.send:
+            self._send_all(slot.id, out.send)
         for done in out.completed:
             self.committed += 1
             self.last_commit = self.now

@@ -82,9 +82,8 @@ class Hosting(WorldState):
         if out.persist:
             self._note_stable(node, replica.stable_checkpoint)
         if behaviour is None:
-            src = node.id
-            for send in out.send:
-                self._send(src, send.to, send.message)
+            if out.send:
+                self._send_all(node.id, out.send)
         elif out.send or type(behaviour).outgoing is not Behaviour.outgoing:
             emits: list[Emit] = behaviour.outgoing(int(self.now), out.send)
             for emit in emits:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 
 from pbft.api import CLIENT_ID_BASE, Deliver, Tick
-from sim.world.events import ARRIVAL, Arrival, Broadcast, Delivery, FaultDue, Timer
+from sim.world.events import ARRIVAL, Arrival, Burst, Delivery, FaultDue, Timer
 from sim.world.faults import timeline
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
@@ -67,35 +67,42 @@ class EventLoop(WorldState):
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
                     self._client_output(slot, slot.client.step(Deliver(int(t), src, event.data)))
-            elif type(event) is Broadcast:
+            elif type(event) is Burst:
                 # One hop after another, each counted and followed by the checks
                 # every event gets, exactly as if each hop had its own entry.
                 events -= 1
                 src = event.src
-                name = event.kind
-                msg_id = event.first_id - 1
-                deliver = Deliver(int(t), src, event.data)  # frozen: shared by the hops
+                now_ms = int(t)
                 stop = False
-                for dst in event.dsts:
-                    msg_id += 1
-                    events += 1
-                    self._in_flight -= 1
-                    node = nodes[dst]
-                    if node.replica is None:
-                        self._dropped(msg_id, src, dst, name, "crashed")
-                        continue
-                    self._step_replica(node, deliver)
-                    if (
-                        self._in_flight == 0
-                        and self._faults_pending == 0
-                        and not self._outstanding()
-                    ):
-                        stop = True
+                for first_id, dsts, data, name in event.parts:
+                    msg_id = first_id - 1
+                    deliver = Deliver(now_ms, src, data)  # frozen: shared by the hops
+                    for dst in dsts:
+                        msg_id += 1
+                        events += 1
+                        self._in_flight -= 1
+                        if dst < n:
+                            node = nodes[dst]
+                            if node.replica is None:
+                                self._dropped(msg_id, src, dst, name, "crashed")
+                                continue
+                            self._step_replica(node, deliver)
+                        else:
+                            slot = clients[dst - CLIENT_ID_BASE]
+                            self._client_output(slot, slot.client.step(deliver))
+                        if (
+                            self._in_flight == 0
+                            and self._faults_pending == 0
+                            and not self._outstanding()
+                        ):
+                            stop = True
+                            break
+                        if not events & 0x3FF:
+                            self._sample_logs()
+                            if progress is not None and not events & 0x3FFF:
+                                progress(t - self.start_ms, end - self.start_ms)
+                    if stop:
                         break
-                    if not events & 0x3FF:
-                        self._sample_logs()
-                        if progress is not None and not events & 0x3FFF:
-                            progress(t - self.start_ms, end - self.start_ms)
                 if stop:
                     break
                 continue
