@@ -22,6 +22,7 @@ class ReplicaSlot:
         "app",
         "auth",
         "behaviour",
+        "changing",
         "disk",
         "id",
         "life",
@@ -49,6 +50,8 @@ class ReplicaSlot:
         self.life = 0
         """Incarnation: bumped by a crash, so timers set before it never fire after."""
         self.view = 0
+        self.changing = False
+        """Whether the replica was in a view change after its last step."""
         self.stable = 0
         self.ticks: set[float] = set()
         """Instants a timer event is already queued for (one event per instant)."""
