@@ -53,6 +53,8 @@ class Burst:
 
     src: int
     parts: list[Part]
+    hops: int
+    """All the hops of all the parts."""
 
 
 @dataclass(slots=True)

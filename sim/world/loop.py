@@ -68,42 +68,42 @@ class EventLoop(WorldState):
                         trace.deliver(t, msg_id, src, dst, name)
                     self._client_output(slot, slot.client.step(Deliver(int(t), src, event.data)))
             elif type(event) is Burst:
-                # One hop after another, each counted and followed by the checks
-                # every event gets, exactly as if each hop had its own entry.
+                # One hop after another, each counted and sampled after exactly as
+                # if each hop had its own entry. The run cannot end before the last
+                # hop (the ones left are still in flight), so that is checked once.
                 events -= 1
                 src = event.src
                 now_ms = int(t)
-                stop = False
+                self._in_flight -= event.hops
+                delivered = False
                 for first_id, dsts, data, name in event.parts:
-                    msg_id = first_id - 1
                     deliver = Deliver(now_ms, src, data)  # frozen: shared by the hops
                     for dst in dsts:
-                        msg_id += 1
                         events += 1
-                        self._in_flight -= 1
                         if dst < n:
                             node = nodes[dst]
                             if node.replica is None:
+                                # Hop ids follow ``dsts`` (no receiver twice in one part).
+                                msg_id = first_id + dsts.index(dst)
                                 self._dropped(msg_id, src, dst, name, "crashed")
+                                delivered = False
                                 continue
                             self._step_replica(node, deliver)
                         else:
                             slot = clients[dst - CLIENT_ID_BASE]
                             self._client_output(slot, slot.client.step(deliver))
-                        if (
-                            self._in_flight == 0
-                            and self._faults_pending == 0
-                            and not self._outstanding()
-                        ):
-                            stop = True
-                            break
+                        delivered = True
                         if not events & 0x3FF:
                             self._sample_logs()
                             if progress is not None and not events & 0x3FFF:
                                 progress(t - self.start_ms, end - self.start_ms)
-                    if stop:
-                        break
-                if stop:
+                # As for a single hop: a drop (to a crashed replica) ends nothing.
+                if (
+                    delivered
+                    and self._in_flight == 0
+                    and self._faults_pending == 0
+                    and not self._outstanding()
+                ):
                     break
                 continue
             elif type(event) is Timer:

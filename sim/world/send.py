@@ -146,6 +146,7 @@ class Sending(WorldState):
         messages = self.messages
         sizes = self.bytes
         msg_id = self._msg_id
+        total = 0
         parts: list[Part] = []
         for send in sends:
             data, kind = wire(send.message)
@@ -168,12 +169,13 @@ class Sending(WorldState):
                 msg_id += hops
                 messages[kind] += hops
                 sizes[kind] += len(data) * hops
-                self._in_flight += hops
+                total += hops
         self._msg_id = msg_id
         if parts:
+            self._in_flight += total
             queue = self.queue
             queue.pushed += 1
-            heapq.heappush(queue.heap, (at, queue.pushed, Burst(src, parts)))
+            heapq.heappush(queue.heap, (at, queue.pushed, Burst(src, parts, total)))
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1
