@@ -48,8 +48,10 @@ class ClientDriving(WorldState):
             self.history.completed[(slot.id, done.timestamp)] = self.now
             self.workload.on_result(slot.index, done.operation, done.result, int(self.now))
             slot.pending = None
-        if out.wake_at_ms is not None:
-            self._tick_at(slot, out.wake_at_ms, 0)
+        wake = out.wake_at_ms
+        # Usually a timer for that instant is queued already (a reply per replica).
+        if wake is not None and (wake < self.now or wake not in slot.ticks):
+            self._tick_at(slot, wake, 0)
         if slot.pending is None and slot.queue:
             self._try_submit(slot)
 
