@@ -33,14 +33,12 @@ class Hop(NamedTuple):
     message: Message | bytes
 
 
-def wire(payload: Message | bytes) -> tuple[bytes, str]:
-    """The bytes sent and the kind counted: raw bytes go as they are, "garbage" if undecodable."""
-    if isinstance(payload, bytes):
-        try:
-            return payload, type(decode(payload)).__name__
-        except CodecError:
-            return payload, "garbage"
-    return encode(payload), type(payload).__name__
+def raw_kind(data: bytes) -> str:
+    """The kind counted for raw bytes sent as they are: what they decode to, or "garbage"."""
+    try:
+        return type(decode(data)).__name__
+    except CodecError:
+        return "garbage"
 
 
 class Sending(WorldState):
@@ -58,8 +56,11 @@ class Sending(WorldState):
         if at is not None:
             self._burst(src, (Hop(to, payload),), at)
             return
-        data, kind = wire(payload)
-        message = None if isinstance(payload, bytes) else payload
+        message: Message | None
+        if isinstance(payload, bytes):
+            data, kind, message = payload, raw_kind(payload), None
+        else:
+            data, kind, message = encode(payload), type(payload).__name__, payload
         size = len(data)
         now = self.now + delay
         trace = self.trace
@@ -149,7 +150,11 @@ class Sending(WorldState):
         total = 0
         parts: list[Part] = []
         for send in sends:
-            data, kind = wire(send.message)
+            payload = send.message
+            if isinstance(payload, bytes):
+                data, kind = payload, raw_kind(payload)
+            else:
+                data, kind = encode(payload), type(payload).__name__
             to = send.to
             if to == BROADCAST:
                 dsts: list[int] | tuple[int] = dsts_all
