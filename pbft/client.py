@@ -97,11 +97,24 @@ class Client:
         )
 
     def step(self, event: Event) -> ClientOutput:
+        if type(event) is Deliver:
+            return self.receive(event.now_ms, event.sender, event.data)
+        return self._timers(event.now_ms, ClientOutput([], [], None))
+
+    def receive(self, now_ms: int, sender: int, data: bytes) -> ClientOutput:
+        """``step(Deliver(now_ms, sender, data))`` without building the event.
+
+        A host delivers a reply per replica per request, so it may skip the
+        event object. ``sender`` is what the transport claims, unused: only the
+        reply's signature says who sent it.
+        """
         # Lists given, not defaulted: a step per reply, and the factories cost twice the rest.
         out = ClientOutput([], [], None)
-        now = event.now_ms
-        if type(event) is Deliver:
-            self._receive(event.data, now, out)
+        self._receive(data, now_ms, out)
+        return self._timers(now_ms, out)
+
+    def _timers(self, now: int, out: ClientOutput) -> ClientOutput:
+        """Retransmit if the request's deadline passed; say when to be woken next."""
         if self._deadline is not None and now >= self._deadline and self._request is not None:
             self._retries += 1
             self.stats["retransmit"] += 1

@@ -66,7 +66,7 @@ class EventLoop(WorldState):
                     slot = clients[dst - CLIENT_ID_BASE]
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
-                    self._client_output(slot, slot.client.step(Deliver(int(t), src, event.data)))
+                    self._client_output(slot, slot.receive(int(t), src, event.data))
             elif type(event) is Burst:
                 # One hop after another, each counted and sampled after exactly as
                 # if each hop had its own entry. The run cannot end before the last
@@ -77,10 +77,14 @@ class EventLoop(WorldState):
                 self._in_flight -= event.hops
                 delivered = False
                 for first_id, dsts, data, name in event.parts:
-                    deliver = Deliver(now_ms, src, data)  # frozen: shared by the hops
+                    # A part goes to replicas, or to one client (which needs no event object).
+                    deliver = None if dsts[0] >= n else Deliver(now_ms, src, data)  # frozen: shared
                     for dst in dsts:
                         events += 1
-                        if dst < n:
+                        if deliver is None:
+                            slot = clients[dst - CLIENT_ID_BASE]
+                            self._client_output(slot, slot.receive(now_ms, src, data))
+                        else:
                             node = nodes[dst]
                             if node.replica is None:
                                 # Hop ids follow ``dsts`` (no receiver twice in one part).
@@ -89,9 +93,6 @@ class EventLoop(WorldState):
                                 delivered = False
                                 continue
                             self._step_replica(node, deliver)
-                        else:
-                            slot = clients[dst - CLIENT_ID_BASE]
-                            self._client_output(slot, slot.client.step(deliver))
                         delivered = True
                         if not events & 0x3FF:
                             self._sample_logs()
