@@ -69,7 +69,10 @@ class Client:
         self._sent_at = 0
         self._retries = 0
         self._deadline: int | None = None
-        self._replies: dict[int, tuple[bytes, int]] = {}
+        self._replied: set[int] = set()
+        """Replicas whose reply to the outstanding request was accepted."""
+        self._views: dict[bytes, list[int]] = {}
+        """Per result those replies carry, the views they were sent in."""
 
     @property
     def busy(self) -> bool:
@@ -90,7 +93,8 @@ class Client:
         self._request = request
         self._sent_at = now_ms
         self._retries = 0
-        self._replies = {}
+        self._replied = set()
+        self._views = {}
         self._deadline = now_ms + self.config.client_retry_ms
         return ClientOutput(
             send=[Send(self.config.primary(self.view), request)], wake_at_ms=self._deadline
@@ -145,12 +149,13 @@ class Client:
         ):
             self.stats["drop.bad-signature"] += 1
             return
-        if reply.replica in self._replies:
+        if reply.replica in self._replied:
             self.stats["drop.duplicate"] += 1
             return
+        self._replied.add(reply.replica)
         result = reply.result
-        self._replies[reply.replica] = (result, reply.view)
-        matching = [v for r, v in self._replies.values() if r == result]
+        matching = self._views.setdefault(result, [])
+        matching.append(reply.view)
         f = self._f
         if len(matching) <= f:
             return
@@ -162,4 +167,5 @@ class Client:
         )
         self._request = None
         self._deadline = None
-        self._replies = {}
+        self._replied = set()
+        self._views = {}

@@ -18,7 +18,11 @@ from sim.world.state import WorldState
 
 class ClientDriving(WorldState):
     def _live(self) -> list[int]:
-        return [node.id for node in self.nodes if node.replica is not None]
+        """The replicas up now: worked out again only after a crash or a start."""
+        live = self._live_ids
+        if live is None:
+            live = self._live_ids = [node.id for node in self.nodes if node.replica is not None]
+        return live
 
     def _try_submit(self, slot: ClientSlot) -> None:
         if slot.pending is not None or not slot.queue:

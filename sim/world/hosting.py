@@ -34,6 +34,7 @@ BATCH_FACTS_KEPT = 256
 class Hosting(WorldState):
     def _start_replica(self, node: ReplicaSlot, *, restore: bool) -> None:
         """Open the application and build the replica: new, or rebuilt from its disk."""
+        self._live_ids = None
         node.app = self.workload.make_application(node.id, node.disk)
         if restore:
             node.replica = replica = self.replica_class.restore(
@@ -160,6 +161,7 @@ class Hosting(WorldState):
         for key, value in node.replica.stats.items():
             node.past_stats[key] = node.past_stats.get(key, 0) + value
         node.replica = None
+        self._live_ids = None
         node.life += 1
         node.ticks.clear()
 

@@ -48,26 +48,7 @@ class EventLoop(WorldState):
             t, _, event = pop(heap)
             self.now = t
             events += 1
-            if type(event) is Delivery:
-                self._in_flight -= 1
-                dst = event.dst
-                src = event.src
-                msg_id = event.msg_id
-                name = event.kind
-                if dst < n:
-                    node = nodes[dst]
-                    if node.replica is None:
-                        self._dropped(msg_id, src, dst, name, "crashed")
-                        continue
-                    if trace is not None:
-                        trace.deliver(t, msg_id, src, dst, name)
-                    self._step_replica(node, Deliver(int(t), src, event.data))
-                else:
-                    slot = clients[dst - CLIENT_ID_BASE]
-                    if trace is not None:
-                        trace.deliver(t, msg_id, src, dst, name)
-                    self._client_output(slot, slot.receive(int(t), src, event.data))
-            elif type(event) is Burst:
+            if type(event) is Burst:
                 # One hop after another, each counted and sampled after exactly as
                 # if each hop had its own entry. The run cannot end before the last
                 # hop (the ones left are still in flight), so that is checked once.
@@ -107,6 +88,25 @@ class EventLoop(WorldState):
                 ):
                     break
                 continue
+            elif type(event) is Delivery:
+                self._in_flight -= 1
+                dst = event.dst
+                src = event.src
+                msg_id = event.msg_id
+                name = event.kind
+                if dst < n:
+                    node = nodes[dst]
+                    if node.replica is None:
+                        self._dropped(msg_id, src, dst, name, "crashed")
+                        continue
+                    if trace is not None:
+                        trace.deliver(t, msg_id, src, dst, name)
+                    self._step_replica(node, Deliver(int(t), src, event.data))
+                else:
+                    slot = clients[dst - CLIENT_ID_BASE]
+                    if trace is not None:
+                        trace.deliver(t, msg_id, src, dst, name)
+                    self._client_output(slot, slot.receive(int(t), src, event.data))
             elif type(event) is Timer:
                 owner = event.owner
                 owner.ticks.discard(t)

@@ -83,6 +83,8 @@ class WorldState:
         self._others: dict[int, list[int]] = {}
         """Per sender, the replicas its broadcasts reach (shared by its ``Burst`` events)."""
         self._faults_pending = 0
+        self._live_ids: list[int] | None = None
+        """Replicas up (``sim.world.clients``); ``None`` when a crash or start made it stale."""
         self._batches: dict[int, tuple[Any, ...]] = {}
         """``sim.world.hosting``'s facts about recently executed batches, by requests tuple."""
         self.events = 0
