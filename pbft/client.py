@@ -59,6 +59,8 @@ class Client:
         self.id = client_id
         self.config = config
         self.auth = auth
+        self._n = config.n
+        self._f = config.f
         self.view = 0
         """The view the client believes current, learned from replies."""
         self.stats: Counter[str] = Counter()
@@ -67,7 +69,10 @@ class Client:
         self._sent_at = 0
         self._retries = 0
         self._deadline: int | None = None
-        self._replies: dict[int, tuple[bytes, int]] = {}
+        self._replied: set[int] = set()
+        """Replicas whose reply to the outstanding request was accepted."""
+        self._views: dict[bytes, list[int]] = {}
+        """Per result those replies carry, the views they were sent in."""
 
     @property
     def busy(self) -> bool:
@@ -88,17 +93,32 @@ class Client:
         self._request = request
         self._sent_at = now_ms
         self._retries = 0
-        self._replies = {}
+        self._replied = set()
+        self._views = {}
         self._deadline = now_ms + self.config.client_retry_ms
         return ClientOutput(
             send=[Send(self.config.primary(self.view), request)], wake_at_ms=self._deadline
         )
 
     def step(self, event: Event) -> ClientOutput:
-        out = ClientOutput()
-        now = event.now_ms
         if type(event) is Deliver:
-            self._receive(event.data, now, out)
+            return self.receive(event.now_ms, event.sender, event.data)
+        return self._timers(event.now_ms, ClientOutput([], [], None))
+
+    def receive(self, now_ms: int, sender: int, data: bytes) -> ClientOutput:
+        """``step(Deliver(now_ms, sender, data))`` without building the event.
+
+        A host delivers a reply per replica per request, so it may skip the
+        event object. ``sender`` is what the transport claims, unused: only the
+        reply's signature says who sent it.
+        """
+        # Lists given, not defaulted: a step per reply, and the factories cost twice the rest.
+        out = ClientOutput([], [], None)
+        self._receive(data, now_ms, out)
+        return self._timers(now_ms, out)
+
+    def _timers(self, now: int, out: ClientOutput) -> ClientOutput:
+        """Retransmit if the request's deadline passed; say when to be woken next."""
         if self._deadline is not None and now >= self._deadline and self._request is not None:
             self._retries += 1
             self.stats["retransmit"] += 1
@@ -121,7 +141,7 @@ class Client:
         if request is None or reply.timestamp != request.timestamp or reply.client != self.id:
             self.stats["drop.stale-reply"] += 1
             return
-        if not 0 <= reply.replica < self.config.n:
+        if not 0 <= reply.replica < self._n:
             self.stats["drop.unknown-sender"] += 1
             return
         if not self.auth.verify(
@@ -129,19 +149,23 @@ class Client:
         ):
             self.stats["drop.bad-signature"] += 1
             return
-        if reply.replica in self._replies:
+        if reply.replica in self._replied:
             self.stats["drop.duplicate"] += 1
             return
-        self._replies[reply.replica] = (reply.result, reply.view)
-        matching = [v for r, v in self._replies.values() if r == reply.result]
-        if len(matching) < self.config.f + 1:
+        self._replied.add(reply.replica)
+        result = reply.result
+        matching = self._views.setdefault(result, [])
+        matching.append(reply.view)
+        f = self._f
+        if len(matching) <= f:
             return
         # f+1 matching replies: at least one from a correct replica (OSDI'99 4.1). The
         # (f+1)-th highest view among them is one a correct replica has reached.
-        self.view = max(self.view, sorted(matching, reverse=True)[self.config.f])
+        self.view = max(self.view, sorted(matching, reverse=True)[f])
         out.completed.append(
-            Completed(request.timestamp, request.operation, reply.result, now - self._sent_at)
+            Completed(request.timestamp, request.operation, result, now - self._sent_at)
         )
         self._request = None
         self._deadline = None
-        self._replies = {}
+        self._replied = set()
+        self._views = {}

@@ -1,7 +1,8 @@
-"""A broadcast queued as one event gives exactly the run that one event per hop gives.
+"""Sends queued as one event give exactly the run that one event per hop gives.
 
-With fixed latency and no network faults the simulator queues a broadcast as
-a single ``Broadcast`` event (``sim.world.send``); traced runs still queue one
+With fixed latency and no network faults the simulator queues every hop of a
+send, or of all the sends one step made (a broadcast, a batch's replies), as
+a single ``Burst`` event (``sim.world.send``); traced runs still queue one
 ``Delivery`` per hop (the trace writes a line per hop). So the untraced and
 the traced run of one scenario and seed take the two paths, and their results
 must be identical: the same deliveries in the same order, the same event

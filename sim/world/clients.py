@@ -18,7 +18,11 @@ from sim.world.state import WorldState
 
 class ClientDriving(WorldState):
     def _live(self) -> list[int]:
-        return [node.id for node in self.nodes if node.replica is not None]
+        """The replicas up now: worked out again only after a crash or a start."""
+        live = self._live_ids
+        if live is None:
+            live = self._live_ids = [node.id for node in self.nodes if node.replica is not None]
+        return live
 
     def _try_submit(self, slot: ClientSlot) -> None:
         if slot.pending is not None or not slot.queue:
@@ -39,8 +43,8 @@ class ClientDriving(WorldState):
         self._client_output(slot, out)
 
     def _client_output(self, slot: ClientSlot, out: Any) -> None:
-        for send in out.send:
-            self._send(slot.id, send.to, send.message)
+        if out.send:
+            self._send_all(slot.id, out.send)
         for done in out.completed:
             self.committed += 1
             self.last_commit = self.now
@@ -48,8 +52,10 @@ class ClientDriving(WorldState):
             self.history.completed[(slot.id, done.timestamp)] = self.now
             self.workload.on_result(slot.index, done.operation, done.result, int(self.now))
             slot.pending = None
-        if out.wake_at_ms is not None:
-            self._tick_at(slot, out.wake_at_ms, 0)
+        wake = out.wake_at_ms
+        # Usually a timer for that instant is queued already (a reply per replica).
+        if wake is not None and (wake < self.now or wake not in slot.ticks):
+            self._tick_at(slot, wake, 0)
         if slot.pending is None and slot.queue:
             self._try_submit(slot)
 

@@ -63,7 +63,7 @@ class NodeDisk:
             self.records = list(records)
         else:
             self.records.extend(records)
-        self.bytes_written += sum(len(r) for r in records)
+        self.bytes_written += sum(map(len, records))
         if self.path is not None:
             mode = "wb" if compact else "ab"
             with open(self.path / RECORDS_FILE, mode) as out:

@@ -6,7 +6,7 @@ never compared: ties never depend on object identity, which keeps runs
 deterministic. One record type per kind of event, dispatched on by type.
 
 The records are slotted, unfrozen dataclasses because a run builds one per
-message hop (or per broadcast, see :class:`Broadcast`): measured with
+message hop (or per burst, see :class:`Burst`): measured with
 callgrind at n = 16, they add half the cost over plain tuples that
 NamedTuples add (whose construction and unpacking miss the
 interpreter's fast paths for tuples); frozen ones would set every field
@@ -16,6 +16,7 @@ through ``object.__setattr__``. Nothing changes a record once it is queued.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sim.world.faults import FaultAction
@@ -33,21 +34,27 @@ class Delivery:
     kind: str
 
 
-@dataclass(slots=True)
-class Broadcast:
-    """The same bytes reaching every replica in ``dsts`` at one instant: one heap entry, not n-1.
+Part = tuple[int, Sequence[int], bytes, str]
+"""``(first_id, dsts, data, kind)``: one send's hops inside a :class:`Burst`."""
 
-    With a fixed latency and a fault-free network every hop of a broadcast
+
+@dataclass(slots=True)
+class Burst:
+    """Every hop one send, or one step's sends, puts on the wire, all arriving at one instant.
+
+    With a fixed latency and a fault-free network every hop of a step's sends
     arrives at the same time with consecutive push counters, so the hops would
-    leave the heap back to back anyway; the loop delivers them in ``dsts``
-    order, counting one event per hop. Hop ``i`` has message id ``first_id + i``.
+    leave the heap back to back anyway: one heap entry holds them all, and the
+    loop delivers them in order, counting one event per hop. Each part is
+    ``(first_id, dsts, data, kind)``: the same bytes for every receiver in
+    ``dsts`` (one, or every replica but ``src`` for a broadcast), hop ``i``
+    of the part having message id ``first_id + i``.
     """
 
-    dsts: list[int]
     src: int
-    data: bytes
-    first_id: int
-    kind: str
+    parts: list[Part]
+    hops: int
+    """All the hops of all the parts."""
 
 
 @dataclass(slots=True)
@@ -75,7 +82,7 @@ class FaultDue:
     action: FaultAction
 
 
-Event = Delivery | Broadcast | Timer | Arrival | FaultDue
+Event = Delivery | Burst | Timer | Arrival | FaultDue
 Entry = tuple[float, int, Event]
 
 

@@ -21,15 +21,20 @@ from __future__ import annotations
 from typing import cast
 
 from pbft.api import Event, LogMeasured, Output, Tick
+from pbft.messages import CommittedBatch
 from sim.trace.derive import installs_view
 from sim.world.byzantine import Behaviour, Emit
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
 
+BATCH_FACTS_KEPT = 256
+"""Batches whose digest and executed requests are kept for the other replicas to reuse."""
+
 
 class Hosting(WorldState):
     def _start_replica(self, node: ReplicaSlot, *, restore: bool) -> None:
         """Open the application and build the replica: new, or rebuilt from its disk."""
+        self._live_ids = None
         node.app = self.workload.make_application(node.id, node.disk)
         if restore:
             node.replica = replica = self.replica_class.restore(
@@ -41,6 +46,7 @@ class Hosting(WorldState):
         node.measured = isinstance(replica, LogMeasured)
         self.history.new_incarnation(node.id)
         node.view = replica.view
+        node.changing = bool(getattr(replica, "in_view_change", False))
         node.stable = 0
         self.history.record_view(node.id, node.view)
 
@@ -53,38 +59,24 @@ class Hosting(WorldState):
             event = rewritten
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
-        trace = self.trace
-        # ``sim.trace.writer.view_state`` before and after, read inline: this runs per hop.
-        view_before = replica.view
-        changing_before = bool(getattr(replica, "in_view_change", False))
         out: Output = replica.step(event)
         if out.persist or out.compact:
             node.disk.append(out.persist, out.compact)
         if out.executed:
             self._executed(node, out)
+        # ``sim.trace.writer.view_state`` after the step; the slot holds it from before.
         view = replica.view
-        if view != node.view:
-            self.history.record_view(node.id, view)
-            if view > node.view:
-                self.history.record_view_attempt(node.id, view)
-                if trace is not None:
-                    trace.view_change(self.now, node.id, view)
-            node.view = view
-        if behaviour is None:
-            changing = bool(getattr(replica, "in_view_change", False))
-            if (view != view_before or changing != changing_before) or trace is not None:
-                before = (int(view_before), changing_before)
-                after = (int(view), changing)
-                if installs_view(before, after):
-                    self.history.record_view_install(node.id, view)
-                if trace is not None:
-                    trace.view_installed(self.now, node.id, before, after)
+        changing = bool(getattr(replica, "in_view_change", False))
+        if view != node.view or changing != node.changing or self.trace is not None:
+            self._view_moved(node, view, changing, judged=behaviour is None)
         if out.persist:
-            self._note_stable(node, replica.stable_checkpoint)
+            stable = replica.stable_checkpoint
+            if stable != node.stable:
+                node.stable = stable
+                self.history.record_stable(node.id, stable, None)
         if behaviour is None:
-            src = node.id
-            for send in out.send:
-                self._send(src, send.to, send.message)
+            if out.send:
+                self._send_all(node.id, out.send)
         elif out.send or type(behaviour).outgoing is not Behaviour.outgoing:
             emits: list[Emit] = behaviour.outgoing(int(self.now), out.send)
             for emit in emits:
@@ -94,37 +86,74 @@ class Hosting(WorldState):
         if wake is not None and (wake < self.now or wake not in node.ticks):
             self._tick_at(node, wake, node.life)
 
+    def _view_moved(self, node: ReplicaSlot, view: int, changing: bool, *, judged: bool) -> None:
+        """Record a step's change of view or of view-change state (and trace every step's).
+
+        Only a replica running its own rules (``judged``) can be said to have
+        installed a view; a Byzantine one's moves are recorded but not counted.
+        """
+        history = self.history
+        trace = self.trace
+        if view != node.view:
+            history.record_view(node.id, view)
+            if view > node.view:
+                history.record_view_attempt(node.id, view)
+                if trace is not None:
+                    trace.view_change(self.now, node.id, view)
+        if judged:
+            before = (int(node.view), node.changing)
+            after = (int(view), changing)
+            if installs_view(before, after):
+                history.record_view_install(node.id, view)
+            if trace is not None:
+                trace.view_installed(self.now, node.id, before, after)
+        node.view = view
+        node.changing = changing
+
     def _executed(self, node: ReplicaSlot, out: Output) -> None:
         history = self.history
         last = len(out.executed) - 1
         head = node.app.head_digest
         for i, batch in enumerate(out.executed):
-            digest = batch.digest
             # Only requests the replica executed: a stale or repeated one in a committed
             # batch stays in the block but is not run (pbft.api.Application).
-            fresh = out.fresh[i] if i < len(out.fresh) else (True,) * len(batch.requests)
+            fresh = out.fresh[i] if i < len(out.fresh) else None
             if batch.seq <= self.ordered_before:  # validity was judged when it was ordered
                 fresh = (False,) * len(batch.requests)
+            digest, requests = self._batch_facts(batch, fresh)
             history.record_execution(
-                node.id,
-                batch.seq,
-                digest,
-                head if i == last else None,
-                (
-                    (r.client, r.timestamp, r.operation)
-                    for r, new in zip(batch.requests, fresh, strict=True)
-                    if new
-                ),
+                node.id, batch.seq, digest, head if i == last else None, requests
             )
             if self.trace is not None:
                 self.trace.commit(
                     self.now, node.id, batch.seq, batch.view, digest, len(batch.requests)
                 )
 
-    def _note_stable(self, node: ReplicaSlot, seq: int) -> None:
-        if seq != node.stable:
-            node.stable = seq
-            self.history.record_stable(node.id, seq, None)
+    def _batch_facts(
+        self, batch: CommittedBatch, fresh: tuple[bool, ...] | None
+    ) -> tuple[bytes, tuple[tuple[int, int, bytes], ...]]:
+        """A batch's digest and its executed requests as (client, timestamp, operation).
+
+        Every replica executes the same batch, usually the very same requests
+        tuple (decoded once, see ``ledger.codec.decode``): the answer is worked
+        out once and shared. Keyed by the tuple's identity, which is sound
+        because the entry keeps the tuple alive (its id cannot be reused).
+        """
+        requests = batch.requests
+        known = self._batches.get(id(requests))
+        if known is not None and known[0] is requests and known[1] == fresh:
+            return known[2], known[3]
+        mask = (True,) * len(requests) if fresh is None else fresh
+        executed = tuple(
+            (r.client, r.timestamp, r.operation)
+            for r, new in zip(requests, mask, strict=True)
+            if new
+        )
+        digest = batch.digest
+        if len(self._batches) >= BATCH_FACTS_KEPT:
+            self._batches.clear()
+        self._batches[id(requests)] = (requests, fresh, digest, executed)
+        return digest, executed
 
     def _crash(self, node: ReplicaSlot) -> None:
         if node.replica is None:
@@ -132,6 +161,7 @@ class Hosting(WorldState):
         for key, value in node.replica.stats.items():
             node.past_stats[key] = node.past_stats.get(key, 0) + value
         node.replica = None
+        self._live_ids = None
         node.life += 1
         node.ticks.clear()
 

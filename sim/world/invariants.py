@@ -34,7 +34,7 @@ crashed-and-recovered replicas stay correct (crash faults keep their state).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +63,11 @@ class History:
     """(replica, message): same replica, same seq, different digest (seen while recording)."""
     heads: dict[int, dict[int, bytes]] = field(default_factory=dict)
     """Replica -> seq -> chained head digest after executing seq."""
-    requests: dict[int, list[tuple[int, int, bytes, int]]] = field(default_factory=dict)
-    """Replica -> executed requests as (client, timestamp, operation, seq)."""
+    requests: dict[int, list[tuple[int, Sequence[tuple[int, int, bytes]]]]] = field(
+        default_factory=dict
+    )
+    """Replica -> per executed batch, (seq, its executed requests as (client, timestamp,
+    operation)). Kept as given: replicas executing one batch share one sequence."""
     views: dict[int, list[list[int]]] = field(default_factory=dict)
     """Replica -> per incarnation, the successive views it reported."""
     stable: dict[int, list[list[tuple[int, bytes | None]]]] = field(default_factory=dict)
@@ -89,6 +92,7 @@ class History:
         head: bytes | None,
         requests: Iterable[tuple[int, int, bytes]],
     ) -> None:
+        """``requests`` are the ones it ran (not stale ones); a tuple is kept as it is."""
         seen = self.executed.setdefault(replica, {})
         before = seen.get(seq)
         if before is not None and before != digest:
@@ -102,9 +106,8 @@ class History:
         seen[seq] = digest
         if head is not None:
             self.heads.setdefault(replica, {})[seq] = head
-        log = self.requests.setdefault(replica, [])
-        for client, timestamp, operation in requests:
-            log.append((client, timestamp, operation, seq))
+        executed = requests if type(requests) is tuple else tuple(requests)
+        self.requests.setdefault(replica, []).append((seq, executed))
 
     def new_incarnation(self, replica: int) -> None:
         self.views.setdefault(replica, []).append([])
@@ -173,26 +176,27 @@ def validity(history: History) -> list[str]:
     out: list[str] = []
     for replica in history.correct:
         seen: dict[RequestKey, int] = {}
-        for client, timestamp, operation, seq in history.requests.get(replica, []):
-            key = (client, timestamp)
-            submitted = history.submitted.get(key)
-            if submitted is None:
-                out.append(
-                    f"validity: replica {replica} executed request {key} at seq {seq} "
-                    "that no client submitted"
-                )
-            elif submitted[0] != operation:
-                out.append(
-                    f"validity: replica {replica} executed request {key} at seq {seq} "
-                    "with an operation its client did not submit"
-                )
-            if key in seen:
-                out.append(
-                    f"validity: replica {replica} executed request {key} twice "
-                    f"(seq {seen[key]} and {seq})"
-                )
-            else:
-                seen[key] = seq
+        for seq, executed in history.requests.get(replica, []):
+            for client, timestamp, operation in executed:
+                key = (client, timestamp)
+                submitted = history.submitted.get(key)
+                if submitted is None:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} at seq {seq} "
+                        "that no client submitted"
+                    )
+                elif submitted[0] != operation:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} at seq {seq} "
+                        "with an operation its client did not submit"
+                    )
+                if key in seen:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} twice "
+                        f"(seq {seen[key]} and {seq})"
+                    )
+                else:
+                    seen[key] = seq
     return _capped(out)
 
 

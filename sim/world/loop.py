@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 
 from pbft.api import CLIENT_ID_BASE, Deliver, Tick
-from sim.world.events import ARRIVAL, Arrival, Broadcast, Delivery, FaultDue, Timer
+from sim.world.events import ARRIVAL, Arrival, Burst, Delivery, FaultDue, Timer
 from sim.world.faults import timeline
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
@@ -48,7 +48,47 @@ class EventLoop(WorldState):
             t, _, event = pop(heap)
             self.now = t
             events += 1
-            if type(event) is Delivery:
+            if type(event) is Burst:
+                # One hop after another, each counted and sampled after exactly as
+                # if each hop had its own entry. The run cannot end before the last
+                # hop (the ones left are still in flight), so that is checked once.
+                events -= 1
+                src = event.src
+                now_ms = int(t)
+                self._in_flight -= event.hops
+                delivered = False
+                for first_id, dsts, data, name in event.parts:
+                    # A part goes to replicas, or to one client (which needs no event object).
+                    deliver = None if dsts[0] >= n else Deliver(now_ms, src, data)  # frozen: shared
+                    for dst in dsts:
+                        events += 1
+                        if deliver is None:
+                            slot = clients[dst - CLIENT_ID_BASE]
+                            self._client_output(slot, slot.receive(now_ms, src, data))
+                        else:
+                            node = nodes[dst]
+                            if node.replica is None:
+                                # Hop ids follow ``dsts`` (no receiver twice in one part).
+                                msg_id = first_id + dsts.index(dst)
+                                self._dropped(msg_id, src, dst, name, "crashed")
+                                delivered = False
+                                continue
+                            self._step_replica(node, deliver)
+                        delivered = True
+                        if not events & 0x3FF:
+                            self._sample_logs()
+                            if progress is not None and not events & 0x3FFF:
+                                progress(t - self.start_ms, end - self.start_ms)
+                # As for a single hop: a drop (to a crashed replica) ends nothing.
+                if (
+                    delivered
+                    and self._in_flight == 0
+                    and self._faults_pending == 0
+                    and not self._outstanding()
+                ):
+                    break
+                continue
+            elif type(event) is Delivery:
                 self._in_flight -= 1
                 dst = event.dst
                 src = event.src
@@ -66,39 +106,7 @@ class EventLoop(WorldState):
                     slot = clients[dst - CLIENT_ID_BASE]
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
-                    self._client_output(slot, slot.client.step(Deliver(int(t), src, event.data)))
-            elif type(event) is Broadcast:
-                # One hop after another, each counted and followed by the checks
-                # every event gets, exactly as if each hop had its own entry.
-                events -= 1
-                src = event.src
-                name = event.kind
-                msg_id = event.first_id - 1
-                deliver = Deliver(int(t), src, event.data)  # frozen: shared by the hops
-                stop = False
-                for dst in event.dsts:
-                    msg_id += 1
-                    events += 1
-                    self._in_flight -= 1
-                    node = nodes[dst]
-                    if node.replica is None:
-                        self._dropped(msg_id, src, dst, name, "crashed")
-                        continue
-                    self._step_replica(node, deliver)
-                    if (
-                        self._in_flight == 0
-                        and self._faults_pending == 0
-                        and not self._outstanding()
-                    ):
-                        stop = True
-                        break
-                    if not events & 0x3FF:
-                        self._sample_logs()
-                        if progress is not None and not events & 0x3FFF:
-                            progress(t - self.start_ms, end - self.start_ms)
-                if stop:
-                    break
-                continue
+                    self._client_output(slot, slot.receive(int(t), src, event.data))
             elif type(event) is Timer:
                 owner = event.owner
                 owner.ticks.discard(t)

@@ -54,12 +54,26 @@ class Network:
         mean_extra = float(latency.mean_ms) - float(latency.min_ms)
         self._exp_lambda = 1.0 / mean_extra if mean_extra > 0 else 0.0
         self._cap = 10.0 * float(latency.max_ms)
-        self.drop_rate = float(latency.drop_rate)
-        self.duplicate_rate = float(latency.duplicate_rate)
+        self._drop_rate = float(latency.drop_rate)
+        self._duplicate_rate = float(latency.duplicate_rate)
         self._fifo = not latency.reorder
         self._last_arrival: dict[tuple[int, int], float] = {}
         self._partitions: dict[int, dict[int, int]] = {}
         self._links: dict[tuple[int, int], dict[int, LinkFault]] = {}
+        self.plain = False
+        """True when :meth:`route` would return ``[now + self.latency()]`` for every hop.
+
+        That is: no partition or link fault, no loss, no duplication and no FIFO
+        bookkeeping. Senders may then draw the latency themselves. Read per
+        send, so kept up to date by the fault switches rather than worked out.
+        """
+        self.same_arrival: float | None = None
+        """The latency every hop gets while :attr:`plain` and fixed (no draw), else ``None``.
+
+        Then all hops of one send arrive together, which lets the sender queue
+        them as one event.
+        """
+        self._refresh()
 
     # ------------------------------------------------------------- fault switches
 
@@ -73,12 +87,15 @@ class Network:
         for replica in range(self._replicas):
             side.setdefault(replica, rest)
         self._partitions[key] = side
+        self._refresh()
 
     def end_partition(self, key: int) -> None:
         self._partitions.pop(key, None)
+        self._refresh()
 
     def start_link_fault(self, key: int, fault: LinkFault) -> None:
         self._links.setdefault((fault.src, fault.dst), {})[key] = fault
+        self._refresh()
 
     def end_link_fault(self, key: int, src: int, dst: int) -> None:
         faults = self._links.get((src, dst))
@@ -86,30 +103,18 @@ class Network:
             faults.pop(key, None)
             if not faults:
                 del self._links[(src, dst)]
+        self._refresh()
 
-    @property
-    def plain(self) -> bool:
-        """True when :meth:`route` would return ``[now + self.latency()]`` for every hop.
-
-        That is: no partition or link fault, no loss, no duplication and no FIFO
-        bookkeeping. Senders may then draw the latency themselves.
-        """
-        return not (
+    def _refresh(self) -> None:
+        """Work out :attr:`plain` and :attr:`same_arrival` again: a fault started or ended."""
+        self.plain = not (
             self._partitions
             or self._links
-            or self.drop_rate > 0
-            or self.duplicate_rate > 0
+            or self._drop_rate > 0
+            or self._duplicate_rate > 0
             or self._fifo
         )
-
-    @property
-    def same_arrival(self) -> float | None:
-        """The latency every hop gets while :attr:`plain` and fixed (no draw), else ``None``.
-
-        Then all hops of one send arrive together, which lets the sender queue
-        a broadcast as one event.
-        """
-        return self._min if self._kind == "fixed" and self.plain else None
+        self.same_arrival = self._min if self._kind == "fixed" and self.plain else None
 
     @property
     def cut(self) -> bool:
@@ -145,10 +150,10 @@ class Network:
                         return [], "link"
                     extra += fault.extra_delay_ms
         rng = self._rng
-        if self.drop_rate > 0 and rng.random() < self.drop_rate:
+        if self._drop_rate > 0 and rng.random() < self._drop_rate:
             return [], "loss"
         times = [now + extra + self.latency()]
-        if self.duplicate_rate > 0 and rng.random() < self.duplicate_rate:
+        if self._duplicate_rate > 0 and rng.random() < self._duplicate_rate:
             times.append(now + extra + self.latency())
         if self._fifo:
             link = (src, dst)

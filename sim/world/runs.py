@@ -19,12 +19,13 @@ violations; docs/tutorial-property-test.md writes one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ledger.codec import CodecError, decode
-from pbft.api import BROADCAST, ReplicaFactory
+from pbft.api import BROADCAST, ReplicaFactory, Send
 from pbft.messages import Message
 from sim.scenario.model import Scenario
 from sim.trace.writer import TraceWriter
@@ -88,6 +89,11 @@ class _Recording(Simulation):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.sent: list[SentMessage] = []
         super().__init__(*args, **kwargs)
+
+    def _send_all(self, src: int, sends: Iterable[Send]) -> None:
+        # One by one through ``_send``, which records each; the run is the same.
+        for send in sends:
+            self._send(src, send.to, send.message)
 
     def _send(self, src: int, to: int, payload: Message | bytes, delay: float = 0.0) -> None:
         if isinstance(payload, bytes):

@@ -7,47 +7,64 @@ bytes (a Byzantine replica's replay or garbage) are sent as they are.
 
 Each hop gets a message id (traces follow it from send to delivery or drop),
 is routed by ``sim.world.network`` and becomes a :class:`Delivery` event per
-arrival; when every hop of a broadcast would arrive at the same instant
-(fixed latency, no fault active) the broadcast is one :class:`Broadcast`
-event instead, which the loop delivers hop by hop. This is the simulator's
-hottest code, hence the locals.
+arrival; when every hop would arrive at the same instant (fixed latency, no
+fault active, untraced) all the hops of one send, or of every send one step
+made, are one :class:`Burst` event instead, which the loop delivers hop by
+hop. This is the simulator's hottest code, hence the locals.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from ledger.codec import CodecError, decode, encode
-from pbft.api import BROADCAST, CLIENT_ID_BASE
+from pbft.api import BROADCAST, CLIENT_ID_BASE, Send
 from pbft.messages import Message
-from sim.world.events import Broadcast, Delivery
+from sim.world.events import Burst, Delivery, Part
 from sim.world.state import WorldState
 
 
+class Hop(NamedTuple):
+    """One send that is not a replica's ``Send``: a Byzantine emit's payload may be raw bytes."""
+
+    to: int
+    message: Message | bytes
+
+
+def raw_kind(data: bytes) -> str:
+    """The kind counted for raw bytes sent as they are: what they decode to, or "garbage"."""
+    try:
+        return type(decode(data)).__name__
+    except CodecError:
+        return "garbage"
+
+
 class Sending(WorldState):
+    def _send_all(self, src: int, sends: Iterable[Send]) -> None:
+        """Every send of one step, in order: one :class:`Burst` when they all arrive together."""
+        at = self._together_at(0.0)
+        if at is None:
+            for send in sends:
+                self._send(src, send.to, send.message)
+        else:
+            self._burst(src, sends, at)
+
     def _send(self, src: int, to: int, payload: Message | bytes, delay: float = 0.0) -> None:
+        at = self._together_at(delay)
+        if at is not None:
+            self._burst(src, (Hop(to, payload),), at)
+            return
         message: Message | None
         if isinstance(payload, bytes):
-            data = payload
-            try:
-                kind = type(decode(data)).__name__
-            except CodecError:
-                kind = "garbage"
-            message = None
+            data, kind, message = payload, raw_kind(payload), None
         else:
-            message = payload
-            data = encode(payload)
-            kind = type(payload).__name__
+            data, kind, message = encode(payload), type(payload).__name__, payload
         size = len(data)
         now = self.now + delay
         trace = self.trace
         network = self.network
-        if to == BROADCAST and trace is None:
-            fixed = network.same_arrival
-            if fixed is not None:
-                self._broadcast_together(src, data, kind, size, now + fixed)
-                return
         targets: Iterable[int] = range(self.n) if to == BROADCAST else (to,)
         route = network.route
         # Without faults, loss, duplication or FIFO a hop is just a latency draw
@@ -104,28 +121,66 @@ class Sending(WorldState):
             self.messages[kind] += hops
             self.bytes[kind] += size * hops
 
-    def _broadcast_together(self, src: int, data: bytes, kind: str, size: int, at: float) -> None:
-        """One :class:`Broadcast` event for every replica but ``src``, all arriving ``at``.
+    def _together_at(self, delay: float) -> float | None:
+        """When every hop sent now (plus ``delay``) arrives, if that is one instant for all.
 
-        The same ids, counts and delivery order as one event per hop (see
-        ``Broadcast``); untraced runs only, so the trace's per-hop send lines
-        need no second code path.
+        Only untraced: the trace writes a line per hop sent, which the per-hop
+        path does, so there is one code path for traces.
         """
-        dsts = self._others.get(src)
-        if dsts is None:
-            dsts = self._others[src] = [dst for dst in range(self.n) if dst != src]
-        hops = len(dsts)
-        if not hops:
-            return
-        queue = self.queue
-        queue.pushed += 1
-        heapq.heappush(
-            queue.heap, (at, queue.pushed, Broadcast(dsts, src, data, self._msg_id + 1, kind))
-        )
-        self._msg_id += hops
-        self._in_flight += hops
-        self.messages[kind] += hops
-        self.bytes[kind] += size * hops
+        if self.trace is not None:
+            return None
+        fixed = self.network.same_arrival
+        return None if fixed is None else self.now + delay + fixed
+
+    def _burst(self, src: int, sends: Iterable[Send | Hop], at: float) -> None:
+        """Queue ``sends`` as one :class:`Burst` arriving ``at``.
+
+        The same ids, counts, drops and delivery order as one event per hop:
+        a broadcast reaches every replica but ``src`` in id order, a send to
+        ``src`` itself is skipped, one to nobody known is dropped at once.
+        """
+        dsts_all = self._others.get(src)
+        if dsts_all is None:
+            dsts_all = self._others[src] = [dst for dst in range(self.n) if dst != src]
+        n = self.n
+        clients = len(self.clients)
+        messages = self.messages
+        sizes = self.bytes
+        msg_id = self._msg_id
+        total = 0
+        parts: list[Part] = []
+        for send in sends:
+            payload = send.message
+            if isinstance(payload, bytes):
+                data, kind = payload, raw_kind(payload)
+            else:
+                data, kind = encode(payload), type(payload).__name__
+            to = send.to
+            if to == BROADCAST:
+                dsts: list[int] | tuple[int] = dsts_all
+            elif to == src:
+                continue
+            elif 0 <= to < n or 0 <= to - CLIENT_ID_BASE < clients:
+                dsts = (to,)
+            else:
+                msg_id += 1
+                messages[kind] += 1
+                sizes[kind] += len(data)
+                self._dropped(msg_id, src, to, kind, "unknown-destination")
+                continue
+            hops = len(dsts)
+            if hops:
+                parts.append((msg_id + 1, dsts, data, kind))
+                msg_id += hops
+                messages[kind] += hops
+                sizes[kind] += len(data) * hops
+                total += hops
+        self._msg_id = msg_id
+        if parts:
+            self._in_flight += total
+            queue = self.queue
+            queue.pushed += 1
+            heapq.heappush(queue.heap, (at, queue.pushed, Burst(src, parts, total)))
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1

@@ -34,7 +34,10 @@ keep growing as long as ``start_ms`` is past the earlier run's end.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -106,6 +109,32 @@ def run_scenario(
 
 S = TypeVar("S", bound=Simulation)
 
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between two collections of the youngest generation during a run (default 700)."""
+
+
+@contextlib.contextmanager
+def few_collections() -> Iterator[None]:
+    """Keep the cyclic garbage collector from rescanning the world while a run churns.
+
+    A run allocates millions of short-lived objects (events, outputs, messages),
+    every few hundred of which trigger a collection; the oldest generation's
+    collections walk everything the process holds, the world built before the
+    run included: about 6% of a run's instructions at n = 16 (cachegrind). Objects
+    that exist before the run are frozen out of collections, and the young
+    generation is collected less often; both are put back afterwards. Garbage
+    is still collected, only less often, and results cannot change: nothing
+    in a run depends on when unreachable cycles are freed.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
 
 def execute(
     cls: type[S],
@@ -149,7 +178,8 @@ def execute(
         )
         if writer is not None:
             writer.meta(scenario.name, run_seed, sim.n, sim.f, [c.id for c in sim.clients])
-        sim.run()
+        with few_collections():
+            sim.run()
         return sim, sim.result(time.perf_counter() - started)
     finally:
         if owned and writer is not None:

@@ -8,9 +8,10 @@ and recovery puts a rebuilt replica back in it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from pbft.api import CLIENT_ID_BASE, Application, Authenticator, HostedReplica
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, HostedReplica
 from sim.world.byzantine import Behaviour
 from sim.world.disk import NodeDisk
 
@@ -22,6 +23,7 @@ class ReplicaSlot:
         "app",
         "auth",
         "behaviour",
+        "changing",
         "disk",
         "id",
         "life",
@@ -49,6 +51,8 @@ class ReplicaSlot:
         self.life = 0
         """Incarnation: bumped by a crash, so timers set before it never fire after."""
         self.view = 0
+        self.changing = False
+        """Whether the replica was in a view change after its last step."""
         self.stable = 0
         self.ticks: set[float] = set()
         """Instants a timer event is already queued for (one event per instant)."""
@@ -63,12 +67,19 @@ class ReplicaSlot:
 class ClientSlot:
     """Client number ``index``: its requests waiting to be submitted and the one in flight."""
 
-    __slots__ = ("client", "id", "index", "pending", "queue", "ticks")
+    __slots__ = ("client", "id", "index", "pending", "queue", "receive", "ticks")
 
     def __init__(self, index: int, client: Any) -> None:
         self.index = index
         self.id = CLIENT_ID_BASE + index
         self.client = client
+        receive = getattr(client, "receive", None)
+        self.receive: Callable[[int, int, bytes], Any] = (
+            receive
+            if receive is not None
+            else lambda now_ms, sender, data: client.step(Deliver(now_ms, sender, data))
+        )
+        """``client.step(Deliver(...))``, through ``pbft.client.Client.receive`` when there."""
         self.queue: deque[float] = deque()
         """Arrival times of requests not submitted yet (a client has one outstanding)."""
         self.pending: bytes | None = None

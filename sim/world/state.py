@@ -27,7 +27,10 @@ from sim.world.slots import ClientSlot, ReplicaSlot
 from sim.world.workload import Workload, workload_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pbft.api import Event as ReplicaEvent
+    from pbft.api import Send
     from pbft.messages import Message
     from sim.world.faults import FaultAction
 
@@ -78,8 +81,12 @@ class WorldState:
         self._msg_id = 0
         self._in_flight = 0
         self._others: dict[int, list[int]] = {}
-        """Per sender, the replicas its broadcasts reach (shared by its ``Broadcast`` events)."""
+        """Per sender, the replicas its broadcasts reach (shared by its ``Burst`` events)."""
         self._faults_pending = 0
+        self._live_ids: list[int] | None = None
+        """Replicas up (``sim.world.clients``); ``None`` when a crash or start made it stale."""
+        self._batches: dict[int, tuple[Any, ...]] = {}
+        """``sim.world.hosting``'s facts about recently executed batches, by requests tuple."""
         self.events = 0
 
         self.net_rng = derive_rng(seed, "network")
@@ -143,6 +150,7 @@ class WorldState:
         # What one part calls in another (each defined once, in the module named).
 
         # sim.world.send.Sending
+        def _send_all(self, src: int, sends: Iterable[Send]) -> None: ...
         def _send(
             self, src: int, to: int, payload: Message | bytes, delay: float = 0.0
         ) -> None: ...
