@@ -81,20 +81,38 @@ def _parameters(contract: Contract, function: str) -> inspect.Signature | None:
     return table.get(function)
 
 
+_ARITY_VERDICTS: dict[tuple[type[Contract], str, str, int], str | None] = {}
+"""Memo of :func:`arity_problem` by (contract class and name, function, number of arguments)."""
+ARITY_MEMO_SIZE = 1024
+
+
 def arity_problem(contract: Contract, function: str, args: list[str]) -> str | None:
-    """Why ``args`` cannot be passed to ``function`` (None if they can)."""
+    """Why ``args`` cannot be passed to ``function`` (None if they can).
+
+    Arguments are passed by position only, so the verdict depends on their number
+    alone: memoised on it, since ``Signature.bind`` costs as much as a simple
+    contract's whole simulation. Only known functions reach the memo, and it is
+    emptied when full, so a client sending odd argument counts cannot grow it.
+    """
     signature = _parameters(contract, function)
     if signature is None:
         return None  # Contract.invoke reports unknown functions itself
+    key = (type(contract), contract.name, function, len(args))
+    if key in _ARITY_VERDICTS:
+        return _ARITY_VERDICTS[key]
+    problem = None
     try:
         signature.bind(*args)
     except TypeError:
         names = list(signature.parameters)
-        return (
+        problem = (
             f"{contract.name}.{function} expects {len(names)} argument(s)"
             f" ({', '.join(names) or 'none'}), got {len(args)}"
         )
-    return None
+    if len(_ARITY_VERDICTS) >= ARITY_MEMO_SIZE:
+        _ARITY_VERDICTS.clear()
+    _ARITY_VERDICTS[key] = problem
+    return problem
 
 
 class Endorser:

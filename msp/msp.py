@@ -16,6 +16,7 @@ import nothing beyond ``cryptography`` and the standard library).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,8 +38,13 @@ SIM_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 """Virtual time 0 of a simulation, as a date: certificates are checked against it."""
 
 
+@functools.lru_cache(maxsize=64)
 def at_virtual_ms(ms: int) -> datetime:
-    """The date a simulation's virtual clock reading ``ms`` stands for."""
+    """The date a simulation's virtual clock reading ``ms`` stands for.
+
+    Remembered for a few readings: a block's validation asks for its timestamp's
+    date once per signer of every transaction.
+    """
     return SIM_EPOCH + timedelta(milliseconds=ms)
 
 

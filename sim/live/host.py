@@ -37,6 +37,7 @@ from sim.errors import InputError
 from sim.fabric.blobs import DirectoryBlobStore, sha256_hex
 from sim.live.cryptocount import counting_if_asked
 from sim.live.filesweep import NodeFileSweep
+from sim.live.latencytrace import LatencyTrace, tracing_asked
 from sim.live.netconfig import NetworkConfig
 from sim.live.tasks import stop_task
 from sim.live.transport import BrokerURL, Incoming, Transport, record_tag
@@ -139,6 +140,8 @@ class NodeHost:
         self.connections = 0
         self.crypto: Counter[str] | None = None
         """Signature work done so far, if the benchmark asked (``sim.live.cryptocount``)."""
+        self.trace = LatencyTrace(parts.node_dir) if tracing_asked() else None
+        """Request milestones, if asked (``sim.live.latencytrace``)."""
 
     def watched_alive(self) -> bool:
         """False once the process this node was told to outlive-not exits (test harnesses)."""
@@ -163,6 +166,9 @@ class NodeHost:
         await self._carry_out(self.replica.step(Tick(self.clock.now_ms())))
         while not self.stopping.is_set():
             incoming = await self._next_incoming()
+            if self.trace is not None:
+                queued = (transport.inbox.qsize(), transport.client_inbox.qsize())
+                self.trace.begin(self.clock.now_ms(), queued)
             out = Output()
             budget = MAX_EVENTS_PER_SYNC
             while True:
@@ -236,6 +242,9 @@ class NodeHost:
         if not self._signed_by_sender(incoming):
             self.transport.stats["drop.sender-mismatch"] += 1
             return Output()
+        if self.trace is not None:
+            with contextlib.suppress(CodecError):
+                self.trace.delivered(self.clock.now_ms(), decode(incoming.payload))
         return self.replica.step(Deliver(self.clock.now_ms(), incoming.sender, incoming.payload))
 
     @staticmethod
@@ -316,6 +325,8 @@ class NodeHost:
             self.transport.stats["drop.endorse.refused"] += 1
             return
         response, error = b"", ""
+        if self.trace is not None:
+            self.trace.endorsing(self.clock.now_ms(), request.proposal)
         try:
             response = self.parts.endorser(request.proposal, self.clock.now_ms())
         except Exception as exc:  # a peer's bad proposal must never stop the node
@@ -331,9 +342,13 @@ class NodeHost:
         """
         self._make_app_durable()
         self.log.append(out.persist, out.compact)
+        durable_ms = self.clock.now_ms()
         for send in out.send:
             await self.transport.send(send.to, encode(send.message))
         await self.transport.flush()  # with the group's endorsements and busy answers
+        if self.trace is not None:
+            sent = [send.message for send in out.send]
+            self.trace.carried_out(sent, durable_ms, self.clock.now_ms())
         if out.wake_at_ms is not None and (self.wake_at is None or out.wake_at_ms < self.wake_at):
             self.wake_at = out.wake_at_ms
 
@@ -418,6 +433,8 @@ async def _serve(
                 await asyncio.sleep(RECONNECT_S)
     finally:
         host.log.close()
+        if host.trace is not None:
+            host.trace.close()
 
 
 def socket_errors_in_one_line(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
