@@ -167,30 +167,31 @@ async def _offer(
     them to the nodes' own.
     """
     async with ClientPool(directory, user, size, config=config, rng=rng) as pool:
-        requests = Requests(pool, starter(pool, config.chaincode, tag), timeout_s)
-        sent0, cpu0 = pool.transport.stats["sent"], time.process_time()
-        loop = asyncio.get_running_loop()
-        k = 0
-
-        def arrive() -> None:
-            """Start every request whose time has come (one timer for the next, not one each)."""
-            nonlocal k
-            now = loop.time()
-            while k < total and requests.start_s + k / rate <= now:
-                requests.begin(k, requests.start_s + k / rate)
-                k += 1
-            if k < total:
-                loop.call_at(requests.start_s + k / rate, arrive)
-
-        if progress is not None:
-            requests.progress = lambda ended: progress(ended, total)
+        start = starter(pool, config.chaincode, tag)
         with _few_collections():
+            requests = Requests(pool, start, timeout_s)
+            sent0, cpu0 = pool.transport.stats["sent"], time.process_time()
+            loop = asyncio.get_running_loop()
+            k = 0
+
+            def arrive() -> None:
+                """Start every request whose time has come (one timer for the next, not each)."""
+                nonlocal k
+                now = loop.time()
+                while k < total and requests.start_s + k / rate <= now:
+                    requests.begin(k, requests.start_s + k / rate)
+                    k += 1
+                if k < total:
+                    loop.call_at(requests.start_s + k / rate, arrive)
+
+            if progress is not None:
+                requests.progress = lambda ended: progress(ended, total)
             arrive()
             await requests.until(lambda: len(requests.ends) == total)
-        usage = {
-            "cpu_s": time.process_time() - cpu0,
-            "mqtt_published": pool.transport.stats["sent"] - sent0,
-        }
+            usage = {
+                "cpu_s": time.process_time() - cpu0,
+                "mqtt_published": pool.transport.stats["sent"] - sent0,
+            }
     return requests.ends, usage
 
 
