@@ -7,14 +7,17 @@ from typing import Any
 
 import pytest
 
+from ledger.codec import encode
 from ledger.transaction import SignedProposal
 from sim.fabric.sdk import EndorsementFailed
 from sim.live import flow
-from sim.live.client import Busy, NoReply
+from sim.live.client import Busy, NoReply, _tag_of
 from sim.live.flow import EndorsementRound
 from sim.live.load import classify
+from sim.live.transport import record_tag
 from sim.live.wheel import Wheel
-from sim.live.wire import BUSY, EndorseResponse
+from sim.live.wire import BUSY, EndorseResponse, FileResponse
+from sim.live.wire import Busy as Busy_
 
 
 def test_the_wheel_fires_in_order_never_early_and_only_once() -> None:
@@ -128,3 +131,19 @@ def test_every_way_a_request_ends_has_one_name() -> None:
     assert classify(EndorsementFailed("no", "refused")) == ("error", "")
     with pytest.raises(ZeroDivisionError):  # a bug is not an outcome
         classify(ZeroDivisionError())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        encode(Busy_(1001, 5, 2)),
+        encode(EndorseResponse(1, 2, b"x" * 300, "")),
+        encode(FileResponse(1, 2, "d" * 64, b"data", "")),
+        b"\x92\xcd\x01\x00",  # a tag above 255
+        b"\xc0\x01",  # not an array
+        b"\x90",  # an empty array
+        b"",
+    ],
+)
+def test_the_quick_tag_read_agrees_with_msgpack(payload: bytes) -> None:
+    assert _tag_of(payload) == (record_tag(payload) or 0)

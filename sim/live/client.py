@@ -411,7 +411,7 @@ class ClientPool:
             )
 
     def _route(self, incoming: Incoming) -> None:
-        tag = record_tag(incoming.payload) or 0
+        tag = _tag_of(incoming.payload)
         if tag == BUSY_TAG:
             try:
                 busy = decode(incoming.payload, WireBusy)
@@ -440,3 +440,19 @@ class ClientPool:
             return
         event = Deliver(self.clock.now_ms(), incoming.sender, incoming.payload)
         self._apply(incoming.to, client.step(event))
+
+
+def _tag_of(payload: bytes) -> int:
+    """The codec tag of a record (0 if none), read off its first bytes when it is short.
+
+    A record is a msgpack array whose first item is its tag: a small array and a
+    tag below 256 (every record a client receives) need no msgpack unpacker.
+    Only routing depends on it: the record is decoded, and checked, after.
+    """
+    if len(payload) > 2 and 0x91 <= payload[0] <= 0x9F:
+        first = payload[1]
+        if first < 0x80:
+            return first
+        if first == 0xCC:
+            return payload[2]
+    return record_tag(payload) or 0
