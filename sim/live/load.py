@@ -244,8 +244,8 @@ class Requests:
         self.in_flight += 1
         try:
             request.abandon = self.start(k, request.ended)
-        except Busy as refused:
-            request.ended(refused)
+        except Exception as exc:  # Busy: refused; anything else ends the load (classify)
+            request.ended(exc)
             return
         self.pool.wheel.after(self.timeout_s, request.expire)
 
