@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from ledger.codec import encode
 from ledger.transaction import SignedProposal
+from msp.policy import parse
 from sim.fabric.sdk import EndorsementFailed
 from sim.live import flow
 from sim.live.client import Busy, NoReply, _tag_of
-from sim.live.flow import EndorsementRound
+from sim.live.flow import EndorsementRound, RememberedPolicy
 from sim.live.load import classify
 from sim.live.transport import record_tag
 from sim.live.wheel import Wheel
@@ -147,3 +149,29 @@ def test_every_way_a_request_ends_has_one_name() -> None:
 )
 def test_the_quick_tag_read_agrees_with_msgpack(payload: bytes) -> None:
     assert _tag_of(payload) == (record_tag(payload) or 0)
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    mspid: str
+    role: str = "peer"
+
+
+def test_a_remembered_policy_answers_as_the_policy_and_asks_it_once_per_set() -> None:
+    policy = parse("AND('Org1.member', OR('Org2.member', 'Org3.member'))")
+    asked: list[frozenset[Any]] = []
+
+    class Counting:
+        def evaluate(self, identities: Any) -> bool:
+            asked.append(frozenset(identities))
+            return policy.evaluate(identities)
+
+    remembered = RememberedPolicy(Counting())  # type: ignore[arg-type]
+    peers = [_Member("a", "Org1"), _Member("b", "Org2"), _Member("c", "Org3"), _Member("d", "Org1")]
+    subsets = [[p for i, p in enumerate(peers) if mask >> i & 1] for mask in range(1 << len(peers))]
+    for _ in range(3):
+        for subset in subsets:
+            assert remembered.evaluate(iter(subset)) == policy.evaluate(subset)  # type: ignore[arg-type]
+            assert remembered.evaluate(reversed(subset)) == policy.evaluate(subset)  # type: ignore[arg-type]
+    assert len(asked) == len(subsets) == len(set(asked))

@@ -19,15 +19,15 @@ whole transaction: propose, endorse, sign the envelope, order through PBFT.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.codec import CodecError, decode, encode
 from ledger.transaction import Endorsement, ProposalResponse, ProposalResult, SignedProposal
+from ledger.validator import EndorsementPolicy
 from msp.identity import Identity
 from msp.msp import MSPManager
-from msp.policy import Policy
 from sim.errors import InputError
 from sim.fabric.sdk import (
     EndorsementFailed,
@@ -81,6 +81,29 @@ def outcome_of(tx_id: str, result: bytes) -> Outcome:
     return found
 
 
+class RememberedPolicy:
+    """An endorsement policy whose verdicts are remembered per set of endorsers.
+
+    A load asks the same question about the same few peers for every
+    transaction (twice: after each answer); the verdict of a set never changes.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self, policy: EndorsementPolicy) -> None:
+        self.policy = policy
+        self._verdicts: dict[frozenset[Identity], bool] = {}
+
+    def evaluate(self, identities: Iterable[Identity]) -> bool:
+        key = frozenset(identities)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= self.LIMIT:
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = self.policy.evaluate(key)
+        return verdict
+
+
 def endorser_identity(msps: MSPManager, response: ProposalResponse) -> Identity | None:
     """Who signed a peer's endorsement, if it is a member the network knows."""
     if response.endorsement is None:
@@ -98,7 +121,7 @@ class EndorsementRound:
     def __init__(
         self,
         pool: ClientPool,
-        policy: Policy,
+        policy: EndorsementPolicy,
         plan: tuple[tuple[int, ...], tuple[int, ...]],
         signed: SignedProposal,
         wire: bytes,
@@ -248,7 +271,7 @@ class TransactionFlow:
         self,
         pool: ClientPool,
         sdk: FabricClient,
-        policy: Policy,
+        policy: EndorsementPolicy,
         plan: tuple[tuple[int, ...], tuple[int, ...]],
         ended: Ended,
     ) -> None:

@@ -49,6 +49,7 @@ from sim.live.client import Busy, ClientPool, Ended, settle
 from sim.live.flow import (
     Collected,
     EndorsementRound,
+    RememberedPolicy,
     Submitted,
     TransactionFlow,
     outcome_of,
@@ -81,7 +82,7 @@ class LiveGateway:
             pool.directory_ids.msps,
             rng or random.Random(random.SystemRandom().random()),
         )
-        self.policy = parse(config.endorsement_policy)
+        self.policy = RememberedPolicy(parse(config.endorsement_policy))
         self.chaincode = config.chaincode
         self.in_flight = 0
         self._endorsement_plan: tuple[tuple[int, ...], tuple[int, ...]] | None = None
