@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sent() -> Iterator[list[tuple[int, bytes, int | None]]]:
-    yield []
+def sent() -> list[tuple[int, bytes, int | None]]:
+    """What the pool under test published, in order: (to, payload, sender)."""
+    return []
 
 
 def _pool(network: Path, size: int, sent: list[tuple[int, bytes, int | None]]) -> ClientPool:
