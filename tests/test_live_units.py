@@ -250,7 +250,7 @@ def test_a_client_connection_queues_everything_in_order() -> None:
 def test_f_plus_one_busy_answers_give_a_request_up(network: Path) -> None:
     import asyncio
 
-    from sim.live.client import Busy, ClientPool
+    from sim.live.client import Busy, ClientPool, settle
     from sim.live.wire import Busy as WireBusy
 
     async def scenario() -> None:
@@ -261,7 +261,7 @@ def test_f_plus_one_busy_answers_give_a_request_up(network: Path) -> None:
         request = pool.clients[cid].outstanding
         assert request is not None
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        pool._waiting[cid] = future  # what invoke() does, without a broker
+        pool._ended[cid] = settle(future)  # what start() does, without a broker
         pool._refused(WireBusy(cid, request.timestamp - 1, 0), 0)  # an older request: ignored
         pool._refused(WireBusy(cid, request.timestamp, 0), 0)
         pool._refused(WireBusy(cid, request.timestamp, 0), 0)  # the same replica again

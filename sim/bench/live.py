@@ -15,7 +15,8 @@ seconds:
 
 * CPU time: every node and the broker from ``/proc/<pid>/stat``, plus the
   load generator's own CPU while it offered load (it is the client: it signs
-  proposals, envelopes and requests; its start-up is left out);
+  proposals, envelopes and requests; its start-up is left out), also shown
+  apart (``client_cpu_s_per_tx``, ``client_cpu_share``);
 * MQTT messages published, by the nodes (their transport counters in
   ``status.json``) and the load generator;
 * signatures made and checked, counted in every process
@@ -149,6 +150,8 @@ def _one_load(
         "server_cpu_s": servers,
         "client_cpu_s": client,
         "cpu_s_per_tx": (servers + client) * per_tx if committed else None,
+        "client_cpu_s_per_tx": client * per_tx if committed else None,
+        "client_cpu_share": client / (servers + client) if servers + client > 0 else None,
         "mqtt_per_tx": (nodes["mqtt_published"] + report["mqtt_published"]) * per_tx,
         "signs_per_tx": (nodes["crypto.sign"] + crypto.get("crypto.sign", 0)) * per_tx,
         "verifies_per_tx": (nodes["crypto.verify"] + crypto.get("crypto.verify", 0)) * per_tx,

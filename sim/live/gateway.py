@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from ledger.codec import CodecError, decode, encode
-from ledger.transaction import Endorsement, ProposalResponse, ProposalResult, SignedProposal
+from ledger.codec import decode, encode
+from ledger.transaction import SignedProposal
 from msp.identity import Identity, SigningIdentity
 from msp.policy import parse
 from pbft.messages import Commit
@@ -42,32 +42,25 @@ from sim.fabric.sdk import (
     Outcome,
     Proposal,
     Transaction,
-    collect_endorsements,
     endorsement_plan,
-    outcome,
 )
 from sim.live.chain import find_committed
-from sim.live.client import ClientPool
+from sim.live.client import Busy, ClientPool, Ended, settle
+from sim.live.flow import (
+    Collected,
+    EndorsementRound,
+    RememberedPolicy,
+    Submitted,
+    TransactionFlow,
+    outcome_of,
+    transaction_of,
+)
 from sim.live.identity import Directory, load_signer
 from sim.live.netconfig import NetworkConfig, load_config
 from sim.live.node import crypto_root
 from sim.live.wire import FileResponse
 
-ENDORSE_TIMEOUT_S = 10.0
-HEDGE_S = 1.0
-"""How long the first endorsers may take before the other peers are asked too."""
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class _Answered:
-    """A peer's answer, shaped like the SDK's endorser (``identity``, ``process``)."""
-
-    identity: Identity
-    response: ProposalResponse
-
-    def process(self, _signed: SignedProposal, _now_ms: int) -> ProposalResponse:
-        return self.response
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +69,6 @@ class _Peer:
 
     replica: int
     identity: Identity
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    """A transaction that went through ordering, with its agreed validation outcome."""
-
-    tx_id: str
-    outcome: Outcome
-    payload: bytes
-    """The chaincode's response payload from endorsement."""
-    latency_ms: float
 
 
 class LiveGateway:
@@ -100,7 +82,7 @@ class LiveGateway:
             pool.directory_ids.msps,
             rng or random.Random(random.SystemRandom().random()),
         )
-        self.policy = parse(config.endorsement_policy)
+        self.policy = RememberedPolicy(parse(config.endorsement_policy))
         self.chaincode = config.chaincode
         self.in_flight = 0
         self._endorsement_plan: tuple[tuple[int, ...], tuple[int, ...]] | None = None
@@ -108,86 +90,27 @@ class LiveGateway:
     async def endorse(
         self, function: str, args: Sequence[str], chaincode: str | None = None
     ) -> tuple[Proposal, Transaction]:
-        """Collect agreeing endorsements satisfying the policy (or EndorsementFailed).
-
-        A smallest set of peers that can satisfy the policy is asked first; the
-        others only if one of those refuses or disagrees, or has not answered
-        within HEDGE_S (a crashed peer). Asking every peer would double the
-        endorsement work (a simulation and a signature each) for nothing.
-        """
+        """Collect agreeing endorsements satisfying the policy (or EndorsementFailed)."""
         now = self.pool.clock.now_ms()
         proposal = self.sdk.propose(chaincode or self.chaincode, function, args, now)
-        result, endorsements, identities = await self.collect(proposal.signed, now)
-        envelope = self.sdk.envelope(proposal, result, endorsements)
-        return proposal, Transaction(
-            proposal.tx_id, envelope, result, tuple(i.name for i in identities)
-        )
+        collected = await self.collect(proposal.signed, now)
+        return proposal, transaction_of(self.sdk, proposal, collected)
 
-    async def collect(
-        self, signed: SignedProposal, now_ms: int
-    ) -> tuple[ProposalResult, list[Endorsement], list[Identity]]:
+    async def collect(self, signed: SignedProposal, now_ms: int) -> Collected:
         """The first agreeing group of endorsements that satisfies the policy.
 
         ``signed`` may be anyone's proposal (the HTTP gateway's callers sign their
         own): a peer judges it by its creator's signature, not by who relays it.
-        A smallest set of peers that can satisfy the policy is asked first; the
-        others only if one of those refuses or disagrees, or has not answered
-        within HEDGE_S (a crashed peer). Asking every peer would double the
-        endorsement work (a simulation and a signature each) for nothing.
+        Which peers are asked, and when, is :class:`sim.live.flow.EndorsementRound`'s.
         """
-        wire = encode(signed)
-        first, rest = self._plan()
-        from sim.live.client import Busy  # (kept off the shared import block)
-
-        def ask(peers: Sequence[int]) -> set[asyncio.Future[bytes]]:
-            return {
-                asyncio.ensure_future(self.pool.endorse(i, wire, ENDORSE_TIMEOUT_S)) for i in peers
-            }
-
-        asks = ask(first)
-        pending = set(asks)
-        hedge_at = asyncio.get_running_loop().time() + HEDGE_S
-        answered: list[_Answered] = []
-        problems: list[str] = []
-        busy = 0
-        last = "no peer answered"
-        msps = self.pool.directory_ids.msps
+        future: asyncio.Future[Collected] = asyncio.get_running_loop().create_future()
+        found = EndorsementRound(
+            self.pool, self.policy, self._plan(), signed, encode(signed), now_ms, settle(future)
+        )
         try:
-            while pending:
-                wait = max(0.0, hedge_at - asyncio.get_running_loop().time()) if rest else None
-                done, pending = await asyncio.wait(
-                    pending, timeout=wait, return_when="FIRST_COMPLETED"
-                )
-                for next_done in done:
-                    try:
-                        response = decode(next_done.result(), ProposalResponse)
-                    except Busy:
-                        busy += 1
-                        continue
-                    except (InputError, CodecError) as exc:
-                        problems.append(str(exc))
-                        continue
-                    peer = self._endorser_identity(response)
-                    if peer is None:
-                        problems.append(response.message or "endorsement from an unknown peer")
-                        continue
-                    answered.append(_Answered(peer, response))
-                    try:
-                        return collect_endorsements(signed, answered, self.policy, msps, now_ms)  # type: ignore[arg-type]
-                    except EndorsementFailed as exc:
-                        last = str(exc)
-                        continue
-                if rest and (not done or not pending or problems or busy):
-                    more = ask(rest)  # the first peers cannot do it (or are slow): ask the rest
-                    asks |= more
-                    pending |= more
-                    rest = ()
+            return await future
         finally:
-            for pending_ask in asks:
-                pending_ask.cancel()
-        if busy:
-            raise Busy(f"{busy} of {len(asks)} peers are busy: retry later")
-        raise EndorsementFailed("; ".join(problems) or last, "refused")
+            found.abandon()
 
     def _plan(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Peers to ask first (a smallest set satisfying the policy), and the others."""
@@ -207,15 +130,6 @@ class LiveGateway:
             self._endorsement_plan = (ids[:needed], ids[needed:])
         return self._endorsement_plan
 
-    def _endorser_identity(self, response: ProposalResponse) -> Identity | None:
-        if response.endorsement is None:
-            return None
-        who = response.endorsement.endorser
-        try:
-            return self.pool.directory_ids.msps.identity(who.mspid, who.cert_pem)
-        except Exception:
-            return None
-
     async def submit(
         self,
         function: str,
@@ -230,42 +144,56 @@ class LiveGateway:
         per PBFT client of the pool is in flight; beyond that the call is refused
         at once (``sim.live.client.Busy``), before any signing work is spent on it.
         """
-        if admit and self.in_flight >= len(self.pool.ids):
-            from sim.live.client import Busy
-
-            raise Busy(f"{self.in_flight} transactions in flight: retry later")
+        if admit:
+            self._admit()
         self.in_flight += 1
         try:
             _proposal, tx = await self.endorse(function, args, chaincode)
             done = await self.pool.invoke(tx.envelope, timeout_s, wait_for_client=not admit)
         finally:
             self.in_flight -= 1
-        return Submitted(tx.tx_id, _outcome_of(tx.tx_id, done.result), tx.payload, done.latency_ms)
+        return Submitted(tx.tx_id, outcome_of(tx.tx_id, done.result), tx.payload, done.latency_ms)
 
     async def order(self, tx_id: str, envelope: bytes, timeout_s: float = 30.0) -> Outcome:
         """Order an envelope signed by its creator (not necessarily this pool's user)."""
         done = await self.pool.invoke(envelope, timeout_s)
-        return _outcome_of(tx_id, done.result)
+        return outcome_of(tx_id, done.result)
 
     async def evaluate(self, function: str, *args: str) -> bytes:
         """A query: endorsed (simulated) by agreeing peers, never ordered."""
         _proposal, tx = await self.endorse(function, args)
         return tx.payload
 
-    async def load_transaction(self, key: str, value: str, timeout_s: float = 30.0) -> Submitted:
-        """One transaction of ``ledgersim load``: a ``kv`` put of a fresh key (no conflicts).
+    def start(
+        self, function: str, args: Sequence[str], ended: Ended, *, chaincode: str | None = None
+    ) -> Callable[[], None]:
+        """:meth:`submit` with ``admit`` for a caller that is not a coroutine (a load).
 
-        The kv contract is deployed on every channel, so a patch-management
-        network measures the same endorse-order-validate path.
+        ``ended`` gets the :class:`Submitted` or what went wrong, exactly once,
+        unless the returned function is called first: then the transaction is
+        abandoned (its timeout) and ``ended`` is never called.
         """
-        return await self.submit("put", key, value, chaincode="kv", timeout_s=timeout_s, admit=True)
+        self._admit()
+        self.in_flight += 1
+        open_flows: list[TransactionFlow] = []
 
+        def close() -> None:
+            if open_flows:
+                self.in_flight -= 1
+                open_flows.pop().abandon()
 
-def _outcome_of(tx_id: str, result: bytes) -> Outcome:
-    found = outcome(result)
-    if found is None:
-        raise InputError(f"transaction {tx_id}: replicas returned no ledger outcome")
-    return found
+        def finished(result: Any) -> None:
+            close()
+            ended(result)
+
+        flow = TransactionFlow(self.pool, self.sdk, self.policy, self._plan(), finished)
+        open_flows.append(flow)
+        flow.begin(chaincode or self.chaincode, function, args)
+        return close
+
+    def _admit(self) -> None:
+        if self.in_flight >= len(self.pool.ids):
+            raise Busy(f"{self.in_flight} transactions in flight: retry later")
 
 
 class PatchGateway:

@@ -182,6 +182,10 @@ class Transport:
 
         It is published by the next :meth:`flush`, at the latest FLUSH_TICK_S later.
         """
+        self.queue(to, payload, sender)
+
+    def queue(self, to: int, payload: bytes, sender: int | None = None) -> None:
+        """:meth:`send` for a caller that is not a coroutine (a callback-driven client)."""
         sender = self.principal if sender is None else sender
         if sender not in self.principals:
             raise ValueError(f"this connection does not speak for principal {sender}")
