@@ -310,6 +310,13 @@ def _remember(value: Any, known: bytes | list[Any]) -> None:
     _encoded[key] = known
 
 
+def forget_everything() -> None:
+    """Empty the codec's caches, as in a process that has seen none of these bytes (tests)."""
+    _decoded.clear()
+    _encoded.clear()
+    _encoded_objects.clear()
+
+
 def cached_encoding(value: Any) -> bytes | None:
     """``encode(value)`` if it is already known for this very object, else ``None``."""
     key = id(value)

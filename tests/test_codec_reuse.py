@@ -11,8 +11,7 @@ def test_a_request_taken_from_a_pre_prepare_decodes_to_itself() -> None:
     requests = (Request(1000, 1, b"op-a", b"s"), Request(1001, 1, b"op-b", b"s"))
     expected = encode(Request(1000, 1, b"op-a", b"s"))
     data = encode(PrePrepare(0, 1, bytes(32), 5, requests, 0, b""))
-    codec._decoded.clear()  # as a peer gets it: bytes this process never encoded
-    codec._encoded.clear()
+    codec.forget_everything()  # as a peer gets it: bytes this process never encoded
     received = decode(bytes(data))
     nested = received.requests[0]
     item = encode(nested)  # how a block stores it
