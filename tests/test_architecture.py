@@ -96,7 +96,7 @@ def test_imports_flow_down(package: str) -> None:
 
 # ------------------------------------------------------------------ inside sim/
 
-SIM_BASE = ("sim", "sim.errors", "sim.closing", "sim.progress")
+SIM_BASE = ("sim", "sim.errors", "sim.closing", "sim.progress", "sim.collector")
 """Modules every part of ``sim/`` may import: the error kinds, clean-up, progress bars."""
 
 # unit -> what it may import besides itself and SIM_BASE (module names or package
@@ -108,6 +108,7 @@ SIM_LAYERS: dict[str, tuple[str, ...]] = {
     "sim.errors": (),
     "sim.closing": (),
     "sim.progress": (),
+    "sim.collector": (),
     "sim.trace": (),
     "sim.scenario.model": (),
     "sim.world": ("sim.scenario.model", "sim.trace"),

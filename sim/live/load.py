@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import itertools
 import random
 import secrets
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.collector import fewer_collections
 from sim.errors import InputError
 from sim.fabric.sdk import EndorsementFailed
 from sim.live.client import Busy, ClientPool, Ended, NoReply
@@ -135,15 +135,8 @@ def _few_collections() -> Iterator[None]:
     them (a tenth of the generator's CPU, measured). Those are frozen (never
     scanned again) and collections are made rarer while the load runs.
     """
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *threshold[1:])
-    try:
+    with fewer_collections(GC_THRESHOLD, collect_first=True):
         yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 async def _offer(

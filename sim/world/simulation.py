@@ -35,13 +35,13 @@ keep growing as long as ``start_ms`` is past the earlier run's end.
 from __future__ import annotations
 
 import contextlib
-import gc
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
 from pbft.api import ReplicaFactory
+from sim.collector import fewer_collections
 from sim.scenario.model import Scenario
 from sim.trace.writer import TraceWriter
 from sim.world.assembly import ResultAssembly
@@ -126,14 +126,8 @@ def few_collections() -> Iterator[None]:
     is still collected, only less often, and results cannot change: nothing
     in a run depends on when unreachable cycles are freed.
     """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
-    try:
+    with fewer_collections(YOUNG_COLLECTION_THRESHOLD):
         yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def execute(
