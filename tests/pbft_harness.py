@@ -30,6 +30,19 @@ Observer = Callable[[int, Output], None]
 InFlight = tuple[int, int, bytes]
 """(receiver, sender, data) of one message the network holds."""
 
+TIMEOUT = 300
+"""The view-change timeout of :data:`VIEW_CHANGE_SETTINGS`, in ms."""
+VIEW_CHANGE_SETTINGS: dict[str, Any] = {
+    "batch_size": 1,
+    "view_change_timeout_ms": TIMEOUT,
+    "client_retry_ms": 100,
+    "checkpoint_interval": 50,
+    "watermark_window": 100,
+}
+"""One request a batch, short timers and no checkpoint within a test's few requests:
+what view-change and catching-up tests share (a replica that falls behind can
+follow only by agreement, not by state transfer)."""
+
 
 @dataclass
 class Cluster:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pbft_harness import Cluster
+from pbft_harness import TIMEOUT, VIEW_CHANGE_SETTINGS, Cluster
 from test_pbft_replica import _vc, request, signed
 
 from ledger.codec import encode
@@ -30,15 +30,8 @@ from pbft.messages import (
 )
 from pbft.replica import Replica
 
-TIMEOUT = 300
-SETTINGS = {
-    "batch_size": 1,
-    "view_change_timeout_ms": TIMEOUT,
-    "client_retry_ms": 100,
-    # No checkpoint in these runs: catching up must not wait for one.
-    "checkpoint_interval": 50,
-    "watermark_window": 100,
-}
+# No checkpoint in these runs: catching up must not wait for one.
+SETTINGS = VIEW_CHANGE_SETTINGS
 
 
 def view_change_while_down(down: int, *, primary_cut_off: bool) -> Cluster:

@@ -34,21 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from pbft_harness import Cluster
+from pbft_harness import TIMEOUT, VIEW_CHANGE_SETTINGS, Cluster
 
 from pbft.messages import NewView, Request
 from pbft.replica import Replica
 
-TIMEOUT = 300
-SETTINGS = {
-    "batch_size": 1,
-    "view_change_timeout_ms": TIMEOUT,
-    "client_retry_ms": 100,
-    # No checkpoint in these runs: the late replica cannot follow by state transfer,
-    # so it executes the later requests only if it really is in the view.
-    "checkpoint_interval": 50,
-    "watermark_window": 100,
-}
+# No checkpoint in these runs: the late replica cannot follow by state transfer,
+# so it executes the later requests only if it really is in the view.
+SETTINGS = VIEW_CHANGE_SETTINGS
 LATE = 3
 
 

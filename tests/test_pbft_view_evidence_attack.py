@@ -15,19 +15,12 @@ order there. The mutant that counts f signers as evidence is stalled by it.
 from __future__ import annotations
 
 import pytest
-from pbft_harness import Cluster
+from pbft_harness import TIMEOUT, VIEW_CHANGE_SETTINGS, Cluster
 
 from pbft.messages import Request, Status
 from pbft.replica import Replica
 
-TIMEOUT = 300
-SETTINGS = {
-    "batch_size": 1,
-    "view_change_timeout_ms": TIMEOUT,
-    "client_retry_ms": 100,
-    "checkpoint_interval": 50,
-    "watermark_window": 100,
-}
+SETTINGS = VIEW_CHANGE_SETTINGS
 LIAR = 1
 """Primary of view 1, the view the others change to."""
 
