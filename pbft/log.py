@@ -83,10 +83,10 @@ class Slot:
         One vote per sender and view keeps a slot's memory bounded whatever a
         Byzantine replica sends; a correct replica never votes twice in a view.
         """
-        return _add_vote(self.prepares, prepare) is not None
+        return record_vote(self.prepares, prepare) is not None
 
     def add_commit(self, commit: Commit) -> bool:
-        return _add_vote(self.commits, commit) is not None
+        return record_vote(self.commits, commit) is not None
 
     def record_prepare(self, prepare: Prepare) -> dict[int, Prepare] | None:
         """``add_prepare`` returning the votes now held for its key (None if refused).
@@ -94,10 +94,10 @@ class Slot:
         The caller can then tell from that count alone whether this vote could
         complete a certificate, instead of looking the pre-prepare's key up again.
         """
-        return _add_vote(self.prepares, prepare)
+        return record_vote(self.prepares, prepare)
 
     def record_commit(self, commit: Commit) -> dict[int, Commit] | None:
-        return _add_vote(self.commits, commit)
+        return record_vote(self.commits, commit)
 
     def prepare_votes(self, pp: PrePrepare) -> dict[int, Prepare]:
         """PREPAREs matching ``pp`` in view, digest and agreed time."""
@@ -124,7 +124,12 @@ class Slot:
         return held + (self.pre_prepare is not None) + (self.prepared_proof is not None)
 
 
-def _add_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | None:
+def record_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | None:
+    """Add ``vote`` to ``table`` (a slot's PREPAREs or COMMITs); its key's voters, or None.
+
+    None when its sender already voted in this view, for any key (``Slot.add_prepare``).
+    Handlers call it on the table directly: one call fewer for every vote received.
+    """
     replica = vote.replica
     held = table.get((vote.view, vote.digest, vote.timestamp_ms))
     if held is not None and len(table) == 1:

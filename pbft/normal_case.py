@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from pbft.api import (
     CLIENT_ID_BASE,
+    Application,
+    Authenticator,
+    PBFTConfig,
 )
-from pbft.log import Slot, vote_key
+from pbft.log import Slot, record_vote, vote_key
 from pbft.messages import (
     Commit,
     Prepare,
@@ -28,6 +31,15 @@ from pbft.rules import ReplicaRules
 
 class NormalCase(ReplicaRules):
     """Requests, batching and the three-phase agreement on each slot."""
+
+    def __init__(
+        self, replica_id: int, config: PBFTConfig, auth: Authenticator, app: Application
+    ) -> None:
+        super().__init__(replica_id, config, auth, app)
+        # Asked once: quorum sizes follow from the frozen config, and every vote is
+        # compared with them (a subclass overriding the hooks is still the one asked).
+        self._prepares_needed = self.prepared_quorum()
+        self._commits_needed = self.commit_quorum()
 
     def _on_request(self, req: Request, sender: int) -> None:
         if req.client < CLIENT_ID_BASE:
@@ -122,11 +134,12 @@ class NormalCase(ReplicaRules):
 
     def _admit(self, msg: VoteMessage) -> bool:
         """View and watermark gate shared by PRE-PREPARE, PREPARE and COMMIT."""
-        if msg.view < self.view:
-            self._drop("old-view")
-            return False
-        if msg.view > self.view or self.in_view_change:
-            self._stash_message(msg)
+        view = msg.view
+        if view != self.view or self.in_view_change:  # one test for the usual case
+            if view < self.view:
+                self._drop("old-view")
+            else:
+                self._stash_message(msg)
             return False
         if not self.in_watermarks(msg.seq):
             self._drop("outside-watermarks")
@@ -188,8 +201,8 @@ class NormalCase(ReplicaRules):
         if not self.accepts_prepare_from(prepare):
             self._drop("prepare-from-primary")
             return
-        slot = self._slot(prepare.seq)
-        voters = slot.record_prepare(prepare)
+        slot = self._log.get(prepare.seq) or self._slot(prepare.seq)
+        voters = record_vote(slot.prepares, prepare)
         if voters is None:
             self._drop("duplicate")
             return
@@ -198,7 +211,7 @@ class NormalCase(ReplicaRules):
         if (
             pp is None
             or slot.prepared
-            or self.decides_nothing(voters, prepare, pp, self.prepared_quorum())
+            or self.decides_nothing(voters, prepare, pp, self._prepares_needed)
         ):
             return
         self._check_prepared(slot)
@@ -206,8 +219,8 @@ class NormalCase(ReplicaRules):
     def _on_commit(self, commit: Commit, _sender: int) -> None:
         if not self._admit(commit):
             return
-        slot = self._slot(commit.seq)
-        voters = slot.record_commit(commit)
+        slot = self._log.get(commit.seq) or self._slot(commit.seq)
+        voters = record_vote(slot.commits, commit)
         if voters is None:
             self._drop("duplicate")
             return
@@ -216,7 +229,7 @@ class NormalCase(ReplicaRules):
             pp is None
             or not slot.prepared
             or slot.committed
-            or self.decides_nothing(voters, commit, pp, self.commit_quorum())
+            or self.decides_nothing(voters, commit, pp, self._commits_needed)
         ):
             return
         self._check_committed(slot)

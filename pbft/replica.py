@@ -96,7 +96,7 @@ class Replica(
             self._rescan_clients(0)
 
     def step(self, event: Event) -> Output:
-        self._now = event.now_ms
+        now = self._now = event.now_ms
         self._out = out = Output()
         if self._arm_pending:
             self._arm_after_restore()
@@ -104,7 +104,7 @@ class Replica(
             self._receive(event.sender, event.data)
         # Timers fire only when one is due; most steps (a vote arriving) find none.
         soonest = self._next_deadline()
-        if soonest is not None and soonest <= self._now:
+        if soonest is not None and soonest <= now:
             self._fire_timers()
             soonest = self._next_deadline()
         out.wake_at_ms = soonest
@@ -116,14 +116,15 @@ class Replica(
         except CodecError as exc:
             self._drop(f"undecodable.{exc.reason}")
             return
-        handler = self._handlers.get(type(msg))
+        kind = type(msg)
+        handler = self._handlers.get(kind)
         if handler is None:
             self._drop("unexpected-type")
             return
-        if type(msg) is not Request and not 0 <= msg.replica < self.n:
+        if kind is not Request and not 0 <= msg.replica < self.n:
             self._drop("unknown-sender")
             return
-        if type(msg) is ViewChange:
+        if kind is ViewChange:
             self._wire = data  # its handler checks the signature (a mutant hook)
         elif not self.authentic(msg, data):
             self._drop("bad-signature")

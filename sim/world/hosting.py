@@ -66,9 +66,10 @@ class Hosting(WorldState):
             self._executed(node, out)
         # ``sim.trace.writer.view_state`` after the step; the slot holds it from before.
         view = replica.view
-        changing = bool(getattr(replica, "in_view_change", False))
+        # Made a bool only when it moved: a replica's own flag is one, and this runs every step.
+        changing = getattr(replica, "in_view_change", False)
         if view != node.view or changing != node.changing or self.trace is not None:
-            self._view_moved(node, view, changing, judged=behaviour is None)
+            self._view_moved(node, view, bool(changing), judged=behaviour is None)
         if out.persist:
             stable = replica.stable_checkpoint
             if stable != node.stable:
