@@ -64,6 +64,54 @@ def honest_new_view_plan(view_changes: Iterable[ViewChange]) -> NewViewPlan:
     return plan_new_view(vcs, highest_stable_seq(vcs), later_certificate)
 
 
+def _batch_problem_of(requests: tuple[Request, ...], digest: bytes, limit: int) -> str | None:
+    """``ReplicaRules._batch_problem`` for a batch of ``requests`` claiming ``digest``."""
+    if len(requests) > limit:
+        return "batch-too-large"
+    seen: set[tuple[int, int]] = set()
+    for req in requests:
+        if req.client < CLIENT_ID_BASE:
+            return "request-from-replica-in-batch"
+        key = (req.client, req.timestamp)
+        if key in seen:
+            return "duplicate-request-in-batch"
+        seen.add(key)
+    if batch_digest(requests) != digest:
+        return "bad-digest"
+    return None
+
+
+_last_batch_verdict: tuple[tuple[Request, ...] | None, bytes, int, str | None] = (
+    None,
+    b"",
+    0,
+    None,
+)
+"""(requests, digest, batch size, verdict) of the batch ``_batch_problem`` judged last."""
+
+
+def request_signing_bytes(req: Request) -> bytes:
+    """``signing_bytes(req)``, worked out once per request object rather than per replica.
+
+    Every backup checks each request of a PRE-PREPARE (the decoder hands them the
+    same objects); requests are immutable, and the entry holds the object, so an
+    id in the table is never reused.
+    """
+    known = _request_payloads.get(id(req))
+    if known is not None and known[0] is req:
+        return known[1]
+    payload = signing_bytes(req)
+    if len(_request_payloads) >= REQUEST_PAYLOADS_KEPT:
+        _request_payloads.clear()
+    _request_payloads[id(req)] = (req, payload)
+    return payload
+
+
+REQUEST_PAYLOADS_KEPT = 4096
+"""Requests whose signing bytes are remembered (a few hundred batches' worth)."""
+_request_payloads: dict[int, tuple[Request, bytes]] = {}
+
+
 class ReplicaRules(ReplicaState):
     """Safety predicates and quorum sizes (the hooks mutants override)."""
 
@@ -193,19 +241,17 @@ class ReplicaRules(ReplicaState):
         Only clients order requests; replica ids are not clients (OSDI'99 4.1),
         and one (client, timestamp) twice in a batch is a replay.
         """
-        if len(pp.requests) > self.config.batch_size:
-            return "batch-too-large"
-        seen: set[tuple[int, int]] = set()
-        for req in pp.requests:
-            if req.client < CLIENT_ID_BASE:
-                return "request-from-replica-in-batch"
-            key = (req.client, req.timestamp)
-            if key in seen:
-                return "duplicate-request-in-batch"
-            seen.add(key)
-        if batch_digest(pp.requests) != pp.digest:
-            return "bad-digest"
-        return None
+        global _last_batch_verdict
+        requests, limit = pp.requests, self.config.batch_size
+        # A function of the batch alone: the backups receiving one PRE-PREPARE in turn
+        # share the verdict (the entry holds the tuple, so its identity stays its own).
+        held, digest, held_limit, verdict = _last_batch_verdict
+        if held is requests and digest == pp.digest and held_limit == limit:
+            return verdict
+        verdict = _batch_problem_of(requests, pp.digest, limit)
+        if type(requests) is tuple:
+            _last_batch_verdict = (requests, pp.digest, limit, verdict)
+        return verdict
 
     def _time_problem(self, pp: PrePrepare) -> str | None:
         """The primary's agreed time must not run backwards nor ahead of our clock + skew.
@@ -234,7 +280,7 @@ class ReplicaRules(ReplicaState):
             return True
         if known is not None and known.timestamp == req.timestamp and known == req:
             return True
-        return self.auth.verify(req.client, signing_bytes(req), req.signature)
+        return self.auth.verify(req.client, request_signing_bytes(req), req.signature)
 
     # ------------------------------------------------------------------ proofs
 
