@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.codec import CodecError, decode
 from pbft.api import BROADCAST, Authenticator, Deliver, Event, PBFTConfig, Send
-from pbft.messages import Reply, Request, sign_message, wire_signing_bytes
+from pbft.messages import Reply, Request, signed, wire_signing_bytes
 
 MAX_RETRY_DOUBLINGS = 6
 
@@ -88,8 +88,9 @@ class Client:
         # Timestamps only need to grow per client; tying them to time keeps them
         # growing across a client restart too.
         self._timestamp = max(self._timestamp + 1, now_ms)
-        unsigned = Request(self.id, self._timestamp, operation, b"")
-        request = sign_message(unsigned, self.auth.sign)
+        # The bytes and message of ``sign_message(Request(..., b""), sign)``, without
+        # building the unsigned request first.
+        request = signed(Request, (self.id, self._timestamp, operation), self.auth.sign)
         self._request = request
         self._sent_at = now_ms
         self._retries = 0

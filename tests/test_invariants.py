@@ -61,6 +61,59 @@ def test_validity_catches_unsubmitted_altered_and_repeated_requests() -> None:
     assert any("twice" in v for v in found)
 
 
+def _validity_request_by_request(h: History) -> list[str]:
+    """``validity`` as written before batches shared their verdicts: the reference."""
+    out: list[str] = []
+    for replica in h.correct:
+        seen: dict[tuple[int, int], int] = {}
+        for seq, executed in h.requests.get(replica, []):
+            for client, timestamp, operation in executed:
+                key = (client, timestamp)
+                known = h.submitted.get(key)
+                if known is None:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} at seq {seq} "
+                        "that no client submitted"
+                    )
+                elif known[0] != operation:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} at seq {seq} "
+                        "with an operation its client did not submit"
+                    )
+                if key in seen:
+                    out.append(
+                        f"validity: replica {replica} executed request {key} twice "
+                        f"(seq {seen[key]} and {seq})"
+                    )
+                else:
+                    seen[key] = seq
+    return invariants._capped(out)
+
+
+requests_drawn = st.lists(
+    st.tuples(st.integers(1000, 1002), st.integers(1, 3), st.sampled_from([b"op", b"x"])),
+    max_size=3,
+)
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), requests_drawn), max_size=12), st.data())
+def test_validity_with_shared_batches_reports_as_request_by_request(
+    executions: list[tuple[int, list[tuple[int, int, bytes]]]], data: st.DataObject
+) -> None:
+    """Replicas share batch tuples (as the simulator records them): same verdicts, same order."""
+    h = history()
+    h.submitted[(1001, 2)] = (b"x", 0.0)
+    batches: list[tuple[tuple[int, int, bytes], ...]] = []
+    for seq, (replica, drawn) in enumerate(executions, start=1):
+        if batches and data.draw(st.booleans()):
+            batch = data.draw(st.sampled_from(batches))  # the very tuple another replica ran
+        else:
+            batch = tuple(drawn)
+            batches.append(batch)
+        h.record_execution(replica, seq, A, None, batch)
+    assert invariants.validity(h) == _validity_request_by_request(h)
+
+
 def test_views_must_not_go_back_within_an_incarnation() -> None:
     h = history()
     for view in (0, 1, 2):

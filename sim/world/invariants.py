@@ -174,18 +174,30 @@ def agreement(history: History) -> list[str]:
 
 def validity(history: History) -> list[str]:
     out: list[str] = []
+    submitted = history.submitted
+    # Replicas executing one batch share its tuple (``History.requests``): whether every
+    # request in it was submitted as it is, is worked out once per tuple.
+    keys_of: dict[int, tuple[RequestKey, ...] | None] = {}
     for replica in history.correct:
         seen: dict[RequestKey, int] = {}
         for seq, executed in history.requests.get(replica, []):
+            ident = id(executed)  # unique: the history holds every tuple
+            if ident in keys_of:
+                keys = keys_of[ident]
+            else:
+                keys = keys_of[ident] = _submitted_keys(executed, submitted)
+            if keys is not None and seen.keys().isdisjoint(keys):
+                seen.update(dict.fromkeys(keys, seq))
+                continue
             for client, timestamp, operation in executed:
                 key = (client, timestamp)
-                submitted = history.submitted.get(key)
-                if submitted is None:
+                known = submitted.get(key)
+                if known is None:
                     out.append(
                         f"validity: replica {replica} executed request {key} at seq {seq} "
                         "that no client submitted"
                     )
-                elif submitted[0] != operation:
+                elif known[0] != operation:
                     out.append(
                         f"validity: replica {replica} executed request {key} at seq {seq} "
                         "with an operation its client did not submit"
@@ -198,6 +210,22 @@ def validity(history: History) -> list[str]:
                 else:
                     seen[key] = seq
     return _capped(out)
+
+
+def _submitted_keys(
+    executed: Sequence[tuple[int, int, bytes]], submitted: dict[RequestKey, tuple[bytes, float]]
+) -> tuple[RequestKey, ...] | None:
+    """The (client, timestamp) of each request, if each was submitted with its operation
+    and none repeats; None if any of that fails (``validity`` then reports request by request).
+    """
+    keys = tuple([(client, timestamp) for client, timestamp, _ in executed])
+    if len(set(keys)) != len(keys):
+        return None
+    for (_client, _timestamp, operation), key in zip(executed, keys, strict=True):
+        known = submitted.get(key)
+        if known is None or known[0] != operation:
+            return None
+    return keys
 
 
 def monotonic_views(history: History) -> list[str]:
