@@ -94,10 +94,23 @@ class Replica(
         }
         if app.last_executed:
             self._rescan_clients(0)
+        self._blank: Output | None = None
+        """An Output no one else has seen, for the next step to write into (see ``step``)."""
+        self._idle = Output()
+        """The Output of the last idle step (nothing but a timer), handed out again while
+        the timer is the same."""
 
     def step(self, event: Event) -> Output:
+        """One event in, the host's orders out (see ``pbft.api``).
+
+        Most steps (a vote that completes nothing) order nothing but a timer. Such
+        an idle step returns the previous idle step's Output when it names the same
+        timer and is still untouched, and the blank Output it wrote into is kept for
+        the next step: no Output is built per vote. Outputs are never changed after
+        they are returned.
+        """
         now = self._now = event.now_ms
-        self._out = out = Output()
+        self._out = out = self._blank or Output()
         if self._arm_pending:
             self._arm_after_restore()
         if type(event) is Deliver:
@@ -107,8 +120,17 @@ class Replica(
         if soonest is not None and soonest <= now:
             self._fire_timers()
             soonest = self._next_deadline()
-        out.wake_at_ms = soonest
-        return out
+        if out.send or out.persist or out.executed or out.compact or out.fresh:
+            self._blank = None
+            out.wake_at_ms = soonest
+            return out
+        self._blank = out
+        idle = self._idle
+        if idle.wake_at_ms != soonest or _orders_anything(idle):
+            idle = self._idle = Output(wake_at_ms=soonest)
+        # Between steps ``_out`` is what was returned, as after a busy step.
+        self._out = idle
+        return idle
 
     def _receive(self, sender: int, data: bytes) -> None:
         try:
@@ -178,3 +200,8 @@ class Replica(
         if deadline is not None and (soonest is None or deadline < soonest):
             soonest = deadline
         return soonest
+
+
+def _orders_anything(out: Output) -> bool:
+    """Whether ``out`` asks the host for more than a timer (someone wrote into it)."""
+    return bool(out.send or out.persist or out.executed or out.compact or out.fresh)
