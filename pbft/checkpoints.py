@@ -47,9 +47,10 @@ class Checkpointing(ReplicaRules):
                 self._forget_checkpoint_vote(prior, cp.replica)
             self._far_cp[cp.replica] = cp.seq
         by_digest = self._cp_votes.setdefault(cp.seq, {})
-        if any(cp.replica in voters for voters in by_digest.values()):
-            self._drop("duplicate")
-            return
+        for voters in by_digest.values():  # a loop, not any(): no generator per vote
+            if cp.replica in voters:
+                self._drop("duplicate")
+                return
         votes = by_digest.setdefault(cp.digest, {})
         votes[cp.replica] = cp
         proof = self.stable_proof(votes)

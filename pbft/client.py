@@ -73,6 +73,10 @@ class Client:
         """Replicas whose reply to the outstanding request was accepted."""
         self._views: dict[bytes, list[int]] = {}
         """Per result those replies carry, the views they were sent in."""
+        self._blank: ClientOutput | None = None
+        """An output no one else has seen, for the next reply to write into (``receive``)."""
+        self._idle = ClientOutput([], [], None)
+        """What the last reply that changed nothing returned (``receive``)."""
 
     @property
     def busy(self) -> bool:
@@ -111,12 +115,23 @@ class Client:
 
         A host delivers a reply per replica per request, so it may skip the
         event object. ``sender`` is what the transport claims, unused: only the
-        reply's signature says who sent it.
+        reply's signature says who sent it. Most replies (those after the f+1st)
+        change nothing: as ``pbft.replica.Replica.step`` does for idle steps, such a
+        reply gets the previous idle answer again while it names the same timer and
+        is untouched, so no output is built per reply. Returned outputs never change.
         """
         # Lists given, not defaulted: a step per reply, and the factories cost twice the rest.
-        out = ClientOutput([], [], None)
+        out = self._blank or ClientOutput([], [], None)
         self._receive(data, now_ms, out)
-        return self._timers(now_ms, out)
+        self._timers(now_ms, out)
+        if out.send or out.completed:
+            self._blank = None
+            return out
+        self._blank = out
+        idle = self._idle
+        if idle.wake_at_ms != out.wake_at_ms or idle.send or idle.completed:
+            idle = self._idle = ClientOutput([], [], out.wake_at_ms)
+        return idle
 
     def _timers(self, now: int, out: ClientOutput) -> ClientOutput:
         """Retransmit if the request's deadline passed; say when to be woken next."""

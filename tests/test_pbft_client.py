@@ -108,3 +108,20 @@ def test_first_timestamp_lets_a_restarted_client_continue_above_executed_ones() 
 def test_first_timestamp_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Client(C, PBFTConfig(n=4), Keyring(9).authenticator(C), first_timestamp=0)
+
+
+def test_replies_changing_nothing_share_an_output_that_stays_as_returned() -> None:
+    """``Client.receive`` hands out its previous idle output again, never a changed one."""
+    client, kr = make()
+    ts = client.submit(b"op", 0).send[0].message.timestamp  # type: ignore[union-attr]
+    first = client.receive(1, 1, reply(kr, 1, ts, b"good"))
+    second = client.receive(2, 3, reply(kr, 3, ts, b"other"))
+    assert second is first and not first.send and not first.completed
+    assert first.wake_at_ms == 100
+    first.completed.append(first.completed.copy())  # type: ignore[arg-type]  # a caller's write
+    again = client.receive(3, 1, reply(kr, 1, ts, b"good"))  # a duplicate: changes nothing
+    assert again is not first and not again.completed and again.wake_at_ms == 100
+    done = client.receive(4, 2, reply(kr, 2, ts, b"good"))
+    assert [c.result for c in done.completed] == [b"good"] and done.wake_at_ms is None
+    assert len(first.completed) == 1 and first.wake_at_ms == 100  # as the caller left it
+    assert not again.completed and again.wake_at_ms == 100
