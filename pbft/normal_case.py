@@ -78,7 +78,8 @@ class NormalCase(ReplicaRules):
             self._arm_status()
         # In a view change the timer waits for Q VIEW-CHANGEs (OSDI'99 4.5.2): arming it
         # here would let a replica climb views alone with every new request.
-        if self._is_backup() and not self.in_view_change and self._vc_deadline is None:
+        # Cheapest test first: a batch learns many requests, and the first arms the timer.
+        if self._vc_deadline is None and not self.in_view_change and self._is_backup():
             self._vc_deadline = self._now + self._vc_timeout()
 
     def _try_propose(self, flush: bool = False, executed: bool = False) -> None:

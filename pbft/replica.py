@@ -126,7 +126,10 @@ class Replica(
             return out
         self._blank = out
         idle = self._idle
-        if idle.wake_at_ms != soonest or _orders_anything(idle):
+        # Untouched since it was handed out (the test above, on the Output it would be).
+        if idle.wake_at_ms != soonest or (
+            idle.send or idle.persist or idle.executed or idle.compact or idle.fresh
+        ):
             idle = self._idle = Output(wake_at_ms=soonest)
         # Between steps ``_out`` is what was returned, as after a busy step.
         self._out = idle
@@ -200,8 +203,3 @@ class Replica(
         if deadline is not None and (soonest is None or deadline < soonest):
             soonest = deadline
         return soonest
-
-
-def _orders_anything(out: Output) -> bool:
-    """Whether ``out`` asks the host for more than a timer (someone wrote into it)."""
-    return bool(out.send or out.persist or out.executed or out.compact or out.fresh)

@@ -93,7 +93,10 @@ class History:
         requests: Iterable[tuple[int, int, bytes]],
     ) -> None:
         """``requests`` are the ones it ran (not stale ones); a tuple is kept as it is."""
-        seen = self.executed.setdefault(replica, {})
+        # get-then-create rather than setdefault, which builds a default on every call.
+        seen = self.executed.get(replica)
+        if seen is None:
+            seen = self.executed[replica] = {}
         before = seen.get(seq)
         if before is not None and before != digest:
             self.conflicts.append(
@@ -105,9 +108,15 @@ class History:
             )
         seen[seq] = digest
         if head is not None:
-            self.heads.setdefault(replica, {})[seq] = head
+            heads = self.heads.get(replica)
+            if heads is None:
+                heads = self.heads[replica] = {}
+            heads[seq] = head
         executed = requests if type(requests) is tuple else tuple(requests)
-        self.requests.setdefault(replica, []).append((seq, executed))
+        ran = self.requests.get(replica)
+        if ran is None:
+            ran = self.requests[replica] = []
+        ran.append((seq, executed))
 
     def new_incarnation(self, replica: int) -> None:
         self.views.setdefault(replica, []).append([])
