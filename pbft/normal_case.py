@@ -11,6 +11,7 @@ prepared and committed-local predicates live in ``ReplicaRules``.
 
 from __future__ import annotations
 
+from ledger.codec import encode
 from pbft.api import (
     CLIENT_ID_BASE,
     Application,
@@ -244,7 +245,9 @@ class NormalCase(ReplicaRules):
         pp = proof.pre_prepare
         slot.prepared = True
         slot.prepared_proof = proof
-        self._persist(proof)
+        # ``encode`` remembers the bytes (``_persist`` does not): the replicas sharing this
+        # certificate (``rules.shared_proof``) and every snapshot holding it reuse them.
+        self._out.persist.append(encode(proof))
         commit = slot.sent_commit
         if commit is None or vote_key(commit) != vote_key(pp):
             commit = self._signed(Commit, pp.view, pp.seq, pp.digest, pp.timestamp_ms, self.id)

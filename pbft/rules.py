@@ -90,6 +90,28 @@ _last_batch_verdict: tuple[tuple[Request, ...] | None, bytes, int, str | None] =
 """(requests, digest, batch size, verdict) of the batch ``_batch_problem`` judged last."""
 
 
+def shared_proof(pp: PrePrepare, prepares: tuple[Prepare, ...]) -> PreparedProof:
+    """``PreparedProof(pp, prepares)``, one object for every replica picking these votes.
+
+    The replicas of a simulated group hold the very same decoded messages, and
+    most pick the same lowest-numbered votes: sharing the certificate lets its
+    bytes be encoded once (``NormalCase._check_prepared``) and spliced into every
+    snapshot that carries it. Keyed by identities, which the entry keeps alive.
+    """
+    key = (id(pp), *map(id, prepares))
+    known = _proofs.get(key)
+    if known is None:
+        if len(_proofs) >= PROOFS_KEPT:
+            _proofs.clear()
+        known = _proofs[key] = PreparedProof(pp, prepares)
+    return known
+
+
+PROOFS_KEPT = 256
+"""Certificates remembered: a few windows' worth of sequence numbers."""
+_proofs: dict[tuple[int, ...], PreparedProof] = {}
+
+
 def request_signing_bytes(req: Request) -> bytes:
     """``signing_bytes(req)``, worked out once per request object rather than per replica.
 
@@ -186,7 +208,7 @@ class ReplicaRules(ReplicaState):
         votes = slot.prepare_votes(pp)
         if len(votes) < self.prepared_quorum():
             return None
-        return PreparedProof(pp, lowest_numbered(votes, self.prepared_quorum()))
+        return shared_proof(pp, lowest_numbered(votes, self.prepared_quorum()))
 
     def committed_local(self, slot: Slot) -> bool:
         """committed-local(m, v, n, i): prepared, and Q matching COMMITs (OSDI'99 4.2)."""

@@ -1,4 +1,4 @@
-"""``Replica.step``'s Output for idle steps (nothing but a timer) is shared, never changed.
+"""What replicas share to save work per message: idle Outputs and certificates.
 
 An idle step may hand out the previous idle step's Output (``Replica.step``): these
 tests pin what that must never change, namely that a returned Output keeps its
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ledger.codec import encode
+from ledger.codec import decode, encode
 from pbft.api import Deliver, PBFTConfig, Send, Tick
 from pbft.auth import Keyring
 from pbft.memapp import MemoryApplication
-from pbft.messages import Prepare
+from pbft.messages import Prepare, PreparedProof, PrePrepare
 from pbft.replica import Replica
+from pbft.rules import shared_proof
 
 
 def _backup() -> tuple[Replica, Keyring]:
@@ -61,3 +62,15 @@ def test_a_new_timer_gets_a_new_output_and_the_old_one_keeps_its_timer() -> None
     assert second.wake_at_ms is not None
     assert second is not first and first.wake_at_ms is None
     assert _contents(second) == ([], False, [], [], [])
+
+
+def test_replicas_picking_the_same_votes_share_one_certificate() -> None:
+    """``rules.shared_proof``: one object per (pre-prepare, votes) picked, equal to a fresh one."""
+    keyring = Keyring(3)
+    pp = PrePrepare(0, 1, b"\x01" * 32, 0, (), 0, b"")
+    votes = tuple(decode(_prepare(keyring, r, 1)) for r in (1, 2, 3))
+    first = shared_proof(pp, votes)
+    assert shared_proof(pp, tuple(votes)) is first
+    assert first == PreparedProof(pp, votes)
+    other_votes = (*votes[:2], Prepare(0, 1, b"\x01" * 32, 0, 3, b"x" * 16))
+    assert shared_proof(pp, other_votes) is not first  # other votes, another certificate
