@@ -46,12 +46,17 @@ class Checkpointing(ReplicaRules):
                     return
                 self._forget_checkpoint_vote(prior, cp.replica)
             self._far_cp[cp.replica] = cp.seq
-        by_digest = self._cp_votes.setdefault(cp.seq, {})
+        # get-then-create rather than setdefault, which builds a default dict on every vote.
+        by_digest = self._cp_votes.get(cp.seq)
+        if by_digest is None:
+            by_digest = self._cp_votes[cp.seq] = {}
         for voters in by_digest.values():  # a loop, not any(): no generator per vote
             if cp.replica in voters:
                 self._drop("duplicate")
                 return
-        votes = by_digest.setdefault(cp.digest, {})
+        votes = by_digest.get(cp.digest)
+        if votes is None:
+            votes = by_digest[cp.digest] = {}
         votes[cp.replica] = cp
         proof = self.stable_proof(votes)
         if proof is not None:
