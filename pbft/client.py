@@ -170,7 +170,9 @@ class Client:
             return
         self._replied.add(reply.replica)
         result = reply.result
-        matching = self._views.setdefault(result, [])
+        matching = self._views.get(result)
+        if matching is None:  # not setdefault: it would build a list for every reply
+            matching = self._views[result] = []
         matching.append(reply.view)
         f = self._f
         if len(matching) <= f:
