@@ -75,11 +75,14 @@ class NormalCase(ReplicaRules):
 
     def _learn_request(self, req: Request) -> None:
         self._waiting[req.client] = req
+        self._watch_waiting()
+
+    def _watch_waiting(self) -> None:
+        """Timers that run while requests wait: STATUS, and a backup's view-change timer."""
         if self._status_at is None:
             self._arm_status()
         # In a view change the timer waits for Q VIEW-CHANGEs (OSDI'99 4.5.2): arming it
         # here would let a replica climb views alone with every new request.
-        # Cheapest test first: a batch learns many requests, and the first arms the timer.
         if self._vc_deadline is None and not self.in_view_change and self._is_backup():
             self._vc_deadline = self._now + self._vc_timeout()
 
@@ -179,12 +182,17 @@ class NormalCase(ReplicaRules):
                 self._drop("bad-request-in-batch")
                 return
         slot.pre_prepare = pp
+        waiting, last_ts = self._waiting, self._last_ts
+        learned = False
         for req in pp.requests:
-            known = self._waiting.get(req.client)
-            if req.timestamp > self._last_ts.get(req.client, -1) and (
+            known = waiting.get(req.client)
+            if req.timestamp > last_ts.get(req.client, -1) and (
                 known is None or known.timestamp < req.timestamp
             ):
-                self._learn_request(req)
+                waiting[req.client] = req
+                learned = True
+        if learned:  # they depend on the time alone: armed once per batch, not per request
+            self._watch_waiting()
         if pp.replica != self.id:
             prepare = mine
             if prepare is None or prepare.view != pp.view:
