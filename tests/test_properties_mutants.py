@@ -31,6 +31,16 @@ from sim.world.results import RunResult
 from sim.world.simulation import run_scenario
 
 SEEDS = range(1, 9)
+AIMED_SEEDS = range(1, 101)
+"""The attack aimed at a mutant gets more seeds than the rest of the battery.
+
+A scenario file names the seed its failure was found with, but any change in
+how the simulator draws its randomness moves a violation to other seeds:
+equivocate-n5 stopped catching its mutant at seed 2 that way, and the suite
+only passed through Hypothesis's fallback, whose draws depend on its version.
+Aimed attacks hit at a few seeds in a hundred at worst (equivocate-n5: about
+one in fifteen), so a hundred seeds make a miss vanishingly unlikely.
+"""
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
@@ -133,12 +143,19 @@ def first_catch(
 ) -> tuple[Scenario, str] | None:
     order = sorted(BATTERY, key=lambda name: name != aimed)
     for name in order:
-        for seed in SEEDS:
+        for seed in seeds_for(name, aimed):
             s = replace(BATTERY[name], seed=seed)
             found = run_attack(s, replica_class)
             if found is not None:
                 return s, found
     return hypothesis_catch(replica_class)
+
+
+def seeds_for(name: str, aimed: str | None) -> list[int]:
+    """The attack's own seed first, then the battery's (more for the aimed attack)."""
+    more = AIMED_SEEDS if name == aimed else SEEDS
+    own = BATTERY[name].seed
+    return [own, *(seed for seed in more if seed != own)]
 
 
 def hypothesis_catch(replica_class: type[Replica]) -> tuple[Scenario, str] | None:
@@ -191,7 +208,8 @@ def test_every_mutant_has_an_attack_aimed_at_it() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("attack_name", sorted(BATTERY))
 def test_correct_replica_survives_the_battery(attack_name: str) -> None:
-    for seed in SEEDS:
+    aimed = attack_name in AIMED_AT.values()
+    for seed in seeds_for(attack_name, attack_name if aimed else None):
         s = replace(BATTERY[attack_name], seed=seed)
         result = run_scenario(s)
         assert result.fault_model["within"], failure_report(s, result)
