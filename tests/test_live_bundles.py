@@ -66,14 +66,61 @@ def test_a_client_accepts_bundled_replies_from_the_topics_replica_only() -> None
     assert client.accept_all(topic, b"\x93garbage") == []
 
 
-class _Recorder:
-    """Stands in for the MQTT client: records what would be published."""
+def test_a_broker_message_of_the_wrong_shape_is_dropped_whole() -> None:
+    """The container is opened without the codec's record checks: every shape that is
+    not an envelope or a bundle of routed messages is still refused, and counted."""
+    replica = Transport(BrokerURL("127.0.0.1", 1), NET, 2)
+    topic = topics.unicast(NET, ALICE, False, 2)
+    good = encode(Routed(ALICE, 2, b"a"))
+    bad_items = [
+        encode(Envelope(ALICE, b"x")),  # an envelope where a routed message belongs
+        b"\x94\xcc\x9d\xc3\x02\xc4\x01a",  # sender True, not an integer
+        b"\x94\xcc\x9d\xcd\x03\xe8\x02\xa1a",  # payload a string, not bytes
+        b"\x93\xcc\x9d\x01\x02",  # three fields, not four
+    ]
+    for bad in bad_items:
+        # [BUNDLE_TAG, [good, bad]]: one bad item spoils the whole broker message
+        data = b"\x92\xcc\x9c\x92" + good + bad
+        assert replica.accept_all(topic, data) == []
+    assert replica.accept_all(topic, b"\x92\xcc\x9c\x91" + good) != []
+    assert replica.accept_all(topic, b"\x92\xcc\x9c\xc0") == []  # items not an array
+    assert replica.accept_all(topic, b"\x93\xcc\x96\x01") == []  # envelope cut short
+    assert replica.accept_all(topic, encode(Envelope(ALICE, b"x")) + b"\x00") == []
+    assert replica.accept_all(topic, "text") == []
+    assert _drops(replica) == {
+        "drop.transport.undecodable.malformed": 6,
+        "drop.transport.undecodable.trailing-bytes": 1,
+        "drop.transport.not-bytes": 1,
+    }
+
+
+class _Queued:
+    """What paho's ``publish`` returns: ``rc`` 0 is success."""
+
+    rc = 0
+
+
+class _PahoRecorder:
+    """Stands in for the paho client inside aiomqtt's, on which the transport queues
+    all but the last message of a flush: records what would be published, in order."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes]] = []
 
-    async def publish(self, topic: str, data: bytes, qos: int = 0) -> None:
+    def publish(self, topic: str, data: bytes, qos: int = 0) -> _Queued:
         self.published.append((topic, data))
+        return _Queued()
+
+
+class _Recorder:
+    """Stands in for aiomqtt's client (the last message of a flush is awaited on it)."""
+
+    def __init__(self) -> None:
+        self._client = _PahoRecorder()
+        self.published = self._client.published
+
+    async def publish(self, topic: str, data: bytes, qos: int = 0) -> None:
+        self._client.publish(topic, data, qos)
 
 
 def _published(transport: Transport, sends: list[tuple[int, bytes, int | None]]) -> list[Any]:

@@ -31,14 +31,15 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import msgpack
+import paho.mqtt.client as mqtt
 
-from ledger.codec import CodecError, decode, encode
+from ledger.codec import CodecError, encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.errors import InputError
 from sim.live import topics
 from sim.live.netconfig import CLIENT_SLOTS
 from sim.live.tasks import stop_task
-from sim.live.wire import BUNDLE_TAG, Bundle, Envelope, Routed
+from sim.live.wire import Bundle, Envelope, Routed, unwrap
 
 QOS = 0
 CLIENT_QUEUE_LIMIT = 1024
@@ -124,7 +125,6 @@ class Transport:
         self._outbox: dict[tuple[int, int], list[Routed]] = {}
         """Queued messages by topic group (:meth:`_group`), in the order they were sent."""
         self._flush_timer: asyncio.TimerHandle | None = None
-        self._flushing: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self.lost = asyncio.Event()
@@ -171,7 +171,6 @@ class Transport:
         await stop_task(self._reader, aiomqtt.MqttError)
         if self._flush_timer is not None:
             self._flush_timer.cancel()
-        await stop_task(self._flushing)
         if self._client is not None:
             # A graceful DISCONNECT is polite, not needed: never let it hold a command up.
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -197,7 +196,8 @@ class Transport:
 
     def _tick(self) -> None:
         self._flush_timer = None
-        self._flushing = asyncio.get_running_loop().create_task(self.flush())
+        for topic, data in self._take_outbox():
+            self._publish_nowait(topic, data)
 
     def _group(self, sender: int, to: int) -> tuple[int, int]:
         """Messages with one key may share a broker message (see the module)."""
@@ -208,11 +208,25 @@ class Transport:
         return ((sender - CLIENT_ID_BASE) // CLIENT_SLOTS, to)
 
     async def flush(self) -> None:
-        """Publish everything queued: one broker message per topic group and size limit."""
+        """Publish everything queued; return once all of it is written to the socket.
+
+        Only the last broker message is awaited (the MQTT client writes in order),
+        so a node that sends a burst is held up once, not once per message.
+        """
+        messages = self._take_outbox()
+        if not messages:
+            return
+        for topic, data in messages[:-1]:
+            self._publish_nowait(topic, data)
+        await self._publish(*messages[-1])
+
+    def _take_outbox(self) -> list[tuple[str, bytes]]:
+        """Everything queued, as broker messages: one per topic group and size limit."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
         outbox, self._outbox = self._outbox, {}
+        messages = []
         for items in outbox.values():
             for chunk in _chunks(items):
                 first = chunk[0]
@@ -221,22 +235,43 @@ class Transport:
                 else:
                     data = encode(Bundle(tuple(chunk)))
                     self.stats["bundled"] += len(chunk)
-                await self._publish(first.sender, first.to, data)
+                messages.append((self._topic(first.sender, first.to), data))
+        return messages
 
-    async def _publish(self, sender: int, to: int, data: bytes) -> None:
+    def _topic(self, sender: int, to: int) -> str:
         if to == BROADCAST:
-            topic = topics.broadcast(self.net, sender, self.is_replica)
-        else:
-            topic = topics.unicast(self.net, sender, self.is_replica, to)
+            return topics.broadcast(self.net, sender, self.is_replica)
+        return topics.unicast(self.net, sender, self.is_replica, to)
+
+    def _publish_nowait(self, topic: str, data: bytes) -> None:
+        """Hand a QoS 0 message to the MQTT client's send queue without waiting for it.
+
+        aiomqtt's ``publish`` makes an event, a ``wait_for`` timer and a suspension
+        per message only to learn when it was written; for QoS 0 nothing else comes
+        back. Its underlying paho client queues the message and writes it the next
+        time the loop finds the socket writable, in order with everything else.
+        """
+        if self._client is None:
+            return  # closed meanwhile: lost, like any QoS 0 message
+        info = self._client._client.publish(topic, data, QOS)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self._publish_failed()
+            return
+        self.stats["sent"] += 1
+
+    async def _publish(self, topic: str, data: bytes) -> None:
         if self._client is None:
             return  # closed meanwhile: lost, like any QoS 0 message
         try:
             await self._client.publish(topic, data, qos=QOS)
         except aiomqtt.MqttError:
-            self.stats["drop.transport.publish-failed"] += 1  # lost, like any QoS 0 message
-            self.lost.set()
+            self._publish_failed()
             return
         self.stats["sent"] += 1
+
+    def _publish_failed(self) -> None:
+        self.stats["drop.transport.publish-failed"] += 1  # lost, like any QoS 0 message
+        self.lost.set()
 
     async def _read(self) -> None:
         assert self._client is not None
@@ -271,55 +306,50 @@ class Transport:
         return None
 
     def accept_all(self, topic: str, payload: object) -> list[Incoming]:
-        """Unwrap one broker message, a bundle or a lone envelope; count what is dropped."""
-        if not isinstance(payload, (bytes, bytearray)) or record_tag(payload) != BUNDLE_TAG:
-            one = self.accept(topic, payload)
-            return [] if one is None else [one]
+        """Unwrap one broker message, a bundle or a lone envelope; count what is dropped.
+
+        Each message's sender must be the topic's (a bundled one: of the topic's
+        group), and its addressee one of ours or everyone.
+        """
+        if not isinstance(payload, (bytes, bytearray)):
+            self.stats["drop.transport.not-bytes"] += 1
+            return []
+        if len(payload) > MAX_PAYLOAD:
+            self.stats["drop.transport.undecodable.too-large"] += 1
+            return []
         try:
-            bundle = decode(bytes(payload), Bundle, max_size=MAX_PAYLOAD)
+            messages = unwrap(payload)
         except CodecError as exc:
             self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
             return []
         route = topics.route_of(self.net, topic)
         if route is None:
-            self.stats["drop.transport.sender-mismatch"] += len(bundle.items)
+            self.stats["drop.transport.sender-mismatch"] += len(messages)
             return []
         accepted = []
-        for item in bundle.items:
-            if not _same_group(route.sender, item.sender, route.from_replica):
+        for sender, to, data in messages:
+            if to is None:  # a lone envelope: the topic says to whom
+                exact = True
+                to = route.to
+            else:
+                exact = route.from_replica
+            if not _same_group(route.sender, sender, exact):
                 self.stats["drop.transport.sender-mismatch"] += 1
-            elif item.sender in self.principals:
+            elif sender in self.principals:
                 continue  # our own broadcast echoed back
-            elif not _same_group(route.to, item.to, route.to < CLIENT_ID_BASE) or (
-                item.to != BROADCAST and item.to not in self.principals
+            elif not _same_group(route.to, to, route.to < CLIENT_ID_BASE) or (
+                to != BROADCAST and to not in self.principals
             ):
                 self.stats["drop.transport.not-for-us"] += 1
             else:
                 self.stats["received"] += 1
-                accepted.append(Incoming(item.sender, item.payload, item.to))
+                accepted.append(Incoming(sender, data, to))
         return accepted
 
     def accept(self, topic: str, payload: object) -> Incoming | None:
-        """Unwrap one broker message, or count why it was dropped."""
-        if not isinstance(payload, (bytes, bytearray)):
-            self.stats["drop.transport.not-bytes"] += 1
-            return None
-        try:
-            envelope = decode(bytes(payload), Envelope, max_size=MAX_PAYLOAD)
-        except CodecError as exc:
-            self.stats[f"drop.transport.undecodable.{exc.reason}"] += 1
-            return None
-        route = topics.route_of(self.net, topic)
-        if route is None or envelope.sender != route.sender:
-            self.stats["drop.transport.sender-mismatch"] += 1
-            return None
-        if envelope.sender in self.principals:
-            return None  # our own broadcast echoed back
-        if route.to != BROADCAST and route.to not in self.principals:
-            self.stats["drop.transport.not-for-us"] += 1
-            return None
-        self.stats["received"] += 1
-        return Incoming(envelope.sender, envelope.payload, route.to)
+        """The one message of a broker message holding a lone envelope (``None``: dropped)."""
+        accepted = self.accept_all(topic, payload)
+        return accepted[0] if len(accepted) == 1 else None
 
 
 def _same_group(on_topic: int, claimed: int, exact: bool) -> bool:
