@@ -10,7 +10,7 @@ from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.live import topics
 from sim.live.netconfig import CLIENT_SLOTS
 from sim.live.transport import BUNDLE_BYTES, BrokerURL, Transport
-from sim.live.wire import Bundle, Envelope, Routed
+from sim.live.wire import Bundle, Envelope, Routed, unwrap, wrap
 
 NET = "n1"
 ALICE = CLIENT_ID_BASE  # account client-0
@@ -92,6 +92,17 @@ def test_a_broker_message_of_the_wrong_shape_is_dropped_whole() -> None:
         "drop.transport.undecodable.trailing-bytes": 1,
         "drop.transport.not-bytes": 1,
     }
+
+
+def test_a_broker_message_is_packed_as_the_codec_would_encode_it() -> None:
+    """``wrap`` skips the codec for speed, never for a different wire form."""
+    lone = [Routed(ALICE, 2, b"x" * 300)]
+    assert wrap(lone) == encode(Envelope(ALICE, b"x" * 300))
+    items = [Routed(0, BROADCAST, b""), Routed(0, 3, b"y" * 70_000), Routed(0, BOB, b"z")]
+    assert wrap(items) == encode(Bundle(tuple(items)))
+    assert [(s, t, p) for s, t, p in unwrap(wrap(items))] == [
+        (i.sender, i.to, i.payload) for i in items
+    ]
 
 
 class _Queued:

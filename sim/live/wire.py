@@ -119,6 +119,18 @@ class Bundle:
     items: tuple[Routed, ...]
 
 
+def wrap(items: list[Routed]) -> bytes:
+    """One broker message holding ``items``: a lone :class:`Envelope`, or a :class:`Bundle`.
+
+    The bytes :func:`ledger.codec.encode` gives, packed straight: the codec would
+    also remember each container it encodes, for records that are encoded or
+    decoded again, and a broker message never is.
+    """
+    if len(items) == 1:
+        return msgpack.packb((ENVELOPE_TAG, items[0].sender, items[0].payload))
+    return msgpack.packb((BUNDLE_TAG, [(ROUTED_TAG, i.sender, i.to, i.payload) for i in items]))
+
+
 Unwrapped = tuple[int, int | None, bytes]
 """One message out of a broker message: its claimed sender, addressee (``None`` for a
 lone envelope, whose topic names it) and payload."""
