@@ -9,7 +9,7 @@ from ledger.codec import encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.live import topics
 from sim.live.netconfig import CLIENT_SLOTS
-from sim.live.transport import BUNDLE_BYTES, BrokerURL, Transport
+from sim.live.transport import BUNDLE_BYTES, BrokerURL, Incoming, Transport
 from sim.live.wire import Bundle, Envelope, Routed, unwrap, wrap
 
 NET = "n1"
@@ -183,3 +183,46 @@ def test_bundles_are_cut_at_the_size_limit() -> None:
         (ALICE2, len(big)),
         (ALICE, 5),
     ]
+
+
+class _PahoMessage:
+    def __init__(self, topic: bytes, payload: bytes) -> None:
+        self._topic = topic
+        self.payload = payload
+
+    @property
+    def topic(self) -> str:
+        return self._topic.decode("utf-8")
+
+
+def test_a_message_is_taken_inside_pahos_read_and_nothing_escapes_it() -> None:
+    """Messages are handled in paho's own read (no aiomqtt queue): a failure there is
+    reported and counted, never raised into paho, whose packet state it would break."""
+
+    class Failing(Transport):
+        def admit(self, incoming: Incoming) -> None:
+            if incoming.payload == b"boom":
+                raise RuntimeError("a bug in the owner")
+            super().admit(incoming)
+
+    replica = Failing(BrokerURL("127.0.0.1", 1), NET, 2)
+    topic = topics.unicast(NET, ALICE, False, 2).encode()
+    reported: list[BaseException] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+        for payload in (b"ok", b"boom"):
+            message = _PahoMessage(topic, encode(Envelope(ALICE, payload)))
+            replica._on_paho_message(None, None, message)
+        replica._on_paho_message(None, None, _PahoMessage(b"\xff/bad", b""))
+
+    asyncio.run(go())
+    first = replica.take()
+    assert first is not None and first.payload == b"ok"
+    assert replica.take() is None
+    assert [type(exc) for exc in reported] == [RuntimeError]
+    assert _drops(replica) == {
+        "drop.transport.error": 1,
+        "drop.transport.sender-mismatch": 1,
+    }

@@ -296,12 +296,20 @@ class Transport:
             self.lost.set()
 
     def _on_paho_message(self, _client: object, _userdata: object, message: Any) -> None:
+        """Called inside paho's read: nothing may escape, or paho would lose its place
+        in the byte stream (it resets its packet state only after this returns)."""
         try:
             topic = message.topic
         except UnicodeDecodeError:  # the broker should have refused it; not ours anyway
             self.stats["drop.transport.sender-mismatch"] += 1
             return
-        self._received(topic, message.payload)
+        try:
+            self._received(topic, message.payload)
+        except Exception as exc:
+            self.stats["drop.transport.error"] += 1
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "transport failed to take a message", "exception": exc}
+            )
 
     def _received(self, topic: str, payload: object) -> None:
         for incoming in self.accept_all(topic, payload):
