@@ -9,8 +9,8 @@ from ledger.codec import encode
 from pbft.api import BROADCAST, CLIENT_ID_BASE
 from sim.live import topics
 from sim.live.netconfig import CLIENT_SLOTS
-from sim.live.transport import BUNDLE_BYTES, BrokerURL, Transport
-from sim.live.wire import Bundle, Envelope, Routed
+from sim.live.transport import BUNDLE_BYTES, BrokerURL, Incoming, Transport
+from sim.live.wire import Bundle, Envelope, Routed, unwrap, wrap
 
 NET = "n1"
 ALICE = CLIENT_ID_BASE  # account client-0
@@ -66,14 +66,72 @@ def test_a_client_accepts_bundled_replies_from_the_topics_replica_only() -> None
     assert client.accept_all(topic, b"\x93garbage") == []
 
 
-class _Recorder:
-    """Stands in for the MQTT client: records what would be published."""
+def test_a_broker_message_of_the_wrong_shape_is_dropped_whole() -> None:
+    """The container is opened without the codec's record checks: every shape that is
+    not an envelope or a bundle of routed messages is still refused, and counted."""
+    replica = Transport(BrokerURL("127.0.0.1", 1), NET, 2)
+    topic = topics.unicast(NET, ALICE, False, 2)
+    good = encode(Routed(ALICE, 2, b"a"))
+    bad_items = [
+        encode(Envelope(ALICE, b"x")),  # an envelope where a routed message belongs
+        b"\x94\xcc\x9d\xc3\x02\xc4\x01a",  # sender True, not an integer
+        b"\x94\xcc\x9d\xcd\x03\xe8\x02\xa1a",  # payload a string, not bytes
+        b"\x93\xcc\x9d\x01\x02",  # three fields, not four
+    ]
+    for bad in bad_items:
+        # [BUNDLE_TAG, [good, bad]]: one bad item spoils the whole broker message
+        data = b"\x92\xcc\x9c\x92" + good + bad
+        assert replica.accept_all(topic, data) == []
+    assert replica.accept_all(topic, b"\x92\xcc\x9c\x91" + good) != []
+    assert replica.accept_all(topic, b"\x92\xcc\x9c\xc0") == []  # items not an array
+    assert replica.accept_all(topic, b"\x93\xcc\x96\x01") == []  # envelope cut short
+    assert replica.accept_all(topic, encode(Envelope(ALICE, b"x")) + b"\x00") == []
+    assert replica.accept_all(topic, "text") == []
+    assert _drops(replica) == {
+        "drop.transport.undecodable.malformed": 6,
+        "drop.transport.undecodable.trailing-bytes": 1,
+        "drop.transport.not-bytes": 1,
+    }
+
+
+def test_a_broker_message_is_packed_as_the_codec_would_encode_it() -> None:
+    """``wrap`` skips the codec for speed, never for a different wire form."""
+    lone = [Routed(ALICE, 2, b"x" * 300)]
+    assert wrap(lone) == encode(Envelope(ALICE, b"x" * 300))
+    items = [Routed(0, BROADCAST, b""), Routed(0, 3, b"y" * 70_000), Routed(0, BOB, b"z")]
+    assert wrap(items) == encode(Bundle(tuple(items)))
+    assert [(s, t, p) for s, t, p in unwrap(wrap(items))] == [
+        (i.sender, i.to, i.payload) for i in items
+    ]
+
+
+class _Queued:
+    """What paho's ``publish`` returns: ``rc`` 0 is success."""
+
+    rc = 0
+
+
+class _PahoRecorder:
+    """Stands in for the paho client inside aiomqtt's, on which the transport queues
+    all but the last message of a flush: records what would be published, in order."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes]] = []
 
-    async def publish(self, topic: str, data: bytes, qos: int = 0) -> None:
+    def publish(self, topic: str, data: bytes, qos: int = 0) -> _Queued:
         self.published.append((topic, data))
+        return _Queued()
+
+
+class _Recorder:
+    """Stands in for aiomqtt's client (the last message of a flush is awaited on it)."""
+
+    def __init__(self) -> None:
+        self._client = _PahoRecorder()
+        self.published = self._client.published
+
+    async def publish(self, topic: str, data: bytes, qos: int = 0) -> None:
+        self._client.publish(topic, data, qos)
 
 
 def _published(transport: Transport, sends: list[tuple[int, bytes, int | None]]) -> list[Any]:
@@ -125,3 +183,46 @@ def test_bundles_are_cut_at_the_size_limit() -> None:
         (ALICE2, len(big)),
         (ALICE, 5),
     ]
+
+
+class _PahoMessage:
+    def __init__(self, topic: bytes, payload: bytes) -> None:
+        self._topic = topic
+        self.payload = payload
+
+    @property
+    def topic(self) -> str:
+        return self._topic.decode("utf-8")
+
+
+def test_a_message_is_taken_inside_pahos_read_and_nothing_escapes_it() -> None:
+    """Messages are handled in paho's own read (no aiomqtt queue): a failure there is
+    reported and counted, never raised into paho, whose packet state it would break."""
+
+    class Failing(Transport):
+        def admit(self, incoming: Incoming) -> None:
+            if incoming.payload == b"boom":
+                raise RuntimeError("a bug in the owner")
+            super().admit(incoming)
+
+    replica = Failing(BrokerURL("127.0.0.1", 1), NET, 2)
+    topic = topics.unicast(NET, ALICE, False, 2).encode()
+    reported: list[BaseException] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+        for payload in (b"ok", b"boom"):
+            message = _PahoMessage(topic, encode(Envelope(ALICE, payload)))
+            replica._on_paho_message(None, None, message)
+        replica._on_paho_message(None, None, _PahoMessage(b"\xff/bad", b""))
+
+    asyncio.run(go())
+    first = replica.take()
+    assert first is not None and first.payload == b"ok"
+    assert replica.take() is None
+    assert [type(exc) for exc in reported] == [RuntimeError]
+    assert _drops(replica) == {
+        "drop.transport.error": 1,
+        "drop.transport.sender-mismatch": 1,
+    }

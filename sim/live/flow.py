@@ -193,6 +193,12 @@ class EndorsementRound:
                 self.problems.append(response.message or "endorsement from an unknown peer")
             else:
                 self.answered.append(_Answered(peer, response))
+                if not self.policy.evaluate(a.identity for a in self.answered):
+                    # Policies only ever ask for more principals, so no group of these
+                    # answers can do: the first answer of every round lands here.
+                    self.last = "not enough endorsements to satisfy the policy"
+                    self._next(failed=False)
+                    return
                 try:
                     found = collect_endorsements(
                         self.signed,

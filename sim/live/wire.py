@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.codec import record
+import msgpack
+
+from ledger.codec import CodecError, record
 
 ENVELOPE_TAG = 150
 ENDORSE_REQUEST_TAG = 151
@@ -115,3 +117,56 @@ class Bundle:
     """Several messages for one topic group in one broker message."""
 
     items: tuple[Routed, ...]
+
+
+def wrap(items: list[Routed]) -> bytes:
+    """One broker message holding ``items``: a lone :class:`Envelope`, or a :class:`Bundle`.
+
+    The bytes :func:`ledger.codec.encode` gives, packed straight: the codec would
+    also remember each container it encodes, for records that are encoded or
+    decoded again, and a broker message never is.
+    """
+    if len(items) == 1:
+        return msgpack.packb((ENVELOPE_TAG, items[0].sender, items[0].payload))
+    return msgpack.packb((BUNDLE_TAG, [(ROUTED_TAG, i.sender, i.to, i.payload) for i in items]))
+
+
+Unwrapped = tuple[int, int | None, bytes]
+"""One message out of a broker message: its claimed sender, addressee (``None`` for a
+lone envelope, whose topic names it) and payload."""
+
+
+def unwrap(data: bytes | bytearray) -> list[Unwrapped]:
+    """The messages of one broker message, a :class:`Bundle` or a lone :class:`Envelope`.
+
+    What :func:`ledger.codec.decode` would find, without what it does for records
+    that are kept or signed: the canonical re-encoding test, the decoding cache
+    and a record object per item. A broker message is neither: it is opened
+    once, its senders are held to the topic, and each payload is decoded and
+    checked in full (and cached) by whoever takes it. :class:`CodecError` with
+    ``malformed`` or ``trailing-bytes`` for anything else.
+    """
+    try:
+        raw = msgpack.unpackb(data, use_list=False)
+    except msgpack.ExtraData:
+        raise CodecError("trailing-bytes", "bytes after the message") from None
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise CodecError("malformed", type(exc).__name__) from None
+    if type(raw) is not tuple or not raw:
+        raise CodecError("malformed", "not an envelope or bundle")
+    if raw[0] == ENVELOPE_TAG and len(raw) == 3:
+        _tag, sender, payload = raw
+        if type(sender) is int and type(payload) is bytes:
+            return [(sender, None, payload)]
+    elif raw[0] == BUNDLE_TAG and len(raw) == 2 and type(raw[1]) is tuple:
+        found: list[Unwrapped] = []
+        for item in raw[1]:
+            if type(item) is not tuple or len(item) != 4 or item[0] != ROUTED_TAG:
+                break
+            _tag, sender, to, payload = item
+            if type(sender) is not int or type(to) is not int or type(payload) is not bytes:
+                break
+            found.append((sender, to, payload))
+        else:
+            return found
+    raise CodecError("malformed", "not an envelope or bundle")
