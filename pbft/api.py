@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pbft.checked_init import checked
 from pbft.messages import CommittedBatch, Message
 
 BROADCAST = -1
@@ -212,6 +213,7 @@ Event = Deliver | Tick
 # ----------------------------------------------------------------------- output
 
 
+@checked()  # one per message sent: the generated constructor is the cheaper one
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` to principal ``to`` (a replica, a client, or ``BROADCAST``)."""
