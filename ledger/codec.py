@@ -179,6 +179,13 @@ def encode(value: Any) -> bytes:
     what is encoded here is usually sent, and each receiver would otherwise
     unpack and rebuild it.
     """
+    key = id(value)
+    if _encoded_objects.get(key) is value:
+        # ``cached_encoding``'s usual answer without the call: every send asks for
+        # the bytes of a message signed just before (when they were remembered).
+        known = _encoded[key]
+        if type(known) is bytes:
+            return known
     known = cached_encoding(value)
     if known is not None:
         return known
@@ -278,7 +285,9 @@ def _pack_any(value: Any) -> bytes:
         if known is not None:
             return known
     elif (cls is tuple or cls is list) and value and type(value[0]) in _tag_of:
-        return _packer.pack_array_header(len(value)) + b"".join([_pack_any(v) for v in value])
+        # Known bytes looked up here, not one call deeper: a proof splices a quorum of votes.
+        parts = [cached_encoding(v) or _pack_any(v) for v in value]
+        return _packer.pack_array_header(len(value)) + b"".join(parts)
     packed: bytes = _packer.pack(_to_wire(value))
     return packed
 

@@ -191,6 +191,7 @@ class PBFTConfig:
 # ----------------------------------------------------------------------- events
 
 
+@checked()  # one per message delivered: the generated constructor is the cheaper one
 @dataclass(frozen=True, slots=True)
 class Deliver:
     """Bytes arrived from ``sender`` (as the transport claims: only signatures are trusted)."""
@@ -200,6 +201,7 @@ class Deliver:
     data: bytes
 
 
+@checked()
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Virtual time advanced to ``now_ms``; fire whatever timers are due."""
