@@ -183,9 +183,9 @@ def encode(value: Any) -> bytes:
     if _encoded_objects.get(key) is value:
         # ``cached_encoding``'s usual answer without the call: every send asks for
         # the bytes of a message signed just before (when they were remembered).
-        known = _encoded[key]
-        if type(known) is bytes:
-            return known
+        remembered = _encoded[key]
+        if type(remembered) is bytes:
+            return remembered
     known = cached_encoding(value)
     if known is not None:
         return known
