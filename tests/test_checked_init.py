@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pbft.api import Deliver, Send, Tick
 from pbft.checked_init import checked
 from pbft.messages import (
     SIGNED_TYPES,
@@ -105,3 +106,11 @@ def test_refuses_classes_it_cannot_serve() -> None:
         checked()(WithDefault)
     with pytest.raises(TypeError, match="unknown fields"):
         checked(nonneg=("b",))(Plain)
+
+
+def test_the_host_facing_records_are_generated_too() -> None:
+    for cls in (Send, Deliver, Tick):
+        assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+    assert Send(to=3, message=Reply(0, 1, 1003, 3, b"r", b"s")).to == 3
+    assert Deliver(5, 2, b"x") == Deliver(now_ms=5, sender=2, data=b"x")
+    assert Tick(7).now_ms == 7
