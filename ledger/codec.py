@@ -275,15 +275,19 @@ def _make_record_packer(cls: type) -> Callable[[Any, Any], bytes]:
 def _pack_any(value: Any) -> bytes:
     """Canonical bytes of a field value that may hold records (see ``_to_wire``).
 
-    Only one level is pieced together: a record whose bytes are known, or a
-    tuple of records, is spliced; anything else is packed whole, since
-    piecing its scalars together would cost more than it saves.
+    A record whose bytes are known, or a tuple of records, is spliced; a
+    record whose bytes are not known goes through its own packer, which
+    splices the known bytes of its parts in turn (a snapshot's prepared
+    certificates: their pre-prepares and prepares were all received or
+    sent). Anything else is packed whole, since piecing its scalars together
+    would cost more than it saves.
     """
     cls = type(value)
     if cls in _tag_of:
         known = cached_encoding(value)
         if known is not None:
             return known
+        return _encode_new(value, _KEEP)
     elif (cls is tuple or cls is list) and value and type(value[0]) in _tag_of:
         # Known bytes looked up here, not one call deeper: a proof splices a quorum of votes.
         parts = [cached_encoding(v) or _pack_any(v) for v in value]
