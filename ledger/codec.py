@@ -179,6 +179,13 @@ def encode(value: Any) -> bytes:
     what is encoded here is usually sent, and each receiver would otherwise
     unpack and rebuild it.
     """
+    key = id(value)
+    if _encoded_objects.get(key) is value:
+        # ``cached_encoding``'s usual answer without the call: every send asks for
+        # the bytes of a message signed just before (when they were remembered).
+        remembered = _encoded[key]
+        if type(remembered) is bytes:
+            return remembered
     known = cached_encoding(value)
     if known is not None:
         return known
@@ -268,17 +275,23 @@ def _make_record_packer(cls: type) -> Callable[[Any, Any], bytes]:
 def _pack_any(value: Any) -> bytes:
     """Canonical bytes of a field value that may hold records (see ``_to_wire``).
 
-    Only one level is pieced together: a record whose bytes are known, or a
-    tuple of records, is spliced; anything else is packed whole, since
-    piecing its scalars together would cost more than it saves.
+    A record whose bytes are known, or a tuple of records, is spliced; a
+    record whose bytes are not known goes through its own packer, which
+    splices the known bytes of its parts in turn (a snapshot's prepared
+    certificates: their pre-prepares and prepares were all received or
+    sent). Anything else is packed whole, since piecing its scalars together
+    would cost more than it saves.
     """
     cls = type(value)
     if cls in _tag_of:
         known = cached_encoding(value)
         if known is not None:
             return known
+        return _encode_new(value, _KEEP)
     elif (cls is tuple or cls is list) and value and type(value[0]) in _tag_of:
-        return _packer.pack_array_header(len(value)) + b"".join([_pack_any(v) for v in value])
+        # Known bytes looked up here, not one call deeper: a proof splices a quorum of votes.
+        parts = [cached_encoding(v) or _pack_any(v) for v in value]
+        return _packer.pack_array_header(len(value)) + b"".join(parts)
     packed: bytes = _packer.pack(_to_wire(value))
     return packed
 
@@ -383,34 +396,56 @@ _field_signers: dict[Callable[..., Any], _FieldSigner] = {}
 
 
 def _make_field_signer(cls: type) -> _FieldSigner:
+    """Straight-line code, as for decoders (:func:`_compile_builder`), signing one class's fields.
+
+    Every message a replica sends comes through here (160 replies per batch at
+    n = 16), so the exact-type test of each field, the encoding, the record's
+    construction and remembering its bytes are written out for the class's
+    own fields instead of looped over.
+    """
     names = _plan(cls)[0]
     hints = typing.get_type_hints(cls)
-    kinds = (int, *(hints[name] for name in names))
-    if len(names) < 2 or hints[names[-1]] is not bytes or not set(kinds) <= _SCALARS:
+    kinds = tuple(hints[name] for name in names)
+    if len(names) < 2 or kinds[-1] is not bytes or not set(kinds) <= _SCALARS:
         return lambda _fields, _sign: None
-    tag = _tag_of[cls]
-    pack = _packer.pack
-
-    def sign_flat(fields: tuple[Any, ...], sign: Callable[[bytes], bytes]) -> Any:
-        wire = [tag, *fields, b""]
-        # Exactly the types decoding gives (and the right count): the one check
-        # that makes the signed message safe to hand to receivers as "decoded".
-        if tuple(map(type, wire)) != kinds:
-            return None
-        payload: bytes = pack(wire)
-        signature = sign(payload)
-        signed = cls(*fields, signature)
-        if type(signature) is not bytes:
-            return signed  # an odd signer's message: sent as it is, never remembered
-        data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
-        if len(data) <= _CACHED_MAX_BYTES:
-            if len(_decoded) >= _DECODED_CACHE_SIZE:
-                _decoded.clear()
-            _decoded[data] = signed
-            _remember(signed, data)
-        return signed
-
-    return sign_flat
+    args = [f"f{index}" for index in range(len(names) - 1)]
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "pack": _packer.pack,
+        "decoded": _decoded,
+        "remember": _remember,
+        "CACHED_MAX_BYTES": _CACHED_MAX_BYTES,
+        "DECODED_CACHE_SIZE": _DECODED_CACHE_SIZE,
+        **{f"kind{index}": kind for index, kind in enumerate(kinds)},
+    }
+    # Exactly the types decoding gives (and the right count): the one check
+    # that makes the signed message safe to hand to receivers as "decoded".
+    typed = " or ".join(f"type({arg}) is not kind{index}" for index, arg in enumerate(args))
+    listed = ", ".join(args)
+    source = f"""
+def sign_flat(fields, sign):
+    if len(fields) != {len(args)}:
+        return None
+    {listed}, = fields
+    if {typed}:
+        return None
+    payload = pack([{_tag_of[cls]}, {listed}, b""])
+    signature = sign(payload)
+    signed = cls({listed}, signature)
+    if type(signature) is not bytes:
+        return signed  # an odd signer's message: sent as it is, never remembered
+    data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
+    if len(data) <= CACHED_MAX_BYTES:
+        # As remember_decoding would, without re-checking the types tested above.
+        if len(decoded) >= DECODED_CACHE_SIZE:
+            decoded.clear()
+        decoded[data] = signed
+        remember(signed, data)
+    return signed
+"""
+    exec(source, namespace)  # generated from the class's own field list
+    signer: _FieldSigner = namespace["sign_flat"]
+    return signer
 
 
 _SCALARS = frozenset((int, bool, str, bytes))

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pbft.checked_init import checked
 from pbft.messages import CommittedBatch, Message
 
 BROADCAST = -1
@@ -190,6 +191,7 @@ class PBFTConfig:
 # ----------------------------------------------------------------------- events
 
 
+@checked()  # one per message delivered: the generated constructor is the cheaper one
 @dataclass(frozen=True, slots=True)
 class Deliver:
     """Bytes arrived from ``sender`` (as the transport claims: only signatures are trusted)."""
@@ -199,6 +201,7 @@ class Deliver:
     data: bytes
 
 
+@checked()
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Virtual time advanced to ``now_ms``; fire whatever timers are due."""
@@ -212,6 +215,7 @@ Event = Deliver | Tick
 # ----------------------------------------------------------------------- output
 
 
+@checked()  # one per message sent: the generated constructor is the cheaper one
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` to principal ``to`` (a replica, a client, or ``BROADCAST``)."""

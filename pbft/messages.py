@@ -31,25 +31,15 @@ from ledger.codec import (
     sign_fields,
 )
 from ledger.hashing import data_hash
+from pbft.checked_init import checked
 
 DIGEST_SIZE = 32
 
 M = TypeVar("M")
 
 
-def _check_nonneg(owner: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(owner, name)
-        if value < 0:
-            raise ValueError(f"{type(owner).__name__}.{name} must be >= 0, got {value}")
-
-
-def _check_digest(owner: Any, name: str = "digest") -> None:
-    if len(getattr(owner, name)) != DIGEST_SIZE:
-        raise ValueError(f"{type(owner).__name__}.{name} must be {DIGEST_SIZE} bytes")
-
-
 @record(1)
+@checked(nonneg=("client", "timestamp"))
 @dataclass(frozen=True, slots=True)
 class Request:
     """<REQUEST, o, t, c> signed by client c; ``timestamp`` orders one client's requests."""
@@ -59,11 +49,9 @@ class Request:
     operation: bytes
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "client", "timestamp")
-
 
 @record(2)
+@checked(nonneg=("view", "seq", "timestamp_ms", "replica"), sizes=(("digest", DIGEST_SIZE),))
 @dataclass(frozen=True, slots=True)
 class PrePrepare:
     """<PRE-PREPARE, v, n, d> from the primary of view v, with the batch itself."""
@@ -77,12 +65,9 @@ class PrePrepare:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
-        _check_digest(self)
-
 
 @record(3)
+@checked(nonneg=("view", "seq", "timestamp_ms", "replica"), sizes=(("digest", DIGEST_SIZE),))
 @dataclass(frozen=True, slots=True)
 class Prepare:
     """<PREPARE, v, n, d, t, i> from backup i.
@@ -99,12 +84,9 @@ class Prepare:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
-        _check_digest(self)
-
 
 @record(4)
+@checked(nonneg=("view", "seq", "timestamp_ms", "replica"), sizes=(("digest", DIGEST_SIZE),))
 @dataclass(frozen=True, slots=True)
 class Commit:
     """<COMMIT, v, n, d, t, i>; a quorum of these for one (v, n, d, t) is a commit certificate.
@@ -119,12 +101,9 @@ class Commit:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "seq", "timestamp_ms", "replica")
-        _check_digest(self)
-
 
 @record(5)
+@checked(nonneg=("view", "timestamp", "client", "replica"))
 @dataclass(frozen=True, slots=True)
 class Reply:
     """<REPLY, v, t, c, i, r>; the client accepts r on f+1 matching replies."""
@@ -136,11 +115,9 @@ class Reply:
     result: bytes
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "timestamp", "client", "replica")
-
 
 @record(6)
+@checked(nonneg=("seq", "replica"), sizes=(("digest", DIGEST_SIZE),))
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """<CHECKPOINT, n, d, i>: replica i's state digest after executing n.
@@ -153,12 +130,9 @@ class Checkpoint:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "seq", "replica")
-        _check_digest(self)
-
 
 @record(7)
+@checked()
 @dataclass(frozen=True, slots=True)
 class PreparedProof:
     """One element of a VIEW-CHANGE's P set: a pre-prepare and Q - 1 matching prepares.
@@ -171,6 +145,7 @@ class PreparedProof:
 
 
 @record(8)
+@checked(nonneg=("new_view", "stable_seq", "replica"))
 @dataclass(frozen=True, slots=True)
 class ViewChange:
     """<VIEW-CHANGE, v+1, n, C, P, i> (OSDI'99 section 4.4)."""
@@ -184,11 +159,9 @@ class ViewChange:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "new_view", "stable_seq", "replica")
-
 
 @record(9)
+@checked(nonneg=("view", "replica"))
 @dataclass(frozen=True, slots=True)
 class NewView:
     """<NEW-VIEW, v+1, V, O> from the new primary."""
@@ -199,11 +172,9 @@ class NewView:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "replica")
-
 
 @record(10)
+@checked(nonneg=("seq", "view", "timestamp_ms"))
 @dataclass(frozen=True, slots=True)
 class CommittedBatch:
     """A batch as executed: what becomes one block, with its commit certificate."""
@@ -214,15 +185,13 @@ class CommittedBatch:
     requests: tuple[Request, ...]
     certificate: tuple[Commit, ...]
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "seq", "view", "timestamp_ms")
-
     @property
     def digest(self) -> bytes:
         return batch_digest(self.requests)
 
 
 @record(11)
+@checked(nonneg=("from_seq", "replica"))
 @dataclass(frozen=True, slots=True)
 class FetchState:
     """State transfer (TOCS'02 section 6.2, simplified): ask for batches after ``from_seq``."""
@@ -231,11 +200,9 @@ class FetchState:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "from_seq", "replica")
-
 
 @record(12)
+@checked(nonneg=("replica",))
 @dataclass(frozen=True, slots=True)
 class StateChunk:
     """Batches ``from_seq+1 ..`` up to a stable checkpoint, with its quorum-signature proof.
@@ -249,11 +216,9 @@ class StateChunk:
     replica: int
     signature: bytes
 
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "replica")
-
 
 @record(13)
+@checked(nonneg=("view", "stable_seq", "last_executed", "replica"))
 @dataclass(frozen=True, slots=True)
 class Status:
     """What a stalled replica has for the slots it has not executed (TOCS'02 5.2, retransmission).
@@ -279,9 +244,6 @@ class Status:
     ask: bool
     replica: int
     signature: bytes
-
-    def __post_init__(self) -> None:
-        _check_nonneg(self, "view", "stable_seq", "last_executed", "replica")
 
 
 Message: TypeAlias = (

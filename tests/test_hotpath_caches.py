@@ -104,7 +104,11 @@ holders = st.builds(
     st.lists(st.tuples(ints, pairs), max_size=3).map(tuple),
     blobs,
 )
-records = st.one_of(requests, pre_prepares, prepares, proofs, holders)
+# Three levels of records none of whose bytes are known: each is pieced from its parts.
+view_changes = st.builds(
+    ViewChange, small, small, st.just(()), st.lists(proofs, max_size=2).map(tuple), small, blobs
+)
+records = st.one_of(requests, pre_prepares, prepares, proofs, holders, view_changes)
 
 
 @settings(max_examples=150, deadline=None)
