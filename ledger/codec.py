@@ -640,9 +640,11 @@ def _compile_builder(cls: type) -> Callable[[list[Any]], Any]:
     dozen records), and the generic loop spends most of its time on calls and
     iteration rather than on the checks themselves. So, as ``dataclasses`` does for
     ``__init__``, each class gets straight-line code: scalar fields' exact types
-    tested inline, nested fields passed to their checkers, the class called once.
-    Anything that fails goes to :func:`_build_checked`, which raises the error;
-    so the errors are, by construction, the generic path's.
+    tested inline, a nested record (or a tuple of one class of records) built by
+    that class's own compiled builder, other fields passed to their checkers, and
+    the object made through its slots (:func:`_slot_setters`). Anything that fails goes to
+    :func:`_build_checked`, which raises the error; so the errors are, by
+    construction, the generic path's.
     """
     names, checkers = _plan(cls)
     hints = typing.get_type_hints(cls)
@@ -652,25 +654,108 @@ def _compile_builder(cls: type) -> Callable[[list[Any]], Any]:
     args = []
     for index, (name, check) in enumerate(zip(names, checkers, strict=True)):
         item = f"raw[{index + 1}]"
-        if hints[name] in scalars:
-            namespace[f"kind{index}"] = hints[name]
+        hint = hints[name]
+        inner = typing.get_args(hint)
+        if hint in scalars:
+            namespace[f"kind{index}"] = hint
             tests.append(f"type({item}) is not kind{index}")
             args.append(item)
+        elif _is_record_class(hint):
+            namespace[f"check{index}"] = _one_record_checker(hint, check)
+            args.append(f"check{index}({item})")
+        elif typing.get_origin(hint) is tuple and len(inner) == 2 and inner[1] is Ellipsis:
+            if _is_record_class(inner[0]):
+                element = _record_checker((inner[0],), f"{cls.__name__}.{name}")
+                namespace[f"check{index}"] = _one_record_checker(inner[0], element)
+            else:
+                namespace[f"check{index}"] = _checker_for(inner[0], f"{cls.__name__}.{name}")
+            tests.append(f"type({item}) is not list")
+            args.append(f"tuple([check{index}(x) for x in {item}])")
         else:
             namespace[f"check{index}"] = check
             args.append(f"check{index}({item})")
-    source = (
-        "def build(raw):\n"
-        f"    if {' or '.join(tests)}:\n"
-        "        return slow(cls, raw)\n"
-        "    try:\n"
-        f"        return cls({', '.join(args)})\n"
-        "    except (CodecError, TypeError, ValueError):\n"
-        "        return slow(cls, raw)\n"
+    setters = _slot_setters(cls)
+    if setters is None:
+        make = [f"        return cls({', '.join(args)})\n"]
+    else:
+        namespace["new"] = object.__new__
+        namespace["post"] = getattr(cls, "__post_init__", None)
+        make = ["        made = new(cls)\n"]
+        for index, (setter, arg) in enumerate(zip(setters, args, strict=True)):
+            namespace[f"set{index}"] = setter
+            make.append(f"        set{index}(made, {arg})\n")
+        if namespace["post"] is not None:
+            make.append("        post(made)\n")
+        make.append("        return made\n")
+    source = "".join(
+        [
+            "def build(raw):\n",
+            f"    if {' or '.join(tests)}:\n",
+            "        return slow(cls, raw)\n",
+            "    try:\n",
+            *make,
+            "    except (CodecError, TypeError, ValueError):\n",
+            "        return slow(cls, raw)\n",
+        ]
     )
     exec(source, namespace)  # generated from the class's own field list
     builder: Callable[[list[Any]], Any] = namespace["build"]
     return builder
+
+
+def _is_record_class(hint: Any) -> bool:
+    return isinstance(hint, type) and hint in _tag_of
+
+
+def _one_record_checker(cls: type, generic: _Checker) -> _Checker:
+    """``generic`` (a record checker allowing only ``cls``), minus its dispatch on the tag.
+
+    What is not exactly an array tagged for ``cls`` goes to ``generic``, which
+    raises the error it always did.
+    """
+    tag = _tag_of[cls]
+
+    def check(value: Any) -> Any:
+        if type(value) is list and value and type(value[0]) is int and value[0] == tag:
+            builder = _builders.get(cls)
+            if builder is None:
+                builder = _builders[cls] = _compile_builder(cls)
+            built = builder(value)
+            _remember(built, value)  # as ``_record_checker`` does: see there
+            return built
+        return generic(value)
+
+    return check
+
+
+def _slot_setters(cls: type) -> list[Callable[[Any, Any], None]] | None:
+    """Per field, in declared order, the setter of its slot; ``None``: call the class.
+
+    Calling the class runs the ``__init__`` ``dataclasses`` wrote, which for a frozen
+    class sets each field through ``object.__setattr__``: most of the time a
+    small record takes to build. Records are slotted, so a compiled builder sets
+    each field through its slot descriptor instead and then runs
+    ``__post_init__`` (which validates, raising ``TypeError`` or ``ValueError``
+    as the class would): the same object, in about half the time. A class with
+    its own ``__init__``, or with a field its ``__init__`` leaves out, is called.
+    """
+    fields = dataclasses.fields(cls)
+    init = getattr(cls.__dict__.get("__init__"), "__qualname__", "")
+    if "__create_fn__" not in init and init != f"{cls.__qualname__}.__init__":
+        return None
+    slots = [_slot(cls, f.name) for f in fields]
+    if any(not f.init for f in fields) or None in slots:
+        return None
+    return [slot.__set__ for slot in slots]
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The slot descriptor holding field ``name`` (``None`` if it is not a slot)."""
+    for klass in cls.__mro__:
+        found = klass.__dict__.get(name)
+        if found is not None:
+            return found if isinstance(found, types.MemberDescriptorType) else None
+    return None
 
 
 def _build_checked(cls: type, raw: list[Any]) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -62,6 +62,10 @@ class StateReader(Protocol):
         """Where a transaction id was committed (valid or not), if it was."""
         ...
 
+    def committed_tx_ids(self, tx_ids: Iterable[str]) -> set[str]:
+        """Those of ``tx_ids`` committed already: one lookup for a whole block's ids."""
+        ...
+
 
 class StateDB(StateReader, Protocol):
     @property
@@ -82,6 +86,10 @@ class StateDB(StateReader, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+LOOKUP_CHUNK = 500
+"""Ids asked at most per query (SQLite allows 999 parameters in its oldest builds)."""
 
 
 @contextlib.contextmanager
@@ -133,6 +141,9 @@ class MemoryState:
 
     def tx_location(self, tx_id: str) -> Version | None:
         return self._tx_ids.get(tx_id)
+
+    def committed_tx_ids(self, tx_ids: Iterable[str]) -> set[str]:
+        return {tx_id for tx_id in tx_ids if tx_id in self._tx_ids}
 
     def apply(self, block_number: int, batch: UpdateBatch) -> None:
         _check_next(self._savepoint, block_number)
@@ -211,6 +222,18 @@ class SqliteState:
     def tx_location(self, tx_id: str) -> Version | None:
         row = self._db.execute("SELECT block, tx FROM tx_ids WHERE tx_id = ?", (tx_id,)).fetchone()
         return None if row is None else Version(row[0], row[1])
+
+    def committed_tx_ids(self, tx_ids: Iterable[str]) -> set[str]:
+        """One query per :data:`LOOKUP_CHUNK` ids: a query per id was, with its Python
+        round trip, a larger share of validating a block than the lookups themselves."""
+        wanted = list(set(tx_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT tx_id FROM tx_ids WHERE tx_id IN ({marks})", chunk)
+            found.update(row[0] for row in rows)
+        return found
 
     def apply(self, block_number: int, batch: UpdateBatch) -> None:
         _check_next(self._savepoint, block_number)

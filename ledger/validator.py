@@ -257,15 +257,16 @@ def validate_block(
     tx_ids: list[str] = []
     parsed_txs: list[TxPayload | None] = []
     view = _BlockView(state, updates)
-    for index, item in enumerate(data):
-        code, envelope, parsed = parse(item, unwrap)
+    items = [parse(item, unwrap) for item in data]
+    committed = state.committed_tx_ids(p.header.tx_id for _, _, p in items if p is not None)
+    for index, (code, envelope, parsed) in enumerate(items):
         if code is V.VALID and index in stale:
             code = V.DUPLICATE_TXID
         if code is V.VALID and envelope is not None and parsed is not None:
             code = check_creator(envelope, parsed, config, timestamp_ms)
         if code is V.VALID and parsed is not None:
             tx_id = parsed.header.tx_id
-            if tx_id in updates.tx_ids or state.tx_location(tx_id) is not None:
+            if tx_id in updates.tx_ids or tx_id in committed:
                 code = V.DUPLICATE_TXID
         if code is V.VALID and parsed is not None:
             code = check_endorsed(parsed, config, timestamp_ms)

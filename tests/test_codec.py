@@ -103,6 +103,9 @@ def _raw(obj: object) -> bytes:
         (_raw([190, True, b"x"]), "field-type"),  # bytes where str is declared
         (_raw([191, 1, "x", [], None, []]), "field-type"),  # str where bytes is declared
         (_raw([191, 1, b"", [], [192, 5], []]), "field-type"),  # wrong record type nested
+        (_raw([191, 1, b"", [], None, [[192, 5]]]), "field-type"),  # ... in a tuple of records
+        (_raw([191, 1, b"", [], None, [[190, 1, "x"]]]), "field-type"),  # bad field in the tuple
+        (_raw([191, 1, b"", [], None, "x"]), "field-type"),  # a string where a tuple is declared
         (_raw([192, 0]), "invalid"),  # __post_init__ refuses it
         (b"\xc1", "malformed"),
         (_raw([190, True, "a"])[:-1], "malformed"),
@@ -112,6 +115,20 @@ def test_rejections_carry_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(CodecError) as err:
         decode(raw)
     assert err.value.reason == reason
+
+
+def test_decoded_records_are_the_records_the_class_makes() -> None:
+    """Compiled decoders fill a record's slots directly: the object must still be one the
+    class would make (equal, same hash, frozen, its ``__post_init__`` run)."""
+    made = Node(7, b"b", ("n",), Leaf(True, "x"), (Leaf(False, ""), Leaf(True, "y")))
+    decoded = decode(encode(made))
+    assert decoded == made and hash(decoded) == hash(made) and repr(decoded) == repr(made)
+    assert type(decoded.leaves) is tuple and type(decoded.leaves[0]) is Leaf
+    with pytest.raises(AttributeError):
+        decoded.number = 8  # type: ignore[misc]
+    assert decode(encode(Positive(3))) == Positive(3)
+    with pytest.raises(CodecError, match="value must be positive"):
+        decode(_raw([192, -1]))
 
 
 def test_non_minimal_integer_is_not_canonical() -> None:

@@ -11,7 +11,7 @@ from test_ledger_fixtures import PEERS, Net, network
 
 from ledger.history import HistoryEntry, KeyChange, MemoryHistory, SqliteHistory
 from ledger.peer import PeerLedger
-from ledger.state import MemoryState, SqliteState, UpdateBatch, VersionedValue
+from ledger.state import LOOKUP_CHUNK, MemoryState, SqliteState, UpdateBatch, VersionedValue
 from ledger.transaction import Version
 from sim.fabric.app import open_ledger_dir
 
@@ -65,6 +65,21 @@ def test_memory_and_sqlite_state_agree(
         for index in range(len(writes)):
             assert memory.tx_location(f"tx-{number}-{index}") == Version(number, index)
             assert sql.tx_location(f"tx-{number}-{index}") == Version(number, index)
+
+
+def test_committed_tx_ids_finds_exactly_the_committed_ones_in_any_number() -> None:
+    """The whole-block lookup the validator makes (queried in chunks by SQLite)."""
+    memory = MemoryState()
+    sql = SqliteState(sqlite3.connect(":memory:"))
+    batch = UpdateBatch()
+    committed = {f"tx-{i}" for i in range(0, 2 * LOOKUP_CHUNK + 7, 3)}
+    for index, tx_id in enumerate(sorted(committed)):
+        batch.tx_ids[tx_id] = Version(0, index)
+    memory.apply(0, batch)
+    sql.apply(0, batch)
+    asked = [f"tx-{i}" for i in range(2 * LOOKUP_CHUNK + 20)] + ["tx-0", "", "'); --", "\x00"]
+    assert memory.committed_tx_ids(asked) == sql.committed_tx_ids(iter(asked)) == committed
+    assert sql.committed_tx_ids([]) == set()
 
 
 def test_memory_and_sqlite_history_agree() -> None:
