@@ -737,10 +737,15 @@ def _slot_setters(cls: type) -> list[Callable[[Any, Any], None]] | None:
     each field through its slot descriptor instead and then runs
     ``__post_init__`` (which validates, raising ``TypeError`` or ``ValueError``
     as the class would): the same object, in about half the time. A class with
-    its own ``__init__``, or with a field its ``__init__`` leaves out, is called.
+    its own ``__init__``, or with a field its ``__init__`` leaves out, is called:
+    its checks may live in that ``__init__`` (``pbft.checked_init`` marks the ones
+    it writes with ``checks_fields``, as their names look like dataclasses' own).
     """
     fields = dataclasses.fields(cls)
-    init = getattr(cls.__dict__.get("__init__"), "__qualname__", "")
+    written = cls.__dict__.get("__init__")
+    init = getattr(written, "__qualname__", "")
+    if getattr(written, "checks_fields", False):
+        return None
     if "__create_fn__" not in init and init != f"{cls.__qualname__}.__init__":
         return None
     slots = [_slot(cls, f.name) for f in fields]

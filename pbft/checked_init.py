@@ -64,6 +64,9 @@ def _generated_init(
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
+    # Tells the codec's compiled decoders (``ledger.codec._slot_setters``) that this
+    # ``__init__`` holds the checks: they must call it, not fill the slots themselves.
+    init.checks_fields = True  # type: ignore[attr-defined]
     return init
 
 
