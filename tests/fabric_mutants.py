@@ -164,8 +164,8 @@ MUTANTS = (
     SourceMutant(
         "duplicate-check-ignores-block",
         f"{V}:validate_block",
-        "if tx_id in updates.tx_ids or state.tx_location(tx_id) is not None:",
-        "if state.tx_location(tx_id) is not None:",
+        "if tx_id in updates.tx_ids or tx_id in committed:",
+        "if tx_id in committed:",
         f"{ENVELOPES}::test_two_copies_in_one_block",
     ),
     SourceMutant(
