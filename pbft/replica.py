@@ -159,8 +159,9 @@ class Replica(
             self._drop(f"undecodable.{exc.reason}")
             return
         kind = type(msg)
-        handler = self._handlers.get(kind)
-        if handler is None:
+        try:  # a subscript, not get(): cheaper for every message, and a miss is rare
+            handler = self._handlers[kind]
+        except KeyError:
             self._drop("unexpected-type")
             return
         if kind is not Request and not 0 <= msg.replica < self.n:
