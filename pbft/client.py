@@ -123,7 +123,11 @@ class Client:
         # Lists given, not defaulted: a step per reply, and the factories cost twice the rest.
         out = self._blank or ClientOutput([], [], None)
         self._receive(data, now_ms, out)
-        self._timers(now_ms, out)
+        deadline = self._deadline
+        if deadline is not None and now_ms >= deadline:
+            self._timers(now_ms, out)
+        else:  # ``_timers`` with nothing due, written out: it runs for every reply
+            out.wake_at_ms = deadline
         if out.send or out.completed:
             self._blank = None
             return out
@@ -134,7 +138,11 @@ class Client:
         return idle
 
     def _timers(self, now: int, out: ClientOutput) -> ClientOutput:
-        """Retransmit if the request's deadline passed; say when to be woken next."""
+        """Retransmit if the request's deadline passed; say when to be woken next.
+
+        ``_deadline`` is None exactly when no request is outstanding, so the
+        wake-up it gives is the deadline itself (``receive`` relies on that).
+        """
         if self._deadline is not None and now >= self._deadline and self._request is not None:
             self._retries += 1
             self.stats["retransmit"] += 1

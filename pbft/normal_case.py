@@ -211,7 +211,10 @@ class NormalCase(ReplicaRules):
         if not self.accepts_prepare_from(prepare):
             self._drop("prepare-from-primary")
             return
-        slot = self._log.get(prepare.seq) or self._slot(prepare.seq)
+        try:  # a subscript, not get(): the slot is there for all but the first vote
+            slot = self._log[prepare.seq]
+        except KeyError:
+            slot = self._slot(prepare.seq)
         voters = record_vote(slot.prepares, prepare)
         if voters is None:
             self._drop("duplicate")
@@ -229,7 +232,10 @@ class NormalCase(ReplicaRules):
     def _on_commit(self, commit: Commit, _sender: int) -> None:
         if not self._admit(commit):
             return
-        slot = self._log.get(commit.seq) or self._slot(commit.seq)
+        try:  # a subscript, not get(): the slot is there for all but the first vote
+            slot = self._log[commit.seq]
+        except KeyError:
+            slot = self._slot(commit.seq)
         voters = record_vote(slot.commits, commit)
         if voters is None:
             self._drop("duplicate")

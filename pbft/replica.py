@@ -115,11 +115,28 @@ class Replica(
             self._arm_after_restore()
         if type(event) is Deliver:
             self._receive(event.sender, event.data)
-        # Timers fire only when one is due; most steps (a vote arriving) find none.
-        soonest = self._next_deadline()
-        if soonest is not None and soonest <= now:
+        # The soonest timer; when it is due, fire the timers and look again. Most steps
+        # (a vote arriving) find none due. Plain comparisons, no call, tuple or min():
+        # this runs for every step.
+        fired = False
+        while True:
+            soonest = self._batch_deadline
+            deadline = self._vc_deadline
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+            deadline = self._vc_resend_at
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+            deadline = self._status_at
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+            deadline = self._fetch_deadline
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
+            if fired or soonest is None or soonest > now:
+                break
             self._fire_timers()
-            soonest = self._next_deadline()
+            fired = True
         if out.send or out.persist or out.executed or out.compact or out.fresh:
             self._blank = None
             out.wake_at_ms = soonest
@@ -142,8 +159,9 @@ class Replica(
             self._drop(f"undecodable.{exc.reason}")
             return
         kind = type(msg)
-        handler = self._handlers.get(kind)
-        if handler is None:
+        try:  # a subscript, not get(): cheaper for every message, and a miss is rare
+            handler = self._handlers[kind]
+        except KeyError:
             self._drop("unexpected-type")
             return
         if kind is not Request and not 0 <= msg.replica < self.n:
@@ -186,20 +204,3 @@ class Replica(
                 self._fetch_deadline = None
             else:
                 self._send_fetch()
-
-    def _next_deadline(self) -> int | None:
-        # Runs after every step: plain comparisons, no tuple, loop or min().
-        soonest = self._batch_deadline
-        deadline = self._vc_deadline
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._vc_resend_at
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._status_at
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._fetch_deadline
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        return soonest

@@ -114,6 +114,20 @@ def test_validity_with_shared_batches_reports_as_request_by_request(
     assert invariants.validity(h) == _validity_request_by_request(h)
 
 
+@given(st.lists(requests_drawn, max_size=5), st.lists(st.booleans(), min_size=4, max_size=4))
+def test_validity_of_replicas_running_one_sequence_reports_as_request_by_request(
+    sequence: list[list[tuple[int, int, bytes]]], same: list[bool]
+) -> None:
+    """Replicas that ran equal (seq, batch) lists, clean or not, are each judged and reported."""
+    h = history()
+    shared = [tuple(batch) for batch in sequence]
+    for replica, runs_shared in enumerate(same):
+        batches = shared if runs_shared else [tuple(b) for b in reversed(sequence)]
+        for seq, batch in enumerate(batches, start=1):
+            h.record_execution(replica, seq, A, None, batch)
+    assert invariants.validity(h) == _validity_request_by_request(h)
+
+
 def test_views_must_not_go_back_within_an_incarnation() -> None:
     h = history()
     for view in (0, 1, 2):

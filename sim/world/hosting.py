@@ -60,17 +60,22 @@ class Hosting(WorldState):
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
         out: Output = replica.step(event)
-        if out.persist or out.compact:
-            node.disk.append(out.persist, out.compact)
+        persist = out.persist
+        if persist or out.compact:
+            node.disk.append(persist, out.compact)
         if out.executed:
             self._executed(node, out)
         # ``sim.trace.writer.view_state`` after the step; the slot holds it from before.
         view = replica.view
-        # Made a bool only when it moved: a replica's own flag is one, and this runs every step.
-        changing = getattr(replica, "in_view_change", False)
+        # Made a bool only when it moved: a replica's own flag is one, and this runs every
+        # step (hence try, free when the attribute is there, rather than getattr's call).
+        try:
+            changing = replica.in_view_change  # type: ignore[attr-defined]
+        except AttributeError:  # a replica class without view changes
+            changing = False
         if view != node.view or changing != node.changing or self.trace is not None:
             self._view_moved(node, view, bool(changing), judged=behaviour is None)
-        if out.persist:
+        if persist:
             stable = replica.stable_checkpoint
             if stable != node.stable:
                 node.stable = stable
