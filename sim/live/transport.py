@@ -271,13 +271,27 @@ class Transport:
         self.stats["sent"] += 1
 
     async def _publish(self, topic: str, data: bytes) -> None:
+        """Publish and wait until the message is written, or the connection is lost.
+
+        aiomqtt waits for paho to confirm the write, and paho never confirms a
+        message still queued when the socket breaks: without the race against
+        ``lost``, a node whose broker was killed under it sat in ``flush`` for
+        aiomqtt's whole 10 s timeout, deaf and mute, before it reconnected.
+        """
         if self._client is None:
             return  # closed meanwhile: lost, like any QoS 0 message
+        publish = asyncio.ensure_future(self._client.publish(topic, data, qos=QOS))
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
-            await self._client.publish(topic, data, qos=QOS)
-        except aiomqtt.MqttError:
+            await asyncio.wait((publish, lost), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await stop_task(lost)
+            if not publish.done():
+                await stop_task(publish, aiomqtt.MqttError)
+        if publish.cancelled() or isinstance(publish.exception(), aiomqtt.MqttError):
             self._publish_failed()
             return
+        publish.result()  # any other error is a bug: let it be seen
         self.stats["sent"] += 1
 
     def _publish_failed(self) -> None:
