@@ -138,6 +138,8 @@ class Transport:
         self._reader: asyncio.Task[None] | None = None
         self.lost = asyncio.Event()
         """Set when the broker connection drops; the owner reconnects (or gives up)."""
+        self._written: asyncio.Event | None = None
+        """What :meth:`_publish` waits on while a write is pending."""
 
     async def __aenter__(self) -> Transport:
         # aiomqtt binds to the running loop, so the client is made here, not in __init__.
@@ -271,11 +273,33 @@ class Transport:
         self.stats["sent"] += 1
 
     async def _publish(self, topic: str, data: bytes) -> None:
-        if self._client is None:
+        """Publish and wait until the message is written, or the connection is lost.
+
+        aiomqtt's ``publish`` waits for paho to confirm the write, and paho never
+        confirms a message still queued when the socket breaks: a node whose
+        broker was killed under it then sat here for aiomqtt's whole timeout
+        (10 s), handling nothing, before it reconnected. So the wait is aiomqtt's
+        (its ``on_publish`` sets the event), but ``_read`` ends it as soon as the
+        connection is gone.
+        """
+        client = self._client
+        if client is None:
             return  # closed meanwhile: lost, like any QoS 0 message
-        try:
-            await self._client.publish(topic, data, qos=QOS)
-        except aiomqtt.MqttError:
+        info = client._client.publish(topic, data, QOS)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self._publish_failed()
+            return
+        if not info.is_published() and not self.lost.is_set():
+            written = self._written = asyncio.Event()
+            client._pending_publishes[info.mid] = written
+            try:
+                await asyncio.wait_for(written.wait(), client.timeout)
+            except TimeoutError:
+                pass
+            finally:
+                client._pending_publishes.pop(info.mid, None)
+                self._written = None
+        if not info.is_published():
             self._publish_failed()
             return
         self.stats["sent"] += 1
@@ -294,6 +318,8 @@ class Transport:
             pass
         finally:
             self.lost.set()
+            if self._written is not None:
+                self._written.set()  # a write still pending never will be: stop waiting
 
     def _on_paho_message(self, _client: object, _userdata: object, message: Any) -> None:
         """Called inside paho's read: nothing may escape, or paho would lose its place
