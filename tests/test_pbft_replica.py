@@ -477,3 +477,28 @@ def test_config_rejects_too_small_network() -> None:
         PBFTConfig(n=3)
     with pytest.raises(ValueError):
         Replica(4, PBFTConfig(n=4), Keyring(1).authenticator(4), MemoryApplication())
+
+
+def test_restore_below_a_snapshot_rebuilds_clients_from_the_application() -> None:
+    """A block store cut back below the last checkpoint (a torn tail repaired) re-executes
+    the lost batch with the requests fresh, not stale.
+
+    The checkpoint's snapshot records each client's timestamp as of its
+    sequence number; trusted over an application that now ends one batch
+    earlier, it made the refilled batch's requests look already executed
+    (a live node stored them as DUPLICATE_TXID where its peers had VALID).
+    """
+    c = Cluster(n=4, settings={"batch_size": 1, "checkpoint_interval": 2})
+    c.run_requests(2)
+    full = c.apps[2]
+    assert full.last_executed == 2
+    assert any(type(decode(r)).__name__ == "Snapshot" for r in c.persisted[2])
+    cut = MemoryApplication()
+    first = full.batch_at(1)
+    assert first is not None
+    cut.execute(first)
+    restored = Replica.restore(2, c.config, c.keyring.authenticator(2), cut, c.persisted[2])
+    lost = full.batch_at(2)
+    assert lost is not None
+    assert restored._freshness(lost.requests) == (True,) * len(lost.requests)
+    assert restored._last_ts == {req.client: req.timestamp for req in first.requests}
