@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from sim.errors import InputError
 from sim.live import broker, cluster, topics
 from sim.live.netconfig import load_config, node_dir
 from sim.live.node import open_node
-from sim.live.transport import MAX_PAYLOAD, BrokerURL, Transport
+from sim.live.transport import MAX_PAYLOAD, BrokerURL, Transport, no_delay
 from sim.live.wal import RecordLog
 from sim.live.wire import Envelope
 from sim.world.disk import read_records
@@ -131,12 +132,24 @@ def test_broker_config_limits_message_size_and_queue(tmp_path: Path) -> None:
     text = files.config.read_text()
     assert f"message_size_limit {MAX_PAYLOAD}\n" in text
     assert f"max_queued_messages {broker.MAX_QUEUED_MESSAGES}\n" in text
+    assert "set_tcp_nodelay true\n" in text  # no Nagle wait on the broker's side of a hop
     assert set(files.passwords) == {
         *(f"replica-{i}" for i in range(4)),
         "client-0",
         "client-1",
         "monitor",
     }
+
+
+def test_no_delay_turns_nagle_off_on_tcp_sockets_only() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        no_delay(tcp)
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    left, right = socket.socketpair()  # a Unix socket has no Nagle to turn off
+    with left, right:
+        no_delay(left)
+    no_delay(None)  # paho's socket before it connects
 
 
 @pytest.fixture(scope="module")

@@ -202,6 +202,9 @@ def _config_text(
             "log_type error",
             "log_type warning",
             "max_keepalive 120",
+            # Each message to a subscriber leaves at once: under Nagle's rule a second one
+            # waited for the ACK of the first, delayed by the receiver (transport.no_delay).
+            "set_tcp_nodelay true",
             # Nothing larger than the largest legal envelope is accepted from anyone.
             f"message_size_limit {MAX_PAYLOAD}",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
