@@ -62,31 +62,12 @@ def test_validity_catches_unsubmitted_altered_and_repeated_requests() -> None:
 
 
 def _validity_request_by_request(h: History) -> list[str]:
-    """``validity`` as written before batches shared their verdicts: the reference."""
+    """``validity`` without its shared verdicts: every batch of every replica judged alone."""
     out: list[str] = []
     for replica in h.correct:
         seen: dict[tuple[int, int], int] = {}
         for seq, executed in h.requests.get(replica, []):
-            for client, timestamp, operation in executed:
-                key = (client, timestamp)
-                known = h.submitted.get(key)
-                if known is None:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} at seq {seq} "
-                        "that no client submitted"
-                    )
-                elif known[0] != operation:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} at seq {seq} "
-                        "with an operation its client did not submit"
-                    )
-                if key in seen:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} twice "
-                        f"(seq {seen[key]} and {seq})"
-                    )
-                else:
-                    seen[key] = seq
+            invariants.judge_requests(replica, seq, executed, h.submitted, seen, out)
     return invariants._capped(out)
 
 

@@ -205,29 +205,45 @@ def validity(history: History) -> list[str]:
             if keys is not None and seen.keys().isdisjoint(keys):
                 seen.update(dict.fromkeys(keys, seq))
                 continue
-            for client, timestamp, operation in executed:
-                key = (client, timestamp)
-                known = submitted.get(key)
-                if known is None:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} at seq {seq} "
-                        "that no client submitted"
-                    )
-                elif known[0] != operation:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} at seq {seq} "
-                        "with an operation its client did not submit"
-                    )
-                if key in seen:
-                    out.append(
-                        f"validity: replica {replica} executed request {key} twice "
-                        f"(seq {seen[key]} and {seq})"
-                    )
-                else:
-                    seen[key] = seq
+            judge_requests(replica, seq, executed, submitted, seen, out)
         if len(out) == found:
             clean.append(ran)
     return _capped(out)
+
+
+def judge_requests(
+    replica: int,
+    seq: int,
+    executed: Sequence[tuple[int, int, bytes]],
+    submitted: dict[RequestKey, tuple[bytes, float]],
+    seen: dict[RequestKey, int],
+    out: list[str],
+) -> None:
+    """Validity of one executed batch, request by request, for one replica.
+
+    ``seen`` maps each request the replica executed earlier to its sequence
+    number (a repeat is a violation); the batch's requests are added to it.
+    """
+    for client, timestamp, operation in executed:
+        key = (client, timestamp)
+        known = submitted.get(key)
+        if known is None:
+            out.append(
+                f"validity: replica {replica} executed request {key} at seq {seq} "
+                "that no client submitted"
+            )
+        elif known[0] != operation:
+            out.append(
+                f"validity: replica {replica} executed request {key} at seq {seq} "
+                "with an operation its client did not submit"
+            )
+        if key in seen:
+            out.append(
+                f"validity: replica {replica} executed request {key} twice "
+                f"(seq {seen[key]} and {seq})"
+            )
+        else:
+            seen[key] = seq
 
 
 def _submitted_keys(
