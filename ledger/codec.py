@@ -410,7 +410,7 @@ def _make_field_signer(cls: type) -> _FieldSigner:
         return lambda _fields, _sign: None
     args = [f"f{index}" for index in range(len(names) - 1)]
     namespace: dict[str, Any] = {
-        "cls": cls,
+        "make": _constructor(cls),
         "pack": _packer.pack,
         "decoded": _decoded,
         "remember": _remember,
@@ -431,7 +431,7 @@ def sign_flat(fields, sign):
         return None
     payload = pack([{_tag_of[cls]}, {listed}, b""])
     signature = sign(payload)
-    signed = cls({listed}, signature)
+    signed = make({listed}, signature)
     if type(signature) is not bytes:
         return signed  # an odd signer's message: sent as it is, never remembered
     data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
@@ -676,7 +676,8 @@ def _compile_builder(cls: type) -> Callable[[list[Any]], Any]:
             args.append(f"check{index}({item})")
     setters = _slot_setters(cls)
     if setters is None:
-        make = [f"        return cls({', '.join(args)})\n"]
+        namespace["make"] = _constructor(cls)
+        make = [f"        return make({', '.join(args)})\n"]
     else:
         namespace["new"] = object.__new__
         namespace["post"] = getattr(cls, "__post_init__", None)
@@ -726,6 +727,18 @@ def _one_record_checker(cls: type, generic: _Checker) -> _Checker:
         return generic(value)
 
     return check
+
+
+def _constructor(cls: type) -> Callable[..., Any]:
+    """What to call instead of ``cls`` to make one: the same object and errors, cheaper.
+
+    A class whose ``__init__`` carries a ``construct`` function (those written
+    by ``pbft.checked_init``: the same checks, building the object directly
+    rather than through a call of the class) is made by that; any other by
+    calling the class.
+    """
+    made: Callable[..., Any] = getattr(cls.__dict__.get("__init__"), "construct", cls)
+    return made
 
 
 def _slot_setters(cls: type) -> list[Callable[[Any, Any], None]] | None:

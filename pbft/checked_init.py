@@ -70,24 +70,43 @@ def _generated_init(
         "cls": cls,
         "twin": twin,
         "set_class": _set_class,
+        "new": object.__new__,
     }
-    lines = [f"def __init__(self, {', '.join(names)}):"]
+    checks = []
     if nonneg:
-        lines.append(f"    if {' or '.join(f'{name} < 0' for name in nonneg)}:")
-        lines.append(f"        negative(cls, {nonneg!r}, ({', '.join(nonneg)},))")
+        checks.append(f"    if {' or '.join(f'{name} < 0' for name in nonneg)}:")
+        checks.append(f"        negative(cls, {nonneg!r}, ({', '.join(nonneg)},))")
     for name, size in sizes:
-        lines.append(f"    if len({name}) != {size}:")
-        lines.append(f"        wrong_size(cls, {name!r}, {size})")
-    lines.append("    set_class(self, twin)  # unfrozen: plain stores into the same slots")
-    lines.extend(f"    self.{name} = {name}" for name in names)
-    lines.append("    self.__class__ = cls")
-    exec("\n".join(lines), namespace)  # generated from the class's own field list
+        checks.append(f"    if len({name}) != {size}:")
+        checks.append(f"        wrong_size(cls, {name!r}, {size})")
+    arguments = ", ".join(names)
+    source = [
+        f"def __init__(self, {arguments}):",
+        *checks,
+        "    set_class(self, twin)  # unfrozen: plain stores into the same slots",
+        *(f"    self.{name} = {name}" for name in names),
+        "    self.__class__ = cls",
+        # The same object as ``cls(...)`` makes, made from the twin in the first place:
+        # no call of the class (allocation, then ``__init__`` looked up and called).
+        f"def construct({arguments}):",
+        *checks,
+        "    made = new(twin)",
+        *(f"    made.{name} = {name}" for name in names),
+        "    made.__class__ = cls",
+        "    return made",
+    ]
+    exec("\n".join(source), namespace)  # generated from the class's own field list
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     # Tells the codec's compiled decoders (``ledger.codec._slot_setters``) that this
     # ``__init__`` holds the checks: they must call it, not fill the slots themselves.
     init.checks_fields = True  # type: ignore[attr-defined]
+    construct = namespace["construct"]
+    construct.__qualname__ = f"{cls.__qualname__}.construct"
+    construct.__module__ = cls.__module__
+    # Called instead of the class by the codec (``ledger.codec._constructor``).
+    init.construct = construct  # type: ignore[attr-defined]
     return init
 
 
