@@ -40,10 +40,12 @@ __all__ = [
     "CodecError",
     "bin_header",
     "cached_encoding",
+    "constructor",
     "decode",
     "encode",
     "encode_replacing_last",
     "encode_unshared",
+    "field_signer",
     "record",
     "registered_tags",
     "remember_decoding",
@@ -382,13 +384,26 @@ def sign_fields(
     decoding gives, which therefore must not be remembered): the caller then
     builds the unsigned message and takes the general way.
     """
+    signed: T | None = field_signer(cls)(fields, sign)
+    return signed
+
+
+def field_signer(cls: Callable[..., Any]) -> _FieldSigner:
+    """:func:`sign_fields` for one class, as a function of ``(fields, sign)``.
+
+    For a caller signing many messages of one class in a row (a replica's
+    replies to a batch), which thereby looks the class up once, not per message.
+    """
     signer = _field_signers.get(cls)
     if signer is None:
         if cls not in _tag_of:
-            return None
+            return _cannot_sign_fields
         signer = _field_signers[cls] = _make_field_signer(cls)
-    signed: T | None = signer(fields, sign)
-    return signed
+    return signer
+
+
+def _cannot_sign_fields(_fields: tuple[Any, ...], _sign: Callable[[bytes], bytes]) -> None:
+    return None
 
 
 _FieldSigner = Callable[[tuple[Any, ...], Callable[[bytes], bytes]], Any]
@@ -407,10 +422,10 @@ def _make_field_signer(cls: type) -> _FieldSigner:
     hints = typing.get_type_hints(cls)
     kinds = tuple(hints[name] for name in names)
     if len(names) < 2 or kinds[-1] is not bytes or not set(kinds) <= _SCALARS:
-        return lambda _fields, _sign: None
+        return _cannot_sign_fields
     args = [f"f{index}" for index in range(len(names) - 1)]
     namespace: dict[str, Any] = {
-        "make": _constructor(cls),
+        "make": constructor(cls),
         "pack": _packer.pack,
         "decoded": _decoded,
         "remember": _remember,
@@ -676,7 +691,7 @@ def _compile_builder(cls: type) -> Callable[[list[Any]], Any]:
             args.append(f"check{index}({item})")
     setters = _slot_setters(cls)
     if setters is None:
-        namespace["make"] = _constructor(cls)
+        namespace["make"] = constructor(cls)
         make = [f"        return make({', '.join(args)})\n"]
     else:
         namespace["new"] = object.__new__
@@ -729,7 +744,7 @@ def _one_record_checker(cls: type, generic: _Checker) -> _Checker:
     return check
 
 
-def _constructor(cls: type) -> Callable[..., Any]:
+def constructor(cls: Callable[..., T]) -> Callable[..., T]:
     """What to call instead of ``cls`` to make one: the same object and errors, cheaper.
 
     A class whose ``__init__`` carries a ``construct`` function (those written
@@ -737,7 +752,7 @@ def _constructor(cls: type) -> Callable[..., Any]:
     rather than through a call of the class) is made by that; any other by
     calling the class.
     """
-    made: Callable[..., Any] = getattr(cls.__dict__.get("__init__"), "construct", cls)
+    made: Callable[..., T] = getattr(getattr(cls, "__dict__", {}).get("__init__"), "construct", cls)
     return made
 
 

@@ -105,7 +105,7 @@ def _generated_init(
     construct = namespace["construct"]
     construct.__qualname__ = f"{cls.__qualname__}.construct"
     construct.__module__ = cls.__module__
-    # Called instead of the class by the codec (``ledger.codec._constructor``).
+    # Called instead of the class by the codec (``ledger.codec.constructor``).
     init.construct = construct  # type: ignore[attr-defined]
     return init
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ledger.codec import constructor, field_signer
 from pbft.api import Send
 from pbft.log import lowest_numbered
 from pbft.messages import (
@@ -46,11 +47,15 @@ class Execution(ReplicaRules):
         self._last_agreed = max(self._last_agreed, batch.timestamp_ms)
         # Per request of the batch (160 replies per batch at n = 16): the state it
         # touches is looked up once per batch, and each reply is signed and sent as
-        # ``_signed`` and ``_send`` would, without two calls per reply.
+        # ``_signed`` and ``_send`` would, without two calls per reply. The codec's
+        # signer for replies and the constructor of sends are also looked up here,
+        # once: ``signed`` would find the first per reply (``signed`` ->
+        # ``sign_fields`` -> the signer), and calling ``Send`` goes through the class.
         last_ts, proposed, replies = self._last_ts, self._proposed, self._replies
         waiting_for, pending_for = self._waiting, self._pending
         view, me = self.view, self.id
         sign, send = self.auth.sign, self._out.send.append
+        sign_reply, make_send = field_signer(Reply), constructor(Send)
         for req, result, new in zip(batch.requests, results, fresh, strict=True):
             if not new:
                 continue
@@ -65,9 +70,12 @@ class Execution(ReplicaRules):
             if pending is not None and pending.timestamp <= timestamp:
                 del pending_for[client]
             if reply:
-                answer = signed(Reply, (view, timestamp, client, me, result), sign)
+                fields = (view, timestamp, client, me, result)
+                answer = sign_reply(fields, sign)
+                if answer is None:  # a result of another type than bytes: the general way
+                    answer = signed(Reply, fields, sign)
                 replies[client] = answer
-                send(Send(client, answer))
+                send(make_send(client, answer))
             else:
                 replies.pop(client, None)
         self._replies_seq = batch.seq
