@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ledger.codec import constructor, field_signer
-from pbft.api import Send
+from ledger.codec import field_signer
 from pbft.log import lowest_numbered
 from pbft.messages import (
     CommittedBatch,
@@ -20,6 +19,7 @@ from pbft.messages import (
     Request,
     signed,
 )
+from pbft.replica_state import make_send
 from pbft.rules import ReplicaRules
 
 
@@ -47,15 +47,12 @@ class Execution(ReplicaRules):
         self._last_agreed = max(self._last_agreed, batch.timestamp_ms)
         # Per request of the batch (160 replies per batch at n = 16): the state it
         # touches is looked up once per batch, and each reply is signed and sent as
-        # ``_signed`` and ``_send`` would, without two calls per reply. The codec's
-        # signer for replies and the constructor of sends are also looked up here,
-        # once: ``signed`` would find the first per reply (``signed`` ->
-        # ``sign_fields`` -> the signer), and calling ``Send`` goes through the class.
+        # ``_signed`` and ``_send`` would, without two calls per reply, and through
+        # the codec's signer for replies, found once (module-level ``_sign_reply``).
         last_ts, proposed, replies = self._last_ts, self._proposed, self._replies
         waiting_for, pending_for = self._waiting, self._pending
         view, me = self.view, self.id
-        sign, send = self.auth.sign, self._out.send.append
-        sign_reply, make_send = field_signer(Reply), constructor(Send)
+        sign, send, sign_reply = self.auth.sign, self._out.send.append, _sign_reply
         for req, result, new in zip(batch.requests, results, fresh, strict=True):
             if not new:
                 continue
@@ -90,6 +87,11 @@ class Execution(ReplicaRules):
 
     def _freshness(self, requests: Sequence[Request]) -> tuple[bool, ...]:
         return freshness(requests, self._last_ts)
+
+
+_sign_reply = field_signer(Reply)
+"""``sign_fields(Reply, ...)`` without finding the signer per reply (``signed`` ->
+``sign_fields`` -> the signer): ``None`` for fields it does not apply to."""
 
 
 def freshness(requests: Sequence[Request], last_executed: Mapping[int, int]) -> tuple[bool, ...]:

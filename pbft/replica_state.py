@@ -44,7 +44,7 @@ M = TypeVar("M")
 
 VoteMessage = PrePrepare | Prepare | Commit
 
-_make_send = constructor(Send)
+make_send = constructor(Send)
 """``Send(to, message)`` without the call of the class: one per message a replica sends."""
 
 
@@ -217,10 +217,10 @@ class ReplicaState:
         return signed(cls, fields, self.auth.sign)
 
     def _broadcast(self, msg: Message) -> None:
-        self._out.send.append(_make_send(BROADCAST, msg))
+        self._out.send.append(make_send(BROADCAST, msg))
 
     def _send(self, to: int, msg: Message) -> None:
-        self._out.send.append(_make_send(to, msg))
+        self._out.send.append(make_send(to, msg))
 
     def _persist(self, record: Any) -> None:
         self._out.persist.append(encode_unshared(record))
