@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ledger.codec import field_signer
+from ledger.codec import constructor, field_signer
+from pbft.api import Send
 from pbft.log import lowest_numbered
 from pbft.messages import (
     CommittedBatch,
@@ -19,7 +20,6 @@ from pbft.messages import (
     Request,
     signed,
 )
-from pbft.replica_state import make_send
 from pbft.rules import ReplicaRules
 
 
@@ -72,7 +72,7 @@ class Execution(ReplicaRules):
                 if answer is None:  # a result of another type than bytes: the general way
                     answer = signed(Reply, fields, sign)
                 replies[client] = answer
-                send(make_send(client, answer))
+                send(_make_send(client, answer))
             else:
                 replies.pop(client, None)
         self._replies_seq = batch.seq
@@ -92,6 +92,8 @@ class Execution(ReplicaRules):
 _sign_reply = field_signer(Reply)
 """``sign_fields(Reply, ...)`` without finding the signer per reply (``signed`` ->
 ``sign_fields`` -> the signer): ``None`` for fields it does not apply to."""
+_make_send = constructor(Send)
+"""``Send(to, message)`` without the call of the class (one per reply)."""
 
 
 def freshness(requests: Sequence[Request], last_executed: Mapping[int, int]) -> tuple[bool, ...]:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ledger.codec import constructor, encode_unshared
+from ledger.codec import encode_unshared
 from pbft.api import (
     BROADCAST,
     Application,
@@ -43,9 +43,6 @@ from pbft.records import Snapshot
 M = TypeVar("M")
 
 VoteMessage = PrePrepare | Prepare | Commit
-
-make_send = constructor(Send)
-"""``Send(to, message)`` without the call of the class: one per message a replica sends."""
 
 
 class ReplicaState:
@@ -217,10 +214,10 @@ class ReplicaState:
         return signed(cls, fields, self.auth.sign)
 
     def _broadcast(self, msg: Message) -> None:
-        self._out.send.append(make_send(BROADCAST, msg))
+        self._out.send.append(Send(BROADCAST, msg))
 
     def _send(self, to: int, msg: Message) -> None:
-        self._out.send.append(make_send(to, msg))
+        self._out.send.append(Send(to, msg))
 
     def _persist(self, record: Any) -> None:
         self._out.persist.append(encode_unshared(record))
