@@ -70,7 +70,6 @@ def _generated_init(
         "cls": cls,
         "twin": twin,
         "set_class": _set_class,
-        "new": object.__new__,
     }
     checks = []
     if nonneg:
@@ -90,7 +89,7 @@ def _generated_init(
         # no call of the class (allocation, then ``__init__`` looked up and called).
         f"def construct({arguments}):",
         *checks,
-        "    made = new(twin)",
+        "    made = twin()  # cheaper than object.__new__(twin): no argument tuple",
         *(f"    made.{name} = {name}" for name in names),
         "    made.__class__ = cls",
         "    return made",
