@@ -20,6 +20,10 @@ an instance of the record class again. For a six-field reply that is about
 message signed or decoded is built this way. Nothing else can see the object
 meanwhile: it is still being constructed. The record classes are final (see
 ``_no_subclasses``), so the object is always of exactly the class restored.
+Records of fewer than ``_TWIN_PAYS_FROM`` fields (events such as ``Deliver``)
+are still stored slot setter by slot setter in ``__init__``, where the two
+class changes would cost more than they save. ``construct``, which the codec
+calls instead of the class, makes the twin directly and needs one change only.
 """
 
 from __future__ import annotations
@@ -78,13 +82,20 @@ def _generated_init(
     for name, size in sizes:
         checks.append(f"    if len({name}) != {size}:")
         checks.append(f"        wrong_size(cls, {name!r}, {size})")
+    if len(names) >= _TWIN_PAYS_FROM:
+        stores = [
+            "    set_class(self, twin)  # unfrozen: plain stores into the same slots",
+            *(f"    self.{name} = {name}" for name in names),
+            "    self.__class__ = cls",
+        ]
+    else:
+        namespace.update({f"set_{name}": cls.__dict__[name].__set__ for name in names})
+        stores = [f"    set_{name}(self, {name})" for name in names]
     arguments = ", ".join(names)
     source = [
         f"def __init__(self, {arguments}):",
         *checks,
-        "    set_class(self, twin)  # unfrozen: plain stores into the same slots",
-        *(f"    self.{name} = {name}" for name in names),
-        "    self.__class__ = cls",
+        *stores,
         # The same object as ``cls(...)`` makes, made from the twin in the first place:
         # no call of the class (allocation, then ``__init__`` looked up and called).
         f"def construct({arguments}):",
@@ -108,6 +119,11 @@ def _generated_init(
     init.construct = construct  # type: ignore[attr-defined]
     return init
 
+
+_TWIN_PAYS_FROM = 4
+"""Fields from which ``__init__`` stores through the twin: changing the class there and
+back costs about as much as three slot-setter calls (the ``construct`` function, which
+makes the twin in the first place, pays for any number of fields)."""
 
 _set_class = object.__dict__["__class__"].__set__
 """``object.__setattr__(obj, "__class__", kind)`` without the frozen class's ``__setattr__``."""
