@@ -28,12 +28,14 @@ class EventLoop(WorldState):
             self._schedule_arrival(start)
         elif self._total_requests > 0:
             for _ in range(self._total_requests):
-                self.queue.push(start, ARRIVAL)
+                self.queue.push_in_order(start, ARRIVAL)
         for node in self.nodes:
             self._step_replica(node, Tick(int(start)))
 
         heap = self.queue.heap
+        in_order = self.queue.in_order
         pop = heapq.heappop
+        popleft = in_order.popleft
         nodes = self.nodes
         clients = self.clients
         n = self.n
@@ -41,11 +43,17 @@ class EventLoop(WorldState):
         trace = self.trace
         progress = self.progress
         events = 0
-        while heap:
-            if heap[0][0] > end:
+        while True:
+            # The earlier of the two heads (``EventQueue``); order numbers never tie.
+            if in_order and (not heap or in_order[0] < heap[0]):
+                t, _, event = popleft()
+            elif heap:
+                t, _, event = pop(heap)
+            else:
+                break
+            if t > end:
                 self.now = end
                 break
-            t, _, event = pop(heap)
             self.now = t
             events += 1
             if type(event) is Burst:

@@ -178,9 +178,7 @@ class Sending(WorldState):
         self._msg_id = msg_id
         if parts:
             self._in_flight += total
-            queue = self.queue
-            queue.pushed += 1
-            heapq.heappush(queue.heap, (at, queue.pushed, Burst(src, parts, total)))
+            self.queue.push_in_order(at, Burst(src, parts, total))
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1
