@@ -73,7 +73,9 @@ class EventLoop(WorldState):
                         events += hops
                         if dsts[0] >= n:  # one client, which needs no event object
                             slot = clients[dsts[0] - CLIENT_ID_BASE]
-                            self._client_output(slot, slot.receive(now_ms, src, data))
+                            out = slot.receive(now_ms, src, data)
+                            if out is not slot.settled:  # else handling it does nothing
+                                self._client_output(slot, out)
                             delivered = True
                             continue
                         shared = Deliver(now_ms, src, data)  # frozen: shared

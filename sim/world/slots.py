@@ -67,7 +67,7 @@ class ReplicaSlot:
 class ClientSlot:
     """Client number ``index``: its requests waiting to be submitted and the one in flight."""
 
-    __slots__ = ("client", "id", "index", "pending", "queue", "receive", "ticks")
+    __slots__ = ("client", "id", "index", "pending", "queue", "receive", "settled", "ticks")
 
     def __init__(self, index: int, client: Any) -> None:
         self.index = index
@@ -84,3 +84,12 @@ class ClientSlot:
         """Arrival times of requests not submitted yet (a client has one outstanding)."""
         self.pending: bytes | None = None
         self.ticks: set[float] = set()
+        self.settled: Any = None
+        """The last output handled that ordered nothing but a timer now queued (or none).
+
+        Handling that very output again would do nothing, so the loop skips it: a
+        client answers every reply that changes nothing with one shared output
+        (``pbft.client.Client.receive``), about 13 of the 16 replies per request at
+        n = 16. Outputs never change once returned, and the timer stays queued until
+        it fires, when the output of that ``Tick`` is handled (and this reset).
+        """
