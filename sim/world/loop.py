@@ -141,6 +141,7 @@ class EventLoop(WorldState):
             elif type(event) is Timer:
                 owner = event.owner
                 owner.ticks.discard(t)
+                owner.settled = None  # it counted on a queued timer, maybe this one
                 if isinstance(owner, ReplicaSlot):
                     if owner.replica is not None and owner.life == event.life:
                         self._step_replica(owner, Tick(int(t)))

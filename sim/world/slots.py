@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, HostedReplica
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, HostedReplica, Output
 from sim.world.byzantine import Behaviour
 from sim.world.disk import NodeDisk
 
@@ -30,6 +30,7 @@ class ReplicaSlot:
         "measured",
         "past_stats",
         "replica",
+        "settled",
         "stable",
         "ticks",
         "view",
@@ -56,6 +57,15 @@ class ReplicaSlot:
         self.stable = 0
         self.ticks: set[float] = set()
         """Instants a timer event is already queued for (one event per instant)."""
+        self.settled: Output | None = None
+        """The last output handled that ordered nothing but a timer now queued (or none).
+
+        Handling that very output again would do nothing but track the view, so
+        ``Hosting._step_replica`` does only that: a replica answers every vote that
+        completes nothing with one shared output (``pbft.replica.Replica.step``),
+        most of its steps. Outputs never change once returned; the timer stays
+        queued until it fires or the replica crashes, and both reset this.
+        """
         self.past_stats: dict[str, int] = {}
         """Counters of earlier incarnations, added to the live replica's in results."""
 
