@@ -101,5 +101,8 @@ class ClientSlot:
         client answers every reply that changes nothing with one shared output
         (``pbft.client.Client.receive``), about 13 of the 16 replies per request at
         n = 16. Outputs never change once returned, and the timer stays queued until
-        it fires, when the output of that ``Tick`` is handled (and this reset).
+        it fires, when the output of that ``Tick`` is handled (and this reset). The
+        other thing handling does, submitting the next queued request, is moot: a
+        slot with nothing pending has nothing queued between events (a completion
+        or an arrival submits at once).
         """
