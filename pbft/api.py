@@ -15,6 +15,7 @@ The host's duty, in this order, for each ``Output``: durably append
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -87,6 +88,23 @@ def quorum_size(n: int) -> int:
 
 CLIENT_ID_BASE = 1000
 """Client principals start here so they never collide with replica ids."""
+
+
+class Tally(Counter[str]):
+    """A :class:`collections.Counter` of events (``stats``) that is cheap to count into.
+
+    ``Counter`` defines ``__delitem__`` in Python (deleting a missing key is no
+    error), and a type with any Python-level ``__setitem__``/``__delitem__``
+    stores every item through a slot that looks the method up by name: one
+    ``stats[key] += 1`` costs about 1,650 CPU instructions (CPython 3.11)
+    instead of about 700. Taking dict's own ``__delitem__`` back restores the
+    C slot for both; the only difference is that deleting a missing key raises
+    ``KeyError``, as for a dict. A client counts every stale reply (about ten
+    per request at n = 16), which made this worth a class.
+    """
+
+    __slots__ = ()
+    __delitem__ = dict.__delitem__  # type: ignore[assignment]  # (dict: any key type)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,11 @@ distinct replicas sent matching signed replies: at least one of them is correct.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.codec import CodecError, decode
-from pbft.api import BROADCAST, Authenticator, Deliver, Event, PBFTConfig, Send
+from pbft.api import BROADCAST, Authenticator, Deliver, Event, PBFTConfig, Send, Tally
 from pbft.messages import Reply, Request, signed, wire_signing_bytes
 
 MAX_RETRY_DOUBLINGS = 6
@@ -63,7 +62,7 @@ class Client:
         self._f = config.f
         self.view = 0
         """The view the client believes current, learned from replies."""
-        self.stats: Counter[str] = Counter()
+        self.stats = Tally()
         self._timestamp = first_timestamp - 1
         self._request: Request | None = None
         self._sent_at = 0
@@ -73,8 +72,6 @@ class Client:
         """Replicas whose reply to the outstanding request was accepted."""
         self._views: dict[bytes, list[int]] = {}
         """Per result those replies carry, the views they were sent in."""
-        self._blank: ClientOutput | None = None
-        """An output no one else has seen, for the next reply to write into (``receive``)."""
         self._idle = ClientOutput([], [], None)
         """What the last reply that changed nothing returned (``receive``)."""
 
@@ -115,27 +112,26 @@ class Client:
 
         A host delivers a reply per replica per request, so it may skip the
         event object. ``sender`` is what the transport claims, unused: only the
-        reply's signature says who sent it. Most replies (those after the f+1st)
+        reply's signature says who sent it. Most replies (all but the f+1st)
         change nothing: as ``pbft.replica.Replica.step`` does for idle steps, such a
         reply gets the previous idle answer again while it names the same timer and
-        is untouched, so no output is built per reply. Returned outputs never change.
+        is untouched, so no output is built per reply (and ``_receive`` writes into
+        none: it returns what the reply completed). Returned outputs never change.
         """
-        # Lists given, not defaulted: a step per reply, and the factories cost twice the rest.
-        out = self._blank or ClientOutput([], [], None)
-        self._receive(data, now_ms, out)
+        done = self._receive(data, now_ms)
         deadline = self._deadline
+        if done is None and (deadline is None or now_ms < deadline):
+            # Nothing to send or report (most replies): the idle answer, rebuilt only
+            # when the timer it names moved. (``_timers`` would find nothing due.)
+            idle = self._idle
+            if idle.wake_at_ms != deadline or idle.send or idle.completed:
+                idle = self._idle = ClientOutput([], [], deadline)
+            return idle
+        # Lists given, not defaulted: the factories cost twice the rest.
+        out = ClientOutput([], [] if done is None else [done], deadline)
         if deadline is not None and now_ms >= deadline:
             self._timers(now_ms, out)
-        else:  # ``_timers`` with nothing due, written out: it runs for every reply
-            out.wake_at_ms = deadline
-        if out.send or out.completed:
-            self._blank = None
-            return out
-        self._blank = out
-        idle = self._idle
-        if idle.wake_at_ms != out.wake_at_ms or idle.send or idle.completed:
-            idle = self._idle = ClientOutput([], [], out.wake_at_ms)
-        return idle
+        return out
 
     def _timers(self, now: int, out: ClientOutput) -> ClientOutput:
         """Retransmit if the request's deadline passed; say when to be woken next.
@@ -152,30 +148,31 @@ class Client:
         out.wake_at_ms = self._deadline if self._request is not None else None
         return out
 
-    def _receive(self, data: bytes, now: int, out: ClientOutput) -> None:
+    def _receive(self, data: bytes, now: int) -> Completed | None:
+        """Take one reply in: the request it completes, if it is the f+1st matching one."""
         try:
             reply: Any = decode(data)
         except CodecError as exc:
             self.stats["drop.undecodable." + exc.reason] += 1
-            return
+            return None
         if type(reply) is not Reply:
             self.stats["drop.unexpected-type"] += 1
-            return
+            return None
         request = self._request
         if request is None or reply.timestamp != request.timestamp or reply.client != self.id:
             self.stats["drop.stale-reply"] += 1
-            return
+            return None
         if not 0 <= reply.replica < self._n:
             self.stats["drop.unknown-sender"] += 1
-            return
+            return None
         if not self.auth.verify(
             reply.replica, wire_signing_bytes(data, reply.signature), reply.signature
         ):
             self.stats["drop.bad-signature"] += 1
-            return
+            return None
         if reply.replica in self._replied:
             self.stats["drop.duplicate"] += 1
-            return
+            return None
         self._replied.add(reply.replica)
         result = reply.result
         matching = self._views.get(result)
@@ -184,14 +181,12 @@ class Client:
         matching.append(reply.view)
         f = self._f
         if len(matching) <= f:
-            return
+            return None
         # f+1 matching replies: at least one from a correct replica (OSDI'99 4.1). The
         # (f+1)-th highest view among them is one a correct replica has reached.
         self.view = max(self.view, sorted(matching, reverse=True)[f])
-        out.completed.append(
-            Completed(request.timestamp, request.operation, result, now - self._sent_at)
-        )
         self._request = None
         self._deadline = None
         self._replied = set()
         self._views = {}
+        return Completed(request.timestamp, request.operation, result, now - self._sent_at)

@@ -53,9 +53,16 @@ class ClientDriving(WorldState):
             self.workload.on_result(slot.index, done.operation, done.result, int(self.now))
             slot.pending = None
         wake = out.wake_at_ms
+        now = self.now
         # Usually a timer for that instant is queued already (a reply per replica).
-        if wake is not None and (wake < self.now or wake not in slot.ticks):
+        if wake is not None and (wake < now or wake not in slot.ticks):
             self._tick_at(slot, wake, 0)
+        # An idle output whose timer is queued at ``wake`` itself (a timer due in the
+        # past was queued for now instead: not settled, as it must be queued again later).
+        if out.send or out.completed or (wake is not None and wake < now):
+            slot.settled = None
+        else:
+            slot.settled = out
         if slot.pending is None and slot.queue:
             self._try_submit(slot)
 

@@ -16,6 +16,7 @@ through ``object.__setattr__``. Nothing changes a record once it is queued.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,18 +88,43 @@ Entry = tuple[float, int, Event]
 
 
 class EventQueue:
-    """The heap and its push counter.
+    """The events to come, in ``(time, order)`` order, and the push counter.
 
-    The send path pushes many deliveries at once and works on ``heap`` and
-    ``pushed`` directly (in locals); everything else uses :meth:`push`.
+    Two containers hold them: a heap, and ``in_order``, a FIFO whose entries are
+    already sorted. Every :class:`Burst` arrives one fixed latency after the
+    step that sent it, and virtual time never goes back, so bursts come in
+    sorted: appending one is O(1) where a heap push and pop would each sift
+    through the timers queued far ahead (hundreds of entries at n = 16, most
+    of them client retry deadlines that never fire). The loop takes whichever
+    head is earlier, so the events come out exactly as from one heap.
+
+    The send path works on ``pushed`` directly (in a local) when it pushes
+    many deliveries at once; everything else uses :meth:`push` or
+    :meth:`push_in_order`.
     """
 
-    __slots__ = ("heap", "pushed")
+    __slots__ = ("heap", "in_order", "pushed")
 
     def __init__(self) -> None:
         self.heap: list[Entry] = []
+        self.in_order: deque[Entry] = deque()
+        """Entries sorted by ``(time, order)``: each no earlier than the one before."""
         self.pushed = 0
 
     def push(self, t: float, event: Event) -> None:
         self.pushed += 1
         heapq.heappush(self.heap, (t, self.pushed, event))
+
+    def push_in_order(self, t: float, event: Event) -> None:
+        """:meth:`push` for an event likely no earlier than the last one pushed here.
+
+        Such an event goes to the end of ``in_order`` (its order number is the
+        highest yet, so the FIFO stays sorted); an earlier one (a Byzantine
+        replica's delayed send was queued after it) goes to the heap.
+        """
+        self.pushed += 1
+        in_order = self.in_order
+        if in_order and in_order[-1][0] > t:
+            heapq.heappush(self.heap, (t, self.pushed, event))
+        else:
+            in_order.append((t, self.pushed, event))

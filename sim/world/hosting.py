@@ -60,11 +60,16 @@ class Hosting(WorldState):
         replica = node.replica
         assert replica is not None, "a crashed replica is never stepped"
         out: Output = replica.step(event)
-        persist = out.persist
-        if persist or out.compact:
-            node.disk.append(persist, out.compact)
-        if out.executed:
-            self._executed(node, out)
+        # The output handled last time again (``ReplicaSlot.settled``): it orders nothing
+        # and its timer is queued, so only the view can have moved. Most steps are such
+        # votes: a replica answers them with one shared idle output (``Replica.step``).
+        fresh = out is not node.settled or behaviour is not None
+        if fresh:
+            persist = out.persist
+            if persist or out.compact:
+                node.disk.append(persist, out.compact)
+            if out.executed:
+                self._executed(node, out)
         # ``sim.trace.writer.view_state`` after the step; the slot holds it from before.
         view = replica.view
         # Made a bool only when it moved: a replica's own flag is one, and this runs every
@@ -75,6 +80,8 @@ class Hosting(WorldState):
             changing = False
         if view != node.view or changing != node.changing or self.trace is not None:
             self._view_moved(node, view, bool(changing), judged=behaviour is None)
+        if not fresh:
+            return
         if persist:
             stable = replica.stable_checkpoint
             if stable != node.stable:
@@ -88,9 +95,23 @@ class Hosting(WorldState):
             for emit in emits:
                 self._send(node.id, emit.to, emit.payload, emit.delay_ms)
         wake = out.wake_at_ms
+        now = self.now
         # Usually a timer for that instant is queued already: skip the call then.
-        if wake is not None and (wake < self.now or wake not in node.ticks):
+        if wake is not None and (wake < now or wake not in node.ticks):
             self._tick_at(node, wake, node.life)
+        # Settled: an honest replica's output ordering nothing but a timer queued at
+        # ``wake`` itself (one due in the past was queued for now: it must be again).
+        if (
+            persist
+            or out.compact
+            or out.executed
+            or out.send
+            or behaviour is not None
+            or (wake is not None and wake < now)
+        ):
+            node.settled = None
+        else:
+            node.settled = out
 
     def _view_moved(self, node: ReplicaSlot, view: int, changing: bool, *, judged: bool) -> None:
         """Record a step's change of view or of view-change state (and trace every step's).
@@ -170,6 +191,7 @@ class Hosting(WorldState):
         self._live_ids = None
         node.life += 1
         node.ticks.clear()
+        node.settled = None
 
     def _recover(self, node: ReplicaSlot) -> None:
         if node.replica is not None:

@@ -28,12 +28,14 @@ class EventLoop(WorldState):
             self._schedule_arrival(start)
         elif self._total_requests > 0:
             for _ in range(self._total_requests):
-                self.queue.push(start, ARRIVAL)
+                self.queue.push_in_order(start, ARRIVAL)
         for node in self.nodes:
             self._step_replica(node, Tick(int(start)))
 
         heap = self.queue.heap
+        in_order = self.queue.in_order
         pop = heapq.heappop
+        popleft = in_order.popleft
         nodes = self.nodes
         clients = self.clients
         n = self.n
@@ -41,11 +43,17 @@ class EventLoop(WorldState):
         trace = self.trace
         progress = self.progress
         events = 0
-        while heap:
-            if heap[0][0] > end:
+        while True:
+            # The earlier of the two heads (``EventQueue``); order numbers never tie.
+            if in_order and (not heap or in_order[0] < heap[0]):
+                t, _, event = popleft()
+            elif heap:
+                t, _, event = pop(heap)
+            else:
+                break
+            if t > end:
                 self.now = end
                 break
-            t, _, event = pop(heap)
             self.now = t
             events += 1
             if type(event) is Burst:
@@ -65,7 +73,9 @@ class EventLoop(WorldState):
                         events += hops
                         if dsts[0] >= n:  # one client, which needs no event object
                             slot = clients[dsts[0] - CLIENT_ID_BASE]
-                            self._client_output(slot, slot.receive(now_ms, src, data))
+                            out = slot.receive(now_ms, src, data)
+                            if out is not slot.settled:  # else handling it does nothing
+                                self._client_output(slot, out)
                             delivered = True
                             continue
                         shared = Deliver(now_ms, src, data)  # frozen: shared
@@ -131,6 +141,7 @@ class EventLoop(WorldState):
             elif type(event) is Timer:
                 owner = event.owner
                 owner.ticks.discard(t)
+                owner.settled = None  # it counted on a queued timer, maybe this one
                 if isinstance(owner, ReplicaSlot):
                     if owner.replica is not None and owner.life == event.life:
                         self._step_replica(owner, Tick(int(t)))

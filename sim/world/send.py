@@ -138,6 +138,11 @@ class Sending(WorldState):
         The same ids, counts, drops and delivery order as one event per hop:
         a broadcast reaches every replica but ``src`` in id order, a send to
         ``src`` itself is skipped, one to nobody known is dropped at once.
+
+        The per-kind counters are added once per run of sends of one kind (a
+        replica's replies to a batch's clients are one run): a counter update
+        costs more than the rest of a send here. Runs are added in order, so
+        the counters get their kinds in the same order as sent one by one.
         """
         dsts_all = self._others.get(src)
         if dsts_all is None:
@@ -149,6 +154,8 @@ class Sending(WorldState):
         msg_id = self._msg_id
         total = 0
         parts: list[Part] = []
+        run_kind = ""  # the run of sends of one kind not counted yet ("": none)
+        run_hops = run_bytes = 0
         for send in sends:
             payload = send.message
             if isinstance(payload, bytes):
@@ -156,31 +163,37 @@ class Sending(WorldState):
             else:
                 data, kind = encode(payload), type(payload).__name__
             to = send.to
-            if to == BROADCAST:
-                dsts: list[int] | tuple[int] = dsts_all
-            elif to == src:
+            if to == src:  # (never BROADCAST: ids are not negative)
                 continue
+            if to == BROADCAST:
+                dsts: list[int] | tuple[int, ...] = dsts_all  # never empty: n >= 4
             elif 0 <= to < n or 0 <= to - CLIENT_ID_BASE < clients:
                 dsts = (to,)
             else:
-                msg_id += 1
-                messages[kind] += 1
-                sizes[kind] += len(data)
-                self._dropped(msg_id, src, to, kind, "unknown-destination")
-                continue
-            hops = len(dsts)
-            if hops:
+                dsts = ()
+            if dsts:
+                hops = len(dsts)
                 parts.append((msg_id + 1, dsts, data, kind))
-                msg_id += hops
-                messages[kind] += hops
-                sizes[kind] += len(data) * hops
                 total += hops
+            else:  # nobody known: dropped at once, and counted as one hop
+                hops = 1
+                self._dropped(msg_id + 1, src, to, kind, "unknown-destination")
+            msg_id += hops
+            if kind != run_kind:
+                if run_hops:
+                    messages[run_kind] += run_hops
+                    sizes[run_kind] += run_bytes
+                run_kind = kind
+                run_hops = run_bytes = 0
+            run_hops += hops
+            run_bytes += len(data) * hops
+        if run_hops:
+            messages[run_kind] += run_hops
+            sizes[run_kind] += run_bytes
         self._msg_id = msg_id
         if parts:
             self._in_flight += total
-            queue = self.queue
-            queue.pushed += 1
-            heapq.heappush(queue.heap, (at, queue.pushed, Burst(src, parts, total)))
+            self.queue.push_in_order(at, Burst(src, parts, total))
 
     def _dropped(self, msg_id: int, src: int, dst: int, kind: str, reason: str) -> None:
         self.net_drops[reason] += 1

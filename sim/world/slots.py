@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, HostedReplica
+from pbft.api import CLIENT_ID_BASE, Application, Authenticator, Deliver, HostedReplica, Output
 from sim.world.byzantine import Behaviour
 from sim.world.disk import NodeDisk
 
@@ -30,6 +30,7 @@ class ReplicaSlot:
         "measured",
         "past_stats",
         "replica",
+        "settled",
         "stable",
         "ticks",
         "view",
@@ -56,6 +57,15 @@ class ReplicaSlot:
         self.stable = 0
         self.ticks: set[float] = set()
         """Instants a timer event is already queued for (one event per instant)."""
+        self.settled: Output | None = None
+        """The last output handled that ordered nothing but a timer now queued (or none).
+
+        Handling that very output again would do nothing but track the view, so
+        ``Hosting._step_replica`` does only that: a replica answers every vote that
+        completes nothing with one shared output (``pbft.replica.Replica.step``),
+        most of its steps. Outputs never change once returned; the timer stays
+        queued until it fires or the replica crashes, and both reset this.
+        """
         self.past_stats: dict[str, int] = {}
         """Counters of earlier incarnations, added to the live replica's in results."""
 
@@ -67,7 +77,7 @@ class ReplicaSlot:
 class ClientSlot:
     """Client number ``index``: its requests waiting to be submitted and the one in flight."""
 
-    __slots__ = ("client", "id", "index", "pending", "queue", "receive", "ticks")
+    __slots__ = ("client", "id", "index", "pending", "queue", "receive", "settled", "ticks")
 
     def __init__(self, index: int, client: Any) -> None:
         self.index = index
@@ -84,3 +94,15 @@ class ClientSlot:
         """Arrival times of requests not submitted yet (a client has one outstanding)."""
         self.pending: bytes | None = None
         self.ticks: set[float] = set()
+        self.settled: Any = None
+        """The last output handled that ordered nothing but a timer now queued (or none).
+
+        Handling that very output again would do nothing, so the loop skips it: a
+        client answers every reply that changes nothing with one shared output
+        (``pbft.client.Client.receive``), about 13 of the 16 replies per request at
+        n = 16. Outputs never change once returned, and the timer stays queued until
+        it fires, when the output of that ``Tick`` is handled (and this reset). The
+        other thing handling does, submitting the next queued request, is moot: a
+        slot with nothing pending has nothing queued between events (a completion
+        or an arrival submits at once).
+        """
