@@ -137,7 +137,11 @@ class Replica(
                 break
             self._fire_timers()
             fired = True
-        if out.send or out.persist or out.executed or out.compact or out.fresh:
+        # Three lists tell whether this step ordered anything: the replica never sets
+        # ``compact`` without a snapshot in ``persist`` (``_make_stable``) nor adds to
+        # ``fresh`` without ``executed`` (``Execution._apply``), and no one else has seen
+        # ``out`` yet.
+        if out.send or out.persist or out.executed:
             self._blank = None
             out.wake_at_ms = soonest
             return out
