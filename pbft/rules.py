@@ -146,9 +146,10 @@ class ReplicaRules(ReplicaState):
         super().__init__(replica_id, config, auth, app)
         self._window = config.watermark_window
         """L, the watermark window, read by ``in_watermarks`` for every message."""
-        self._primary_of = (-1, -1)
+        self._primary_of = (0, config.primary(0))
         """(view, its primary) last asked by ``accepts_prepare_from``: a memo of
-        ``config.primary``, a pure function of the view."""
+        ``config.primary``, a pure function of the view (always a true pair, so any
+        view, even a forged negative one, gets the answer ``config.primary`` gives)."""
 
     # ---------------------------------------------------------------- quorum sizes
 
