@@ -34,6 +34,9 @@ from pbft.rules import ReplicaRules
 class NormalCase(ReplicaRules):
     """Requests, batching and the three-phase agreement on each slot."""
 
+    _timer_status_at: int | None
+    """Where ``Replica._status_at`` keeps its value (``pbft.replica._deadline``)."""
+
     def __init__(
         self, replica_id: int, config: PBFTConfig, auth: Authenticator, app: Application
     ) -> None:
@@ -164,7 +167,9 @@ class NormalCase(ReplicaRules):
                 self._seen_above = True
                 self._arm_status()
             return
-        if self._status_at is None and seq > self.app.last_executed:
+        # The STATUS timer's stored value, read without its property (``Replica._status_at``):
+        # this runs for every vote, and only setting a timer needs to go through it.
+        if self._timer_status_at is None and seq > self.app.last_executed:
             self._arm_status()
         kind = type(msg)  # type() rather than isinstance(): cheaper, and decoding gives exact types
         if kind is PrePrepare:
