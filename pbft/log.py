@@ -24,7 +24,8 @@ def lowest_numbered(votes: dict[int, T], count: int) -> tuple[T, ...]:
     How a certificate is picked from more votes than it needs, so that every
     replica holding the same votes keeps the same certificate (and bytes).
     """
-    return tuple([votes[r] for r in sorted(votes)[:count]])
+    # map() over the dict's own lookup: no comprehension frame and no list in between.
+    return tuple(map(votes.__getitem__, sorted(votes)[:count]))
 
 
 def vote_key(message: PrePrepare | Prepare | Commit) -> VoteKey:
@@ -128,20 +129,17 @@ def record_vote(table: dict[VoteKey, dict[int, V]], vote: V) -> dict[int, V] | N
     """Add ``vote`` to ``table`` (a slot's PREPAREs or COMMITs); its key's voters, or None.
 
     None when its sender already voted in this view, for any key (``Slot.add_prepare``).
-    Handlers call it on the table directly: one call fewer for every vote received.
+    The general case: ``NormalCase._on_agreement`` settles the usual received vote
+    (its key the only one voted for, its sender new) without this call, and comes
+    here for everything else.
     """
-    replica = vote.replica
-    held = table.get((vote.view, vote.digest, vote.timestamp_ms))
-    if held is not None and len(table) == 1:
-        # The usual case, every vote so far for this key: one membership test suffices.
-        if replica in held:
+    replica, view = vote.replica, vote.view
+    for (voted_view, _digest, _ts), voters in table.items():
+        if voted_view == view and replica in voters:
             return None
-    else:
-        view = vote.view
-        for (voted_view, _digest, _ts), voters in table.items():
-            if voted_view == view and replica in voters:
-                return None
-        if held is None:
-            held = table[vote_key(vote)] = {}
+    key = vote_key(vote)
+    held = table.get(key)
+    if held is None:
+        held = table[key] = {}
     held[replica] = vote
     return held

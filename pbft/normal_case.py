@@ -11,6 +11,8 @@ prepared and committed-local predicates live in ``ReplicaRules``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledger.codec import encode
 from pbft.api import (
     CLIENT_ID_BASE,
@@ -18,7 +20,7 @@ from pbft.api import (
     Authenticator,
     PBFTConfig,
 )
-from pbft.log import Slot, record_vote, vote_key
+from pbft.log import Slot, VoteKey, record_vote, vote_key
 from pbft.messages import (
     Commit,
     Prepare,
@@ -26,12 +28,14 @@ from pbft.messages import (
     Request,
     batch_digest,
 )
-from pbft.replica_state import VoteMessage
 from pbft.rules import ReplicaRules
 
 
 class NormalCase(ReplicaRules):
     """Requests, batching and the three-phase agreement on each slot."""
+
+    _timer_status_at: int | None
+    """Where ``Replica._status_at`` keeps its value (``pbft.replica._deadline``)."""
 
     def __init__(
         self, replica_id: int, config: PBFTConfig, auth: Authenticator, app: Application
@@ -137,29 +141,80 @@ class NormalCase(ReplicaRules):
         self._broadcast(pp)
         self._check_prepared(slot)
 
-    def _admit(self, msg: VoteMessage) -> bool:
-        """View and watermark gate shared by PRE-PREPARE, PREPARE and COMMIT."""
+    def _on_agreement(self, msg: Any, _sender: int) -> None:
+        """The handler of PRE-PREPARE, PREPARE and COMMIT: their shared gate, then their part.
+
+        ``msg`` is one of the three (the ``VoteMessage`` the handler table sends here),
+        typed ``Any`` because the branches below tell them apart by ``type()``.
+
+        The gate is the view (a message for a later view goes to the stash) and
+        the watermark window. One handler rather than a gate method that three
+        handlers call: the gate runs for every vote, most of which decide nothing,
+        and a call is a good part of what such a vote costs.
+        """
         view = msg.view
         if view != self.view or self.in_view_change:  # one test for the usual case
             if view < self.view:
                 self._drop("old-view")
             else:
                 self._stash_message(msg)
-            return False
-        if not self.in_watermarks(msg.seq):
+            return
+        seq = msg.seq
+        if not self.in_watermarks(seq):
             self._drop("outside-watermarks")
-            if msg.seq > self._h:
+            if seq > self._h:
                 # Others work above our window: we probably missed checkpoints.
                 self._seen_above = True
                 self._arm_status()
-            return False
-        if self._status_at is None and msg.seq > self.app.last_executed:
-            self._arm_status()
-        return True
-
-    def _on_pre_prepare(self, pp: PrePrepare, _sender: int) -> None:
-        if not self._admit(pp):
             return
+        # The STATUS timer's stored value, read without its property (``Replica._status_at``):
+        # this runs for every vote, and only setting a timer needs to go through it.
+        if self._timer_status_at is None and seq > self.app.last_executed:
+            self._arm_status()
+        kind = type(msg)  # type() rather than isinstance(): cheaper, and decoding gives exact types
+        if kind is PrePrepare:
+            self._accept_pre_prepare(msg)
+            return
+        is_prepare = kind is Prepare
+        if is_prepare and not self.accepts_prepare_from(msg):
+            self._drop("prepare-from-primary")
+            return
+        try:  # a subscript, not get(): the slot is there for all but the first vote
+            slot = self._log[seq]
+        except KeyError:
+            slot = self._slot(seq)
+        table: dict[VoteKey, dict[int, Any]] = slot.prepares if is_prepare else slot.commits
+        voters = table.get((view, msg.digest, msg.timestamp_ms))
+        replica = msg.replica
+        if voters is not None and len(table) == 1 and replica not in voters:
+            # The usual vote: its key is the only one voted for here, so the sender has
+            # not voted in this view unless it is among these voters (``record_vote``
+            # checks every key; taking the shortcut here saves a call per vote).
+            voters[replica] = msg
+        else:
+            voters = record_vote(table, msg)
+            if voters is None:
+                self._drop("duplicate")
+                return
+        # The common case, a matching vote short of the quorum, decides nothing: skip the check.
+        pp = slot.pre_prepare
+        if pp is None:
+            return
+        if is_prepare:
+            if slot.prepared or self.decides_nothing(voters, msg, pp, self._prepares_needed):
+                return
+            self._check_prepared(slot)
+        elif (
+            slot.prepared
+            and not slot.committed
+            and not self.decides_nothing(voters, msg, pp, self._commits_needed)
+        ):
+            self._check_committed(slot)
+
+    _on_pre_prepare = _on_prepare = _on_commit = _on_agreement
+
+    def _accept_pre_prepare(self, pp: PrePrepare) -> None:
+        """A PRE-PREPARE inside our view and window (``_on_agreement``)."""
         if not self.accepts_pre_prepare_from(pp):
             self._drop("pre-prepare-not-from-primary")
             return
@@ -204,51 +259,6 @@ class NormalCase(ReplicaRules):
             slot.add_prepare(prepare)
             self._broadcast(prepare)
         self._check_prepared(slot)
-
-    def _on_prepare(self, prepare: Prepare, _sender: int) -> None:
-        if not self._admit(prepare):
-            return
-        if not self.accepts_prepare_from(prepare):
-            self._drop("prepare-from-primary")
-            return
-        try:  # a subscript, not get(): the slot is there for all but the first vote
-            slot = self._log[prepare.seq]
-        except KeyError:
-            slot = self._slot(prepare.seq)
-        voters = record_vote(slot.prepares, prepare)
-        if voters is None:
-            self._drop("duplicate")
-            return
-        # The common case, a matching vote short of the quorum, decides nothing: skip the check.
-        pp = slot.pre_prepare
-        if (
-            pp is None
-            or slot.prepared
-            or self.decides_nothing(voters, prepare, pp, self._prepares_needed)
-        ):
-            return
-        self._check_prepared(slot)
-
-    def _on_commit(self, commit: Commit, _sender: int) -> None:
-        if not self._admit(commit):
-            return
-        try:  # a subscript, not get(): the slot is there for all but the first vote
-            slot = self._log[commit.seq]
-        except KeyError:
-            slot = self._slot(commit.seq)
-        voters = record_vote(slot.commits, commit)
-        if voters is None:
-            self._drop("duplicate")
-            return
-        pp = slot.pre_prepare
-        if (
-            pp is None
-            or not slot.prepared
-            or slot.committed
-            or self.decides_nothing(voters, commit, pp, self._commits_needed)
-        ):
-            return
-        self._check_committed(slot)
 
     def _check_prepared(self, slot: Slot) -> None:
         if slot.prepared:

@@ -26,6 +26,9 @@ from typing import Any
 from ledger.hashing import header_hash
 from pbft.api import (
     CLIENT_ID_BASE,
+    Application,
+    Authenticator,
+    PBFTConfig,
 )
 from pbft.log import Slot, lowest_numbered, vote_key
 from pbft.messages import (
@@ -137,6 +140,17 @@ _request_payloads: dict[int, tuple[Request, bytes]] = {}
 class ReplicaRules(ReplicaState):
     """Safety predicates and quorum sizes (the hooks mutants override)."""
 
+    def __init__(
+        self, replica_id: int, config: PBFTConfig, auth: Authenticator, app: Application
+    ) -> None:
+        super().__init__(replica_id, config, auth, app)
+        self._window = config.watermark_window
+        """L, the watermark window, read by ``in_watermarks`` for every message."""
+        self._primary_of = (0, config.primary(0))
+        """(view, its primary) last asked by ``accepts_prepare_from``: a memo of
+        ``config.primary``, a pure function of the view (always a true pair, so any
+        view, even a forged negative one, gets the answer ``config.primary`` gives)."""
+
     # ---------------------------------------------------------------- quorum sizes
 
     def prepared_quorum(self) -> int:
@@ -186,11 +200,16 @@ class ReplicaRules(ReplicaState):
 
         Counting a primary's PREPARE as well would let a faulty primary vote twice.
         """
-        return prepare.replica != self.config.primary(prepare.view)
+        view = prepare.view
+        known = self._primary_of
+        if known[0] != view:  # asked once per view, not once per PREPARE
+            known = self._primary_of = (view, self.config.primary(view))
+        return prepare.replica != known[1]
 
     def in_watermarks(self, seq: int) -> bool:
         """h < n <= H = h + L (OSDI'99 4.2/4.3): bounds the log and stops seq exhaustion."""
-        return self._h < seq <= self._h + self.config.watermark_window
+        h = self._h
+        return h < seq <= h + self._window
 
     # ------------------------------------------------- the normal case's predicates
 
