@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import heapq
 
+from ledger.codec import constructor
 from pbft.api import CLIENT_ID_BASE, Deliver, Tick
 from sim.world.events import ARRIVAL, Arrival, Burst, Delivery, FaultDue, Timer
 from sim.world.faults import timeline
 from sim.world.slots import ReplicaSlot
 from sim.world.state import WorldState
+
+_deliver = constructor(Deliver)
+"""``Deliver(...)`` without a call of the class: one is built per message, or per part."""
 
 
 class EventLoop(WorldState):
@@ -37,6 +41,8 @@ class EventLoop(WorldState):
         pop = heapq.heappop
         popleft = in_order.popleft
         nodes = self.nodes
+        node_at = nodes.__getitem__
+        step_replicas = self._step_replicas
         clients = self.clients
         n = self.n
         end = self.end_ms
@@ -78,7 +84,11 @@ class EventLoop(WorldState):
                                 self._client_output(slot, out)
                             delivered = True
                             continue
-                        shared = Deliver(now_ms, src, data)  # frozen: shared
+                        shared = _deliver(now_ms, src, data)  # frozen: shared
+                        if not self._down:  # every receiver is up: one call for the part
+                            step_replicas(map(node_at, dsts), shared)
+                            delivered = True
+                            continue
                         for dst in dsts:
                             node = nodes[dst]
                             if node.replica is None:
@@ -89,8 +99,9 @@ class EventLoop(WorldState):
                                 self._step_replica(node, shared)
                                 delivered = True
                         continue
-                    # A part goes to replicas, or to one client (which needs no event object).
-                    deliver = None if dsts[0] >= n else Deliver(now_ms, src, data)  # frozen: shared
+                    # A part goes to replicas (one frozen event, shared), or to one client
+                    # (which needs no event object).
+                    deliver = None if dsts[0] >= n else _deliver(now_ms, src, data)
                     for dst in dsts:
                         events += 1
                         if deliver is None:
@@ -132,7 +143,7 @@ class EventLoop(WorldState):
                         continue
                     if trace is not None:
                         trace.deliver(t, msg_id, src, dst, name)
-                    self._step_replica(node, Deliver(int(t), src, event.data))
+                    self._step_replica(node, _deliver(int(t), src, event.data))
                 else:
                     slot = clients[dst - CLIENT_ID_BASE]
                     if trace is not None:
