@@ -34,6 +34,8 @@ class FaultEffects(WorldState):
                 view=node.current_view,
             )
             node.behaviour = make_behaviour(str(fault.behavior), ctx)
+            # Every step behind a behaviour is handled in full (``Hosting._step_replicas``).
+            node.settled = None
             detail = f"byzantine {fault.behavior}"
         elif kind == "byzantine-end" and replica is not None:
             self.nodes[replica].behaviour = None

@@ -53,10 +53,10 @@ class Hosting(WorldState):
 
     def _step_replica(self, node: ReplicaSlot, event: Event) -> None:
         """Step one live replica with ``event`` and handle its output (:meth:`_step_replicas`)."""
-        self._step_replicas((node,), event)
+        self._step_replicas((node.id,), event)
 
-    def _step_replicas(self, slots: Iterable[ReplicaSlot], event: Event) -> None:
-        """Step each of ``slots`` (all live) with ``event`` in turn, handling each output.
+    def _step_replicas(self, ids: Iterable[int], event: Event) -> None:
+        """Step the replicas ``ids`` (all live) with ``event`` in turn, handling each output.
 
         One call per burst part rather than per hop (``sim.world.loop``): a broadcast
         reaches 15 replicas at n = 16, and a call plus the loads of the world's
@@ -64,7 +64,9 @@ class Hosting(WorldState):
         exactly as one call each would: nothing a step does crashes a replica.
         """
         trace = self.trace
-        for node in slots:
+        nodes = self.nodes
+        for replica_id in ids:  # ids, not slots: indexing here is cheaper than a map()
+            node = nodes[replica_id]
             behaviour = node.behaviour
             if behaviour is None:
                 received = event
@@ -79,7 +81,8 @@ class Hosting(WorldState):
             # The output handled last time again (``ReplicaSlot.settled``): it orders nothing
             # and its timer is queued, so only the view can have moved. Most steps are such
             # votes: a replica answers them with one shared idle output (``Replica.step``).
-            fresh = out is not node.settled or behaviour is not None
+            # Never so behind a behaviour: its slot's ``settled`` is None while it has one.
+            fresh = out is not node.settled
             if fresh:
                 persist = out.persist
                 if persist or out.compact:

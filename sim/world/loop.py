@@ -41,7 +41,6 @@ class EventLoop(WorldState):
         pop = heapq.heappop
         popleft = in_order.popleft
         nodes = self.nodes
-        node_at = nodes.__getitem__
         step_replicas = self._step_replicas
         clients = self.clients
         n = self.n
@@ -86,7 +85,7 @@ class EventLoop(WorldState):
                             continue
                         shared = _deliver(now_ms, src, data)  # frozen: shared
                         if not self._down:  # every receiver is up: one call for the part
-                            step_replicas(map(node_at, dsts), shared)
+                            step_replicas(dsts, shared)
                             delivered = True
                             continue
                         for dst in dsts:

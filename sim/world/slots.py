@@ -64,7 +64,9 @@ class ReplicaSlot:
         ``Hosting._step_replica`` does only that: a replica answers every vote that
         completes nothing with one shared output (``pbft.replica.Replica.step``),
         most of its steps. Outputs never change once returned; the timer stays
-        queued until it fires or the replica crashes, and both reset this.
+        queued until it fires or the replica crashes, and both reset this. Always
+        ``None`` while a Byzantine behaviour rewrites the replica's steps (each is
+        handled in full), so the host tests only this, not the behaviour too.
         """
         self.past_stats: dict[str, int] = {}
         """Counters of earlier incarnations, added to the live replica's in results."""
