@@ -224,17 +224,11 @@ class Replica(
             self._arm_after_restore()
         if type(event) is Deliver:
             self._receive(event.sender, event.data)
-        # The soonest timer; when it is due, fire the timers and look again. Most steps
-        # (a vote arriving) set no timer, and find the soonest known and not due.
-        fired = False
-        while True:
-            soonest = self._soonest
-            if soonest is STALE:
-                soonest = self._soonest = self._soonest_deadline()
-            if fired or soonest is None or soonest > now:
-                break
-            self._fire_timers()
-            fired = True
+        # The soonest timer. Most steps (a vote arriving) set no timer, and find the
+        # soonest known and not due: one test, and no call, for them.
+        soonest = self._soonest
+        if soonest is STALE or (soonest is not None and soonest <= now):
+            soonest = self._due_timers()
         # Three lists tell whether this step ordered anything: the replica never sets
         # ``compact`` without a snapshot in ``persist`` (``_make_stable``) nor adds to
         # ``fresh`` without ``executed`` (``Execution._apply``), and no one else has seen
@@ -253,6 +247,20 @@ class Replica(
         # Between steps ``_out`` is what was returned, as after a busy step.
         self._out = idle
         return idle
+
+    def _due_timers(self) -> int | None:
+        """Fire the timers if one is due, then return the soonest (``step``'s rare case).
+
+        Called when a timer was set (``_soonest`` is stale) or the soonest is due.
+        Timers fire at most once per step; what they set is worked out after.
+        """
+        soonest = self._soonest = self._soonest_deadline()
+        if soonest is not None and soonest <= self._now:
+            self._fire_timers()
+            soonest = self._soonest
+            if soonest is STALE:
+                soonest = self._soonest = self._soonest_deadline()
+        return soonest
 
     def _soonest_deadline(self) -> int | None:
         """The soonest timer, None if none is set. Plain comparisons: no tuple or min()."""
