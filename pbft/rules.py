@@ -115,21 +115,19 @@ PROOFS_KEPT = 256
 _proofs: dict[tuple[int, ...], PreparedProof] = {}
 
 
-def request_signing_bytes(req: Request) -> bytes:
-    """``signing_bytes(req)``, worked out once per request object rather than per replica.
+def remember_request_payload(req: Request) -> tuple[Request, bytes]:
+    """``(req, signing_bytes(req))``, remembered under ``id(req)`` (``_request_ok``'s miss).
 
     Every backup checks each request of a PRE-PREPARE (the decoder hands them the
-    same objects); requests are immutable, and the entry holds the object, so an
-    id in the table is never reused.
+    same objects), so the bytes are worked out once per request object rather
+    than per replica; requests are immutable, and the entry holds the object, so
+    an id in the table is never reused.
     """
-    known = _request_payloads.get(id(req))
-    if known is not None and known[0] is req:
-        return known[1]
-    payload = signing_bytes(req)
+    entry = (req, signing_bytes(req))
     if len(_request_payloads) >= REQUEST_PAYLOADS_KEPT:
         _request_payloads.clear()
-    _request_payloads[id(req)] = (req, payload)
-    return payload
+    _request_payloads[id(req)] = entry
+    return entry
 
 
 REQUEST_PAYLOADS_KEPT = 4096
@@ -321,7 +319,12 @@ class ReplicaRules(ReplicaState):
             return True
         if known is not None and known.timestamp == req.timestamp and known == req:
             return True
-        return self.auth.verify(req.client, request_signing_bytes(req), req.signature)
+        # The signing bytes, looked up here rather than in a helper: a call per request
+        # per backup was a good part of this check. Worked out only for a new request.
+        entry = _request_payloads.get(id(req))
+        if entry is None or entry[0] is not req:
+            entry = remember_request_payload(req)
+        return self.auth.verify(req.client, entry[1], req.signature)
 
     # ------------------------------------------------------------------ proofs
 
