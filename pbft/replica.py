@@ -263,20 +263,21 @@ class Replica(
         return soonest
 
     def _soonest_deadline(self) -> int | None:
-        """The soonest timer, None if none is set. Plain comparisons: no tuple or min()."""
-        soonest = self._timer_batch_deadline
-        deadline = self._timer_vc_deadline
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._timer_vc_resend_at
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._timer_status_at
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
-        deadline = self._timer_fetch_deadline
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline
+        """The soonest timer, None if none is set.
+
+        Worked out only after a timer was set (a few times per batch, see the
+        timer properties), so a loop: no longer unrolled as when it ran every step.
+        """
+        soonest = None
+        for deadline in (
+            self._timer_batch_deadline,
+            self._timer_vc_deadline,
+            self._timer_vc_resend_at,
+            self._timer_status_at,
+            self._timer_fetch_deadline,
+        ):
+            if deadline is not None and (soonest is None or deadline < soonest):
+                soonest = deadline
         return soonest
 
     def _receive(self, sender: int, data: bytes) -> None:

@@ -42,7 +42,62 @@ ClientFactory = Callable[[int, PBFTConfig, Authenticator], Any]
 
 
 class WorldState:
-    """The shared fields; see the module docstring and ``sim.world.simulation``."""
+    """The shared fields; see the module docstring and ``sim.world.simulation``.
+
+    Held in slots: the world has more attributes than CPython 3.11 keeps inline
+    (30), so without slots every ``self.x`` of the loop, the host and the
+    sender (several per delivered message) would be a hashed lookup in the
+    instance dict. The mixins and ``Simulation`` declare no slots of their own,
+    so a name missing here (or a test subclass's own) still works, only slower;
+    ``tests/test_speed_q3_slots.py`` checks that none is missing.
+    """
+
+    __slots__ = (
+        "_batches",
+        "_down",
+        "_faults_pending",
+        "_in_flight",
+        "_live_ids",
+        "_mean_gap_ms",
+        "_msg_id",
+        "_others",
+        "_total_requests",
+        "arrivals",
+        "bytes",
+        "byz_rng",
+        "clients",
+        "committed",
+        "config",
+        "drops_to",
+        "end_ms",
+        "events",
+        "f",
+        "fault_model",
+        "first_submit",
+        "history",
+        "last_commit",
+        "latencies",
+        "liveness_bound_ms",
+        "messages",
+        "n",
+        "net_drops",
+        "net_rng",
+        "network",
+        "nodes",
+        "now",
+        "ordered_before",
+        "progress",
+        "queue",
+        "replica_class",
+        "scenario",
+        "seed",
+        "start_ms",
+        "start_view",
+        "submitted",
+        "trace",
+        "workload",
+        "workload_rng",
+    )
 
     def __init__(
         self,

@@ -1,22 +1,29 @@
-"""``Replica.__slots__`` must name every attribute the replica's own code sets.
+"""``Replica.__slots__`` and ``WorldState.__slots__`` must name every attribute their code sets.
 
 A name missing from the slots still works (it lands in the instance dict), so
 nothing else would notice; but once the dict holds more than a few names every
-attribute read on the hot path pays for a hashed lookup again (see the comment
-on ``Replica.__slots__``).
+attribute read on the hot path pays for a hashed lookup again (see the comments
+on ``Replica.__slots__`` and ``WorldState``).
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+from pathlib import Path
 
 from pbft_harness import Cluster
 
 from pbft.api import PBFTConfig
 from pbft.auth import Keyring
+from pbft.client import Client
 from pbft.memapp import MemoryApplication
 from pbft.replica import Replica
+from sim.scenario.reader import load_scenario
+from sim.world.simulation import Simulation
+from sim.world.state import WorldState
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def _attributes_set_in(cls: type) -> set[str]:
@@ -46,12 +53,37 @@ def _attributes_set_in(cls: type) -> set[str]:
     return names
 
 
-def test_every_attribute_the_replica_sets_is_a_slot_or_a_property() -> None:
+def _unslotted(cls: type, slotted: type) -> set[str]:
+    """Attributes set by ``cls``'s own code that are neither ``slotted``'s slots nor properties."""
     set_somewhere: set[str] = set()
-    for cls in Replica.__mro__[:-1]:  # all but object
-        set_somewhere |= _attributes_set_in(cls)
-    properties = {name for name in set_somewhere if isinstance(getattr(Replica, name), property)}
-    assert set_somewhere - properties <= set(Replica.__slots__)
+    for klass in cls.__mro__[:-1]:  # all but object
+        set_somewhere |= _attributes_set_in(klass)
+    properties = {name for name in set_somewhere if isinstance(getattr(cls, name), property)}
+    return set_somewhere - properties - set(slotted.__slots__)
+
+
+def test_every_attribute_the_replica_sets_is_a_slot_or_a_property() -> None:
+    assert _unslotted(Replica, Replica) == set()
+
+
+def test_every_attribute_the_simulation_sets_is_a_slot_of_its_world_state() -> None:
+    assert _unslotted(Simulation, WorldState) == set()
+
+
+def test_a_run_keeps_nothing_in_the_simulations_instance_dict() -> None:
+    scenario = load_scenario(SCENARIOS / "byzantine-primary.toml")
+    simulation = Simulation(
+        scenario,
+        1,
+        trace=None,
+        data_dir=None,
+        replica_class=Replica,
+        client_class=Client,
+        progress=None,
+    )
+    simulation.run()
+    assert simulation.committed > 0
+    assert vars(simulation) == {}
 
 
 def test_a_replica_keeps_nothing_in_its_instance_dict() -> None:
