@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -316,13 +317,41 @@ signature or to relay it.
 """
 
 
-def _remember(value: Any, known: bytes | list[Any]) -> None:
-    if len(_encoded) >= _ENCODED_CACHE_SIZE:
-        _encoded.clear()  # amortised O(1); the hot entries come back at once
-        _encoded_objects.clear()
-    key = id(value)
-    _encoded_objects[key] = value
-    _encoded[key] = known
+_REMEMBER = """\
+if len(_encoded) >= _ENCODED_CACHE_SIZE:
+    _encoded.clear()  # amortised O(1); the hot entries come back at once
+    _encoded_objects.clear()
+key = id({value})
+_encoded_objects[key] = {value}
+_encoded[key] = {known}
+"""
+"""How an entry of ``_encoded`` is made: the body of :func:`_remember`, with the
+names of the object and its bytes filled in.
+
+The one source of that code: ``_remember`` is compiled from it, and so is the
+generated field signer (:func:`_make_field_signer`), which writes it out
+in place rather than calling ``_remember``, sparing a call per message signed.
+"""
+
+
+def _remember_code(value: str, known: str, indent: str) -> str:
+    """:data:`_REMEMBER` for the object named ``value`` and its bytes named ``known``."""
+    return textwrap.indent(_REMEMBER.format(value=value, known=known), indent)
+
+
+def _compile_remember() -> Callable[[Any, bytes | list[Any]], None]:
+    namespace: dict[str, Any] = {}
+    exec(  # the module's globals: the tables as they are bound here, never rebound
+        "def _remember(value, known):\n" + _remember_code("value", "known", "    "),
+        globals(),
+        namespace,
+    )
+    remember: Callable[[Any, bytes | list[Any]], None] = namespace["_remember"]
+    return remember
+
+
+_remember = _compile_remember()
+"""Make ``known`` (bytes, or the wire list to pack them from) ``value``'s entry of ``_encoded``."""
 
 
 def forget_everything() -> None:
@@ -428,9 +457,9 @@ def _make_field_signer(cls: type) -> _FieldSigner:
         "make": constructor(cls),
         "pack": _packer.pack,
         "decoded": _decoded,
-        "encoded": _encoded,
-        "encoded_objects": _encoded_objects,
-        "ENCODED_CACHE_SIZE": _ENCODED_CACHE_SIZE,
+        "_encoded": _encoded,
+        "_encoded_objects": _encoded_objects,
+        "_ENCODED_CACHE_SIZE": _ENCODED_CACHE_SIZE,
         "CACHED_MAX_BYTES": _CACHED_MAX_BYTES,
         "DECODED_CACHE_SIZE": _DECODED_CACHE_SIZE,
         **{f"kind{index}": kind for index, kind in enumerate(kinds)},
@@ -458,13 +487,7 @@ def sign_flat(fields, sign):
         if len(decoded) >= DECODED_CACHE_SIZE:
             decoded.clear()
         decoded[data] = signed
-        if len(encoded) >= ENCODED_CACHE_SIZE:
-            encoded.clear()
-            encoded_objects.clear()
-        key = id(signed)
-        encoded_objects[key] = signed
-        encoded[key] = data
-    return signed
+{_remember_code("signed", "data", "        ")}    return signed
 """
     exec(source, namespace)  # generated from the class's own field list
     signer: _FieldSigner = namespace["sign_flat"]
