@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -316,13 +317,53 @@ signature or to relay it.
 """
 
 
-def _remember(value: Any, known: bytes | list[Any]) -> None:
-    if len(_encoded) >= _ENCODED_CACHE_SIZE:
-        _encoded.clear()  # amortised O(1); the hot entries come back at once
-        _encoded_objects.clear()
-    key = id(value)
-    _encoded_objects[key] = value
-    _encoded[key] = known
+_REMEMBER = """\
+if len(_encoded) >= _ENCODED_CACHE_SIZE:
+    _encoded.clear()  # amortised O(1); the hot entries come back at once
+    _encoded_objects.clear()
+key = id({value})
+_encoded_objects[key] = {value}
+_encoded[key] = {known}
+"""
+"""How ``{known}`` (bytes, or the wire list to pack them from) becomes object
+``{value}``'s entry of ``_encoded``: the body of :func:`_remember`."""
+
+_DECODES_TO = """\
+if len(_decoded) >= _DECODED_CACHE_SIZE:
+    _decoded.clear()  # amortised O(1); evicting one by one scans dict holes
+_decoded[{known}] = {value}
+"""
+_OFFER = _DECODES_TO + _REMEMBER
+"""How bytes ``{known}`` and the record ``{value}`` they encode are remembered both
+ways (decoding the bytes answers the record, encoding the record the bytes):
+the body of :func:`_offer`.
+
+These two templates are the one source of that code: ``_remember`` and
+``_offer`` are compiled from them, and the generated field signer
+(:func:`_make_field_signer`) writes ``_OFFER`` out in place rather than
+calling ``_offer``, sparing a call per message signed.
+"""
+
+
+def _code(template: str, value: str, known: str, indent: str) -> str:
+    """``template`` for the object named ``value`` and its bytes named ``known``."""
+    return textwrap.indent(template.format(value=value, known=known), indent)
+
+
+def _compile(name: str, template: str) -> Callable[[Any, Any], None]:
+    """A module-level function ``name(value, known)`` whose body is ``template``."""
+    namespace: dict[str, Any] = {}
+    source = f"def {name}(value, known):\n" + _code(template, "value", "known", "    ")
+    exec(source, globals(), namespace)  # the module's own tables, never rebound
+    compiled: Callable[[Any, Any], None] = namespace[name]
+    return compiled
+
+
+_remember: Callable[[Any, bytes | list[Any]], None] = _compile("_remember", _REMEMBER)
+"""Make ``known`` (bytes, or the wire list to pack them from) ``value``'s entry of ``_encoded``."""
+_offer: Callable[[Any, bytes], None] = _compile("_offer", _OFFER)
+"""Remember that ``known`` is ``value``'s canonical bytes both ways (see ``_OFFER``).
+The caller vouches for the types (as :func:`remember_decoding` checks) and the size."""
 
 
 def forget_everything() -> None:
@@ -341,13 +382,12 @@ def cached_encoding(value: Any) -> bytes | None:
     if isinstance(known, bytes):
         return known
     data: bytes = _packer.pack(known)  # a decoded nested record's wire form, packed once
-    _encoded[key] = data
     if len(data) <= _CACHED_MAX_BYTES:
         # Decoded, so decoding these bytes gives ``value``: a request taken out of a
         # PRE-PREPARE is stored in its block and read back from it as these bytes.
-        if len(_decoded) >= _DECODED_CACHE_SIZE:
-            _decoded.clear()
-        _decoded[data] = value
+        _offer(value, data)
+    else:
+        _encoded[key] = data
     return data
 
 
@@ -364,10 +404,7 @@ def remember_decoding(value: Any, data: bytes) -> None:
         return
     if type(value) not in _tag_of or not _object_ok(value):
         return
-    if len(_decoded) >= _DECODED_CACHE_SIZE:
-        _decoded.clear()
-    _decoded[data] = value
-    _remember(value, data)
+    _offer(value, data)
 
 
 def sign_fields(
@@ -427,12 +464,12 @@ def _make_field_signer(cls: type) -> _FieldSigner:
     namespace: dict[str, Any] = {
         "make": constructor(cls),
         "pack": _packer.pack,
-        "decoded": _decoded,
-        "encoded": _encoded,
-        "encoded_objects": _encoded_objects,
-        "ENCODED_CACHE_SIZE": _ENCODED_CACHE_SIZE,
+        "_decoded": _decoded,
+        "_encoded": _encoded,
+        "_encoded_objects": _encoded_objects,
+        "_ENCODED_CACHE_SIZE": _ENCODED_CACHE_SIZE,
+        "_DECODED_CACHE_SIZE": _DECODED_CACHE_SIZE,
         "CACHED_MAX_BYTES": _CACHED_MAX_BYTES,
-        "DECODED_CACHE_SIZE": _DECODED_CACHE_SIZE,
         **{f"kind{index}": kind for index, kind in enumerate(kinds)},
     }
     # Exactly the types decoding gives (and the right count): the one check
@@ -454,17 +491,8 @@ def sign_flat(fields, sign):
     data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
     if len(data) <= CACHED_MAX_BYTES:
         # As remember_decoding would, without re-checking the types tested above,
-        # and with ``_remember`` written out (a call fewer per message signed).
-        if len(decoded) >= DECODED_CACHE_SIZE:
-            decoded.clear()
-        decoded[data] = signed
-        if len(encoded) >= ENCODED_CACHE_SIZE:
-            encoded.clear()
-            encoded_objects.clear()
-        key = id(signed)
-        encoded_objects[key] = signed
-        encoded[key] = data
-    return signed
+        # and with ``_offer`` written out (a call fewer per message signed).
+{_code(_OFFER, "signed", "data", "        ")}    return signed
 """
     exec(source, namespace)  # generated from the class's own field list
     signer: _FieldSigner = namespace["sign_flat"]
@@ -597,10 +625,7 @@ def decode(data: bytes, expected: type[T] | None = None, max_size: int = DEFAULT
         value = _decode_checked(key)
         if len(key) <= _CACHED_MAX_BYTES:
             # Large values (state chunks, blocks) are rare: not worth the memory.
-            if len(_decoded) >= _DECODED_CACHE_SIZE:
-                _decoded.clear()  # amortised O(1); evicting one by one scans dict holes
-            _decoded[key] = value
-            _remember(value, key)
+            _offer(value, key)
     if expected is not None and type(value) is not expected:
         raise CodecError("unexpected-type", f"got {type(value).__name__}, want {expected.__name__}")
     return value
