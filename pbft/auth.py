@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -96,29 +95,6 @@ class Keyring:
         return mac.tag(payload)
 
 
-_TAG = """\
-inner = self._inner.copy()
-inner.update(payload)
-outer = self._outer.copy()
-outer.update(inner.digest())
-tag = outer.digest()[:SIGNATURE_SIZE]
-"""
-"""``tag``: the MAC of ``payload`` under the key whose two padded states ``self``
-holds (see :class:`Mac`). The one source of that computation: compiled into
-:meth:`Mac.tag`, and written out in :meth:`ModelledAuthenticator.sign` (a
-``Mac`` too), which spares a call per message signed: about 0.3% of the
-instructions of a run at n = 16."""
-
-
-def _method(owner: str, name: str, body: str) -> Callable[[Any, bytes], bytes]:
-    """Method ``name(self, payload)`` of class ``owner`` with body ``body`` (see :data:`_TAG`)."""
-    namespace: dict[str, Any] = {}
-    exec(f"def {name}(self, payload):\n" + textwrap.indent(body, "    "), globals(), namespace)
-    method: Callable[[Any, bytes], bytes] = namespace[name]
-    method.__qualname__ = f"{owner}.{name}"
-    return method
-
-
 class Mac:
     """HMAC-SHA256 (RFC 2104) under one key, truncated to :data:`SIGNATURE_SIZE`.
 
@@ -137,7 +113,12 @@ class Mac:
         self._inner = _sha256(key.translate(_IPAD))
         self._outer = _sha256(key.translate(_OPAD))
 
-    tag = _method("Mac", "tag", _TAG + "return tag\n")
+    def tag(self, payload: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:SIGNATURE_SIZE]
 
 
 def _cheapest_sha256() -> Callable[[bytes], Any]:
@@ -164,40 +145,34 @@ _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
-class ModelledAuthenticator(Mac):
-    """Signs as ``principal`` only (a :class:`Mac` under its key); verifies through the keyring."""
+class ModelledAuthenticator:
+    """Signs as ``principal`` only; verifies anyone through the keyring."""
 
-    __slots__ = ("_keyring", "principal")
+    __slots__ = ("_keyring", "_mac", "principal")
 
     def __init__(self, principal: int, keyring: Keyring) -> None:
-        super().__init__(keyring.secret(principal))
         self.principal = principal
         self._keyring = keyring
+        self._mac = Mac(keyring.secret(principal))
 
-    sign = _method(
-        "ModelledAuthenticator",
-        "sign",
-        "keyring = self._keyring\n"
-        "keyring.sign_count += 1\n"
-        + _TAG
-        # ``keyring.learn_valid(self.principal, payload, tag)`` written out: every
+    def sign(self, payload: bytes) -> bytes:
+        keyring = self._keyring
+        keyring.sign_count += 1
+        signature = self._mac.tag(payload)
+        # ``keyring.learn_valid(self.principal, payload, signature)`` written out: every
         # message sent is signed here (160 replies per batch at n = 16), and the call
         # alone is 0.4% of the instructions of a run. (Its size test is left out: a tag
         # is always SIGNATURE_SIZE bytes.)
-        + """\
-if type(payload) is bytes:
-    if keyring._verified_entries >= VERIFIED_CACHE_SIZE:
-        keyring._verified.clear()
-        keyring._verified_entries = 0
-    by_signer = keyring._verified.get(self.principal)
-    if by_signer is None:
-        by_signer = keyring._verified[self.principal] = {}
-    by_signer[tag] = payload
-    keyring._verified_entries += 1
-return tag
-""",
-    )
-    """The tag of ``payload`` as this principal (counted, and entered as a verdict)."""
+        if type(payload) is bytes:
+            if keyring._verified_entries >= VERIFIED_CACHE_SIZE:
+                keyring._verified.clear()
+                keyring._verified_entries = 0
+            by_signer = keyring._verified.get(self.principal)
+            if by_signer is None:
+                by_signer = keyring._verified[self.principal] = {}
+            by_signer[signature] = payload
+            keyring._verified_entries += 1
+        return signature
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
         keyring = self._keyring
