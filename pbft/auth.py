@@ -159,19 +159,7 @@ class ModelledAuthenticator:
         keyring = self._keyring
         keyring.sign_count += 1
         signature = self._mac.tag(payload)
-        # ``keyring.learn_valid(self.principal, payload, signature)`` written out: every
-        # message sent is signed here (160 replies per batch at n = 16), and the call
-        # alone is 0.4% of the instructions of a run. (Its size test is left out: a tag
-        # is always SIGNATURE_SIZE bytes.)
-        if type(payload) is bytes:
-            if keyring._verified_entries >= VERIFIED_CACHE_SIZE:
-                keyring._verified.clear()
-                keyring._verified_entries = 0
-            by_signer = keyring._verified.get(self.principal)
-            if by_signer is None:
-                by_signer = keyring._verified[self.principal] = {}
-            by_signer[signature] = payload
-            keyring._verified_entries += 1
+        keyring.learn_valid(self.principal, payload, signature)
         return signature
 
     def verify(self, signer: int, payload: bytes, signature: bytes) -> bool:
