@@ -16,11 +16,10 @@ from pbft_harness import Cluster
 
 from pbft.api import PBFTConfig
 from pbft.auth import Keyring
-from pbft.client import Client
 from pbft.memapp import MemoryApplication
 from pbft.replica import Replica
 from sim.scenario.reader import load_scenario
-from sim.world.simulation import Simulation
+from sim.world.simulation import Simulation, execute
 from sim.world.state import WorldState
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -72,16 +71,7 @@ def test_every_attribute_the_simulation_sets_is_a_slot_of_its_world_state() -> N
 
 def test_a_run_keeps_nothing_in_the_simulations_instance_dict() -> None:
     scenario = load_scenario(SCENARIOS / "byzantine-primary.toml")
-    simulation = Simulation(
-        scenario,
-        1,
-        trace=None,
-        data_dir=None,
-        replica_class=Replica,
-        client_class=Client,
-        progress=None,
-    )
-    simulation.run()
+    simulation, _result = execute(Simulation, scenario, 1)
     assert simulation.committed > 0
     assert vars(simulation) == {}
 
