@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -317,53 +316,27 @@ signature or to relay it.
 """
 
 
-_REMEMBER = """\
-if len(_encoded) >= _ENCODED_CACHE_SIZE:
-    _encoded.clear()  # amortised O(1); the hot entries come back at once
-    _encoded_objects.clear()
-key = id({value})
-_encoded_objects[key] = {value}
-_encoded[key] = {known}
-"""
-"""How ``{known}`` (bytes, or the wire list to pack them from) becomes object
-``{value}``'s entry of ``_encoded``: the body of :func:`_remember`."""
-
-_DECODES_TO = """\
-if len(_decoded) >= _DECODED_CACHE_SIZE:
-    _decoded.clear()  # amortised O(1); evicting one by one scans dict holes
-_decoded[{known}] = {value}
-"""
-_OFFER = _DECODES_TO + _REMEMBER
-"""How bytes ``{known}`` and the record ``{value}`` they encode are remembered both
-ways (decoding the bytes answers the record, encoding the record the bytes):
-the body of :func:`_offer`.
-
-These two templates are the one source of that code: ``_remember`` and
-``_offer`` are compiled from them, and the generated field signer
-(:func:`_make_field_signer`) writes ``_OFFER`` out in place rather than
-calling ``_offer``, sparing a call per message signed.
-"""
+def _remember(value: Any, known: bytes | list[Any]) -> None:
+    """Make ``known`` (bytes, or the wire list to pack them from) ``value``'s ``_encoded`` entry."""
+    if len(_encoded) >= _ENCODED_CACHE_SIZE:
+        _encoded.clear()  # amortised O(1); the hot entries come back at once
+        _encoded_objects.clear()
+    key = id(value)
+    _encoded_objects[key] = value
+    _encoded[key] = known
 
 
-def _code(template: str, value: str, known: str, indent: str) -> str:
-    """``template`` for the object named ``value`` and its bytes named ``known``."""
-    return textwrap.indent(template.format(value=value, known=known), indent)
+def _offer(value: Any, known: bytes) -> None:
+    """Remember that ``known`` is ``value``'s canonical bytes both ways.
 
-
-def _compile(name: str, template: str) -> Callable[[Any, Any], None]:
-    """A module-level function ``name(value, known)`` whose body is ``template``."""
-    namespace: dict[str, Any] = {}
-    source = f"def {name}(value, known):\n" + _code(template, "value", "known", "    ")
-    exec(source, globals(), namespace)  # the module's own tables, never rebound
-    compiled: Callable[[Any, Any], None] = namespace[name]
-    return compiled
-
-
-_remember: Callable[[Any, bytes | list[Any]], None] = _compile("_remember", _REMEMBER)
-"""Make ``known`` (bytes, or the wire list to pack them from) ``value``'s entry of ``_encoded``."""
-_offer: Callable[[Any, bytes], None] = _compile("_offer", _OFFER)
-"""Remember that ``known`` is ``value``'s canonical bytes both ways (see ``_OFFER``).
-The caller vouches for the types (as :func:`remember_decoding` checks) and the size."""
+    Decoding the bytes then answers the record, encoding the record the bytes.
+    The caller vouches for the types (as :func:`remember_decoding` checks) and
+    the size.
+    """
+    if len(_decoded) >= _DECODED_CACHE_SIZE:
+        _decoded.clear()  # amortised O(1); evicting one by one scans dict holes
+    _decoded[known] = value
+    _remember(value, known)
 
 
 def forget_everything() -> None:
@@ -464,11 +437,7 @@ def _make_field_signer(cls: type) -> _FieldSigner:
     namespace: dict[str, Any] = {
         "make": constructor(cls),
         "pack": _packer.pack,
-        "_decoded": _decoded,
-        "_encoded": _encoded,
-        "_encoded_objects": _encoded_objects,
-        "_ENCODED_CACHE_SIZE": _ENCODED_CACHE_SIZE,
-        "_DECODED_CACHE_SIZE": _DECODED_CACHE_SIZE,
+        "offer": _offer,
         "CACHED_MAX_BYTES": _CACHED_MAX_BYTES,
         **{f"kind{index}": kind for index, kind in enumerate(kinds)},
     }
@@ -490,9 +459,8 @@ def sign_flat(fields, sign):
         return signed  # an odd signer's message: sent as it is, never remembered
     data = payload[:-2] + pack(signature)  # the empty bin's place: the signature's bin
     if len(data) <= CACHED_MAX_BYTES:
-        # As remember_decoding would, without re-checking the types tested above,
-        # and with ``_offer`` written out (a call fewer per message signed).
-{_code(_OFFER, "signed", "data", "        ")}    return signed
+        offer(signed, data)  # as remember_decoding would, without re-checking the types
+    return signed
 """
     exec(source, namespace)  # generated from the class's own field list
     signer: _FieldSigner = namespace["sign_flat"]

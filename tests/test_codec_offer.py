@@ -1,10 +1,10 @@
-"""The codec's "remember these bytes" code lives in one place (issue 17, round q1).
+"""The codec's "remember these bytes" code lives in one place.
 
 ``_remember`` (an object's bytes, for encoding) and ``_offer`` (that and the
-bytes' object, for decoding) are compiled from the templates ``_REMEMBER`` and
-``_OFFER``, and the generated field signer writes ``_OFFER`` out in place. So
-signing a message, offering its bytes by hand and decoding them all leave the
-caches in the same state, and each empties a full cache the same way.
+bytes' object, for decoding) are the only code that fills the caches, and the
+generated field signer calls ``_offer``. So signing a message, offering its
+bytes by hand and decoding them all leave the caches in the same state, and
+each empties a full cache the same way.
 """
 
 from __future__ import annotations
