@@ -110,7 +110,7 @@ class Replica(
     # A slot is read at a fixed offset: this saves about 4.5% of the instructions of
     # a run at n = 16. The mixins set these names in their ``__init__``; a name not
     # listed still works (it lands in the instance dict, as in a subclass), and
-    # tests/test_speed_q3_slots.py fails if the replica's own code sets one.
+    # tests/test_slots.py fails if the replica's own code sets one.
     __slots__ = (
         "_active_in_view",
         "_ahead",
@@ -207,7 +207,8 @@ class Replica(
         """The Output of the last idle step (nothing but a timer), handed out again while
         the timer is the same."""
         self._soonest: int | None = STALE
-        """The soonest of the timers (``DEADLINES``), or ``STALE`` after one was set."""
+        """The soonest of the five timers (the ``_deadline`` properties), or ``STALE``
+        after one was set."""
 
     def step(self, event: Event) -> Output:
         """One event in, the host's orders out (see ``pbft.api``).

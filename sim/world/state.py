@@ -49,7 +49,7 @@ class WorldState:
     sender (several per delivered message) would be a hashed lookup in the
     instance dict. The mixins and ``Simulation`` declare no slots of their own,
     so a name missing here (or a test subclass's own) still works, only slower;
-    ``tests/test_speed_q3_slots.py`` checks that none is missing.
+    ``tests/test_slots.py`` checks that none is missing.
     """
 
     __slots__ = (
